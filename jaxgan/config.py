@@ -1,0 +1,113 @@
+"""The one configuration schema every jaxgan run uses.
+
+Experiment files in `experiments/configs/` call `base_config()` and change values; they never add
+keys. The returned ConfigDict is locked, so a mistyped key (in a file or on the command line) fails
+with the list of valid keys instead of being silently ignored.
+
+Sections
+--------
+task            'deblur' (image -> image) or 'segment' (image -> class mask)
+data            which dataset and how batches are made (jaxgan.data)
+generator       name + options for `jaxgan.nets.make_generator`
+discriminator   name + options for `jaxgan.nets.make_discriminator`, conditional or not
+loss            the loss mix of the D and G updates (jaxgan.losses)
+optim           optax optimizers and learning-rate schedules (jaxgan.train.state)
+train           steps, logging, evaluation, checkpoints, precision, parallelism (jaxgan.train)
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+TASKS = ("deblur", "segment")
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """All keys with their defaults; the defaults describe a small pix2pix-style deblurring run."""
+    c = ml_collections.ConfigDict()
+    c.task = "deblur"
+    c.seed = 0
+
+    # ---- data (jaxgan.data) -------------------------------------------------------------------
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "photo_blur"  # photo_blur | shapes_seg | folder_deblur | folder_seg | oxford_iiit_pet
+    c.data.path = ""  # root folder for folder_* datasets
+    c.data.data_dir = ""  # tfds data_dir ('' = ~/tensorflow_datasets)
+    c.data.train_split = "train"
+    c.data.eval_split = "test"
+    c.data.crop_size = 128  # square random crop for training
+    c.data.eval_size = 0  # center crop / resize for evaluation batches (0 = crop_size)
+    c.data.batch_size = 8  # global batch size, split over processes and devices
+    c.data.eval_batch_size = 8
+    c.data.num_eval_examples = 0  # 0 = whole eval split
+    c.data.flip = True
+    c.data.rot90 = True
+    c.data.scale_jitter = 0.0  # random rescale in [1 - s, 1 + s] before cropping
+    c.data.color_jitter = 0.0  # brightness / contrast / saturation strength (deblur only)
+    c.data.num_classes = 2  # segmentation classes (binary = 2)
+    c.data.cache = True  # cache decoded examples in memory
+    c.data.shuffle_buffer = 512
+    c.data.skip_bad = False  # skip (and count) corrupt / unpaired files instead of failing
+    c.data.blur_strength = "realistic"  # built-in photo_blur only: realistic | mild | strong
+    c.data.num_train_examples = 0  # built-in datasets: examples generated per split (0 = default)
+
+    # ---- generator (jaxgan.nets.make_generator) -----------------------------------------------
+    c.generator = ml_collections.ConfigDict()
+    c.generator.name = "unet"  # unet | resnet | fpn_mobilenet
+    # keyword options passed to make_generator; keys depend on the generator (see its docstring)
+    c.generator.options = ml_collections.ConfigDict(
+        {"in_channels": 3, "out_channels": 3, "base_width": 64, "depth": 8, "norm": "batch"})
+
+    # ---- discriminator (jaxgan.nets.make_discriminator) ---------------------------------------
+    c.discriminator = ml_collections.ConfigDict()
+    c.discriminator.name = "patchgan"  # patchgan | pixelgan | multiscale | double_scale
+    c.discriminator.conditional = True  # D sees concat(condition, image) (pix2pix) or image only
+    c.discriminator.options = ml_collections.ConfigDict(
+        {"in_channels": 6, "base_width": 64, "num_layers": 3, "norm": "batch"})
+
+    # ---- losses (jaxgan.losses) ---------------------------------------------------------------
+    c.loss = ml_collections.ConfigDict()
+    c.loss.adversarial = "vanilla"  # vanilla | lsgan | wgan | hinge | ragan | ragan_ls
+    c.loss.adversarial_weight = 1.0
+    c.loss.pixel = "l1"  # l1 | l2 | charbonnier | none   (deblur)
+    c.loss.pixel_weight = 100.0
+    c.loss.mask = "softmax_ce"  # sigmoid_ce | softmax_ce | dice | ce_dice | none   (segment)
+    c.loss.mask_weight = 100.0
+    c.loss.perceptual_weight = 0.0  # 0 = off; VGG16 feature distance (deblur)
+    c.loss.perceptual_layers = ("conv3_3",)
+    c.loss.gradient_penalty = "none"  # none | wgan_gp | r1
+    c.loss.gradient_penalty_weight = 10.0
+    c.loss.n_critic = 1  # D updates per G update (5 for WGAN-GP as DeblurGAN)
+
+    # ---- optimizers (optax) -------------------------------------------------------------------
+    c.optim = ml_collections.ConfigDict()
+    c.optim.g_lr = 2e-4
+    c.optim.d_lr = 2e-4
+    c.optim.b1 = 0.5
+    c.optim.b2 = 0.999
+    c.optim.weight_decay = 0.0
+    c.optim.schedule = "constant"  # constant | linear_decay | cosine
+    c.optim.decay_start = 0  # linear_decay: constant until this step, then linear to 0 at train.steps
+    c.optim.warmup_steps = 0
+    c.optim.grad_clip_norm = 0.0  # 0 = no clipping
+
+    # ---- training (jaxgan.train) --------------------------------------------------------------
+    c.train = ml_collections.ConfigDict()
+    c.train.steps = 1000
+    c.train.log_every = 50  # fetch metrics to the host every K steps (no sync in between)
+    c.train.eval_every = 500
+    c.train.checkpoint_every = 500
+    c.train.max_to_keep = 3
+    c.train.best_metric = ""  # e.g. 'psnr' or 'mean_iou': also keep the best checkpoint by it
+    c.train.best_mode = "max"
+    c.train.ema_decay = 0.0  # 0 = no EMA of the generator's params
+    c.train.compute_dtype = "float32"  # float32 | bfloat16 (params and optimizer state stay float32)
+    c.train.num_samples = 4  # images in the sample grid written at each evaluation
+    c.train.init_from = ""  # '' | path to another run's workdir | 'pretrained:NAME'
+    c.train.distributed = False  # call jax.distributed.initialize (multi-host)
+    c.train.coordinator_address = ""
+    c.train.num_processes = 1
+    c.train.process_id = 0
+
+    c.lock()
+    return c
