@@ -1,0 +1,169 @@
+"""`jaxgan train | evaluate | predict`: the command line.
+
+    jaxgan train --config experiments/configs/deblur_quick.py --workdir runs/deblur [--config.train.steps=100]
+    jaxgan evaluate --workdir runs/deblur [--split test]
+    jaxgan predict --workdir runs/deblur photo.jpg folder/ --output out/
+
+Mistakes a user can make (a bad config key, a workdir without a checkpoint, an unreadable image, an
+output folder that cannot be written) end with one line on stderr and exit status 2; set
+JAXGAN_DEBUG=1 to see the traceback instead. Heavy imports (JAX, TensorFlow) happen inside the
+commands, so `jaxgan --help` is instant and `predict` never loads TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_USER_ERROR = 2
+
+
+class UsageError(ValueError):
+    """A command-line mistake; the message is shown to the user as is."""
+
+
+def _parse_overrides(extra: list[str]) -> dict[str, str]:
+    """Collects `--config.a.b=value` / `--config.a.b value` arguments."""
+    overrides: dict[str, str] = {}
+    i = 0
+    while i < len(extra):
+        arg = extra[i]
+        if not arg.startswith("--config."):
+            raise UsageError(f"unrecognised argument {arg!r} (overrides look like --config.train.steps=10)")
+        key = arg[len("--config."):]
+        if "=" in key:
+            key, value = key.split("=", 1)
+        elif i + 1 < len(extra):
+            value = extra[i + 1]
+            i += 1
+        else:
+            raise UsageError(f"{arg} needs a value")
+        overrides[key] = value
+        i += 1
+    return overrides
+
+
+def _hide_gpus_from_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _cmd_train(args, extra) -> int:
+    from jaxgan import config_io
+
+    overrides = _parse_overrides(extra)
+    workdir = Path(args.workdir)
+    if args.config:
+        config = config_io.load_config(args.config, overrides)
+    else:
+        saved = workdir / "config.json"
+        if not saved.is_file():
+            raise UsageError(f"--config is required: {workdir} holds no config.json of an earlier run")
+        config = config_io.config_from_json(saved.read_text())
+        for key, text in overrides.items():
+            config_io.apply_override(config, key, text)
+    if args.init_from:
+        config.train.init_from = args.init_from
+    _hide_gpus_from_tensorflow()
+    from jaxgan.train import train_and_evaluate
+
+    metrics = train_and_evaluate(config, str(workdir))
+    if metrics:
+        print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, indent=1))
+    return 0
+
+
+def _cmd_evaluate(args, extra) -> int:
+    if extra:
+        raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+    _hide_gpus_from_tensorflow()
+    from jaxgan.train import evaluate
+
+    results = evaluate(None, workdir=args.workdir, split=args.split)
+    text = json.dumps(results, indent=1, sort_keys=True)
+    print(text)
+    out = Path(args.output) if args.output else Path(args.workdir) / f"eval_{args.split}.json"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {e.strerror or e}") from None
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"output folder {folder} cannot be created: {e.strerror or e}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"output folder {folder} is not writable")
+
+
+def _cmd_predict(args, extra) -> int:
+    if extra:
+        raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+    from jaxgan import images, predict
+
+    if bool(args.workdir) == bool(args.pretrained):
+        raise UsageError("give exactly one of --workdir DIR or --pretrained NAME")
+    paths = images.list_images(args.inputs)
+    out_dir = Path(args.output)
+    _check_writable(out_dir)
+    predictor = (predict.Predictor.from_workdir(args.workdir) if args.workdir
+                 else predict.Predictor.from_pretrained(args.pretrained))
+    for path in paths:
+        written = predictor.predict_file(path, out_dir, tile_size=args.tile_size, overlap=args.overlap)
+        print(" ".join(str(p) for p in written))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jaxgan", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train (or resume) a GAN; overrides: --config.KEY=VALUE")
+    train.add_argument("--config", help="experiment file with get_config() (default: the workdir's saved config)")
+    train.add_argument("--workdir", required=True, help="checkpoints, logs, samples; resumes from it")
+    train.add_argument("--init-from", default="",
+                       help="initialise from another run's workdir or pretrained:NAME")
+    train.set_defaults(run=_cmd_train)
+
+    ev = sub.add_parser("evaluate", help="metrics of a trained run on a split; prints and writes JSON")
+    ev.add_argument("--workdir", required=True)
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--output", default="", help="JSON file (default WORKDIR/eval_SPLIT.json)")
+    ev.set_defaults(run=_cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="run a trained generator on image files or folders")
+    pr.add_argument("inputs", nargs="+", help="image files or folders of images, any size")
+    pr.add_argument("--workdir", default="", help="a training run's workdir (uses EMA params if kept)")
+    pr.add_argument("--pretrained", default="", help="a model shipped with jaxgan, e.g. deblur")
+    pr.add_argument("--output", required=True, help="folder for the results")
+    pr.add_argument("--tile-size", type=int, default=768,
+                    help="process larger images in overlapping tiles of this size (0: never tile)")
+    pr.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
+    pr.set_defaults(run=_cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    try:
+        return args.run(args, extra)
+    except KeyboardInterrupt:
+        print("jaxgan: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as e:  # every user-facing error of jaxgan is a ValueError subclass
+        if os.environ.get("JAXGAN_DEBUG"):
+            raise
+        print(f"jaxgan {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Loading experiment configs: `get_config()` files plus `--config.a.b=value` overrides.
+
+Configs are locked ml_collections ConfigDicts (see jaxgan.config), so a mistyped key is an error
+that lists the valid keys at that level instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+from pathlib import Path
+
+import ml_collections
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message says which and why."""
+
+
+def load_config_file(path: str | Path) -> ml_collections.ConfigDict:
+    """Imports a Python file and returns its `get_config()`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    spec = importlib.util.spec_from_file_location(f"jaxgan_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # a user's file: report which file broke, then the cause
+        raise ConfigError(f"config file {path} failed to load: {e.__class__.__name__}: {e}") from e
+    if not hasattr(module, "get_config"):
+        raise ConfigError(f"config file {path} has no get_config() function")
+    config = module.get_config()
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"{path}: get_config() must return an ml_collections.ConfigDict")
+    return config
+
+
+def _parse_value(text: str, current):
+    """Parses `text` into the type of the value it replaces."""
+    if isinstance(current, bool):
+        low = text.lower()
+        if low in ("true", "1", "yes"):
+            return True
+        if low in ("false", "0", "no"):
+            return False
+        raise ValueError(f"expected true or false, got {text!r}")
+    if isinstance(current, int):
+        return int(text)
+    if isinstance(current, float):
+        return float(text)
+    if isinstance(current, str):
+        return text
+    if isinstance(current, (tuple, list)):
+        value = ast.literal_eval(text) if text.strip()[:1] in "([" else tuple(
+            _parse_item(t) for t in text.split(",") if t.strip())
+        return tuple(value) if isinstance(current, tuple) else list(value)
+    return ast.literal_eval(text)
+
+
+def _parse_item(text: str):
+    text = text.strip()
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def apply_override(config: ml_collections.ConfigDict, dotted_key: str, text: str) -> None:
+    """Sets config[dotted_key] from a command-line string, keeping the existing value's type."""
+    parts = dotted_key.split(".")
+    node = config
+    for depth, name in enumerate(parts):
+        where = ".".join(parts[:depth]) or "config"
+        if (depth == len(parts) - 1 and depth > 0 and parts[depth - 1] == "options"
+                and isinstance(node, ml_collections.ConfigDict) and name not in node):
+            # `options` sections are free-form keyword arguments of a factory, which itself
+            # rejects unknown names with the list of valid ones.
+            with node.unlocked():
+                node[name] = _parse_item(text)
+            return
+        if not isinstance(node, ml_collections.ConfigDict) or name not in node:
+            valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+            raise ConfigError(f"unknown config key '{dotted_key}': '{name}' is not in {where}; "
+                              f"valid keys there: {', '.join(valid)}")
+        if depth < len(parts) - 1:
+            node = node[name]
+    current = node[parts[-1]]
+    if isinstance(current, ml_collections.ConfigDict):
+        raise ConfigError(f"config key '{dotted_key}' is a section; set one of its keys: "
+                          f"{', '.join(sorted(current.keys()))}")
+    try:
+        value = _parse_value(text, current)
+    except (ValueError, SyntaxError) as e:
+        raise ConfigError(f"bad value for config key '{dotted_key}' "
+                          f"({type(current).__name__} expected): {e}") from None
+    node[parts[-1]] = value
+
+
+def load_config(path: str | Path, overrides: dict[str, str] | None = None) -> ml_collections.ConfigDict:
+    """`get_config()` of a file with overrides applied; the result is locked."""
+    config = load_config_file(path)
+    config.lock()
+    for key, text in (overrides or {}).items():
+        apply_override(config, key, text)
+    return config
+
+
+def config_to_json(config: ml_collections.ConfigDict) -> str:
+    return config.to_json_best_effort(indent=2, sort_keys=True)
+
+
+def config_from_json(text: str) -> ml_collections.ConfigDict:
+    """Rebuilds a run's config (as saved in its workdir) on top of the current schema."""
+    from jaxgan.config import base_config
+
+    config = base_config()
+    _merge(config, json.loads(text), "")
+    return config
+
+
+def _merge(config: ml_collections.ConfigDict, values: dict, prefix: str) -> None:
+    for key, value in values.items():
+        if key not in config:
+            continue  # a key from an older schema: ignore it, the defaults stand
+        if isinstance(config[key], ml_collections.ConfigDict) and isinstance(value, dict):
+            if key == "options":  # free-form keyword options: take them as saved
+                with config.unlocked():
+                    config[key] = ml_collections.ConfigDict(value)
+            else:
+                _merge(config[key], value, prefix + key + ".")
+        elif isinstance(config[key], tuple) and isinstance(value, list):
+            config[key] = tuple(value)
+        else:
+            with config.ignore_type():
+                config[key] = value

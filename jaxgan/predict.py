@@ -1,0 +1,75 @@
+"""Trained generators applied to arrays and files: `Predictor` and the one-call `deblur`.
+
+A Predictor holds a generator module, its variables and the task; `predict_array` takes one image of
+any size (float [-1, 1], (H, W, 3)) and returns the deblurred image (same range) or the class mask
+(int, (H, W)). Large images go through `jaxgan.infer.predict_array` in blended tiles.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan import images, infer
+
+
+class Predictor:
+    def __init__(self, task: str, generator_name: str, g_module, g_variables, generator_options=None):
+        self.task = task
+        self.module = g_module
+        self.variables = g_variables
+        self.multiple = infer.size_multiple(generator_name, dict(generator_options or {}))
+        self._apply = jax.jit(lambda v, x: g_module.apply(v, x, train=False))
+
+    @classmethod
+    def from_workdir(cls, workdir: str) -> "Predictor":
+        from jaxgan.train import restore_generator
+
+        config, module, variables = restore_generator(workdir)
+        return cls(config.task, config.generator.name, module, variables, config.generator.options)
+
+    @classmethod
+    def from_pretrained(cls, name: str) -> "Predictor":
+        from jaxgan import pretrained
+
+        config, module, variables = pretrained.load(name)
+        return cls(config.task, config.generator.name, module, variables, config.generator.options)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        out = self._apply(self.variables, jnp.asarray(batch))
+        return np.asarray(jax.device_get(out), np.float32)
+
+    def predict_array(self, image: np.ndarray, *, tile_size: int = 0, overlap: int = 64) -> np.ndarray:
+        """image float32 (H, W, 3) in [-1, 1] -> deblurred (H, W, 3) in [-1, 1] or mask int32 (H, W)."""
+        image = np.asarray(image, np.float32)
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
+        out = infer.predict_array(self._run, image, multiple=self.multiple, tile_size=tile_size,
+                                  overlap=overlap)
+        if self.task == "segment":
+            return logits_to_labels(out)
+        return np.clip(out, -1.0, 1.0)
+
+    def predict_file(self, path: Path, out_dir: Path, *, tile_size: int = 0, overlap: int = 64) -> list[Path]:
+        """Predicts one file; writes STEM.png (deblur) or STEM_mask.png + STEM_overlay.png (segment)."""
+        rgb = images.read_image(path)
+        result = self.predict_array(images.to_float(rgb), tile_size=tile_size, overlap=overlap)
+        stem = Path(path).stem
+        if self.task == "segment":
+            mask_path, overlay_path = out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.png"
+            images.write_mask_png(mask_path, result)
+            images.write_png(overlay_path, images.overlay(rgb, result))
+            return [mask_path, overlay_path]
+        out_path = out_dir / f"{stem}.png"
+        images.write_png(out_path, images.to_uint8(result))
+        return [out_path]
+
+
+def logits_to_labels(logits: np.ndarray) -> np.ndarray:
+    """(H, W, 1) binary logits -> {0, 1}; (H, W, C) -> argmax; as int32 (H, W)."""
+    if logits.shape[-1] == 1:
+        return (logits[..., 0] > 0).astype(np.int32)
+    return np.argmax(logits, axis=-1).astype(np.int32)
