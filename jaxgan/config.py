@@ -50,6 +50,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.skip_bad = False  # skip (and count) corrupt / unpaired files instead of failing
     c.data.blur_strength = "realistic"  # built-in photo_blur only: realistic | mild | strong
     c.data.num_train_examples = 0  # built-in datasets: examples generated per split (0 = default)
+    c.data.pet_border = "pet"  # oxford_iiit_pet, 2 classes: trimap border counted as "pet" | "background"
 
     # ---- generator (jaxgan.nets.make_generator) -----------------------------------------------
     c.generator = ml_collections.ConfigDict()
