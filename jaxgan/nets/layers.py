@@ -1,0 +1,253 @@
+"""Building blocks shared by every network of the zoo (NHWC, float32 params, `dtype` compute).
+
+Contents
+--------
+- `conv`: a flax `nn.Conv` with PyTorch-style symmetric zero padding and the zoo's init.
+- `conv_transpose` / `ConvTranspose`: PyTorch-semantics transposed convolution with a fast backward.
+- `Norm`: 'batch' | 'instance' | 'none', configured like pix2pix (momentum 0.1 in PyTorch terms,
+  eps 1e-5, instance norm without affine parameters).
+- `upsample2x` / `UpConv`: decoder upsampling by transposed conv or nearest resize + 3x3 conv.
+- `pad_to_multiple`, `reflect_pad`, `check_image`, `check_choice`, `count_params`.
+
+Why a custom transposed convolution (issue 8)
+---------------------------------------------
+XLA's CPU lowering of the *kernel* gradient of a stride-2 transposed conv (an lhs-dilated conv) is
+pathologically slow. A transposed conv T is the adjoint of an ordinary strided conv C_K (same kernel,
+flipped spatially, channel axes swapped), so for an output cotangent g:
+  d<g, T_K(x)>/dx = C_K(g)                 (the input gradient is the strided conv),
+  d<g, T_K(x)>/dK = d<C_K(g), x>/dK         (the kernel VJP of that strided conv, cotangent x),
+and XLA computes the kernel gradient of a strided conv fast. `conv_transpose` is a `jax.custom_vjp`
+using exactly these two rules; its forward is `lax.conv_transpose`. Measured on this machine's CPU
+(2 cores, jax 0.10.2; `python benchmarks/conv_transpose_speed.py`): kernel gradient of a 512->256
+channel 4x4 stride-2 up-conv at 32x32, batch 1: see MEASURED_SPEEDUP below.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+# Filled in from benchmarks/conv_transpose_speed.py (reference ms, custom ms, ratio).
+MEASURED_SPEEDUP = "lax.conv_transpose 6761 ms vs custom VJP 114 ms: 59x faster (CPU, 2 shared cores)"
+
+Dtype = Any
+NORMS = ("batch", "instance", "none")
+INITS = ("normal", "default")
+UPSAMPLES = ("transpose", "resize")
+OUT_ACTIVATIONS = ("tanh", "none")
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+# ----------------------------------------------------------------------------- validation
+def check_choice(what: str, value: Any, choices: Sequence[Any]) -> None:
+    """Raise ValueError unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ValueError(f"{what} must be one of {list(choices)}, got {value!r}")
+
+
+def check_image(x: jax.Array, channels: int, who: str) -> None:
+    """Raise ValueError unless `x` is an NHWC batch with `channels` channels."""
+    if x.ndim != 4 or x.shape[-1] != channels:
+        raise ValueError(
+            f"{who} expects an NHWC batch of shape (B, H, W, {channels}); got shape {tuple(x.shape)}")
+
+
+# ----------------------------------------------------------------------------- initializers
+def kernel_init(init: str) -> Callable:
+    """'normal': N(0, 0.02) as pix2pix / DeblurGAN; 'default': flax's lecun_normal."""
+    check_choice("init", init, INITS)
+    return nn.initializers.normal(0.02) if init == "normal" else nn.initializers.lecun_normal()
+
+
+def scale_init(init: str) -> Callable:
+    """Norm-layer scale: N(1, 0.02) as pix2pix ('normal') or ones ('default')."""
+    check_choice("init", init, INITS)
+    if init == "default":
+        return nn.initializers.ones
+
+    def normal_around_one(key, shape, dtype=jnp.float32):
+        return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+    return normal_around_one
+
+
+# ----------------------------------------------------------------------------- convolutions
+def conv(features: int, kernel_size: int, stride: int = 1, padding: int = 0, *, use_bias: bool = True,
+         init: str = "normal", dtype: Dtype = jnp.float32, groups: int = 1, name: str | None = None):
+    """`nn.Conv` with PyTorch semantics: square kernel, symmetric zero padding, float32 params."""
+    return nn.Conv(features, (kernel_size, kernel_size), strides=(stride, stride),
+                   padding=((padding, padding), (padding, padding)), use_bias=use_bias,
+                   feature_group_count=groups, kernel_init=kernel_init(init),
+                   bias_init=nn.initializers.zeros, dtype=dtype, param_dtype=jnp.float32, name=name)
+
+
+def _transposed_padding(kernel_size, padding, output_padding):
+    """Padding of the lhs-dilated conv that a PyTorch ConvTranspose2d(k, s, p, op) is."""
+    return [(k - 1 - p, k - 1 - p + op) for k, p, op in zip(kernel_size, padding, output_padding)]
+
+
+def conv_transpose_reference(x, kernel, strides, padding, output_padding):
+    """Plain `lax.conv_transpose` with PyTorch's (padding, output_padding); autodiff backward.
+
+    x: (B, H, W, Cin); kernel: (kh, kw, Cin, Cout). Output side (H - 1) * s - 2p + k + op.
+    """
+    pads = _transposed_padding(kernel.shape[:2], padding, output_padding)
+    return lax.conv_transpose(x, kernel, strides, pads, dimension_numbers=_NHWC)
+
+
+def _adjoint_strided_conv(g, kernel, strides, padding, output_padding):
+    """The ordinary strided conv C_K whose adjoint is the transposed conv: (B, Ho, Wo, Cout) -> (B, H, W, Cin)."""
+    adjoint_kernel = jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
+    pads = []
+    for axis, (p, op) in enumerate(zip(padding, output_padding)):
+        high = p - op
+        if high < 0:  # crop instead of a negative pad: those rows never reach the input
+            g = lax.slice_in_dim(g, 0, g.shape[1 + axis] + high, axis=1 + axis)
+            high = 0
+        pads.append((p, high))
+    return lax.conv_general_dilated(g, adjoint_kernel, strides, pads, dimension_numbers=_NHWC)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_transpose_fast(x, kernel, strides, padding, output_padding):
+    return conv_transpose_reference(x, kernel, strides, padding, output_padding)
+
+
+def _fast_fwd(x, kernel, strides, padding, output_padding):
+    return conv_transpose_reference(x, kernel, strides, padding, output_padding), (x, kernel)
+
+
+def _fast_bwd(strides, padding, output_padding, residuals, g):
+    x, kernel = residuals
+    adjoint = functools.partial(_adjoint_strided_conv, strides=strides, padding=padding,
+                                output_padding=output_padding)
+    grad_x = adjoint(g, kernel)
+    _, kernel_vjp = jax.vjp(lambda k: adjoint(g, k), kernel)
+    (grad_kernel,) = kernel_vjp(x.astype(g.dtype))
+    return grad_x.astype(x.dtype), grad_kernel.astype(kernel.dtype)
+
+
+_conv_transpose_fast.defvjp(_fast_fwd, _fast_bwd)
+
+
+def conv_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (2, 2),
+                   padding: Sequence[int] = (1, 1), output_padding: Sequence[int] = (0, 0)) -> jax.Array:
+    """PyTorch-semantics transposed conv (NHWC, kernel (kh, kw, Cin, Cout)) with the fast backward.
+
+    Same values and gradients as `conv_transpose_reference` (float tolerance). Inputs are promoted
+    to a common dtype first. k4 s2 p1 and k3 s2 p1 op1 both double the spatial size.
+    """
+    dtype = jnp.result_type(x, kernel)
+    return _conv_transpose_fast(x.astype(dtype), kernel.astype(dtype), tuple(strides), tuple(padding),
+                                tuple(output_padding))
+
+
+class ConvTranspose(nn.Module):
+    """PyTorch `ConvTranspose2d(k, s, p, output_padding)` as a flax module; kernel (k, k, Cin, features).
+
+    (B, H, W, Cin) -> (B, (H-1)s - 2p + k + op, ..., features). `fast_backward=False` uses plain
+    `lax.conv_transpose` autodiff (slow kernel gradient on XLA CPU; kept for comparison).
+    """
+    features: int
+    kernel_size: int = 4
+    strides: int = 2
+    padding: int = 1
+    output_padding: int = 0
+    use_bias: bool = True
+    init: str = "normal"
+    dtype: Dtype = jnp.float32
+    fast_backward: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        k = self.kernel_size
+        kernel = self.param("kernel", kernel_init(self.init), (k, k, x.shape[-1], self.features), jnp.float32)
+        op = conv_transpose if self.fast_backward else conv_transpose_reference
+        y = op(x.astype(self.dtype), kernel.astype(self.dtype), (self.strides,) * 2, (self.padding,) * 2,
+               (self.output_padding,) * 2)
+        if self.use_bias:
+            bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+            y = y + bias.astype(self.dtype)
+        return y
+
+
+# ----------------------------------------------------------------------------- norms, upsampling
+class Norm(nn.Module):
+    """'batch' (running stats in `batch_stats`, flax momentum 0.9 = PyTorch 0.1, eps 1e-5),
+    'instance' (per-sample per-channel, no affine, eps 1e-5) or 'none' (identity)."""
+    kind: str = "batch"
+    init: str = "normal"
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        check_choice("norm", self.kind, NORMS)
+        if self.kind == "batch":
+            return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                                scale_init=scale_init(self.init), dtype=self.dtype,
+                                param_dtype=jnp.float32)(x)
+        if self.kind == "instance":
+            return nn.InstanceNorm(epsilon=1e-5, use_bias=False, use_scale=False, dtype=self.dtype)(x)
+        return x
+
+
+def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
+    """Nearest-neighbour upsampling of an NHWC batch by an integer factor."""
+    return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
+class UpConv(nn.Module):
+    """Decoder x2 upsampling: 'transpose' = ConvTranspose(k, 2, p, op); 'resize' = nearest x2 + 3x3 conv
+    (no checkerboard artifacts). (B, H, W, C) -> (B, 2H, 2W, features)."""
+    features: int
+    mode: str = "transpose"
+    kernel_size: int = 4
+    padding: int = 1
+    output_padding: int = 0
+    use_bias: bool = True
+    init: str = "normal"
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        check_choice("upsample", self.mode, UPSAMPLES)
+        if self.mode == "transpose":
+            return ConvTranspose(self.features, self.kernel_size, 2, self.padding, self.output_padding,
+                                 self.use_bias, self.init, self.dtype)(x)
+        return conv(self.features, 3, 1, 1, use_bias=self.use_bias, init=self.init,
+                    dtype=self.dtype)(upsample_nearest(x))
+
+
+# ----------------------------------------------------------------------------- padding, counting
+def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
+    """Reflection padding of H and W by `pad` (PyTorch ReflectionPad2d)."""
+    return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+
+
+def pad_to_multiple(x: jax.Array, multiple: int) -> jax.Array:
+    """Pad H and W at the bottom / right up to multiples of `multiple`: reflect where the side is
+    long enough (pad < side), edge padding otherwise. Crop back with `x[:, :h, :w]`."""
+    widths = [(0, 0)]
+    for side in x.shape[1:3]:
+        widths.append((0, -side % multiple))
+    widths.append((0, 0))
+    if widths[1][1] == 0 and widths[2][1] == 0:
+        return x
+    reflect_ok = all(w[1] < side for w, side in zip(widths[1:3], x.shape[1:3]))
+    return jnp.pad(x, widths, mode="reflect" if reflect_ok else "edge")
+
+
+def count_params(module: nn.Module, input_shape: Sequence[int]) -> int:
+    """Number of trainable parameters (the `params` collection), computed with `jax.eval_shape`."""
+    def init():
+        key = jax.random.key(0)
+        return module.init({"params": key, "dropout": key}, jnp.zeros(input_shape, jnp.float32))
+
+    shapes = jax.eval_shape(init)["params"]
+    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
