@@ -1,0 +1,171 @@
+"""The three benchmark setups as jaxgan configs, their real jitted train steps, and matching twins.
+
+Configs are built in code from `jaxgan.config.base_config()`; the step is what `jaxgan.train` runs for
+users (same state, same jit, same donation). Batches are fixed random arrays already on the device, so
+the input pipeline is not part of the timing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxgan.config import base_config
+
+
+def setup_config(name: str, image_size: int, batch_size: int, width: int = 0) -> ml_collections.ConfigDict:
+    """pix2pix | deblurgan | fpn_mobilenet at the published sizes; width > 0 shrinks every base width."""
+    c = base_config()
+    c.task = "deblur"
+    c.data.crop_size = image_size
+    c.data.batch_size = batch_size
+    c.optim.b1, c.optim.b2 = 0.5, 0.999
+    c.optim.schedule = "constant"
+    c.train.compute_dtype = "float32"
+    w = lambda default: width or default
+    if name == "pix2pix":
+        c.generator.name = "unet"
+        c.generator.options = ml_collections.ConfigDict(dict(
+            in_channels=3, out_channels=3, depth=8, base_width=w(64), norm="batch", dropout=True,
+            upsample="transpose"))
+        c.discriminator.name = "patchgan"
+        c.discriminator.conditional = True
+        c.discriminator.options = ml_collections.ConfigDict(dict(
+            in_channels=6, base_width=w(64), num_layers=3, norm="batch"))
+        c.loss.adversarial = "vanilla"
+        c.loss.pixel, c.loss.pixel_weight = "l1", 100.0
+        c.optim.g_lr = c.optim.d_lr = 2e-4
+    elif name == "deblurgan":
+        c.generator.name = "resnet"
+        c.generator.options = ml_collections.ConfigDict(dict(
+            in_channels=3, out_channels=3, num_blocks=9, base_width=w(64), norm="instance",
+            learn_residual=True, upsample="transpose"))
+        c.discriminator.name = "patchgan"
+        c.discriminator.conditional = False
+        c.discriminator.options = ml_collections.ConfigDict(dict(
+            in_channels=3, base_width=w(64), num_layers=3, norm="instance"))
+        c.loss.adversarial = "wgan"
+        c.loss.gradient_penalty, c.loss.gradient_penalty_weight = "wgan_gp", 10.0
+        c.loss.n_critic = 5
+        c.loss.pixel = "none"
+        c.loss.perceptual_weight = 100.0
+        c.optim.g_lr = c.optim.d_lr = 1e-4
+    elif name == "fpn_mobilenet":
+        c.generator.name = "fpn_mobilenet"
+        c.generator.options = ml_collections.ConfigDict(dict(in_channels=3, out_channels=3))
+        c.discriminator.name = "double_scale"
+        c.discriminator.conditional = False
+        c.discriminator.options = ml_collections.ConfigDict(dict(in_channels=3, base_width=w(64), norm="instance"))
+        c.loss.adversarial, c.loss.adversarial_weight = "ragan_ls", 0.01
+        c.loss.pixel, c.loss.pixel_weight = "l2", 0.5
+        c.loss.perceptual_weight = 0.006
+        c.optim.g_lr = c.optim.d_lr = 1e-4
+    else:
+        raise ValueError(f"unknown setup {name!r}; valid: pix2pix, deblurgan, fpn_mobilenet")
+    return c
+
+
+def random_batch(batch_size: int, image_size: int, seed: int = 0) -> dict:
+    """{'input', 'target'}: float32 (B, S, S, 3) uniform in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    shape = (batch_size, image_size, image_size, 3)
+    return {k: rng.uniform(-1, 1, shape).astype(np.float32) for k in ("input", "target")}
+
+
+@dataclasses.dataclass
+class JaxStep:
+    run: Callable[[], None]  # one training step, blocking until its outputs are ready
+    param_counts: dict
+    compile_stats: dict  # lower_s, compile_s, flops, xla_peak_mib
+
+
+def jax_step(config: ml_collections.ConfigDict, batch: dict) -> JaxStep:
+    """jaxgan's jitted train step for `config`, compiled for `batch`; state is carried across calls."""
+    from benchmarks.train_step import cost_flops, xla_peak_mib
+    from jaxgan.train import state as state_lib
+    from jaxgan.train import steps as steps_lib
+
+    g_module, d_module = state_lib.make_modules(config)
+    state = state_lib.create_state(config, g_module, d_module, batch, jax.random.PRNGKey(config.seed))
+    step_fn = jax.jit(steps_lib.make_step_fns(config).train_step, donate_argnums=0)
+    aux = jax.device_put(steps_lib.make_aux(config))
+    device_batch = jax.device_put(batch)
+    t0 = time.perf_counter()
+    lowered = step_fn.lower(state, device_batch, aux)
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    t2 = time.perf_counter()
+    holder = {"state": state}
+
+    def run():
+        holder["state"], metrics = compiled(holder["state"], device_batch, aux)
+        jax.block_until_ready((holder["state"], metrics))
+
+    counts = {"generator": state_lib.count_params(state.g.params),
+              "discriminator": state_lib.count_params(state.d.params)}
+    stats = {"lower_s": t1 - t0, "compile_s": t2 - t0, "flops": cost_flops(compiled),
+             "xla_peak_mib": xla_peak_mib(compiled)}
+    return JaxStep(run, counts, stats)
+
+
+@dataclasses.dataclass
+class JaxInference:
+    run: Callable[[], None]
+    padded_hw: tuple
+    compile_s: float
+
+
+def jax_inference(config: ml_collections.ConfigDict, image_hw: tuple) -> JaxInference:
+    """G in eval mode (train=False) on one random image of image_hw, padded like jaxgan.infer does."""
+    from jaxgan import infer
+    from jaxgan.train import state as state_lib
+
+    g_module, _ = state_lib.make_modules(config)
+    multiple = infer.size_multiple(config.generator.name, dict(config.generator.options))
+    image = np.random.default_rng(0).uniform(-1, 1, image_hw + (3,)).astype(np.float32)
+    padded, _ = infer.pad_to_multiple(image, multiple)
+    x = jnp.asarray(padded[None])
+    variables = g_module.init({"params": jax.random.PRNGKey(0)}, jnp.zeros((1, 256, 256, 3), jnp.float32))
+    apply = jax.jit(lambda v, x: g_module.apply(v, x, train=False))
+    t0 = time.perf_counter()
+    compiled = apply.lower(variables, x).compile()
+    compile_s = time.perf_counter() - t0
+    return JaxInference(lambda: compiled(variables, x).block_until_ready(), padded.shape[:2], compile_s)
+
+
+def torch_twin_for(twin_module, config: ml_collections.ConfigDict):
+    """The PyTorch twin (benchmarks.torch_twin) with the widths of `config`."""
+    g, d = config.generator.options, config.discriminator.options
+    if config.generator.name == "unet":
+        return twin_module.pix2pix_setup(width=g.base_width, depth=g.depth, d_width=d.base_width)
+    if config.generator.name == "resnet":
+        return twin_module.deblurgan_setup(width=g.base_width, num_blocks=g.num_blocks, d_width=d.base_width,
+                                           n_critic=config.loss.n_critic)
+    return twin_module.fpn_mobilenet_setup(d_width=d.base_width)
+
+
+def torch_padded_hw(config: ml_collections.ConfigDict, image_hw: tuple) -> tuple:
+    """The twin needs sides divisible by its downsampling (2**depth for the U-Net, which pads nothing)."""
+    g = config.generator
+    multiple = {"unet": 2 ** g.options.get("depth", 8), "resnet": 4}.get(g.name, 32)
+    return tuple(-(-s // multiple) * multiple for s in image_hw)
+
+
+def torch_inference(twin_module, config: ml_collections.ConfigDict, image_hw: tuple) -> Callable[[], None]:
+    """Twin G in eval mode under torch.inference_mode on one random image padded to torch_padded_hw."""
+    import torch
+
+    g = torch_twin_for(twin_module, config).generator.eval()
+    x = torch.rand(1, 3, *torch_padded_hw(config, image_hw)) * 2 - 1
+
+    def run():
+        with torch.inference_mode():
+            g(x)
+
+    return run

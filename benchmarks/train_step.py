@@ -1,0 +1,277 @@
+"""Speed of jaxgan's real training steps (pix2pix, DeblurGAN, DeblurGAN-v2) on this machine.
+
+    python -m benchmarks.train_step [--setups pix2pix,deblurgan,fpn_mobilenet] [--batch-size 1]
+        [--image-size 256] [--steps 10] [--warmup 2] [--torch] [--out benchmarks/results]
+
+For each setup the config is built in code from `jaxgan.config.base_config()` and the step is the one
+`jaxgan.train` builds for users (see `jax_step`). Measured per setup:
+- compile time (lowering + XLA compile) of the jitted step, and its FLOPs from XLA's cost analysis;
+- steady-state step time: median over --steps calls after --warmup calls, images/s, achieved FLOP/s as a
+  fraction of this machine's float32 matmul peak (best of a few large `jnp.dot` calls, 2 n^3 flops);
+- memory: XLA's buffer assignment for the compiled step (`memory_analysis().peak_memory_in_bytes`), and the
+  transient host memory of one step = peak RSS during the step minus RSS just before it (VmHWM after
+  resetting it through /proc/self/clear_refs; the largest over all timed steps);
+- inference latency of each generator on one 1280x720 image (padded to the size the generator needs).
+With --torch the PyTorch twin (benchmarks/torch_twin.py) runs alternately with the JAX step in the same
+process (one JAX step, one PyTorch step, ...), with as many torch threads as cores, so the JAX/PyTorch
+ratio is measured side by side. Results go to OUT/train_step.json and OUT/train_step.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan.config import base_config
+from benchmarks import jax_setups
+
+SETUP_NAMES = ("pix2pix", "deblurgan", "fpn_mobilenet")
+INFER_HW = (720, 1280)  # height, width of the inference benchmark image
+
+
+# ---- measurement helpers ----------------------------------------------------------------------
+def _status_kb(field: str) -> int:
+    return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
+
+
+def measure_rss(fn):
+    """Run fn(); return (its result, peak RSS growth in MiB during it) or (result, None) off Linux."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        before = _status_kb("VmRSS")
+    except OSError:
+        return fn(), None
+    out = fn()
+    return out, (_status_kb("VmHWM") - before) / 1024
+
+
+def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+    """Best float32 FLOP/s of an n x n x n jnp.dot on this machine (2 n^3 flops per call)."""
+    dot = jax.jit(jnp.dot)
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+    dot(a, b).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        dot(a, b).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def torch_matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def cost_flops(compiled) -> float | None:
+    costs = compiled.cost_analysis()
+    if isinstance(costs, (list, tuple)):
+        costs = costs[0] if costs else None
+    return float(costs["flops"]) if costs and "flops" in costs else None
+
+
+def xla_peak_mib(compiled) -> float | None:
+    stats = compiled.memory_analysis()
+    peak = getattr(stats, "peak_memory_in_bytes", 0) if stats is not None else 0
+    if not peak and stats is not None:
+        peak = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes \
+            - stats.alias_size_in_bytes
+    return peak / 2**20 if peak else None
+
+
+class Timed:
+    """Runs a step callable repeatedly, keeping per-call seconds and the largest transient RSS growth."""
+
+    def __init__(self, call):
+        self.call, self.times, self.rss_mib = call, [], []
+
+    def run(self, record: bool) -> None:
+        t0 = time.perf_counter()
+        _, rss = measure_rss(self.call)
+        if record:
+            self.times.append(time.perf_counter() - t0)
+            if rss is not None:
+                self.rss_mib.append(rss)
+
+    def summary(self) -> dict:
+        med = statistics.median(self.times)
+        return {"step_s_median": med, "step_s_min": min(self.times), "step_s_max": max(self.times),
+                "steps": len(self.times), "step_rss_growth_mib": max(self.rss_mib) if self.rss_mib else None}
+
+
+def alternate(runners: list[Timed], warmup: int, steps: int) -> None:
+    """Interleaved rounds: each round calls every runner once, in order."""
+    for i in range(warmup + steps):
+        for r in runners:
+            r.run(record=i >= warmup)
+
+
+# ---- one setup --------------------------------------------------------------------------------
+def torch_batch(batch: dict):
+    import torch
+
+    return {k: torch.from_numpy(np.ascontiguousarray(v.transpose(0, 3, 1, 2))) for k, v in batch.items()}
+
+
+def bench_setup(name: str, args, peak: float, torch_twin=None) -> dict:
+    config = jax_setups.setup_config(name, args.image_size, args.batch_size, args.width)
+    batch = jax_setups.random_batch(args.batch_size, args.image_size)
+    step = jax_setups.jax_step(config, batch)
+    res = {"setup": name, "batch_size": args.batch_size, "image_size": args.image_size,
+           "generator": config.generator.name, "discriminator": config.discriminator.name,
+           "params": step.param_counts, **step.compile_stats}
+    print(f"[{name}] jaxgan params {step.param_counts}  compile {step.compile_stats['compile_s']:.1f} s", flush=True)
+    runners = [Timed(step.run)]
+    if torch_twin is not None:
+        twin = jax_setups.torch_twin_for(torch_twin, config)
+        res["torch_params"] = twin.param_counts()
+        print(f"[{name}] torch  params {res['torch_params']}", flush=True)
+        tb = torch_batch(batch)
+        runners.append(Timed(lambda: twin.step(tb["input"], tb["target"])))
+    alternate(runners, args.warmup, args.steps)
+    res["jax"] = runners[0].summary()
+    if torch_twin is not None:
+        res["torch"] = runners[1].summary()
+        res["jax_over_torch"] = res["jax"]["step_s_median"] / res["torch"]["step_s_median"]
+    for fw in ("jax", "torch"):
+        if fw in res:
+            s = res[fw]
+            s["images_per_s"] = args.batch_size / s["step_s_median"]
+            if res["flops"]:
+                s["flop_per_s"] = res["flops"] / s["step_s_median"]  # same math, XLA's count for both
+                s["fraction_of_peak"] = s["flop_per_s"] / peak
+    print(f"[{name}] {json.dumps({k: res[k] for k in ('jax', 'torch') if k in res})}", flush=True)
+    return res
+
+
+def bench_inference(name: str, args, torch_twin=None) -> dict:
+    config = jax_setups.setup_config(name, args.image_size, 1, args.width)
+    infer = jax_setups.jax_inference(config, INFER_HW)
+    res = {"setup": name, "generator": config.generator.name, "image_hw": INFER_HW,
+           "padded_hw": infer.padded_hw, "compile_s": infer.compile_s}
+    runners = [Timed(infer.run)]
+    if torch_twin is not None:
+        runners.append(Timed(jax_setups.torch_inference(torch_twin, config, INFER_HW)))
+        res["torch_padded_hw"] = jax_setups.torch_padded_hw(config, INFER_HW)
+    alternate(runners, 1, args.infer_steps)
+    res["jax_s"] = runners[0].summary()["step_s_median"]
+    if torch_twin is not None:
+        res["torch_s"] = runners[1].summary()["step_s_median"]
+    print(f"[{name} inference] {res}", flush=True)
+    return res
+
+
+# ---- report -----------------------------------------------------------------------------------
+def fmt(x, spec=".2f", none="-"):
+    return none if x is None else format(x, spec)
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = [f"Machine: {m['cpu']} ({m['cores']} cores), jax {m['jax']}, torch {m.get('torch', '-')}; "
+             f"float32 matmul peak {m['matmul_peak_gflops']:.0f} GFLOP/s (jnp.dot n={m['matmul_n']}).", "",
+             "| setup | framework | compile s | step s (median) | img/s | GFLOP/step | % of matmul peak "
+             "| step RSS growth MiB | XLA peak MiB | JAX/torch |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["train_steps"]:
+        for fw in ("jax", "torch"):
+            if fw not in r:
+                continue
+            s = r[fw]
+            lines.append(
+                f"| {r['setup']} | {'jaxgan' if fw == 'jax' else 'PyTorch twin'} "
+                f"| {fmt(r['compile_s'], '.1f') if fw == 'jax' else '-'} | {s['step_s_median']:.3f} "
+                f"| {s['images_per_s']:.2f} | {fmt(r['flops'] and r['flops'] / 1e9, '.1f')} "
+                f"| {fmt(s.get('fraction_of_peak') and 100 * s['fraction_of_peak'], '.1f')} "
+                f"| {fmt(s['step_rss_growth_mib'], '.0f')} | {fmt(r['xla_peak_mib'], '.0f') if fw == 'jax' else '-'} "
+                f"| {fmt(r.get('jax_over_torch'), '.2f') if fw == 'jax' else ''} |")
+    if report.get("inference"):
+        lines += ["", "Inference, one 1280x720 image (batch 1, padded as noted):", "",
+                  "| generator | jaxgan input HxW | PyTorch input HxW | compile s | jaxgan s | PyTorch s |",
+                  "|---|---|---|---|---|---|"]
+        hw = lambda r, k: "x".join(map(str, r[k])) if k in r else "-"
+        for r in report["inference"]:
+            lines.append(f"| {r['generator']} | {hw(r, 'padded_hw')} | {hw(r, 'torch_padded_hw')} | {r['compile_s']:.1f} "
+                         f"| {r['jax_s']:.3f} | {fmt(r.get('torch_s'), '.3f')} |")
+    lines += ["", f"Command: `{report['command']}`"]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--setups", default=",".join(SETUP_NAMES))
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--image-size", type=int, default=256)
+    p.add_argument("--width", type=int, default=0, help="override every base width (smoke runs; 0 = published)")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--infer-steps", type=int, default=3)
+    p.add_argument("--no-inference", action="store_true")
+    p.add_argument("--torch", action="store_true", help="also time the PyTorch twins, interleaved")
+    p.add_argument("--out", default="benchmarks/results")
+    args = p.parse_args(argv)
+    bad = sorted(set(args.setups.split(",")) - set(SETUP_NAMES))
+    if bad:
+        p.error(f"unknown setups {bad}; valid: {', '.join(SETUP_NAMES)}")
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    twin = None
+    machine = {"cpu": platform.processor() or platform.machine(), "cores": cores, "jax": jax.__version__,
+               "backend": jax.default_backend(), "matmul_n": 2048}
+    try:
+        machine["cpu"] = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text()).group(1)
+    except (OSError, AttributeError):
+        pass
+    if args.torch:
+        import torch
+
+        from benchmarks import torch_twin as twin
+
+        torch.set_num_threads(cores)
+        machine["torch"] = torch.__version__
+        machine["torch_threads"] = torch.get_num_threads()
+    peak = matmul_peak(machine["matmul_n"])
+    machine["matmul_peak_gflops"] = peak / 1e9
+    if twin is not None:
+        machine["torch_matmul_peak_gflops"] = torch_matmul_peak(machine["matmul_n"]) / 1e9
+    print(f"machine {machine}", flush=True)
+    report = {"machine": machine, "command": "python -m benchmarks.train_step " + " ".join(
+        argv if argv is not None else __import__("sys").argv[1:]), "train_steps": [], "inference": []}
+    for name in args.setups.split(","):
+        report["train_steps"].append(bench_setup(name, args, peak, twin))
+    if not args.no_inference:
+        for name in args.setups.split(","):
+            report["inference"].append(bench_inference(name, args, twin))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train_step.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "train_step.md").write_text(markdown(report))
+    print(markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
