@@ -1,0 +1,166 @@
+"""Evaluation of a generator over the eval split, and restoring a trained generator from a workdir.
+
+Deblur: PSNR and SSIM on [0, 1] images and LPIPS (VGG16, on [-1, 1]) of G's output vs the sharp
+target, and the same for the blurred input (`input_psnr`, ...) as the do-nothing baseline; each a
+mean over the valid examples. Segment: a confusion matrix accumulated over all valid examples, then
+`iou` (per class), `mean_iou`, `dice` (per class), `mean_dice`, `pixel_accuracy`. Predicted labels:
+logit > 0 for a 1-channel (sigmoid) G, argmax for a C-channel one. The EMA params are used when
+the state keeps them.
+
+Every process evaluates the whole split on its first local device (the eval iterator is not split
+over processes); only the numbers of process 0 are written by the loop.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxgan.train import checkpoint
+from jaxgan.train import state as state_lib
+
+
+def _make_eval_iterator(config, split):
+    from jaxgan import data  # TensorFlow lives behind jaxgan.data: import only when reading data
+
+    return data.make_eval_iterator(config, split=split)
+
+
+def output_labels(logits: jax.Array) -> jax.Array:
+    """(B, H, W, 1) sigmoid logits -> {0, 1}; (B, H, W, C) -> argmax; int32 (B, H, W)."""
+    if logits.shape[-1] == 1:
+        return (logits[..., 0] > 0).astype(jnp.int32)
+    return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+
+
+def _to_unit(x):
+    return (jnp.clip(x.astype(jnp.float32), -1.0, 1.0) + 1.0) / 2.0
+
+
+@functools.partial(jax.jit, static_argnames=("apply_fn",))
+def _deblur_batch(apply_fn, variables, x, target):
+    from jaxgan import metrics
+
+    out = apply_fn(variables, x, train=False).astype(jnp.float32)
+    out, t01, x01 = jnp.clip(out, -1.0, 1.0), _to_unit(target), _to_unit(x)
+    scores = {"psnr": metrics.psnr(_to_unit(out), t01), "ssim": metrics.ssim(_to_unit(out), t01),
+              "input_psnr": metrics.psnr(x01, t01), "input_ssim": metrics.ssim(x01, t01)}
+    return out, scores
+
+
+@functools.partial(jax.jit, static_argnames=("apply_fn", "num_classes"))
+def _segment_batch(apply_fn, variables, x, labels, valid, num_classes):
+    from jaxgan import metrics
+
+    logits = apply_fn(variables, x, train=False).astype(jnp.float32)
+    pred = output_labels(logits)
+    return pred, metrics.confusion_matrix(pred, labels, num_classes, valid)
+
+
+def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, split=None,
+                   num_samples: int = 0) -> tuple[dict, dict]:
+    """(metrics, samples): samples holds the first `num_samples` valid rows as numpy arrays
+    `input`, `output` (image in [-1, 1] or int labels) and `target`."""
+    device = jax.local_devices()[0]
+    variables = jax.device_put(jax.tree.map(np.asarray, g_variables), device)
+    apply_fn = g_module.apply
+    lpips = None
+    if config.task == "deblur" and config.train.eval_lpips:
+        from jaxgan.metrics import LPIPS
+
+        lpips = LPIPS("vgg16")
+    num_classes = max(int(config.data.num_classes), 2)
+    sums: dict = {}
+    count = 0
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    samples: dict = {"input": [], "output": [], "target": []}
+    for batch in _make_eval_iterator(config, split):
+        valid = np.asarray(batch.get("valid", np.ones(len(batch["input"]), bool)), bool)
+        x = jax.device_put(np.asarray(batch["input"], np.float32), device)
+        target = np.asarray(batch["target"])
+        if config.task == "deblur":
+            out, scores = _deblur_batch(apply_fn, variables, x, jax.device_put(target, device))
+            if lpips is not None:
+                t = jax.device_put(target, device)
+                scores = dict(scores, lpips=lpips(out, t), input_lpips=lpips(x, t))
+            for name, per_image in jax.device_get(scores).items():
+                sums[name] = sums.get(name, 0.0) + float(np.sum(np.asarray(per_image, np.float64)[valid]))
+        else:
+            out, batch_confusion = _segment_batch(apply_fn, variables, x, jax.device_put(target, device),
+                                                  jax.device_put(valid, device), num_classes)
+            confusion += np.asarray(batch_confusion, np.int64)
+        count += int(valid.sum())
+        have = sum(len(a) for a in samples["input"])
+        if have < num_samples:
+            take = valid.nonzero()[0][: num_samples - have]
+            samples["input"].append(np.asarray(batch["input"])[take])
+            samples["output"].append(np.asarray(out)[take])
+            samples["target"].append(target[take])
+    if count == 0:
+        raise ValueError(f"evaluation split {split or config.data.eval_split!r} yielded no valid examples")
+    if config.task == "deblur":
+        results = {name: total / count for name, total in sums.items()}
+    else:
+        from jaxgan.metrics import segmentation_scores
+
+        results = segmentation_scores(confusion)
+    results["num_examples"] = count
+    samples = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in samples.items()}
+    return results, samples
+
+
+def _abstract_state(config, g_module, d_module, sharding):
+    size = int(config.data.crop_size)
+    sample = {"input": np.zeros((1, size, size, 3), np.float32)}
+    shapes = jax.eval_shape(
+        lambda key: state_lib.create_state(config, g_module, d_module, sample, key),
+        jax.ShapeDtypeStruct((2,), jnp.uint32))
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
+
+
+def restore_state(workdir: str, sharding=None):
+    """(config, g_module, d_module, state, step) of a workdir's latest checkpoint, arrays placed
+    with `sharding` (default: this process's first device)."""
+    config, step = checkpoint.read_config(workdir)
+    g_module, d_module = state_lib.make_modules(config)
+    sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    target = _abstract_state(config, g_module, d_module, sharding)
+    state = checkpoint.restore_state(workdir, target, step=step)
+    return config, g_module, d_module, state, step
+
+
+def restore_generator(workdir: str):
+    """(config, g_module, g_variables) of a trained run: the config saved with its latest
+    checkpoint and G's variables (EMA params when kept). NoCheckpointError (a ValueError) names
+    the workdir when it holds no checkpoint."""
+    config, g_module, _, state, _ = restore_state(workdir)
+    return config, g_module, jax.device_get(state.generator_variables())
+
+
+def evaluate(config: ml_collections.ConfigDict | None = None, workdir: str | None = None,
+             split: str | None = None, state=None) -> dict:
+    """Metrics of G on `split` (default config.data.eval_split).
+
+    Either `state` (a GANState; `config` required) or `workdir` (its latest checkpoint; `config`
+    defaults to the one saved there, and when given, its data / train sections choose the eval
+    data while the model comes from the checkpoint)."""
+    if state is None:
+        if workdir is None:
+            raise ValueError("evaluate needs a workdir with a checkpoint or a state")
+        saved_config, g_module, g_variables = restore_generator(workdir)
+        config = config or saved_config
+    else:
+        if config is None:
+            raise ValueError("evaluate(state=...) needs the run's config")
+        g_module, _ = state_lib.make_modules(config)
+        from jaxgan.train.parallel import to_host
+
+        g_variables = to_host(state.generator_variables())
+    results, _ = run_evaluation(config, g_module, g_variables, split)
+    return results
+
+

@@ -1,0 +1,246 @@
+"""`train_and_evaluate(config, workdir)`: the training loop.
+
+Builds the mesh, the modules, the state (restored from WORKDIR/checkpoints when there is one, else
+optionally initialised from another run: train.init_from), and runs the jitted train step up to
+train.steps. Every train.log_every steps the metrics of the steps since the last fetch go to the
+host in one transfer, are checked for NaN / Inf (DivergenceError names the step and the loss; the
+bad state is never saved) and written: tqdm postfix, TensorBoard scalars (WORKDIR/tensorboard) and
+JSON lines (WORKDIR/metrics.jsonl). Every train.eval_every steps and at the end: evaluation,
+sample grid WORKDIR/samples/step_XXXXXX.png (rows: input | output | target) and TensorBoard image.
+Checkpoints every train.checkpoint_every steps and at the end (plus the best by
+train.best_metric). SIGTERM / SIGINT: the current step finishes, a checkpoint is saved and the
+function returns normally. Only process 0 writes logs and samples; every process checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+import tqdm
+
+from jaxgan.train import checkpoint, evaluate, parallel, steps
+from jaxgan.train import state as state_lib
+
+POSTFIX_KEYS = ("d_loss", "g_loss", "g_adv", "g_pixel", "g_mask", "g_perceptual")
+
+
+class DivergenceError(FloatingPointError):
+    """A loss became NaN or Inf; the message names the step and the loss."""
+
+
+def _make_train_iterator(config, start_step):
+    from jaxgan import data  # TensorFlow lives behind jaxgan.data: import only when reading data
+
+    return data.make_train_iterator(config, start_step=start_step, process_index=jax.process_index(),
+                                    process_count=jax.process_count())
+
+
+class _StopRequest:
+    """Turns SIGTERM / SIGINT into a flag the loop checks after each step."""
+
+    def __init__(self):
+        self.signum = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        del frame
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def requested(self, everywhere: bool = False) -> bool:
+        """This process's flag; with everywhere=True the OR over all processes (a collective)."""
+        flag = self.signum is not None
+        if everywhere and jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            flag = bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
+        return flag
+
+
+class _Writer:
+    """TensorBoard + metrics.jsonl + sample PNGs; a no-op off process 0."""
+
+    def __init__(self, workdir: Path, active: bool):
+        self.workdir, self.active = workdir, active
+        self.tb = None
+        if active:
+            from tensorboardX import SummaryWriter
+
+            self.tb = SummaryWriter(str(workdir / "tensorboard"))
+
+    def scalars(self, step: int, split: str, values: dict) -> None:
+        if not self.active:
+            return
+        flat = {}
+        for name, value in values.items():
+            if isinstance(value, (list, tuple)):
+                flat.update({f"{name}_{i}": v for i, v in enumerate(value)})
+            else:
+                flat[name] = value
+        for name, value in flat.items():
+            self.tb.add_scalar(f"{split}/{name}", float(value), step)
+        with open(self.workdir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": step, "split": split, **values}) + "\n")
+        self.tb.flush()
+
+    def samples(self, step: int, task: str, samples: dict) -> None:
+        if not self.active or not len(samples["input"]):
+            return
+        from jaxgan import images
+
+        def picture(a):
+            return images.colorize_mask(a) if task == "segment" else images.to_uint8(a)
+
+        rows = [[images.to_uint8(x), picture(o), picture(t)]
+                for x, o, t in zip(samples["input"], samples["output"], samples["target"])]
+        grid = images.image_grid(rows)
+        images.write_png(self.workdir / "samples" / f"step_{step:06d}.png", grid)
+        self.tb.add_image("samples/input_output_target", grid, step, dataformats="HWC")
+
+    def close(self):
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _check_finite(pending: list, ckpt: checkpoint.Checkpointer) -> dict:
+    """Host values of the pending (step, metrics) pairs; DivergenceError on the first NaN / Inf.
+    Returns the mean of each metric over the window."""
+    host = parallel.to_host([m for _, m in pending])
+    for (step, _), values in zip(pending, host):
+        for name, value in sorted(values.items()):
+            if not math.isfinite(float(value)):
+                last = ckpt.latest_step()
+                raise DivergenceError(
+                    f"training diverged at step {step}: loss {name} = {float(value)}; the state of "
+                    f"this step was not saved; last good checkpoint: "
+                    f"{'none' if last is None else f'step {last}'} in {ckpt.workdir / checkpoint.LATEST_DIR}")
+    return {name: float(np.mean([v[name] for v in host])) for name in host[-1]}
+
+
+def _init_from(config, state, mesh):
+    """G's (and, when the shapes match, D's) params and statistics from another run's latest
+    checkpoint; fresh optimizer states."""
+    source = config.train.init_from
+    if source.startswith("pretrained:"):
+        raise ValueError(f"train.init_from={source!r}: pretrained models are not available yet; "
+                         "give the workdir of an earlier run")
+    if not Path(source).is_dir():
+        raise ValueError(f"train.init_from={source!r} is not a workdir (no such folder)")
+    _, _, _, other, _ = evaluate.restore_state(source, parallel.replicated_sharding(mesh))
+
+    def same_shapes(a, b):
+        return (jax.tree.structure(a) == jax.tree.structure(b)
+                and all(np.shape(x) == np.shape(y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))))
+
+    if not same_shapes((state.g.params, state.g.batch_stats), (other.g.params, other.g.batch_stats)):
+        raise ValueError(f"train.init_from={source!r}: its generator's parameters do not match the "
+                         f"shapes of this config's generator ({config.generator.name})")
+    g = state.g.replace(params=other.g.params, batch_stats=other.g.batch_stats)
+    d = state.d
+    if same_shapes((d.params, d.batch_stats), (other.d.params, other.d.batch_stats)):
+        d = d.replace(params=other.d.params, batch_stats=other.d.batch_stats)
+    ema = None if state.ema_params is None else jax.tree.map(lambda p: p.copy(), g.params)
+    return state.replace(g=g, d=d, ema_params=ema)
+
+
+def _evaluate(config, state, g_module, writer: _Writer, ckpt, step: int) -> dict:
+    variables = parallel.to_host(state.generator_variables())
+    results, samples = evaluate.run_evaluation(config, g_module, variables,
+                                               num_samples=int(config.train.num_samples))
+    writer.scalars(step, "eval", results)
+    writer.samples(step, config.task, samples)
+    ckpt.save_best(step, state, results)
+    return results
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """Trains (or resumes) the run in `workdir`; returns the last train metrics (window means),
+    the last evaluation's metrics prefixed 'eval_', 'step' and 'stopped_early'."""
+    parallel.initialize_distributed(config)
+    workdir = Path(workdir)
+    is_main = jax.process_index() == 0
+    if is_main:
+        workdir.mkdir(parents=True, exist_ok=True)
+    t = config.train
+    mesh = parallel.make_mesh()
+    parallel.local_batch_size(int(config.data.batch_size), mesh)
+    g_module, d_module = state_lib.make_modules(config)
+    step_fn = parallel.jit_step(steps.make_step_fns(config).train_step, mesh)
+    size = int(config.data.crop_size)
+    sample = {"input": np.zeros((1, size, size, 3), np.float32)}
+    state = parallel.create_sharded_state(
+        lambda key: state_lib.create_state(config, g_module, d_module, sample, key), mesh,
+        jax.random.PRNGKey(config.seed))
+    ckpt = checkpoint.Checkpointer(workdir, config)
+    if ckpt.latest_step() is not None:
+        state = ckpt.restore(state)
+    elif t.init_from:
+        state = _init_from(config, state, mesh)
+    start = int(parallel.to_host(state.step))
+    if is_main:
+        from jaxgan import config_io
+
+        (workdir / "config.json").write_text(config_io.config_to_json(config) + "\n")
+    aux = parallel.replicate(steps.make_aux(config), mesh)
+    writer = _Writer(workdir, is_main)
+    total = int(t.steps)
+    train_metrics: dict = {}
+    eval_metrics: dict = {}
+    pending: list = []
+    stopped = False
+    bar = tqdm.tqdm(total=total, initial=start, disable=not is_main, desc="train", dynamic_ncols=True)
+    try:
+        with _StopRequest() as stop:
+            batches = _make_train_iterator(config, start) if start < total else iter(())
+            window_start = time.perf_counter()
+            for step in range(start + 1, total + 1):
+                batch = parallel.shard_batch(next(batches), mesh)
+                state, metrics = step_fn(state, batch, aux)
+                pending.append((step, metrics))
+                bar.update(1)
+                at_eval = step % t.eval_every == 0 or step == total
+                at_save = step % t.checkpoint_every == 0 or step == total
+                at_log = step % t.log_every == 0 or at_eval or at_save
+                if jax.process_count() == 1:
+                    stopped = stop.requested()
+                elif at_log:  # processes agree on stopping at the (collective) log points
+                    stopped = stop.requested(everywhere=True)
+                if at_log or stopped:
+                    train_metrics = _check_finite(pending, ckpt)
+                    now = time.perf_counter()
+                    train_metrics["steps_per_sec"] = len(pending) / max(now - window_start, 1e-9)
+                    pending, window_start = [], now
+                    writer.scalars(step, "train", train_metrics)
+                    bar.set_postfix({k: f"{train_metrics[k]:.4g}" for k in POSTFIX_KEYS if k in train_metrics})
+                if at_eval and not stopped:
+                    eval_metrics = _evaluate(config, state, g_module, writer, ckpt, step)
+                if at_save or stopped:
+                    ckpt.save(step, state)
+                if stopped:
+                    if is_main:
+                        tqdm.tqdm.write(f"stop requested (signal {stop.signum}): saved step {step} in {workdir}")
+                    break
+    finally:
+        bar.close()
+        ckpt.wait()
+        ckpt.close()
+        writer.close()
+    return {"step": int(parallel.to_host(state.step)), "stopped_early": stopped, **train_metrics,
+            **{f"eval_{k}": v for k, v in eval_metrics.items()}}

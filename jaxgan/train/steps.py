@@ -1,0 +1,311 @@
+"""Pure update steps: `d_step`, `g_step` and the fused `train_step`, all `(state, batch, aux) ->
+(new_state, metrics)` where metrics is a dict of float32 scalars.
+
+`make_step_fns(config)` binds the loss settings and returns the three functions (jit them with
+jaxgan.train.parallel). `aux` holds constant weights the losses need, today `{'vgg': params}` for
+the perceptual loss (see `make_aux`); it is an argument, never a closure, so XLA cannot
+constant-fold the network into the program.
+
+Batch: `input` float32 (B, H, W, 3) in [-1, 1]; `target` float32 (B, H, W, 3) in [-1, 1] (deblur)
+or int32 (B, H, W) class indices (segment).
+
+What D sees. Deblur: the image (G's output or the sharp target). Segment: the mask as
+probabilities scaled to [-1, 1] (sigmoid for 1 output channel, softmax for C; the real mask one-hot
+/ {0, 1}, scaled the same way). A conditional D gets concat([input, image], -1).
+
+Choices (documented behaviour):
+- Randomness: step_key = fold_in(state.key, step); G's dropout uses fold_in(step_key, 0); each D
+  update uses fold_in(fold_in(step_key, 1), d_update_count) (dropout and the WGAN-GP mix).
+- One G forward per train step. `train_step` runs G once (train mode, with a VJP), feeds the
+  detached fake to `n_critic` D updates, then back-propagates the G loss (computed with the
+  UPDATED D, as pix2pix does) through the saved VJP. With n_critic > 1 every critic update sees the
+  same batch and the same fake, as DeblurGAN does (G does not change between critic updates; the
+  WGAN-GP paper draws a fresh batch per critic update instead). `train_step` equals `d_step`
+  applied n_critic times followed by `g_step` (tested), without the recomputation.
+- D's forward over real and fake: one pass over concat([real, fake]) along the batch when D has no
+  BatchNorm; with BatchNorm two passes (fake, then real) so that each is normalised by its own
+  batch statistics as in pix2pix (a joint pass would mix real and fake statistics). D's running
+  statistics are updated in the D update only; G's in the G update only (d_step's G forward
+  uses batch statistics but discards the update).
+- The adversarial weight scales G's adversarial term only; D minimises its adversarial loss plus
+  gradient_penalty_weight x penalty. The penalty is taken w.r.t. the image D judges (the
+  condition is held fixed) and enters D's loss only, with the fake detached, so its gradient
+  reaches D's params only.
+- Mixed precision: modules compute in train.compute_dtype; params, gradients, optimizer state
+  and every loss are float32 (outputs are cast to float32 before any loss).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from jaxgan import losses
+from jaxgan.train.state import GANState, ModelState, model_variables
+
+Metrics = dict
+PENALTIES = ("none", "wgan_gp", "r1")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSettings:
+    """The part of the config the steps read (hashable, static)."""
+
+    task: str
+    conditional: bool
+    adversarial: str
+    adversarial_weight: float
+    pixel: str
+    pixel_weight: float
+    mask: str
+    mask_weight: float
+    perceptual_weight: float
+    perceptual_layers: tuple
+    gradient_penalty: str
+    gradient_penalty_weight: float
+    n_critic: int
+    ema_decay: float
+
+    @classmethod
+    def from_config(cls, config: ml_collections.ConfigDict) -> "LossSettings":
+        lo = config.loss
+        if lo.gradient_penalty not in PENALTIES:
+            raise ValueError(f"loss.gradient_penalty must be one of {PENALTIES}, got {lo.gradient_penalty!r}")
+        if config.task not in ("deblur", "segment"):
+            raise ValueError(f"task must be 'deblur' or 'segment', got {config.task!r}")
+        if int(lo.n_critic) < 1:
+            raise ValueError(f"loss.n_critic must be >= 1, got {lo.n_critic}")
+        return cls(task=config.task, conditional=bool(config.discriminator.conditional),
+                   adversarial=lo.adversarial, adversarial_weight=float(lo.adversarial_weight),
+                   pixel=lo.pixel, pixel_weight=float(lo.pixel_weight), mask=lo.mask,
+                   mask_weight=float(lo.mask_weight), perceptual_weight=float(lo.perceptual_weight),
+                   perceptual_layers=tuple(lo.perceptual_layers), gradient_penalty=lo.gradient_penalty,
+                   gradient_penalty_weight=float(lo.gradient_penalty_weight),
+                   n_critic=int(lo.n_critic), ema_decay=float(config.train.ema_decay))
+
+    @property
+    def uses_perceptual(self) -> bool:
+        return self.task == "deblur" and self.perceptual_weight > 0
+
+
+class StepFns(NamedTuple):
+    d_step: Callable[[GANState, dict, Any], tuple[GANState, Metrics]]
+    g_step: Callable[[GANState, dict, Any], tuple[GANState, Metrics]]
+    train_step: Callable[[GANState, dict, Any], tuple[GANState, Metrics]]
+
+
+def make_aux(config: ml_collections.ConfigDict) -> dict:
+    """Constant weights for the steps: {'vgg': VGG16 params} when the perceptual loss is on, else {}."""
+    if LossSettings.from_config(config).uses_perceptual:
+        from jaxgan.nets.vgg import load_vgg16_params
+
+        return {"vgg": load_vgg16_params()}
+    return {}
+
+
+# ---- forward helpers -------------------------------------------------------------------------
+
+def _to_float32(tree):
+    return jax.tree.map(lambda a: a.astype(jnp.float32), tree)
+
+
+def _apply(model: ModelState, params, batch_stats, x, train: bool, key):
+    """Runs a module; returns (float32 output pytree, batch_stats after the pass)."""
+    variables = model_variables(params, batch_stats)
+    rngs = {"dropout": key}
+    if train and batch_stats:
+        out, updates = model.apply_fn(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
+        return _to_float32(out), updates["batch_stats"]
+    return _to_float32(model.apply_fn(variables, x, train=train, rngs=rngs)), batch_stats
+
+
+def fake_image(s: LossSettings, output: jax.Array) -> jax.Array:
+    """G's output as D sees it (B, H, W, c) in [-1, 1]."""
+    if s.task == "deblur":
+        return output
+    if output.shape[-1] == 1:
+        return 2.0 * jax.nn.sigmoid(output) - 1.0
+    return 2.0 * jax.nn.softmax(output, axis=-1) - 1.0
+
+
+def real_image(s: LossSettings, target: jax.Array, channels: int) -> jax.Array:
+    """The target as D sees it: the sharp image, or the mask one-hot ({0,1} for 1 channel) in [-1, 1]."""
+    if s.task == "deblur":
+        return target.astype(jnp.float32)
+    if channels == 1:
+        return 2.0 * (target[..., None] > 0).astype(jnp.float32) - 1.0
+    return 2.0 * jax.nn.one_hot(target, channels, dtype=jnp.float32) - 1.0
+
+
+def _d_input(s: LossSettings, condition, image):
+    return jnp.concatenate([condition.astype(jnp.float32), image], axis=-1) if s.conditional else image
+
+
+def _d_logits(s: LossSettings, d: ModelState, params, condition, real_img, fake_img, key):
+    """D (train mode) on real and fake -> (real_logits, fake_logits, batch_stats after)."""
+    real_in, fake_in = _d_input(s, condition, real_img), _d_input(s, condition, fake_img)
+    if d.batch_stats:  # separate passes: each normalised by its own batch statistics (pix2pix)
+        fake_logits, stats = _apply(d, params, d.batch_stats, fake_in, True, jax.random.fold_in(key, 0))
+        real_logits, stats = _apply(d, params, stats, real_in, True, jax.random.fold_in(key, 1))
+        return real_logits, fake_logits, stats
+    n = real_in.shape[0]
+    both, stats = _apply(d, params, d.batch_stats, jnp.concatenate([real_in, fake_in], 0), True, key)
+    return (jax.tree.map(lambda l: l[:n], both), jax.tree.map(lambda l: l[n:], both), stats)
+
+
+def _mean_logit(logits) -> jax.Array:
+    leaves = jax.tree.leaves(logits)
+    return sum(jnp.mean(l) for l in leaves) / len(leaves)
+
+
+# ---- D update --------------------------------------------------------------------------------
+
+def _d_update(s: LossSettings, d: ModelState, condition, real_img, fake_img, step_key):
+    """One D update on a detached fake; returns (new D ModelState, metrics)."""
+    key = jax.random.fold_in(jax.random.fold_in(step_key, 1), d.step)
+    logit_key, gp_key = jax.random.split(key)
+    adversarial = losses.get_adversarial(s.adversarial)
+
+    def loss_fn(params):
+        real_logits, fake_logits, stats = _d_logits(s, d, params, condition, real_img, fake_img, logit_key)
+        adv = adversarial.d_loss(real_logits, fake_logits)
+
+        def critic(image):
+            return _apply(d, params, d.batch_stats, _d_input(s, condition, image), True, logit_key)[0]
+
+        if s.gradient_penalty == "wgan_gp":
+            penalty = losses.wgan_gp(critic, real_img, fake_img, gp_key)
+        elif s.gradient_penalty == "r1":
+            penalty = losses.r1(critic, real_img)
+        else:
+            penalty = jnp.zeros((), jnp.float32)
+        total = adv + s.gradient_penalty_weight * penalty
+        metrics = {"d_loss": total, "d_adv": adv, "d_penalty": penalty,
+                   "d_real_logit": _mean_logit(real_logits), "d_fake_logit": _mean_logit(fake_logits)}
+        return total, (stats, metrics)
+
+    grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(d.params)
+    metrics["d_grad_norm"] = optax.global_norm(grads)
+    return d.apply_gradients(grads=grads).replace(batch_stats=stats), metrics
+
+
+# ---- G loss and update -----------------------------------------------------------------------
+
+def _g_loss(s: LossSettings, d: ModelState, output, batch, aux, step_key):
+    """G's loss given its float32 output (differentiable w.r.t. `output`); returns (loss, metrics)."""
+    adversarial = losses.get_adversarial(s.adversarial)
+    condition, target = batch["input"], batch["target"]
+    fake_img = fake_image(s, output)
+    key = jax.random.fold_in(step_key, 2)
+    if s.adversarial in ("ragan", "ragan_ls"):  # relativistic: G's loss needs D(real) too
+        real_img = real_image(s, target, output.shape[-1])
+        real_logits, fake_logits, _ = _d_logits(s, d, d.params, condition, real_img, fake_img, key)
+    else:
+        real_logits = None
+        fake_logits, _ = _apply(d, d.params, d.batch_stats, _d_input(s, condition, fake_img), True, key)
+    adv = adversarial.g_loss(real_logits, fake_logits)
+    total = s.adversarial_weight * adv
+    metrics = {"g_adv": adv}
+    if s.task == "deblur":
+        if s.pixel != "none":
+            pixel = losses.get_pixel_loss(s.pixel)(output, target)
+            total = total + s.pixel_weight * pixel
+            metrics["g_pixel"] = pixel
+        if s.uses_perceptual:
+            perceptual = losses.perceptual_loss(aux["vgg"], output, target, layers=s.perceptual_layers)
+            total = total + s.perceptual_weight * perceptual
+            metrics["g_perceptual"] = perceptual
+    elif s.mask != "none":
+        mask = losses.get_mask_loss(s.mask)(output, target)
+        total = total + s.mask_weight * mask
+        metrics["g_mask"] = mask
+    metrics["g_loss"] = total
+    return total, metrics
+
+
+def _finish_g(s: LossSettings, state: GANState, grads, g_stats, metrics) -> tuple[GANState, Metrics]:
+    metrics["g_grad_norm"] = optax.global_norm(grads)
+    g = state.g.apply_gradients(grads=grads).replace(batch_stats=g_stats)
+    ema = state.ema_params
+    if ema is not None:
+        ema = jax.tree.map(lambda e, p: s.ema_decay * e + (1.0 - s.ema_decay) * p, ema, g.params)
+    return state.replace(g=g, ema_params=ema), metrics
+
+
+def _step_key(state: GANState) -> jax.Array:
+    return jax.random.fold_in(state.key, state.step)
+
+
+def _g_forward(state: GANState, params, x, step_key):
+    return _apply(state.g, params, state.g.batch_stats, x, True, jax.random.fold_in(step_key, 0))
+
+
+# ---- the three steps -------------------------------------------------------------------------
+
+def d_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANState, Metrics]:
+    """One D update against the current G (G's params and statistics unchanged)."""
+    del aux
+    step_key = _step_key(state)
+    output, _ = _g_forward(state, state.g.params, batch["input"], step_key)
+    fake_img = jax.lax.stop_gradient(fake_image(s, output))
+    real_img = real_image(s, batch["target"], output.shape[-1])
+    d, metrics = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key)
+    return state.replace(d=d), metrics
+
+
+def g_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANState, Metrics]:
+    """One G update against the current D (D's params and statistics unchanged); step += 1."""
+    step_key = _step_key(state)
+
+    def loss_fn(params):
+        output, g_stats = _g_forward(state, params, batch["input"], step_key)
+        loss, metrics = _g_loss(s, state.d, output, batch, aux, step_key)
+        return loss, (g_stats, metrics)
+
+    grads, (g_stats, metrics) = jax.grad(loss_fn, has_aux=True)(state.g.params)
+    return _finish_g(s, state, grads, g_stats, metrics)
+
+
+def train_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANState, Metrics]:
+    """n_critic D updates then one G update, with one G forward (see the module docstring)."""
+    step_key = _step_key(state)
+    forward = lambda params: _g_forward(state, params, batch["input"], step_key)  # noqa: E731
+    output, g_vjp, g_stats = jax.vjp(forward, state.g.params, has_aux=True)
+    fake_img = jax.lax.stop_gradient(fake_image(s, output))
+    real_img = real_image(s, batch["target"], output.shape[-1])
+    d, d_metrics = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key)
+    if s.n_critic > 1:
+        def critic_update(_, carry):
+            return _d_update(s, carry[0], batch["input"], real_img, fake_img, step_key)
+
+        d, d_metrics = jax.lax.fori_loop(1, s.n_critic, critic_update, (d, d_metrics))
+    state = state.replace(d=d)
+    loss_fn = lambda out: _g_loss(s, d, out, batch, aux, step_key)  # noqa: E731
+    (_, g_metrics), d_output = jax.value_and_grad(loss_fn, has_aux=True)(output)
+    (grads,) = g_vjp(d_output)
+    state, g_metrics = _finish_g(s, state, grads, g_stats, g_metrics)
+    return state, {**d_metrics, **g_metrics}
+
+
+def make_step_fns(config: ml_collections.ConfigDict) -> StepFns:
+    """The three steps with the config's loss settings bound: each `(state, batch, aux)`."""
+    s = LossSettings.from_config(config)
+    losses.get_adversarial(s.adversarial)  # fail early on a bad kind
+    if s.task == "deblur" and s.pixel != "none":
+        losses.get_pixel_loss(s.pixel)
+    if s.task == "segment" and s.mask != "none":
+        losses.get_mask_loss(s.mask)
+
+    def bind(fn):
+        def step(state, batch, aux):
+            return fn(s, state, batch, aux)
+        step.__name__ = fn.__name__
+        step.__doc__ = fn.__doc__
+        return step
+
+    return StepFns(bind(d_step), bind(g_step), bind(train_step))

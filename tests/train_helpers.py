@@ -1,0 +1,137 @@
+"""Shared helpers of the train engine tests: tiny configs, fixed batches, a deterministic iterator.
+
+The fake iterator honours the data contract that exact resume needs: batch n depends only on
+(config.seed, n), whatever start_step the iterator was created with.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jaxgan.config import base_config
+
+
+def tiny_config(task: str = "deblur", *, norm: str = "batch", steps: int = 4, **loss):
+    """A config for 16x16 images, batch 4, width-4 U-Net / PatchGAN."""
+    c = base_config()
+    c.task = task
+    c.data.crop_size = 16
+    c.data.batch_size = 4
+    c.data.eval_batch_size = 4
+    c.data.num_classes = 2
+    out_channels = 3 if task == "deblur" else 1
+    c.generator.name = "unet"
+    with c.generator.unlocked():
+        c.generator.options = dict(in_channels=3, out_channels=out_channels, base_width=4, depth=2,
+                                   norm=norm, out_activation="tanh" if task == "deblur" else "none")
+    c.discriminator.name = "patchgan"
+    with c.discriminator.unlocked():
+        c.discriminator.options = dict(in_channels=3 + out_channels, base_width=4, num_layers=1,
+                                       norm=norm)
+    if task == "segment":
+        c.loss.mask = "sigmoid_ce"
+    c.train.steps = steps
+    c.train.log_every = 1
+    c.train.eval_every = 1000
+    c.train.checkpoint_every = 1000
+    c.train.num_samples = 2
+    for key, value in loss.items():
+        c.loss[key] = value
+    return c
+
+
+def fixed_batch(config, index: int = 0, batch_size: int | None = None) -> dict:
+    """A deterministic batch (numpy) for `config`, number `index`."""
+    b = batch_size or config.data.batch_size
+    size = config.data.crop_size
+    rng = np.random.default_rng([config.seed, index])
+    x = rng.uniform(-1, 1, (b, size, size, 3)).astype(np.float32)
+    if config.task == "deblur":
+        target = np.clip(x + 0.3 * rng.standard_normal(x.shape), -1, 1).astype(np.float32)
+    else:
+        target = (x.mean(-1) > 0).astype(np.int32)
+    return {"input": x, "target": target}
+
+
+def fake_train_iterator(config, *, start_step=0, process_index=None, process_count=None):
+    """Infinite iterator of fixed_batch(n) for n = start_step, start_step + 1, ... (split over
+    processes like the real one: process i gets rows i*b/P .. (i+1)*b/P of the global batch)."""
+    import jax
+
+    index = jax.process_index() if process_index is None else process_index
+    count = jax.process_count() if process_count is None else process_count
+    per = config.data.batch_size // count
+    n = start_step
+    while True:
+        batch = fixed_batch(config, n)
+        yield {k: v[index * per:(index + 1) * per] for k, v in batch.items()}
+        n += 1
+
+
+def fake_eval_iterator(config, *, split=None, num_batches: int = 2, last: int = 3):
+    """Two eval batches; the last has only `last` valid rows (then padding)."""
+    del split
+    for n in range(num_batches):
+        batch = fixed_batch(config, 10_000 + n, config.data.eval_batch_size)
+        valid = np.ones(config.data.eval_batch_size, bool)
+        if n == num_batches - 1:
+            valid[last:] = False
+        batch["valid"] = valid
+        yield batch
+
+
+# ---- stand-in modules (used until jaxgan.nets provides make_generator / make_discriminator) -----
+
+def _standin_modules(config):
+    import flax.linen as nn
+    import jax.numpy as jnp
+
+    from jaxgan.train.state import compute_dtype, d_image_channels
+
+    dtype = compute_dtype(config)
+    g_opts, d_opts = dict(config.generator.options), dict(config.discriminator.options)
+
+    class TinyG(nn.Module):
+        out_channels: int = 3
+        width: int = 4
+        norm: str = "batch"
+        tanh: bool = True
+        dtype: object = jnp.float32
+
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            h = nn.Conv(self.width, (3, 3), dtype=self.dtype)(x)
+            if self.norm == "batch":
+                h = nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h)
+            h = nn.Dropout(0.5, deterministic=not train)(nn.relu(h))
+            h = nn.Conv(self.out_channels, (3, 3), dtype=self.dtype)(h)
+            return jnp.tanh(h) if self.tanh else h
+
+    class TinyD(nn.Module):
+        width: int = 4
+        norm: str = "batch"
+        dtype: object = jnp.float32
+
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            h = nn.Conv(self.width, (4, 4), strides=(2, 2), dtype=self.dtype)(x)
+            if self.norm == "batch":
+                h = nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h)
+            return nn.Conv(1, (3, 3), dtype=self.dtype)(nn.leaky_relu(h, 0.2))
+
+    del d_image_channels
+    g = TinyG(out_channels=g_opts["out_channels"], width=g_opts["base_width"], norm=g_opts["norm"],
+              tanh=config.task == "deblur", dtype=dtype)
+    d = TinyD(width=d_opts["base_width"], norm=d_opts["norm"], dtype=dtype)
+    return g, d
+
+
+def make_modules(config):
+    """(G, D) from jaxgan.nets when it exists, else tiny stand-ins with the same interface."""
+    from jaxgan import nets
+
+    if hasattr(nets, "make_generator") and hasattr(nets, "make_discriminator"):
+        from jaxgan.train.state import make_modules as real
+
+        return real(config)
+    return _standin_modules(config)
