@@ -156,11 +156,12 @@ def random_kernel(rng: np.random.Generator, kind: str = "camera_shake", min_exte
 def blur_image(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Convolves each channel with an odd-sized kernel; same size, reflect-padded borders.
 
-    image: float (H, W) or (H, W, C). Returns float64 of the same shape."""
+    image: float (H, W) or (H, W, C). Returns the same shape, float32 for float32 input else float64."""
     kh, kw = kernel.shape
     if kh % 2 == 0 or kw % 2 == 0:
         raise ValueError(f"kernel shape {kernel.shape}: both sides must be odd")
-    image = np.asarray(image, np.float64)
+    dtype = np.float32 if np.asarray(image).dtype == np.float32 else np.float64
+    image, kernel = np.asarray(image, dtype), np.asarray(kernel, dtype)
     squeeze = image.ndim == 2
     if squeeze:
         image = image[..., None]
@@ -192,7 +193,7 @@ def synthesize_blur(rng: np.random.Generator, sharp: np.ndarray, strength: str =
     if strength not in BLUR_PRESETS:
         raise ValueError(f"unknown blur strength {strength!r}; valid: {', '.join(BLUR_PRESETS)}")
     kernel = random_kernel(rng, kind, *BLUR_PRESETS[strength])
-    blurred = blur_image(sharp.astype(np.float64) / 255.0, kernel)
+    blurred = blur_image(sharp.astype(np.float32) / np.float32(255.0), kernel)
     if noise_std > 0:
         blurred = add_sensor_noise(rng, blurred, noise_std)
     blurred = np.clip(np.round(blurred * 255.0), 0, 255).astype(np.uint8)
