@@ -1,1 +1,62 @@
-"""jaxgan.nets"""
+"""jaxgan.nets: Flax (linen) generators and discriminators, NHWC, images in [-1, 1].
+
+Every module is called as `module.apply(variables, x, train=...)`; BatchNorm statistics live in the
+`batch_stats` collection (running averages when train=False), dropout draws from the `dropout` rng
+stream when train=True. `dtype` is the compute dtype (params stay float32); outputs are float32.
+
+    g = make_generator("unet", in_channels=3, out_channels=3, depth=8, base_width=64, norm="batch")
+    d = make_discriminator("patchgan", in_channels=6, num_layers=3)
+
+Options are the module fields (see each class); unknown names or options raise ValueError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+
+from jaxgan.nets.discriminators import (DoubleScaleDiscriminator, MultiScaleDiscriminator, PatchGAN,
+                                        PixelGAN)
+from jaxgan.nets.fpn_mobilenet import FPNMobileNet
+from jaxgan.nets.layers import ConvTranspose, Norm, conv_transpose, conv_transpose_reference, count_params
+from jaxgan.nets.resnet import ResidualBlock, ResNetGenerator
+from jaxgan.nets.unet import UNet
+
+GENERATORS = {"unet": UNet, "resnet": ResNetGenerator, "fpn_mobilenet": FPNMobileNet}
+DISCRIMINATORS = {"patchgan": PatchGAN, "pixelgan": PixelGAN, "multiscale": MultiScaleDiscriminator,
+                  "double_scale": DoubleScaleDiscriminator}
+
+
+def module_options(cls: type[nn.Module]) -> list[str]:
+    """The keyword options a zoo module accepts (its dataclass fields minus flax's parent / name)."""
+    return [f.name for f in dataclasses.fields(cls) if f.name not in ("parent", "name")]
+
+
+def _make(family: str, registry: dict, name: str, options: dict) -> nn.Module:
+    if name not in registry:
+        raise ValueError(f"unknown {family} {name!r}; valid names: {sorted(registry)}")
+    cls = registry[name]
+    valid = module_options(cls)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for {family} {name!r}; valid options: {valid}")
+    return cls(**options)
+
+
+def make_generator(name: str, **options) -> nn.Module:
+    """Generator by name: 'unet' (UNet), 'resnet' (ResNetGenerator), 'fpn_mobilenet' (FPNMobileNet)."""
+    return _make("generator", GENERATORS, name, options)
+
+
+def make_discriminator(name: str, **options) -> nn.Module:
+    """Discriminator by name: 'patchgan', 'pixelgan', 'multiscale', 'double_scale'."""
+    return _make("discriminator", DISCRIMINATORS, name, options)
+
+
+__all__ = [
+    "GENERATORS", "DISCRIMINATORS", "make_generator", "make_discriminator", "module_options",
+    "UNet", "ResNetGenerator", "ResidualBlock", "FPNMobileNet",
+    "PatchGAN", "PixelGAN", "MultiScaleDiscriminator", "DoubleScaleDiscriminator",
+    "ConvTranspose", "Norm", "conv_transpose", "conv_transpose_reference", "count_params",
+]

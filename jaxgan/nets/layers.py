@@ -61,13 +61,13 @@ def check_image(x: jax.Array, channels: int, who: str) -> None:
 # ----------------------------------------------------------------------------- initializers
 def kernel_init(init: str) -> Callable:
     """'normal': N(0, 0.02) as pix2pix / DeblurGAN; 'default': flax's lecun_normal."""
-    check_choice("init", init, INITS)
+    check_choice("weight_init", init, INITS)
     return nn.initializers.normal(0.02) if init == "normal" else nn.initializers.lecun_normal()
 
 
 def scale_init(init: str) -> Callable:
     """Norm-layer scale: N(1, 0.02) as pix2pix ('normal') or ones ('default')."""
-    check_choice("init", init, INITS)
+    check_choice("weight_init", init, INITS)
     if init == "default":
         return nn.initializers.ones
 
@@ -79,11 +79,11 @@ def scale_init(init: str) -> Callable:
 
 # ----------------------------------------------------------------------------- convolutions
 def conv(features: int, kernel_size: int, stride: int = 1, padding: int = 0, *, use_bias: bool = True,
-         init: str = "normal", dtype: Dtype = jnp.float32, groups: int = 1, name: str | None = None):
+         weight_init: str = "normal", dtype: Dtype = jnp.float32, groups: int = 1, name: str | None = None):
     """`nn.Conv` with PyTorch semantics: square kernel, symmetric zero padding, float32 params."""
     return nn.Conv(features, (kernel_size, kernel_size), strides=(stride, stride),
                    padding=((padding, padding), (padding, padding)), use_bias=use_bias,
-                   feature_group_count=groups, kernel_init=kernel_init(init),
+                   feature_group_count=groups, kernel_init=kernel_init(weight_init),
                    bias_init=nn.initializers.zeros, dtype=dtype, param_dtype=jnp.float32, name=name)
 
 
@@ -160,14 +160,14 @@ class ConvTranspose(nn.Module):
     padding: int = 1
     output_padding: int = 0
     use_bias: bool = True
-    init: str = "normal"
+    weight_init: str = "normal"
     dtype: Dtype = jnp.float32
     fast_backward: bool = True
 
     @nn.compact
     def __call__(self, x):
         k = self.kernel_size
-        kernel = self.param("kernel", kernel_init(self.init), (k, k, x.shape[-1], self.features), jnp.float32)
+        kernel = self.param("kernel", kernel_init(self.weight_init), (k, k, x.shape[-1], self.features), jnp.float32)
         op = conv_transpose if self.fast_backward else conv_transpose_reference
         y = op(x.astype(self.dtype), kernel.astype(self.dtype), (self.strides,) * 2, (self.padding,) * 2,
                (self.output_padding,) * 2)
@@ -182,7 +182,7 @@ class Norm(nn.Module):
     """'batch' (running stats in `batch_stats`, flax momentum 0.9 = PyTorch 0.1, eps 1e-5),
     'instance' (per-sample per-channel, no affine, eps 1e-5) or 'none' (identity)."""
     kind: str = "batch"
-    init: str = "normal"
+    weight_init: str = "normal"
     dtype: Dtype = jnp.float32
 
     @nn.compact
@@ -190,7 +190,7 @@ class Norm(nn.Module):
         check_choice("norm", self.kind, NORMS)
         if self.kind == "batch":
             return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                                scale_init=scale_init(self.init), dtype=self.dtype,
+                                scale_init=scale_init(self.weight_init), dtype=self.dtype,
                                 param_dtype=jnp.float32)(x)
         if self.kind == "instance":
             return nn.InstanceNorm(epsilon=1e-5, use_bias=False, use_scale=False, dtype=self.dtype)(x)
@@ -211,7 +211,7 @@ class UpConv(nn.Module):
     padding: int = 1
     output_padding: int = 0
     use_bias: bool = True
-    init: str = "normal"
+    weight_init: str = "normal"
     dtype: Dtype = jnp.float32
 
     @nn.compact
@@ -219,8 +219,8 @@ class UpConv(nn.Module):
         check_choice("upsample", self.mode, UPSAMPLES)
         if self.mode == "transpose":
             return ConvTranspose(self.features, self.kernel_size, 2, self.padding, self.output_padding,
-                                 self.use_bias, self.init, self.dtype)(x)
-        return conv(self.features, 3, 1, 1, use_bias=self.use_bias, init=self.init,
+                                 self.use_bias, self.weight_init, self.dtype)(x)
+        return conv(self.features, 3, 1, 1, use_bias=self.use_bias, weight_init=self.weight_init,
                     dtype=self.dtype)(upsample_nearest(x))
 
 
