@@ -1,0 +1,156 @@
+"""The `jaxgan` command end to end on a tiny run: train, interrupt, resume, evaluate, predict,
+and the one-line errors a user gets for common mistakes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxgan import cli
+
+TINY_CONFIG = """
+import ml_collections
+from jaxgan.config import base_config
+
+def get_config():
+    c = base_config()
+    c.task = "deblur"
+    c.data.name = "photo_blur"
+    c.data.data_dir = {data_dir!r}
+    c.data.num_train_examples = 8
+    c.data.crop_size = 32
+    c.data.eval_size = 32
+    c.data.batch_size = 2
+    c.data.eval_batch_size = 4
+    c.data.shuffle_buffer = 8
+    c.generator.name = "unet"
+    c.generator.options = ml_collections.ConfigDict(dict(
+        in_channels=3, out_channels=3, depth=3, base_width=4, norm="batch", upsample="resize"))
+    c.discriminator.options = ml_collections.ConfigDict(dict(
+        in_channels=6, base_width=4, num_layers=2, norm="batch"))
+    c.train.steps = 6
+    c.train.log_every = 2
+    c.train.eval_every = 6
+    c.train.checkpoint_every = 2
+    c.train.eval_lpips = False
+    c.train.num_samples = 2
+    return c
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    path = root / "tiny.py"
+    path.write_text(TINY_CONFIG.format(data_dir=str(root / "tfds")))
+    return path
+
+
+def _run(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(code, err, *needles):
+    assert code == 2, err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def test_unknown_config_key_is_one_line_with_valid_keys(tiny_config, tmp_path, capsys):
+    code, _, err = _run(["train", "--config", tiny_config, "--workdir", tmp_path / "w",
+                         "--config.train.stepz=3"], capsys)
+    _one_line_error(code, err, "train.stepz", "steps", "eval_every")
+
+
+def test_evaluate_and_predict_without_checkpoint(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = _run(["evaluate", "--workdir", empty], capsys)
+    _one_line_error(code, err, str(empty))
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+    code, _, err = _run(["predict", "--workdir", empty, image, "--output", tmp_path / "out"], capsys)
+    _one_line_error(code, err, str(empty))
+
+
+def _wait_for_checkpoint(workdir: Path, proc, timeout=240.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        steps = [p for p in (workdir / "checkpoints").glob("[0-9]*") if p.is_dir()]
+        if steps:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"training exited early: {proc.communicate()}")
+        time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("no checkpoint appeared")
+
+
+@pytest.mark.slow
+def test_train_interrupt_resume_evaluate_predict(tiny_config, tmp_path, capsys):
+    workdir = tmp_path / "run"
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    # 1. train in a subprocess, interrupt it with SIGINT once it has saved: it saves and exits 0.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxgan.cli", "train", "--config", str(tiny_config),
+         "--workdir", str(workdir), "--config.train.steps=100000"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_checkpoint(workdir, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err[-3000:]
+    assert "stop requested" in err + out
+    interrupted_at = max(int(p.name) for p in (workdir / "checkpoints").glob("[0-9]*"))
+    assert interrupted_at >= 2
+
+    # 2. resume through the entry point: it continues from the checkpoint, not from 0.
+    total = interrupted_at + 4
+    code, out, err = _run(["train", "--config", tiny_config, "--workdir", workdir,
+                           f"--config.train.steps={total}", f"--config.train.eval_every={total}"], capsys)
+    assert code == 0, err
+    logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    train_steps = [r["step"] for r in logged if r["split"] == "train"]
+    assert max(train_steps) == total
+    assert max(int(p.name) for p in (workdir / "checkpoints").glob("[0-9]*")) == total
+    assert list((workdir / "samples").glob("*.png")), "no sample grid written"
+    assert list((workdir / "tensorboard").glob("**/events.out.tfevents.*")), "no TensorBoard events"
+
+    # 3. evaluate prints and writes JSON with the model's and the blurred input's metrics.
+    code, out, err = _run(["evaluate", "--workdir", workdir, "--split", "test"], capsys)
+    assert code == 0, err
+    results = json.loads(out)
+    for key in ("psnr", "ssim", "input_psnr", "input_ssim"):
+        assert np.isfinite(results[key]), key
+    assert json.loads((workdir / "eval_test.json").read_text()) == results
+
+    # 4. predict on a non-square image (and a folder), sizes kept; errors are one line.
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rgb = np.random.default_rng(0).integers(0, 256, (45, 70, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(photos / "odd.png")
+    code, out, err = _run(["predict", "--workdir", workdir, photos, "--output", tmp_path / "pred",
+                           "--tile-size", "32", "--overlap", "8"], capsys)
+    assert code == 0, err
+    with Image.open(tmp_path / "pred" / "odd.png") as im:
+        assert im.size == (70, 45) and im.mode == "RGB"
+
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png at all")
+    code, _, err = _run(["predict", "--workdir", workdir, broken, "--output", tmp_path / "pred"], capsys)
+    _one_line_error(code, err, str(broken))
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    code, _, err = _run(["predict", "--workdir", workdir, photos, "--output", blocker / "out"], capsys)
+    _one_line_error(code, err, str(blocker / "out"))
