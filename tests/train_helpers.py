@@ -100,7 +100,7 @@ def _standin_modules(config):
 
         @nn.compact
         def __call__(self, x, train: bool = False):
-            h = nn.Conv(self.width, (3, 3), dtype=self.dtype)(x)
+            h = nn.Conv(self.width, (3, 3), use_bias=self.norm != "batch", dtype=self.dtype)(x)
             if self.norm == "batch":
                 h = nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h)
             h = nn.Dropout(0.5, deterministic=not train)(nn.relu(h))
@@ -114,7 +114,8 @@ def _standin_modules(config):
 
         @nn.compact
         def __call__(self, x, train: bool = False):
-            h = nn.Conv(self.width, (4, 4), strides=(2, 2), dtype=self.dtype)(x)
+            h = nn.Conv(self.width, (4, 4), strides=(2, 2), use_bias=self.norm != "batch",
+                        dtype=self.dtype)(x)
             if self.norm == "batch":
                 h = nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h)
             return nn.Conv(1, (3, 3), dtype=self.dtype)(nn.leaky_relu(h, 0.2))
@@ -126,12 +127,33 @@ def _standin_modules(config):
     return g, d
 
 
-def make_modules(config):
-    """(G, D) from jaxgan.nets when it exists, else tiny stand-ins with the same interface."""
+def nets_available() -> bool:
     from jaxgan import nets
 
-    if hasattr(nets, "make_generator") and hasattr(nets, "make_discriminator"):
+    return hasattr(nets, "make_generator") and hasattr(nets, "make_discriminator")
+
+
+def make_modules(config):
+    """(G, D) from jaxgan.nets when it exists, else tiny stand-ins with the same interface."""
+    if nets_available():
         from jaxgan.train.state import make_modules as real
 
         return real(config)
     return _standin_modules(config)
+
+
+def patch_engine(setattr_fn, *, train_iterator=None, eval_iterator=None):
+    """Points the engine at the fake iterators (and the stand-in modules while jaxgan.nets is
+    missing). setattr_fn: pytest's monkeypatch.setattr, or plain setattr in a subprocess script."""
+    import importlib
+
+    loop = importlib.import_module("jaxgan.train.loop")
+    evaluate = importlib.import_module("jaxgan.train.evaluate")  # the package attribute is the function
+    state_lib = importlib.import_module("jaxgan.train.state")
+
+    setattr_fn(loop, "_make_train_iterator", lambda config, start_step: (train_iterator or fake_train_iterator)(
+        config, start_step=start_step))
+    setattr_fn(evaluate, "_make_eval_iterator", lambda config, split: (eval_iterator or fake_eval_iterator)(
+        config, split=split))
+    if not nets_available():
+        setattr_fn(state_lib, "make_modules", _standin_modules)

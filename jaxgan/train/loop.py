@@ -26,8 +26,10 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from jaxgan.train import checkpoint, evaluate, parallel, steps
+from jaxgan.train import checkpoint, parallel, steps
 from jaxgan.train import state as state_lib
+# (the package re-exports the function `evaluate`, which shadows the module of that name)
+from jaxgan.train.evaluate import restore_state, run_evaluation
 
 POSTFIX_KEYS = ("d_loss", "g_loss", "g_adv", "g_pixel", "g_mask", "g_perceptual")
 
@@ -143,7 +145,7 @@ def _init_from(config, state, mesh):
                          "give the workdir of an earlier run")
     if not Path(source).is_dir():
         raise ValueError(f"train.init_from={source!r} is not a workdir (no such folder)")
-    _, _, _, other, _ = evaluate.restore_state(source, parallel.replicated_sharding(mesh))
+    _, _, _, other, _ = restore_state(source, parallel.replicated_sharding(mesh))
 
     def same_shapes(a, b):
         return (jax.tree.structure(a) == jax.tree.structure(b)
@@ -162,7 +164,7 @@ def _init_from(config, state, mesh):
 
 def _evaluate(config, state, g_module, writer: _Writer, ckpt, step: int) -> dict:
     variables = parallel.to_host(state.generator_variables())
-    results, samples = evaluate.run_evaluation(config, g_module, variables,
+    results, samples = run_evaluation(config, g_module, variables,
                                                num_samples=int(config.train.num_samples))
     writer.scalars(step, "eval", results)
     writer.samples(step, config.task, samples)

@@ -190,7 +190,7 @@ def _d_update(s: LossSettings, d: ModelState, condition, real_img, fake_img, ste
         return total, (stats, metrics)
 
     grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(d.params)
-    metrics["d_grad_norm"] = optax.global_norm(grads)
+    metrics["d_grad_norm"] = optax.tree.norm(grads)
     return d.apply_gradients(grads=grads).replace(batch_stats=stats), metrics
 
 
@@ -229,7 +229,7 @@ def _g_loss(s: LossSettings, d: ModelState, output, batch, aux, step_key):
 
 
 def _finish_g(s: LossSettings, state: GANState, grads, g_stats, metrics) -> tuple[GANState, Metrics]:
-    metrics["g_grad_norm"] = optax.global_norm(grads)
+    metrics["g_grad_norm"] = optax.tree.norm(grads)
     g = state.g.apply_gradients(grads=grads).replace(batch_stats=g_stats)
     ema = state.ema_params
     if ema is not None:
