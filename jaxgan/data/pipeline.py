@@ -1,0 +1,243 @@
+"""tf.data pipelines: decoded examples -> augmented, normalised numpy batches (TensorFlow never sees a GPU).
+
+Batches are dicts of numpy arrays:
+  input  float32 (b, H, W, 3) in [-1, 1]
+  target float32 (b, H, W, 3) in [-1, 1] (task 'deblur') or int32 (b, H, W) class indices ('segment')
+  valid  bool (b,) (eval only; False on rows padding the last batch)
+with b = global batch size / process count. Each process reads the rows p, p + P, p + 2P, ... of a split.
+
+Training order and augmentation are pure functions of (config.seed, process, position): example number
+`pos` of a process (pos = step * b + row) is row perm_e[pos mod N] of epoch e = pos // N, perm_e a
+stateless permutation seeded by (seed, e), and every random crop / flip / rot90 / scale / colour draw
+is stateless, seeded by (seed, global position). So batch n is the same whether the iterator starts
+at 0 or at start_step = k <= n, and starting at k costs nothing (no skipped decoding).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from jaxgan.data.sources import Source, make_source
+
+tf.config.set_visible_devices([], "GPU")
+
+CACHE_LIMIT_BYTES = 4 << 30  # decoded-example cache (config.data.cache) only below this size
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+# ---- rows and caching -------------------------------------------------------------------------
+
+def _process(process_index, process_count) -> tuple[int, int]:
+    if process_index is None or process_count is None:
+        import jax
+
+        process_index = jax.process_index() if process_index is None else process_index
+        process_count = jax.process_count() if process_count is None else process_count
+    return int(process_index), int(process_count)
+
+
+def _per_process(batch_size: int, process_count: int, what: str) -> int:
+    if batch_size < 1 or batch_size % process_count:
+        raise ValueError(f"config.data.{what}={batch_size} must be a positive multiple of the process "
+                         f"count {process_count}")
+    return batch_size // process_count
+
+
+def shard_rows(source: Source, process_index: int, process_count: int, limit: int = 0) -> Source:
+    """The rows of one process: the first `limit` rows (0 = all), then every process_count-th."""
+    stop = limit or None
+    columns = {k: v[:stop][process_index::process_count] for k, v in source.columns.items()}
+    return Source(source.name, columns, source.decode)
+
+
+def _row_loader(source: Source):
+    tables = {k: tf.constant(v.astype(bytes)) for k, v in source.columns.items()}
+    return lambda i: source.decode({k: tf.gather(t, i) for k, t in tables.items()})
+
+
+def cached_loader(source: Source):
+    """Decodes every row once into flat uint8 buffers; returns a row loader reading them, or None
+    when the decoded rows would exceed CACHE_LIMIT_BYTES."""
+    load = _row_loader(source)
+    first = {k: v.numpy() for k, v in load(tf.constant(0, tf.int64)).items()}
+    estimate = len(source) * sum(v.nbytes for v in first.values())
+    if estimate > CACHE_LIMIT_BYTES:
+        logging.warning("%s: not caching decoded examples (about %.1f GiB > %.1f GiB)", source.name,
+                        estimate / 2**30, CACHE_LIMIT_BYTES / 2**30)
+        return None
+    decoded = tf.data.Dataset.range(len(source)).map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+    rows = list(decoded.prefetch(AUTOTUNE).as_numpy_iterator())
+    store = {}
+    for key in first:
+        arrays = [row[key] for row in rows]
+        offsets = np.cumsum([0] + [a.size for a in arrays]).astype(np.int64)
+        store[key] = (tf.constant(np.concatenate([a.reshape(-1) for a in arrays])), tf.constant(offsets),
+                      tf.constant(np.array([a.shape for a in arrays], np.int32)))
+
+    def cached(i):
+        return {k: tf.reshape(buf[off[i]:off[i + 1]], shapes[i]) for k, (buf, off, shapes) in store.items()}
+
+    return cached
+
+
+def make_loader(source: Source, cache: bool):
+    """Row index (int64 scalar tensor) -> decoded example, from memory when cache is set and fits."""
+    return (cache and cached_loader(source)) or _row_loader(source)
+
+
+# ---- transforms -------------------------------------------------------------------------------
+
+def _resize(image, target, size, is_mask: bool):
+    image = tf.image.resize(image, size, method="bilinear", antialias=True)
+    if is_mask:
+        target = tf.image.resize(target, size, method="nearest")
+    else:
+        target = tf.image.resize(target, size, method="bilinear", antialias=True)
+    return image, target
+
+
+def _scale_to(image, target, scale, is_mask: bool):
+    """Resizes the pair by `scale` (a float32 scalar tensor); a no-op when scale == 1."""
+    hw = tf.cast(tf.shape(image)[:2], tf.float32)
+    size = tf.cast(tf.math.ceil(hw * scale - 1e-3), tf.int32)
+    return tf.cond(tf.equal(scale, 1.0), lambda: (image, target), lambda: _resize(image, target, size, is_mask))
+
+
+def _colour_jitter(images, strength, seeds):
+    """The same random brightness / contrast / saturation change for every image in `images`."""
+    delta = tf.random.stateless_uniform([], seeds[0], -0.5 * strength, 0.5 * strength)
+    contrast = tf.random.stateless_uniform([], seeds[1], 1 - strength, 1 + strength)
+    saturation = tf.random.stateless_uniform([], seeds[2], max(0.0, 1 - strength), 1 + strength)
+    out = []
+    for x in images:
+        x = tf.image.adjust_saturation(tf.image.adjust_contrast(x + delta, contrast), saturation)
+        out.append(tf.clip_by_value(x, 0.0, 1.0))
+    return out
+
+
+def train_transform(example, seed, data_config, is_mask: bool):
+    """Random paired scale / crop / flip / rot90 / colour, all stateless in `seed` (int64 (2,)).
+    Returns float32 images in [0, 1] (crop, crop, 3) and the target (crop, crop, 3 or 1)."""
+    crop = data_config.crop_size
+    seeds = tf.random.experimental.stateless_split(seed, 9)
+    image = tf.image.convert_image_dtype(example["input"], tf.float32)
+    target = example["target"] if is_mask else tf.image.convert_image_dtype(example["target"], tf.float32)
+    hw = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = tf.constant(1.0)
+    if data_config.scale_jitter > 0:
+        j = data_config.scale_jitter
+        scale = tf.random.stateless_uniform([], seeds[0], 1.0 - j, 1.0 + j)
+    scale = tf.maximum(scale, crop / tf.reduce_min(hw))  # never smaller than the crop
+    image, target = _scale_to(image, target, scale, is_mask)
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    top = tf.random.stateless_uniform([], seeds[1], 0, h - crop + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform([], seeds[2], 0, w - crop + 1, dtype=tf.int32)
+    image, target = image[top:top + crop, left:left + crop], target[top:top + crop, left:left + crop]
+    if data_config.flip:
+        flip = tf.random.stateless_uniform([], seeds[3]) < 0.5
+        image, target = tf.cond(flip, lambda: (image[:, ::-1], target[:, ::-1]), lambda: (image, target))
+    if data_config.rot90:
+        k = tf.random.stateless_uniform([], seeds[4], 0, 4, dtype=tf.int32)
+        image, target = tf.image.rot90(image, k), tf.image.rot90(target, k)
+    if data_config.color_jitter > 0:
+        if is_mask:  # the mask has no colour: only the input image changes
+            (image,) = _colour_jitter([image], data_config.color_jitter, seeds[5:8])
+        else:
+            image, target = _colour_jitter([image, target], data_config.color_jitter, seeds[5:8])
+    image.set_shape([crop, crop, 3])
+    target.set_shape([crop, crop, 1 if is_mask else 3])
+    return image, target
+
+
+def eval_size(data_config, local_batch: int) -> int:
+    """Eval image side: eval_size if set, else full images at batch 1, else crop_size (0 = full)."""
+    if data_config.eval_size > 0:
+        return data_config.eval_size
+    return 0 if local_batch == 1 else data_config.crop_size
+
+
+def eval_transform(example, size: int, is_mask: bool):
+    """Deterministic eval view: size 0 keeps the full image; otherwise a centred size x size crop.
+    Segmentation first resizes the shorter side to `size`; deblurring only upsizes smaller images
+    (resizing would change the blur)."""
+    image = tf.image.convert_image_dtype(example["input"], tf.float32)
+    target = example["target"] if is_mask else tf.image.convert_image_dtype(example["target"], tf.float32)
+    if size:
+        hw = tf.cast(tf.shape(image)[:2], tf.float32)
+        scale = size / tf.reduce_min(hw)
+        image, target = _scale_to(image, target, scale if is_mask else tf.maximum(scale, 1.0), is_mask)
+        h, w = tf.shape(image)[0], tf.shape(image)[1]
+        top, left = (h - size) // 2, (w - size) // 2
+        image, target = image[top:top + size, left:left + size], target[top:top + size, left:left + size]
+        image.set_shape([size, size, 3])
+    return image, target
+
+
+def finish(image, target, is_mask: bool) -> dict:
+    """[0, 1] images -> [-1, 1]; masks -> int32 (H, W)."""
+    out = {"input": image * 2.0 - 1.0}
+    out["target"] = tf.cast(target[..., 0], tf.int32) if is_mask else target * 2.0 - 1.0
+    return out
+
+
+# ---- iterators ----------------------------------------------------------------------------------
+
+def _permutation(n: int, seed: int, epoch):
+    key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    return tf.argsort(tf.random.stateless_uniform([n], key))
+
+
+def make_train_iterator(config, *, start_step: int = 0, process_index=None, process_count=None):
+    """Infinite iterator of training batches (see module docstring); batch n only depends on
+    (config, process, n), so start_step = k resumes exactly at batch k."""
+    p, count = _process(process_index, process_count)
+    batch = _per_process(config.data.batch_size, count, "batch_size")
+    is_mask = config.task == "segment"
+    source = shard_rows(make_source(config, config.data.train_split), p, count)
+    n = len(source)
+    if n == 0:
+        raise ValueError(f"process {p} of {count} got no training examples ({config.data.name})")
+    load = make_loader(source, config.data.cache)
+    seed = int(config.seed)
+    start = int(start_step) * batch
+    first_epoch = start // n
+    order = tf.data.Dataset.range(first_epoch, 2**62).flat_map(
+        lambda e: tf.data.Dataset.from_tensor_slices(_permutation(n, seed + 1, e)))
+    order = order.skip(start - first_epoch * n)
+    positions = tf.data.Dataset.range(start, 2**62)
+
+    def example(pos, row):
+        key = tf.stack([tf.constant(seed, tf.int64), pos * count + p])
+        image, target = train_transform(load(tf.cast(row, tf.int64)), key, config.data, is_mask)
+        return finish(image, target, is_mask)
+
+    ds = tf.data.Dataset.zip(positions, order).map(example, num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch, drop_remainder=True).prefetch(AUTOTUNE)
+    return ds.as_numpy_iterator()
+
+
+def make_eval_iterator(config, *, split=None, process_index=None, process_count=None):
+    """Finite iterator over the eval split (config.data.eval_split, first num_eval_examples if set).
+    Every process yields the same number of batches; the last ones are padded with valid=False rows."""
+    p, count = _process(process_index, process_count)
+    batch = _per_process(config.data.eval_batch_size, count, "eval_batch_size")
+    is_mask = config.task == "segment"
+    full = make_source(config, split or config.data.eval_split)
+    total = min(len(full), config.data.num_eval_examples or len(full))
+    source = shard_rows(full, p, count, limit=total)
+    load = make_loader(source, config.data.cache)
+    size = eval_size(config.data, batch)
+    rows = math.ceil(math.ceil(total / count) / batch) * batch
+    n = len(source)
+    indices = tf.data.Dataset.from_tensor_slices((np.arange(rows) % max(n, 1), np.arange(rows) < n))
+
+    def example(row, valid):
+        image, target = eval_transform(load(tf.cast(row, tf.int64)), size, is_mask)
+        return {**finish(image, target, is_mask), "valid": valid}
+
+    ds = indices.map(example, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.batch(batch).prefetch(AUTOTUNE).as_numpy_iterator()

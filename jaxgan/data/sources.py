@@ -1,0 +1,164 @@
+"""Every dataset as a `Source`: the rows of one split (file paths or encoded bytes, kept in memory) and a
+TensorFlow function decoding one row into uint8 arrays.
+
+Decoded examples: `input` uint8 (H, W, 3); `target` uint8 (H, W, 3) for task 'deblur' or uint8 (H, W, 1)
+class indices for task 'segment'. Sizes may differ between examples.
+
+Datasets (config.data.name): photo_blur, shapes_seg (built locally, jaxgan.data.builtin),
+folder_deblur, folder_seg (jaxgan.data.folders), oxford_iiit_pet (tfds catalog; must be prepared).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from jaxgan.data import folders
+from jaxgan.data.builtin import prepare_builtin
+from jaxgan.data.errors import DataError
+
+DATASET_TASKS = {"photo_blur": "deblur", "folder_deblur": "deblur", "shapes_seg": "segment",
+                 "folder_seg": "segment", "oxford_iiit_pet": "segment"}
+PET_TRIMAP = {"pet": 1, "background": 2, "border": 3}  # oxford_iiit_pet segmentation_mask values
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """All rows of one split. columns: name -> (N,) numpy array of bytes (paths or encoded files);
+    decode: dict of scalar tf.string tensors (one row) -> dict(input=..., target=...) uint8 tensors."""
+
+    name: str
+    columns: dict[str, np.ndarray]
+    decode: Callable[[dict], dict]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values())))
+
+
+def decode_rgb(encoded: tf.Tensor) -> tf.Tensor:
+    """Encoded PNG / JPEG / BMP / GIF bytes -> uint8 (H, W, 3) (gray, RGBA and palette converted)."""
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def resize_mask_to(mask: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
+    """Nearest-neighbour resize of a (h, w, 1) mask to the image's (H, W) when they differ."""
+    size = tf.shape(image)[:2]
+    return tf.cond(tf.reduce_all(tf.shape(mask)[:2] == size), lambda: mask,
+                   lambda: tf.cast(tf.image.resize(mask, size, method="nearest"), mask.dtype))
+
+
+def _is_prepared(builder) -> bool:
+    """Whether a tfds builder's files exist locally (tests monkeypatch this under tfds mock_data)."""
+    return builder.is_prepared()
+
+
+def _read_tfds_columns(builder, split: str, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Encoded bytes of image features (no decoding), in the split's fixed order."""
+    decoders = {name: tfds.decode.SkipDecoding() for name in columns}
+    ds = builder.as_dataset(split=split, decoders=decoders, shuffle_files=False)
+    rows = {name: [] for name in columns}
+    for example in tfds.as_numpy(ds):
+        for name in columns:
+            rows[name].append(example[name])
+    return {name: np.array(values, dtype=object) for name, values in rows.items()}
+
+
+def catalog_builder(name: str, data_dir: str):
+    """A prepared tfds catalog builder, or a DataError within seconds saying how to get the data."""
+    builder = tfds.builder(name, data_dir=data_dir or None)
+    if not _is_prepared(builder):
+        where = data_dir or "~/tensorflow_datasets (the tfds default)"
+        raise DataError(
+            f"tfds dataset {name!r} is not prepared in {where} (looked for {builder.data_dir}). "
+            f"Prepare it once on a machine with internet access: `tfds build {name} --data_dir=DIR` "
+            f"(or python -c \"import tensorflow_datasets as tfds; tfds.builder('{name}', "
+            f"data_dir='DIR').download_and_prepare()\"), copy DIR here and set config.data.data_dir=DIR.")
+    return builder
+
+
+def _pet_source(config, split: str) -> Source:
+    num_classes = config.data.num_classes
+    if num_classes == 2:
+        if config.data.pet_border not in ("pet", "background"):
+            raise ValueError(f"config.data.pet_border={config.data.pet_border!r}; valid: pet, background")
+        classes = {"pet": 1, "background": 0, "border": int(config.data.pet_border == "pet")}
+    elif num_classes == 3:
+        classes = {"background": 0, "pet": 1, "border": 2}
+    else:
+        raise ValueError(f"oxford_iiit_pet: config.data.num_classes={num_classes}; valid: 2 (pet vs "
+                         "background, border per config.data.pet_border) or 3 (background, pet, border)")
+    table = np.zeros(256, np.uint8)  # unknown values -> background
+    for kind, value in PET_TRIMAP.items():
+        table[value] = classes[kind]
+    table = tf.constant(table)
+    builder = catalog_builder("oxford_iiit_pet", config.data.data_dir)
+
+    def decode(row):
+        image = decode_rgb(row["image"])
+        trimap = tf.io.decode_png(row["segmentation_mask"], channels=1)
+        return {"input": image, "target": resize_mask_to(tf.gather(table, tf.cast(trimap, tf.int32)), image)}
+
+    return Source("oxford_iiit_pet", _read_tfds_columns(builder, split, ("image", "segmentation_mask")), decode)
+
+
+def _builtin_source(config, split: str) -> Source:
+    name = config.data.name
+    builder = prepare_builtin(name, config)
+    if name == "photo_blur":
+        columns = _read_tfds_columns(builder, split, ("blurred", "sharp"))
+        return Source(name, columns, lambda row: {"input": decode_rgb(row["blurred"]),
+                                                  "target": decode_rgb(row["sharp"])})
+    mask_column = {2: "mask", 5: "class_mask"}.get(config.data.num_classes)
+    if mask_column is None:
+        raise ValueError(f"shapes_seg: config.data.num_classes={config.data.num_classes}; valid: 2 (object vs "
+                         "background) or 5 (background, ellipse, polygon, blob, thin structure)")
+    columns = _read_tfds_columns(builder, split, ("image", mask_column))
+    return Source(name, columns, lambda row: {"input": decode_rgb(row["image"]),
+                                              "target": tf.io.decode_png(row[mask_column], channels=1)})
+
+
+def _folder_source(config, split: str) -> Source:
+    root = folders.split_folder(config.data.path, split)
+    if config.data.name == "folder_deblur":
+        pairs = folders.deblur_pairs(root, skip_bad=config.data.skip_bad)
+        columns = {"blurred": np.array([b for b, _ in pairs], object), "sharp": np.array([s for _, s in pairs], object)}
+        return Source("folder_deblur", columns, lambda row: {
+            "input": decode_rgb(tf.io.read_file(row["blurred"])), "target": decode_rgb(tf.io.read_file(row["sharp"]))})
+    num_classes = config.data.num_classes
+    pairs = folders.seg_pairs(root, num_classes, skip_bad=config.data.skip_bad)
+    columns = {"image": np.array([i for i, _ in pairs], object), "mask": np.array([m for _, m in pairs], object)}
+
+    def read_mask(path):
+        return folders.read_mask(os.fsdecode(path), num_classes)[..., None]
+
+    def decode(row):
+        mask = tf.numpy_function(read_mask, [row["mask"]], tf.uint8, stateful=False)
+        mask.set_shape([None, None, 1])
+        return {"input": decode_rgb(tf.io.read_file(row["image"])), "target": mask}
+
+    return Source("folder_seg", columns, decode)
+
+
+def make_source(config, split: str) -> Source:
+    """The Source of config.data.name's split, checked against config.task."""
+    name = config.data.name
+    if name not in DATASET_TASKS:
+        raise ValueError(f"unknown dataset config.data.name={name!r}; valid: {', '.join(DATASET_TASKS)}")
+    if DATASET_TASKS[name] != config.task:
+        raise ValueError(f"dataset {name!r} is for task {DATASET_TASKS[name]!r}, but config.task={config.task!r}")
+    if name in ("photo_blur", "shapes_seg"):
+        source = _builtin_source(config, split)
+    elif name == "oxford_iiit_pet":
+        source = _pet_source(config, split)
+    else:
+        source = _folder_source(config, split)
+    if len(source) == 0:
+        raise DataError(f"dataset {name!r} split {split!r} holds no examples")
+    return source
