@@ -153,6 +153,8 @@ class ConvTranspose(nn.Module):
 
     (B, H, W, Cin) -> (B, (H-1)s - 2p + k + op, ..., features). `fast_backward=False` uses plain
     `lax.conv_transpose` autodiff (slow kernel gradient on XLA CPU; kept for comparison).
+    Kernel layout: kernel[a, b, i, o] = torch_weight[i, o, k-1-a, k-1-b] (spatially flipped, as
+    flax's nn.ConvTranspose with transpose_kernel=False).
     """
     features: int
     kernel_size: int = 4

@@ -1,0 +1,98 @@
+"""jaxgan.nets.layers.conv_transpose (custom VJP) against lax.conv_transpose autodiff and a numpy
+scatter implementation of PyTorch's ConvTranspose2d."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan.nets.layers import ConvTranspose, conv_transpose, conv_transpose_reference
+
+# (kernel, stride, padding, output_padding): pix2pix U-Net up-conv and the ResNet up-conv (both x2).
+CASES = {"k4s2p1": (4, 2, 1, 0), "k3s2p1op1": (3, 2, 1, 1)}
+CHANNELS = [(1, 1), (3, 5), (8, 4)]
+
+
+def torch_conv_transpose_numpy(x, kernel, k, s, p, op):
+    """PyTorch ConvTranspose2d by scattering, with torch_weight[i, o, a, b] = kernel[k-1-a, k-1-b, i, o]."""
+    torch_w = np.flip(kernel, (0, 1))
+    b, h, w, _ = x.shape
+    full = np.zeros((b, (h - 1) * s + k + op, (w - 1) * s + k + op, kernel.shape[-1]))
+    for i in range(h):
+        for j in range(w):
+            full[:, i * s:i * s + k, j * s:j * s + k] += np.einsum("bc,xyco->bxyo", x[:, i, j], torch_w)
+    out_h, out_w = (h - 1) * s - 2 * p + k + op, (w - 1) * s - 2 * p + k + op
+    return full[:, p:p + out_h, p:p + out_w]
+
+
+def _inputs(case, cin, cout, dtype=jnp.float32, shape=(2, 5, 7)):
+    k, s, p, op = CASES[case]
+    kx, kk, kg = jax.random.split(jax.random.key(cin * 10 + cout), 3)
+    x = jax.random.normal(kx, (*shape, cin)).astype(dtype)
+    kernel = jax.random.normal(kk, (k, k, cin, cout)).astype(dtype)
+    g = jax.random.normal(kg, (shape[0], 2 * shape[1], 2 * shape[2], cout)).astype(dtype)
+    return x, kernel, g, (s, s), (p, p), (op, op)
+
+
+def _value_and_grads(op, x, kernel, g, strides, padding, output_padding):
+    def loss(x, kernel):
+        y = op(x, kernel, strides, padding, output_padding)
+        return jnp.sum(y.astype(jnp.float32) * g.astype(jnp.float32)), y
+
+    (_, y), grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))(x, kernel)
+    return y, grads
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_matches_pytorch_semantics(case):
+    x, kernel, _, strides, padding, output_padding = _inputs(case, 3, 2)
+    y = jax.jit(conv_transpose, static_argnums=(2, 3, 4))(x, kernel, strides, padding, output_padding)
+    expected = torch_conv_transpose_numpy(np.asarray(x, np.float64), np.asarray(kernel, np.float64),
+                                          *CASES[case])
+    chex.assert_shape(y, (2, 10, 14, 2))  # both cases double the size
+    np.testing.assert_allclose(np.asarray(y), expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("cin,cout", CHANNELS)
+def test_value_and_gradients_equal_reference(case, cin, cout):
+    args = _inputs(case, cin, cout)
+    y_fast, (dx_fast, dk_fast) = _value_and_grads(conv_transpose, *args)
+    y_ref, (dx_ref, dk_ref) = _value_and_grads(conv_transpose_reference, *args)
+    chex.assert_trees_all_close(y_fast, y_ref, rtol=1e-5, atol=1e-5)
+    chex.assert_trees_all_close(dx_fast, dx_ref, rtol=1e-5, atol=1e-4)
+    chex.assert_trees_all_close(dk_fast, dk_ref, rtol=1e-5, atol=1e-4)
+    assert float(jnp.abs(dk_ref).max()) > 1.0  # the comparison is not between zeros
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bfloat16_gradients_close_to_float32(case):
+    args32 = _inputs(case, 3, 5)
+    args16 = _inputs(case, 3, 5, dtype=jnp.bfloat16)
+    y16, (dx16, dk16) = _value_and_grads(conv_transpose, *args16)
+    y_ref16, (dx_ref16, dk_ref16) = _value_and_grads(conv_transpose_reference, *args16)
+    _, (dx32, dk32) = _value_and_grads(conv_transpose_reference, *args32)
+    chex.assert_type([y16, dx16, dk16], jnp.bfloat16)
+    for fast, ref16, ref32 in [(dx16, dx_ref16, dx32), (dk16, dk_ref16, dk32)]:
+        scale = float(jnp.abs(ref32).max())
+        # bfloat16 inputs are a rounding of the float32 ones: compare at bfloat16 precision (~1e-2).
+        np.testing.assert_allclose(np.asarray(fast, np.float32), np.asarray(ref16, np.float32),
+                                   atol=0.02 * scale)
+        np.testing.assert_allclose(np.asarray(fast, np.float32), np.asarray(ref32), atol=0.03 * scale)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_module_fast_and_reference_backward_agree(case):
+    k, s, p, op = CASES[case]
+    x = jax.random.uniform(jax.random.key(0), (3, 4, 6, 4), minval=-1, maxval=1)
+    fast = ConvTranspose(6, k, s, p, op)
+    ref = ConvTranspose(6, k, s, p, op, fast_backward=False)
+    params = fast.init(jax.random.key(1), x)
+    chex.assert_shape(params["params"]["kernel"], (k, k, 4, 6))
+
+    def grads(module):
+        return jax.jit(jax.grad(lambda v: jnp.sum(jnp.sin(module.apply(v, x)))))(params)
+
+    chex.assert_trees_all_close(grads(fast), grads(ref), rtol=1e-5, atol=1e-5)
+    chex.assert_shape(fast.apply(params, x), (3, 8, 12, 6))
