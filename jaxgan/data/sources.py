@@ -61,7 +61,11 @@ def _is_prepared(builder) -> bool:
 
 def _read_tfds_columns(builder, split: str, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Encoded bytes of image features (no decoding), in the split's fixed order."""
-    decoders = {name: tfds.decode.SkipDecoding() for name in columns}
+    known = list(builder.info.splits)
+    if known and split.split("[")[0] not in known:
+        raise DataError(f"dataset {builder.name!r} has no split {split!r}; valid: {', '.join(known)}")
+    decoders = tfds.decode.PartialDecoding(
+        {name: True for name in columns}, decoders={name: tfds.decode.SkipDecoding() for name in columns})
     ds = builder.as_dataset(split=split, decoders=decoders, shuffle_files=False)
     rows = {name: [] for name in columns}
     for example in tfds.as_numpy(ds):
