@@ -87,21 +87,26 @@ def catalog_builder(name: str, data_dir: str):
     return builder
 
 
-def _pet_source(config, split: str) -> Source:
-    num_classes = config.data.num_classes
+def pet_class_table(num_classes: int, border: str = "pet") -> np.ndarray:
+    """uint8 (256,) lookup: oxford_iiit_pet trimap value -> class index (unknown values -> 0).
+    2 classes: 0 background, 1 pet (border -> `border`); 3 classes: 0 background, 1 pet, 2 border."""
     if num_classes == 2:
-        if config.data.pet_border not in ("pet", "background"):
-            raise ValueError(f"config.data.pet_border={config.data.pet_border!r}; valid: pet, background")
-        classes = {"pet": 1, "background": 0, "border": int(config.data.pet_border == "pet")}
+        if border not in ("pet", "background"):
+            raise ValueError(f"config.data.pet_border={border!r}; valid: pet, background")
+        classes = {"pet": 1, "background": 0, "border": int(border == "pet")}
     elif num_classes == 3:
         classes = {"background": 0, "pet": 1, "border": 2}
     else:
         raise ValueError(f"oxford_iiit_pet: config.data.num_classes={num_classes}; valid: 2 (pet vs "
                          "background, border per config.data.pet_border) or 3 (background, pet, border)")
-    table = np.zeros(256, np.uint8)  # unknown values -> background
+    table = np.zeros(256, np.uint8)
     for kind, value in PET_TRIMAP.items():
         table[value] = classes[kind]
-    table = tf.constant(table)
+    return table
+
+
+def _pet_source(config, split: str) -> Source:
+    table = tf.constant(pet_class_table(config.data.num_classes, config.data.pet_border))
     builder = catalog_builder("oxford_iiit_pet", config.data.data_dir)
 
     def decode(row):
@@ -140,7 +145,7 @@ def _folder_source(config, split: str) -> Source:
     columns = {"image": np.array([i for i, _ in pairs], object), "mask": np.array([m for _, m in pairs], object)}
 
     def read_mask(path):
-        return folders.read_mask(os.fsdecode(path), num_classes)[..., None]
+        return folders.read_mask(os.fsdecode(np.asarray(path).item()), num_classes)[..., None]
 
     def decode(row):
         mask = tf.numpy_function(read_mask, [row["mask"]], tf.uint8, stateful=False)
