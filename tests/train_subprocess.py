@@ -1,0 +1,109 @@
+"""Subprocess entry points of the train engine tests (run as `python tests/train_subprocess.py MODE OUT ...`).
+
+steps OUT                 3 jitted train steps on fixed batches over a mesh of all local devices
+                          (set JAX_NUM_CPU_DEVICES); writes losses and params to OUT (npz)
+distributed OUT ID PORT   process ID of 2 (coordinator 127.0.0.1:PORT): train_and_evaluate for 2 steps
+                          into OUT's folder (shared workdir); writes this process's params to OUT
+sigterm WORKDIR           train_and_evaluate with a slow fake iterator; touches WORKDIR/started once a few
+                          steps ran (the test then sends SIGTERM); prints the returned metrics as JSON
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from train_helpers import fake_train_iterator, fixed_batch, make_modules, patch_engine, tiny_config  # noqa: E402
+
+
+def parallel_config(adversarial="vanilla"):
+    """Segment, 2-class softmax masks, BatchNorm G and D, EMA."""
+    config = tiny_config("segment", adversarial=adversarial, mask="softmax_ce", steps=3)
+    config.generator.options.out_channels = 2
+    config.discriminator.options.in_channels = 5
+    config.train.ema_decay = 0.9
+    return config
+
+
+def flat_params(state) -> dict:
+    from jaxgan.train import parallel
+
+    host = parallel.to_host({"g": state.g.params, "d": state.d.params, "g_bs": state.g.batch_stats,
+                             "d_bs": state.d.batch_stats, "ema": state.ema_params})
+    return {jax.tree_util.keystr(path): np.asarray(leaf)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(host)[0]}
+
+
+def run_steps(out):
+    from jaxgan.train import parallel, state as state_lib, steps
+
+    config = parallel_config()
+    mesh = parallel.make_mesh()
+    g, d = make_modules(config)
+    sample = fixed_batch(config)
+    state = parallel.create_sharded_state(
+        lambda key: state_lib.create_state(config, g, d, sample, key), mesh, jax.random.PRNGKey(0))
+    step = parallel.jit_step(steps.make_step_fns(config).train_step, mesh)
+    losses = []
+    for n in range(3):
+        batch = parallel.shard_batch(fixed_batch(config, n), mesh)
+        assert len(batch["input"].sharding.device_set) == len(jax.devices())
+        state, metrics = step(state, batch, {})
+        losses.append(parallel.to_host(metrics))
+    np.savez(out, num_devices=len(jax.devices()),
+             **{f"loss/{k}": np.array([m[k] for m in losses]) for k in losses[0]},
+             **{f"param/{k}": v for k, v in flat_params(state).items()})
+
+
+def run_distributed(out, process_id, port):
+    from jaxgan.train import train_and_evaluate
+    from jaxgan.train.evaluate import restore_state
+
+    # relativistic loss: G's loss runs D on real and fake too. (Not in run_steps: the loss is
+    # invariant to a shift of D's last bias, whose gradient is then rounding noise that Adam scales
+    # up to +-lr, so device counts could not be compared there.)
+    config = parallel_config("ragan_ls")
+    config.train.steps = 2
+    config.train.eval_lpips = False
+    config.train.distributed = True
+    config.train.coordinator_address = f"127.0.0.1:{port}"
+    config.train.num_processes = 2
+    config.train.process_id = int(process_id)
+    patch_engine(setattr)
+    result = train_and_evaluate(config, str(Path(out).parent / "workdir"))
+    assert jax.process_count() == 2 and result["step"] == 2, result
+    # the state that was trained, as saved: restore it on this process's device
+    _, _, _, state, step = restore_state(str(Path(out).parent / "workdir"))
+    np.savez(out, step=step, g_loss=result["g_loss"], **{f"param/{k}": v for k, v in flat_params(state).items()})
+
+
+def run_sigterm(workdir):
+    from jaxgan.train import train_and_evaluate
+
+    config = tiny_config("deblur", steps=10_000)
+    config.train.eval_lpips = False
+    config.train.log_every = 1000
+    marker = Path(workdir) / "started"
+
+    def slow_iterator(config, *, start_step=0, **kw):
+        for n, batch in enumerate(fake_train_iterator(config, start_step=start_step, **kw)):
+            if n == 3:
+                marker.touch()
+            time.sleep(0.05)
+            yield batch
+
+    patch_engine(setattr, train_iterator=slow_iterator)
+    result = train_and_evaluate(config, workdir)
+    print("RESULT " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    mode, args = sys.argv[1], sys.argv[2:]
+    {"steps": run_steps, "distributed": run_distributed, "sigterm": run_sigterm}[mode](*args)
