@@ -77,7 +77,7 @@ class UNet(nn.Module):
             if not outermost:
                 h = layers.Norm(self.norm, name=f"up_norm_{level}", **common)(h, train)
             if self.dropout and 4 <= level <= self.depth - 2:
-                h = nn.Dropout(0.5, deterministic=not train)(h)
+                h = nn.Dropout(0.5, deterministic=not train, name=f"dropout_{level}")(h)
 
         h = h[:, :height, :width].astype(jnp.float32)
         return jnp.tanh(h) if self.out_activation == "tanh" else h
