@@ -8,12 +8,16 @@ reads stale data. Data lives in `config.data.data_dir` ('' = the tfds default, ~
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
+import os
 
 import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
+
+from jaxgan.data import tf_cpu  # noqa: F401  (hides GPUs from TensorFlow before tfds uses it)
 
 
 def example_rng(*keys) -> np.random.Generator:
@@ -45,13 +49,21 @@ def prepare_builtin(name: str, config) -> tfds.core.DatasetBuilder:
 
     data_dir = config.data.data_dir or None
     if name == "photo_blur":
-        builder = photo_blur.PhotoBlur.for_config(config, data_dir=data_dir)
+        make = lambda: photo_blur.PhotoBlur.for_config(config, data_dir=data_dir)  # noqa: E731
     elif name == "shapes_seg":
-        builder = shapes_seg.ShapesSeg.for_config(config, data_dir=data_dir)
+        make = lambda: shapes_seg.ShapesSeg.for_config(config, data_dir=data_dir)  # noqa: E731
     else:
         raise ValueError(f"unknown built-in dataset {name!r}; valid: photo_blur, shapes_seg")
-    if not builder.is_prepared():
-        tfds.disable_progress_bar()
-        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-            compute_stats=tfds.download.ComputeStatsMode.SKIP))
+    builder = make()
+    if builder.is_prepared():
+        return builder
+    # Several processes of one host may start at once: one generates, the others wait and reuse.
+    os.makedirs(os.path.dirname(builder.data_dir), exist_ok=True)
+    with open(builder.data_dir + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        builder = make()
+        if not builder.is_prepared():
+            tfds.disable_progress_bar()
+            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+                compute_stats=tfds.download.ComputeStatsMode.SKIP))
     return builder

@@ -19,11 +19,9 @@ import logging
 import math
 
 import numpy as np
-import tensorflow as tf
 
 from jaxgan.data.sources import Source, make_source
-
-tf.config.set_visible_devices([], "GPU")
+from jaxgan.data.tf_cpu import tf
 
 CACHE_LIMIT_BYTES = 4 << 30  # decoded-example cache (config.data.cache) only below this size
 AUTOTUNE = tf.data.AUTOTUNE
@@ -55,7 +53,7 @@ def shard_rows(source: Source, process_index: int, process_count: int, limit: in
 
 
 def _row_loader(source: Source):
-    tables = {k: tf.constant(v.astype(bytes)) for k, v in source.columns.items()}
+    tables = {k: tf.constant(v.tolist(), tf.string) for k, v in source.columns.items()}
     return lambda i: source.decode({k: tf.gather(t, i) for k, t in tables.items()})
 
 
@@ -220,20 +218,33 @@ def make_train_iterator(config, *, start_step: int = 0, process_index=None, proc
     return ds.as_numpy_iterator()
 
 
+_EVAL_ROWS: dict = {}  # the last eval split's rows and loader (evaluation repeats during training)
+
+
+def _eval_rows(config, split: str, p: int, count: int):
+    """(rows in the split, rows of this process, row loader), memoised for the last eval split."""
+    key = (config.task, split, p, count, tuple(sorted(config.data.to_dict().items())))
+    if key not in _EVAL_ROWS:
+        full = make_source(config, split)
+        total = min(len(full), config.data.num_eval_examples or len(full))
+        source = shard_rows(full, p, count, limit=total)
+        if len(source) == 0:
+            raise ValueError(f"process {p} of {count} got no examples of the {total} in split {split!r}")
+        _EVAL_ROWS.clear()
+        _EVAL_ROWS[key] = (total, len(source), make_loader(source, config.data.cache))
+    return _EVAL_ROWS[key]
+
+
 def make_eval_iterator(config, *, split=None, process_index=None, process_count=None):
     """Finite iterator over the eval split (config.data.eval_split, first num_eval_examples if set).
     Every process yields the same number of batches; the last ones are padded with valid=False rows."""
     p, count = _process(process_index, process_count)
     batch = _per_process(config.data.eval_batch_size, count, "eval_batch_size")
     is_mask = config.task == "segment"
-    full = make_source(config, split or config.data.eval_split)
-    total = min(len(full), config.data.num_eval_examples or len(full))
-    source = shard_rows(full, p, count, limit=total)
-    load = make_loader(source, config.data.cache)
+    total, n, load = _eval_rows(config, split or config.data.eval_split, p, count)
     size = eval_size(config.data, batch)
     rows = math.ceil(math.ceil(total / count) / batch) * batch
-    n = len(source)
-    indices = tf.data.Dataset.from_tensor_slices((np.arange(rows) % max(n, 1), np.arange(rows) < n))
+    indices = tf.data.Dataset.from_tensor_slices((np.arange(rows) % n, np.arange(rows) < n))
 
     def example(row, valid):
         image, target = eval_transform(load(tf.cast(row, tf.int64)), size, is_mask)

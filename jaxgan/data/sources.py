@@ -15,12 +15,12 @@ import os
 from typing import Callable
 
 import numpy as np
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from jaxgan.data import folders
 from jaxgan.data.builtin import prepare_builtin
 from jaxgan.data.errors import DataError
+from jaxgan.data.tf_cpu import tf
 
 DATASET_TASKS = {"photo_blur": "deblur", "folder_deblur": "deblur", "shapes_seg": "segment",
                  "folder_seg": "segment", "oxford_iiit_pet": "segment"}
