@@ -11,6 +11,13 @@ Training order and augmentation are pure functions of (config.seed, process, pos
 stateless permutation seeded by (seed, e), and every random crop / flip / rot90 / scale / colour draw
 is stateless, seeded by (seed, global position). So batch n is the same whether the iterator starts
 at 0 or at start_step = k <= n, and starting at k costs nothing (no skipped decoding).
+Epochs are full permutations, so config.data.shuffle_buffer is not used.
+
+Paired augmentation: one random window, flip and rot90 for input and target; colour jitter applies
+the same brightness / contrast / saturation factors to blurred and sharp (contrast pivots on each
+image's own mean, which blur preserves); for segmentation it changes the input image only.
+With config.data.cache the decoded examples of this process are kept in memory (when below
+CACHE_LIMIT_BYTES); otherwise files are decoded at every use.
 """
 
 from __future__ import annotations
