@@ -24,7 +24,8 @@ class UNet(nn.Module):
     out_activation 'tanh' gives images in [-1, 1]; 'none' gives logits (1 channel binary, C classes).
     Any H, W: the input is reflect-padded (edge-padded where reflection is impossible) at the bottom /
     right to multiples of 2**depth and the output cropped back. upsample: 'transpose' (pix2pix, 4x4
-    stride-2 transposed conv) or 'resize' (nearest x2 + 3x3 conv). dtype: compute dtype.
+    stride-2 transposed conv) or 'resize' (nearest x2 + 3x3 conv). learn_residual (DeblurGAN's global
+    skip): output = clip(x + tanh(net(x)), -1, 1). dtype: compute dtype.
     """
     in_channels: int = 3
     out_channels: int = 3
@@ -34,10 +35,14 @@ class UNet(nn.Module):
     dropout: bool = True
     out_activation: str = "tanh"
     upsample: str = "transpose"
+    learn_residual: bool = False
     weight_init: str = "normal"
     dtype: Any = jnp.float32
 
     def __post_init__(self):
+        if self.learn_residual and (self.out_activation != "tanh" or self.in_channels != self.out_channels):
+            raise ValueError("learn_residual needs out_activation='tanh' and out_channels == in_channels; got "
+                             f"{self.out_activation!r}, {self.in_channels} -> {self.out_channels}")
         layers.check_choice("norm", self.norm, layers.NORMS)
         layers.check_choice("upsample", self.upsample, layers.UPSAMPLES)
         layers.check_choice("out_activation", self.out_activation, layers.OUT_ACTIVATIONS)
@@ -80,4 +85,7 @@ class UNet(nn.Module):
                 h = nn.Dropout(0.5, deterministic=not train, name=f"dropout_{level}")(h)
 
         h = h[:, :height, :width].astype(jnp.float32)
-        return jnp.tanh(h) if self.out_activation == "tanh" else h
+        if self.out_activation != "tanh":
+            return h
+        h = jnp.tanh(h)
+        return jnp.clip(x.astype(jnp.float32) + h, -1.0, 1.0) if self.learn_residual else h
