@@ -88,14 +88,19 @@ class JaxStep:
 def jax_step(config: ml_collections.ConfigDict, batch: dict) -> JaxStep:
     """jaxgan's jitted train step for `config`, compiled for `batch`; state is carried across calls."""
     from benchmarks.train_step import cost_flops, xla_peak_mib
+    from jaxgan.train import parallel
     from jaxgan.train import state as state_lib
     from jaxgan.train import steps as steps_lib
 
+    # Exactly what jaxgan.train.loop.train_and_evaluate builds (minus data, checkpoints and logging).
+    mesh = parallel.make_mesh()
     g_module, d_module = state_lib.make_modules(config)
-    state = state_lib.create_state(config, g_module, d_module, batch, jax.random.PRNGKey(config.seed))
-    step_fn = jax.jit(steps_lib.make_step_fns(config).train_step, donate_argnums=0)
-    aux = jax.device_put(steps_lib.make_aux(config))
-    device_batch = jax.device_put(batch)
+    step_fn = parallel.jit_step(steps_lib.make_step_fns(config).train_step, mesh)
+    state = parallel.create_sharded_state(
+        lambda key: state_lib.create_state(config, g_module, d_module, batch, key), mesh,
+        jax.random.PRNGKey(config.seed))
+    aux = parallel.replicate(steps_lib.make_aux(config), mesh)
+    device_batch = parallel.shard_batch(batch, mesh)
     t0 = time.perf_counter()
     lowered = step_fn.lower(state, device_batch, aux)
     t1 = time.perf_counter()
@@ -110,7 +115,8 @@ def jax_step(config: ml_collections.ConfigDict, batch: dict) -> JaxStep:
     counts = {"generator": state_lib.count_params(state.g.params),
               "discriminator": state_lib.count_params(state.d.params)}
     stats = {"lower_s": t1 - t0, "compile_s": t2 - t0, "flops": cost_flops(compiled),
-             "xla_peak_mib": xla_peak_mib(compiled)}
+             "xla_peak_mib": xla_peak_mib(compiled),
+             "hlo_convolutions": compiled.as_text().count(" convolution(")}
     return JaxStep(run, counts, stats)
 
 
