@@ -161,17 +161,24 @@ def test_unet_any_size_equals_padded_input_cropped():
         chex.assert_trees_all_close(y, apply_eval(g, variables, padded)[:, :shape[1], :shape[2]], atol=1e-6)
 
 
-def test_unet_skip_connections_and_custom_up_convs():
+def test_unet_skip_connections_double_decoder_inputs():
     g = UNet(depth=4, base_width=4)
     _, params = shapes_of(g, (1, 16, 16, 3))
     # every decoder level but the innermost sees concat(skip, upsampled): twice the channels
     assert params["up_3"]["ConvTranspose_0"]["kernel"].shape == (4, 4, 32, 16)
     assert params["up_2"]["ConvTranspose_0"]["kernel"].shape == (4, 4, 32, 8)
     assert params["up_0"]["ConvTranspose_0"]["kernel"].shape == (4, 4, 8, 3)
-    x = jnp.zeros((1, 16, 16, 3))
+
+
+@pytest.mark.parametrize("name,options,expected", [
+    ("unet", dict(depth=4), 4), ("resnet", {}, 2), ("fpn_mobilenet", dict(upsample="transpose"), 2),
+    ("unet", dict(depth=4, upsample="resize"), 0)])
+def test_every_transposed_conv_is_the_fast_custom_vjp(name, options, expected):
+    g = make_generator(name, **{**TINY_GENERATORS[name], **options})
+    x = jnp.zeros((1, 32, 32, 3))
     variables = jax.eval_shape(lambda: g.init(KEY, x))
     eqns = jax.make_jaxpr(lambda v: g.apply(v, x))(variables).jaxpr.eqns
-    assert sum(e.primitive.name == "custom_vjp_call" for e in eqns) == 4  # all up-convs are the fast op
+    assert sum(e.primitive.name == "custom_vjp_call" for e in eqns) == expected
 
 
 def test_resize_upsampling_has_no_transposed_convs():
@@ -228,12 +235,12 @@ def test_learn_residual_with_zeroed_net_is_identity(name):
 def test_batch_norm_momentum_and_instance_norm():
     x = 3.0 + 2.0 * jax.random.normal(KEY, (4, 5, 6, 3))
     bn = Norm("batch")
-    variables = bn.init(KEY, x)
-    _, updated = bn.apply(variables, x, train=True, mutable=["batch_stats"])
+    variables = jax.jit(bn.init)(KEY, x)
+    _, updated = jax.jit(lambda v, x: bn.apply(v, x, train=True, mutable=["batch_stats"]))(variables, x)
     mean, var = x.mean((0, 1, 2)), x.var((0, 1, 2))
     chex.assert_trees_all_close(updated["batch_stats"]["BatchNorm_0"]["mean"], 0.1 * mean, rtol=1e-5)
     chex.assert_trees_all_close(updated["batch_stats"]["BatchNorm_0"]["var"], 0.9 + 0.1 * var, rtol=1e-5)
-    y = Norm("instance").apply({}, x)
+    y = jax.jit(Norm("instance").apply)({}, x)
     chex.assert_trees_all_close(y.mean((1, 2)), jnp.zeros((4, 3)), atol=1e-5)
     chex.assert_trees_all_close(y.var((1, 2)), jnp.ones((4, 3)), atol=1e-3)
     assert Norm("instance").init(KEY, x) == {}  # no affine parameters, as pix2pix / DeblurGAN
@@ -242,7 +249,7 @@ def test_batch_norm_momentum_and_instance_norm():
 def test_weight_init_options():
     x = jnp.zeros((1, 8, 8, 64))
     for weight_init, kernel_std, scale_std in [("normal", 0.02, 0.02), ("default", 1 / np.sqrt(9 * 64), 0.0)]:
-        params = ResidualBlock(norm="batch", weight_init=weight_init).init(KEY, x)["params"]
+        params = jax.jit(ResidualBlock(norm="batch", weight_init=weight_init).init)(KEY, x)["params"]
         kernel = np.asarray(params["Conv_0"]["kernel"])
         scale = np.asarray(params["Norm_0"]["BatchNorm_0"]["scale"])
         assert abs(kernel.mean()) < 0.1 * kernel_std and abs(kernel.std() / kernel_std - 1) < 0.05
