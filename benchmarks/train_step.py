@@ -238,7 +238,8 @@ def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [f"Machine: {m['cpu']} ({m['cores']} cores), jax {m['jax']}, torch {m.get('torch', '-')}; "
              f"float32 matmul peak {m['matmul_peak_gflops']:.0f} GFLOP/s (best jnp.dot n={m['matmul_n']}, "
-             f"measured before and after: {m['matmul_peak_gflops_start']:.0f} / {m['matmul_peak_gflops_end']:.0f}).",
+             f"measured before and after: {m['matmul_peak_gflops_start']:.0f} / {m['matmul_peak_gflops_end']:.0f}); "
+             f"load average at start / end {m['loadavg_start'][0]:.1f} / {m['loadavg_end'][0]:.1f}.",
              "", "GFLOP/step is XLA's cost analysis of the jaxgan step; the PyTorch twin does the same math, so its "
              "FLOP/s uses the same count. Train peak RSS: in a fresh process, the peak resident memory while it "
              "runs 3 steps (after building the setup) minus its memory right after the imports; the build peak "
@@ -299,7 +300,7 @@ def main(argv=None) -> dict:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     twin = None
     machine = {"cpu": platform.processor() or platform.machine(), "cores": cores, "jax": jax.__version__,
-               "backend": jax.default_backend(), "matmul_n": 2048}
+               "backend": jax.default_backend(), "matmul_n": 2048, "loadavg_start": os.getloadavg()}
     try:
         machine["cpu"] = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text()).group(1)
     except (OSError, AttributeError):
@@ -326,6 +327,7 @@ def main(argv=None) -> dict:
     if not args.no_inference:
         for name in args.setups.split(","):
             report["inference"].append(bench_inference(name, args, twin))
+    machine["loadavg_end"] = os.getloadavg()
     machine["matmul_peak_gflops_end"] = matmul_peak(machine["matmul_n"]) / 1e9
     if twin is not None:
         machine["torch_matmul_peak_gflops"] = max(machine["torch_matmul_peak_gflops"],
