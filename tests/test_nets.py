@@ -220,7 +220,7 @@ def test_residual_block_adds_the_skip(norm):
     assert float(jnp.abs(apply_eval(block, variables, x) - x).max()) > 1e-3
 
 
-@pytest.mark.parametrize("name", ["resnet", "fpn_mobilenet"])
+@pytest.mark.parametrize("name", ["unet", "resnet", "fpn_mobilenet"])
 def test_learn_residual_with_zeroed_net_is_identity(name):
     g = make_generator(name, learn_residual=True, **TINY_GENERATORS[name])
     x = jax.random.uniform(KEY, (2, 12, 20, 3), minval=-1, maxval=1)
