@@ -10,13 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from train_helpers import enable_compilation_cache
+
+CACHE_ENV = enable_compilation_cache()
+
 SCRIPT = str(Path(__file__).with_name("train_subprocess.py"))
 ROOT = str(Path(__file__).parents[1])
 
 
 def _env(num_devices: int) -> dict:
     env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES=str(num_devices),
-               CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+               CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3", **CACHE_ENV)
     env.pop("XLA_FLAGS", None)
     return env
 

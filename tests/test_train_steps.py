@@ -9,7 +9,9 @@ import pytest
 
 from jaxgan.train import state as state_lib
 from jaxgan.train import steps
-from train_helpers import fixed_batch, make_modules, tiny_config
+from train_helpers import enable_compilation_cache, fixed_batch, make_modules, tiny_config
+
+enable_compilation_cache()
 
 KEY = jax.random.PRNGKey(0)
 

@@ -21,6 +21,10 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from train_helpers import fake_train_iterator, fixed_batch, make_modules, patch_engine, tiny_config  # noqa: E402
+from train_helpers import enable_compilation_cache, loop_test_config  # noqa: E402
+
+if os.environ.get("JAXGAN_TEST_XLA_CACHE"):
+    enable_compilation_cache()
 
 
 def parallel_config(adversarial="vanilla"):
@@ -87,8 +91,8 @@ def run_distributed(out, process_id, port):
 def run_sigterm(workdir):
     from jaxgan.train import train_and_evaluate
 
-    config = tiny_config("deblur", steps=10_000)
-    config.train.eval_lpips = False
+    config = loop_test_config()  # the program of test_train_loop's runs: a compilation cache hit
+    config.train.steps = 10_000
     config.train.log_every = 1000
     marker = Path(workdir) / "started"
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -126,7 +127,7 @@ def _check_finite(pending: list, ckpt: checkpoint.Checkpointer) -> dict:
     Returns the mean of each metric over the window."""
     host = parallel.to_host([m for _, m in pending])
     for (step, _), values in zip(pending, host):
-        for name, value in sorted(values.items()):
+        for name, value in sorted(values.items(), key=lambda kv: (kv[0] not in ("d_loss", "g_loss"), kv[0])):
             if not math.isfinite(float(value)):
                 last = ckpt.latest_step()
                 raise DivergenceError(
@@ -237,7 +238,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                     ckpt.save(step, state)
                 if stopped:
                     if is_main:
-                        tqdm.tqdm.write(f"stop requested (signal {stop.signum}): saved step {step} in {workdir}")
+                        tqdm.tqdm.write(f"stop requested (signal {stop.signum}): saved step {step} in {workdir}",
+                                        file=sys.stderr)
                     break
     finally:
         bar.close()

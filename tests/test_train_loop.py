@@ -1,0 +1,192 @@
+"""jaxgan.train.loop / checkpoint / evaluate: exact resume, divergence guard, outputs, SIGTERM,
+evaluation against closed forms, restoring a generator."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan.train import NoCheckpointError, restore_generator, run_evaluation, train_and_evaluate
+from jaxgan.train.evaluate import restore_state
+from jaxgan.train.loop import DivergenceError
+from train_helpers import (enable_compilation_cache, fake_eval_iterator, fake_train_iterator, loop_test_config,
+                           patch_engine, tiny_config)
+
+ROOT = Path(__file__).parents[1]
+CACHE_ENV = enable_compilation_cache()
+
+
+def _leaves(state):
+    return jax.tree.leaves(jax.device_get(state))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """A 4-step run (WGAN-GP: per-step random interpolation, so a wrong step key would show)."""
+    mp = pytest.MonkeyPatch()
+    patch_engine(mp.setattr)
+    workdir = tmp_path_factory.mktemp("full")
+    result = train_and_evaluate(loop_test_config(), str(workdir))
+    mp.undo()
+    return workdir, result
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted_bitwise(uninterrupted, tmp_path, monkeypatch):
+    full_dir, full_result = uninterrupted
+
+    def interrupting_iterator(config, *, start_step=0, **kw):
+        for n, batch in enumerate(fake_train_iterator(config, start_step=start_step, **kw), start_step):
+            if n == 1 and start_step == 0:  # while feeding step 2: a preemption notice
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield batch
+
+    patch_engine(monkeypatch.setattr, train_iterator=interrupting_iterator)
+    config = loop_test_config()
+    first = train_and_evaluate(config, str(tmp_path))
+    assert first["stopped_early"] and first["step"] == 2
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["2"]
+    second = train_and_evaluate(config, str(tmp_path))
+    assert not second["stopped_early"] and second["step"] == 4
+    *_, resumed, step = restore_state(str(tmp_path))
+    *_, reference, ref_step = restore_state(str(full_dir))
+    assert step == ref_step == 4
+    for a, b in zip(_leaves(resumed), _leaves(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert second["g_loss"] == full_result["g_loss"]
+
+
+def test_run_writes_logs_samples_and_checkpoints(uninterrupted):
+    workdir, result = uninterrupted
+    lines = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    train = [l for l in lines if l["split"] == "train"]
+    assert [l["step"] for l in train] == [1, 2, 3, 4]
+    assert {"d_loss", "g_loss", "g_adv", "g_pixel", "d_penalty", "steps_per_sec"} <= set(train[0])
+    (ev,) = [l for l in lines if l["split"] == "eval"]
+    assert ev["step"] == 4 and ev["num_examples"] == 7 and result["eval_psnr"] == ev["psnr"]
+    from PIL import Image
+
+    grid = np.asarray(Image.open(workdir / "samples" / "step_000004.png"))
+    assert grid.shape == (2 * 18 + 2, 3 * 18 + 2, 3)  # num_samples rows of input | output | target
+    (events,) = (workdir / "tensorboard").iterdir()
+    raw = events.read_bytes()
+    assert b"train/g_loss" in raw and b"eval/psnr" in raw and b"samples/input_output_target" in raw
+    assert (workdir / "checkpoints" / "4").is_dir() and (workdir / "config.json").is_file()
+
+
+def test_restore_generator_uses_ema_params(uninterrupted):
+    workdir, _ = uninterrupted
+    config, module, variables = restore_generator(str(workdir))
+    assert config.generator.name == "unet" and config.train.ema_decay == 0.9
+    *_, state, _ = restore_state(str(workdir))
+    for a, b in zip(jax.tree.leaves(variables["params"]), jax.tree.leaves(state.ema_params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in
+                   zip(jax.tree.leaves(state.ema_params), jax.tree.leaves(state.g.params)))
+    out = module.apply(variables, jnp.zeros((1, 16, 16, 3)), train=False)
+    assert out.shape == (1, 16, 16, 3)
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(NoCheckpointError, match=str(tmp_path)):
+        restore_generator(str(tmp_path))
+    assert issubclass(NoCheckpointError, ValueError)
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    def poisoned_iterator(config, *, start_step=0, **kw):
+        for n, batch in enumerate(fake_train_iterator(config, start_step=start_step, **kw), start_step):
+            if n == 2:  # the batch of step 3
+                batch = dict(batch, input=np.full_like(batch["input"], np.nan))
+            yield batch
+
+    patch_engine(monkeypatch.setattr, train_iterator=poisoned_iterator)
+    config = loop_test_config()
+    config.train.log_every = 4  # the NaN of step 3 is only fetched at step 4 ...
+    config.train.checkpoint_every = 2
+    with pytest.raises(DivergenceError, match=r"diverged at step 3: loss d_loss = nan"):
+        train_and_evaluate(config, str(tmp_path))
+    # ... and step 4's (bad) state was not saved: the last good checkpoint restores
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["2"]
+    *_, state, step = restore_state(str(tmp_path))
+    assert step == 2 and int(state.step) == 2
+    assert all(np.isfinite(leaf).all() for leaf in _leaves(state))
+
+
+class _Identity(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return x
+
+
+class _RedChannelLogit(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return x[..., :1] - 0.2  # foreground where red > 0.2
+
+
+def _numpy_psnr(a, b):
+    mse = np.mean((((a + 1) / 2) - ((b + 1) / 2)) ** 2, axis=(1, 2, 3))
+    return 10 * np.log10(1.0 / mse)
+
+
+def test_deblur_evaluation_against_closed_form(monkeypatch):
+    patch_engine(monkeypatch.setattr)
+    config = loop_test_config()
+    config.train.eval_lpips = True
+    results, samples = run_evaluation(config, _Identity(), {}, num_samples=5)
+    batches = list(fake_eval_iterator(config))
+    x = np.concatenate([b["input"][b["valid"]] for b in batches])
+    t = np.concatenate([b["target"][b["valid"]] for b in batches])
+    assert results["num_examples"] == 7  # padded rows of the last batch are left out
+    np.testing.assert_allclose(results["input_psnr"], np.mean(_numpy_psnr(x, t)), rtol=1e-5)
+    for name in ("psnr", "ssim", "lpips"):  # G = identity: output metrics = input baseline
+        np.testing.assert_allclose(results[name], results[f"input_{name}"], rtol=1e-5)
+    assert 0 < results["lpips"] and 0 < results["ssim"] < 1
+    assert samples["output"].shape == (5, 16, 16, 3)
+
+
+def test_segment_evaluation_counts_valid_rows_only(monkeypatch):
+    patch_engine(monkeypatch.setattr)
+    config = tiny_config("segment")
+    results, _ = run_evaluation(config, _RedChannelLogit(), {})
+    batches = list(fake_eval_iterator(config))
+    pred = np.concatenate([(b["input"][..., 0] > 0.2)[b["valid"]] for b in batches]).astype(int)
+    labels = np.concatenate([b["target"][b["valid"]] for b in batches])
+    iou = [np.sum((pred == c) & (labels == c)) / np.sum((pred == c) | (labels == c)) for c in (0, 1)]
+    np.testing.assert_allclose(results["iou"], iou, rtol=1e-6)
+    np.testing.assert_allclose(results["mean_iou"], np.mean(iou), rtol=1e-6)
+    np.testing.assert_allclose(results["pixel_accuracy"], np.mean(pred == labels), rtol=1e-6)
+    assert results["num_examples"] == 7 and len(results["dice"]) == 2
+
+
+@pytest.mark.slow
+def test_sigterm_saves_and_exits_cleanly(tmp_path):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3", **CACHE_ENV)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "train_subprocess.py"), "sigterm", str(tmp_path)],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while not (tmp_path / "started").exists():
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.time() < deadline, "the run never started"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    result = json.loads(out.split("RESULT ", 1)[1])
+    assert result["stopped_early"] and 4 <= result["step"] < 10_000
+    assert "stop requested" in err
+    *_, state, step = restore_state(str(tmp_path))
+    assert step == result["step"] == int(state.step)
