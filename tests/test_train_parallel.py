@@ -1,6 +1,7 @@
 """jaxgan.train.parallel: 4 devices give the 1-device numbers (BatchNorm over the global batch);
 a real 2-process run (jax.distributed on localhost) keeps the processes in lockstep."""
 
+import json
 import os
 import socket
 import subprocess
@@ -77,4 +78,8 @@ def test_two_processes_train_in_lockstep(tmp_path):
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
     assert float(first["g_loss"]) == float(second["g_loss"])
     workdir = tmp_path / "workdir"
-    assert (workdir / "metrics.jsonl").is_file() and (workdir / "checkpoints" / "2").is_dir()
+    assert (workdir / "checkpoints" / "2").is_dir()
+    lines = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines if l["split"] == "train"] == [1, 2]  # written once (process 0)
+    (ev,) = [l for l in lines if l["split"] == "eval"]
+    assert ev["num_examples"] == 7  # each process evaluated its rows; the counts were added up

@@ -104,15 +104,19 @@ def fake_train_iterator(config, *, start_step=0, process_index=None, process_cou
 
 
 def fake_eval_iterator(config, *, split=None, num_batches: int = 2, last: int = 3):
-    """Two eval batches; the last has only `last` valid rows (then padding)."""
+    """Two eval batches (7 valid rows in all): the last has only `last` valid rows, then padding.
+    Over several processes, process i gets rows i, i + P, ... of each batch."""
+    import jax
+
     del split
+    index, count = jax.process_index(), jax.process_count()
     for n in range(num_batches):
         batch = fixed_batch(config, 10_000 + n, config.data.eval_batch_size)
         valid = np.ones(config.data.eval_batch_size, bool)
         if n == num_batches - 1:
             valid[last:] = False
         batch["valid"] = valid
-        yield batch
+        yield {k: v[index::count] for k, v in batch.items()}
 
 
 # ---- stand-in modules (used until jaxgan.nets provides make_generator / make_discriminator) -----

@@ -7,8 +7,9 @@ mean over the valid examples. Segment: a confusion matrix accumulated over all v
 logit > 0 for a 1-channel (sigmoid) G, argmax for a C-channel one. The EMA params are used when
 the state keeps them.
 
-Every process evaluates the whole split on its first local device (the eval iterator is not split
-over processes); only the numbers of process 0 are written by the loop.
+Every process evaluates its own rows of the split (the eval iterator splits them) on its first
+local device; the sums are then added over processes, so every process returns the numbers of the
+whole split (only process 0 writes them in the loop).
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, spl
             samples["input"].append(np.asarray(batch["input"])[take])
             samples["output"].append(np.asarray(out)[take])
             samples["target"].append(target[take])
+    if jax.process_count() > 1:  # each process evaluated its own rows: add up the sums
+        sums, count, confusion = _sum_over_processes(sums, count, confusion)
     if count == 0:
         raise ValueError(f"evaluation split {split or config.data.eval_split!r} yielded no valid examples")
     if config.task == "deblur":
@@ -111,6 +114,17 @@ def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, spl
     results["num_examples"] = count
     samples = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in samples.items()}
     return results, samples
+
+
+def _sum_over_processes(sums: dict, count: int, confusion: np.ndarray):
+    from jax.experimental import multihost_utils
+
+    names = sorted(sums)
+    floats = np.asarray([sums[n] for n in names], np.float32)
+    ints = np.concatenate([[count], confusion.ravel()]).astype(np.int32)
+    floats, ints = multihost_utils.process_allgather((floats, ints))
+    floats, ints = np.asarray(floats).sum(0), np.asarray(ints).astype(np.int64).sum(0)
+    return dict(zip(names, floats.tolist())), int(ints[0]), ints[1:].reshape(confusion.shape)
 
 
 def _abstract_state(config, g_module, d_module, sharding):
