@@ -35,7 +35,11 @@ def uninterrupted(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     patch_engine(mp.setattr)
     workdir = tmp_path_factory.mktemp("full")
-    result = train_and_evaluate(loop_test_config(), str(workdir))
+    config = loop_test_config()
+    config.train.checkpoint_every = 2  # step 2 is saved (asynchronously) while steps 3, 4 donate the state
+    config.train.eval_every = 2
+    config.train.best_metric = "psnr"
+    result = train_and_evaluate(config, str(workdir))
     mp.undo()
     return workdir, result
 
@@ -62,6 +66,12 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_bitwise(uninterrupted,
     for a, b in zip(_leaves(resumed), _leaves(reference), strict=True):
         np.testing.assert_array_equal(a, b)
     assert second["g_loss"] == full_result["g_loss"]
+    # the asynchronous save of step 2 in the uninterrupted run was not disturbed by the donation of
+    # the state to step 3: it equals the state saved by the run that stopped at step 2
+    *_, full_at_2, _ = restore_state(str(full_dir), step=2)
+    *_, stopped_at_2, _ = restore_state(str(tmp_path), step=2)
+    for a, b in zip(_leaves(full_at_2), _leaves(stopped_at_2), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_run_writes_logs_samples_and_checkpoints(uninterrupted):
@@ -70,8 +80,11 @@ def test_run_writes_logs_samples_and_checkpoints(uninterrupted):
     train = [l for l in lines if l["split"] == "train"]
     assert [l["step"] for l in train] == [1, 2, 3, 4]
     assert {"d_loss", "g_loss", "g_adv", "g_pixel", "d_penalty", "steps_per_sec"} <= set(train[0])
-    (ev,) = [l for l in lines if l["split"] == "eval"]
-    assert ev["step"] == 4 and ev["num_examples"] == 7 and result["eval_psnr"] == ev["psnr"]
+    evals = [l for l in lines if l["split"] == "eval"]
+    assert [e["step"] for e in evals] == [2, 4] and evals[-1]["num_examples"] == 7
+    assert result["eval_psnr"] == evals[-1]["psnr"]
+    best = max(evals, key=lambda e: e["psnr"])["step"]
+    assert [p.name for p in (workdir / "best").iterdir() if p.name.isdigit()] == [str(best)]
     from PIL import Image
 
     grid = np.asarray(Image.open(workdir / "samples" / "step_000004.png"))
@@ -79,7 +92,42 @@ def test_run_writes_logs_samples_and_checkpoints(uninterrupted):
     (events,) = (workdir / "tensorboard").iterdir()
     raw = events.read_bytes()
     assert b"train/g_loss" in raw and b"eval/psnr" in raw and b"samples/input_output_target" in raw
-    assert (workdir / "checkpoints" / "4").is_dir() and (workdir / "config.json").is_file()
+    assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == ["2", "4"]
+    assert (workdir / "config.json").is_file()
+    assert sorted(p.name for p in (workdir / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
+
+
+def test_init_from_copies_generator_and_matching_discriminator(uninterrupted):
+    from jaxgan.train import loop, parallel
+    from jaxgan.train import state as state_lib
+
+    source, _ = uninterrupted
+    *_, trained, _ = restore_state(str(source))
+    config = loop_test_config()
+    config.train.init_from = str(source)
+    mesh = parallel.make_mesh()
+    g, d = state_lib.make_modules(config)
+    sample = {"input": np.zeros((1, 16, 16, 3))}
+
+    def create(g, d):
+        return parallel.create_sharded_state(lambda key: state_lib.create_state(config, g, d, sample, key),
+                                             mesh, jax.random.PRNGKey(1))
+
+    fresh = create(g, d)
+    started = loop._init_from(config, fresh, mesh)
+    for got, want in ((started.g.params, trained.g.params), (started.g.batch_stats, trained.g.batch_stats),
+                      (started.d.params, trained.d.params), (started.ema_params, trained.g.params)):
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert int(started.step) == 0 and int(started.g.opt_state[0].count) == 0  # a fresh optimizer
+    config.train.init_from = "pretrained:deblur"
+    with pytest.raises(ValueError, match="pretrained"):
+        loop._init_from(config, fresh, mesh)
+    config.train.init_from = str(source)
+    config.generator.options.base_width = 8
+    g8, d8 = state_lib.make_modules(config)
+    with pytest.raises(ValueError, match="generator's parameters do not match"):
+        loop._init_from(config, create(g8, d8), mesh)
 
 
 def test_restore_generator_uses_ema_params(uninterrupted):

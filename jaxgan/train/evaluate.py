@@ -136,10 +136,11 @@ def _abstract_state(config, g_module, d_module, sharding):
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
 
 
-def restore_state(workdir: str, sharding=None):
-    """(config, g_module, d_module, state, step) of a workdir's latest checkpoint, arrays placed
-    with `sharding` (default: this process's first device)."""
-    config, step = checkpoint.read_config(workdir)
+def restore_state(workdir: str, sharding=None, step: int | None = None):
+    """(config, g_module, d_module, state, step) of a workdir's latest (or given) checkpoint,
+    arrays placed with `sharding` (default: this process's first device)."""
+    config, latest = checkpoint.read_config(workdir)
+    step = latest if step is None else step
     g_module, d_module = state_lib.make_modules(config)
     sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     target = _abstract_state(config, g_module, d_module, sharding)

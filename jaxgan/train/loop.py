@@ -61,6 +61,8 @@ class _StopRequest:
 
     def _handle(self, signum, frame):
         del frame
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now, without saving
         self.signum = signum
 
     def __exit__(self, *exc):
