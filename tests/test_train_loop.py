@@ -238,3 +238,33 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     assert "stop requested" in err
     *_, state, step = restore_state(str(tmp_path))
     assert step == result["step"] == int(state.step)
+
+
+@pytest.mark.slow
+def test_resume_is_exact_with_the_real_data_pipeline(tmp_path, monkeypatch):
+    """As the bitwise resume test, with jaxgan.data's photo_blur iterator instead of the fake one."""
+    from jaxgan.train import loop
+
+    config = loop_test_config()
+    config.data.name = "photo_blur"
+    config.data.data_dir = str(tmp_path / "tfds")
+    config.data.num_train_examples = 8
+    config.data.num_eval_examples = 4
+    config.data.shuffle_buffer = 8
+    real = loop._make_train_iterator
+
+    def interrupting(config, start_step):
+        for n, batch in enumerate(real(config, start_step), start_step):
+            if n == 1 and start_step == 0:
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield batch
+
+    full = train_and_evaluate(config, str(tmp_path / "full"))
+    monkeypatch.setattr(loop, "_make_train_iterator", interrupting)
+    assert train_and_evaluate(config, str(tmp_path / "split"))["step"] == 2
+    resumed = train_and_evaluate(config, str(tmp_path / "split"))
+    assert resumed["step"] == full["step"] == 4
+    *_, a, _ = restore_state(str(tmp_path / "full"))
+    *_, b, _ = restore_state(str(tmp_path / "split"))
+    for x, y in zip(_leaves(a), _leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
