@@ -169,3 +169,33 @@ def test_discriminator_channel_mismatch_is_a_clear_error():
     config.discriminator.options.in_channels = 6
     with pytest.raises(ValueError, match="in_channels is 6 .* = 4"):
         state_lib.make_modules(config)
+
+
+def test_generator_loss_mix_deblur_with_perceptual():
+    """g_loss = adversarial_weight x adv + pixel_weight x L1 + perceptual_weight x VGG term, with the
+    VGG weights passed in `aux` (an argument of the jitted step)."""
+    config = tiny_config("deblur", adversarial="lsgan", adversarial_weight=0.5, pixel="l2",
+                         pixel_weight=3.0, perceptual_weight=2.0)
+    state, batch, fns = _setup(config)
+    aux = steps.make_aux(config)
+    assert set(aux) == {"vgg"}
+    _, m = jax.jit(fns.g_step)(state, batch, aux)
+    assert float(m["g_perceptual"]) > 0
+    np.testing.assert_allclose(m["g_loss"], 0.5 * m["g_adv"] + 3.0 * m["g_pixel"] + 2.0 * m["g_perceptual"],
+                               rtol=1e-6)
+    # the perceptual term is that of jaxgan.losses on G's output (train mode, as in the step)
+    from jaxgan import losses
+
+    output = state.g.apply_fn({"params": state.g.params, "batch_stats": state.g.batch_stats},
+                              batch["input"], train=True, mutable=["batch_stats"])[0]
+    expected = losses.perceptual_loss(aux["vgg"], output, batch["target"], layers=("conv3_3",))
+    np.testing.assert_allclose(m["g_perceptual"], expected, rtol=1e-4)
+
+
+def test_generator_loss_mix_segment():
+    config = tiny_config("segment", mask="dice", mask_weight=7.0, adversarial_weight=2.0)
+    state, batch, fns = _setup(config)
+    assert steps.make_aux(config) == {}  # no VGG for masks
+    _, m = jax.jit(fns.g_step)(state, batch, {})
+    assert "g_pixel" not in m and "g_perceptual" not in m
+    np.testing.assert_allclose(m["g_loss"], 2.0 * m["g_adv"] + 7.0 * m["g_mask"], rtol=1e-6)
