@@ -268,3 +268,19 @@ def test_resume_is_exact_with_the_real_data_pipeline(tmp_path, monkeypatch):
     *_, b, _ = restore_state(str(tmp_path / "split"))
     for x, y in zip(_leaves(a), _leaves(b), strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_workdir_of_another_model_is_a_clear_error(uninterrupted, monkeypatch):
+    from jaxgan.train import CheckpointError
+
+    patch_engine(monkeypatch.setattr)
+    workdir, _ = uninterrupted
+    config = loop_test_config()
+    config.generator.options.base_width = 8
+    expected = r"does not fit the model of this config .* saved \(4, 4, 3, 4\), model \(4, 4, 3, 8\)"
+    with pytest.raises(CheckpointError, match=expected):
+        train_and_evaluate(config, str(workdir))
+    config = loop_test_config()
+    config.train.log_every = 0
+    with pytest.raises(ValueError, match="train.log_every must be a positive"):
+        train_and_evaluate(config, str(workdir))

@@ -36,7 +36,33 @@ def _manager(path: Path, max_to_keep: int, best_metric: str = "", best_mode: str
         max_to_keep=max(int(max_to_keep), 1), create=create, enable_async_checkpointing=True,
         best_fn=(lambda metrics: float(metrics[best_metric])) if best_metric else None,
         best_mode=best_mode)
-    return ocp.CheckpointManager(path.absolute(), options=options, item_names=("state", "config"))
+    handlers = {"state": ocp.StandardCheckpointHandler(), "config": ocp.JsonCheckpointHandler()}
+    return ocp.CheckpointManager(path.absolute(), options=options, item_handlers=handlers)
+
+
+def _shapes_by_path(tree) -> dict:
+    def name(entry):
+        for attr in ("key", "name", "idx"):
+            if hasattr(entry, attr):
+                return str(getattr(entry, attr))
+        return str(entry)
+
+    return {"/".join(name(e) for e in path): tuple(leaf.shape)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _check_fits(manager: ocp.CheckpointManager, step: int, target, where: Path) -> None:
+    """CheckpointError naming the first differences when checkpoint `step` does not have the
+    arrays (paths and shapes) of `target`."""
+    saved = _shapes_by_path(manager.item_metadata(step)["state"])
+    wanted = _shapes_by_path(target)
+    if saved == wanted:
+        return
+    diffs = [f"{k}: saved {saved.get(k, 'nothing')}, model {wanted.get(k, 'nothing')}"
+             for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)]
+    raise CheckpointError(f"checkpoint {step} in {where} does not fit the model of this config (changed "
+                          f"generator / discriminator / optimizer?); {len(diffs)} arrays differ, e.g. "
+                          + "; ".join(diffs[:3]))
 
 
 def config_dict(config: ml_collections.ConfigDict) -> dict:
@@ -92,6 +118,7 @@ class Checkpointer:
         if step is None:
             raise NoCheckpointError(f"{self.workdir} holds no checkpoint in {self.workdir / LATEST_DIR}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        _check_fits(self.latest, step, abstract, self.workdir / LATEST_DIR)
         restored = self.latest.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
         return restored.state
 
@@ -137,11 +164,8 @@ def restore_state(workdir: str | os.PathLike, target, which: str = LATEST_DIR, s
         if step is None:
             raise NoCheckpointError(f"{workdir} holds no checkpoint (folder {path} is empty)")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        try:
-            restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-        except (ValueError, KeyError) as e:
-            raise CheckpointError(f"checkpoint {step} of {workdir} does not fit the model built from "
-                                  f"its config: {e}") from e
+        _check_fits(manager, step, abstract, path)
+        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
     finally:
         manager.close()
     return restored.state

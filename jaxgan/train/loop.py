@@ -184,6 +184,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if is_main:
         workdir.mkdir(parents=True, exist_ok=True)
     t = config.train
+    for name in ("steps", "log_every", "eval_every", "checkpoint_every"):
+        if int(t[name]) < 1:
+            raise ValueError(f"train.{name} must be a positive number of steps, got {t[name]}")
     mesh = parallel.make_mesh()
     parallel.local_batch_size(int(config.data.batch_size), mesh)
     g_module, d_module = state_lib.make_modules(config)
