@@ -15,7 +15,8 @@ probabilities scaled to [-1, 1] (sigmoid for 1 output channel, softmax for C; th
 
 Choices (documented behaviour):
 - Randomness: step_key = fold_in(state.key, step); G's dropout uses fold_in(step_key, 0); each D
-  update uses fold_in(fold_in(step_key, 1), d_update_count) (dropout and the WGAN-GP mix).
+  update uses fold_in(fold_in(step_key, 1), d_update_count) (dropout and the WGAN-GP mix); D's
+  pass inside G's loss uses fold_in(step_key, 2). A resumed run therefore draws the same numbers.
 - One G forward per train step. `train_step` runs G once (train mode, with a VJP), feeds the
   detached fake to `n_critic` D updates, then back-propagates the G loss (computed with the
   UPDATED D, as pix2pix does) through the saved VJP. With n_critic > 1 every critic update sees the
