@@ -143,24 +143,30 @@ def _init_from(config, state, mesh):
     """G's (and, when the shapes match, D's) params and statistics from another run's latest
     checkpoint; fresh optimizer states."""
     source = config.train.init_from
-    if source.startswith("pretrained:"):
-        raise ValueError(f"train.init_from={source!r}: pretrained models are not available yet; "
-                         "give the workdir of an earlier run")
-    if not Path(source).is_dir():
-        raise ValueError(f"train.init_from={source!r} is not a workdir (no such folder)")
-    _, _, _, other, _ = restore_state(source, parallel.replicated_sharding(mesh))
 
     def same_shapes(a, b):
         return (jax.tree.structure(a) == jax.tree.structure(b)
                 and all(np.shape(x) == np.shape(y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))))
 
-    if not same_shapes((state.g.params, state.g.batch_stats), (other.g.params, other.g.batch_stats)):
+    if source.startswith("pretrained:"):  # a generator shipped with jaxgan (jaxgan/pretrained/)
+        from jaxgan import pretrained
+
+        _, variables = pretrained.load_variables(source[len("pretrained:"):])
+        other_g = parallel.replicate((variables["params"], variables.get("batch_stats", {})), mesh)
+        other_d = None
+    else:
+        if not Path(source).is_dir():
+            raise ValueError(f"train.init_from={source!r} is not a workdir (no such folder)")
+        _, _, _, other, _ = restore_state(source, parallel.replicated_sharding(mesh))
+        other_g = (other.g.params, other.g.batch_stats)
+        other_d = (other.d.params, other.d.batch_stats)
+    if not same_shapes((state.g.params, state.g.batch_stats), other_g):
         raise ValueError(f"train.init_from={source!r}: its generator's parameters do not match the "
                          f"shapes of this config's generator ({config.generator.name})")
-    g = state.g.replace(params=other.g.params, batch_stats=other.g.batch_stats)
+    g = state.g.replace(params=other_g[0], batch_stats=other_g[1])
     d = state.d
-    if same_shapes((d.params, d.batch_stats), (other.d.params, other.d.batch_stats)):
-        d = d.replace(params=other.d.params, batch_stats=other.d.batch_stats)
+    if other_d is not None and same_shapes((d.params, d.batch_stats), other_d):
+        d = d.replace(params=other_d[0], batch_stats=other_d[1])
     ema = None if state.ema_params is None else jax.tree.map(lambda p: p.copy(), g.params)
     return state.replace(g=g, d=d, ema_params=ema)
 
