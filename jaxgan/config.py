@@ -13,6 +13,8 @@ discriminator   name + options for `jaxgan.nets.make_discriminator`, conditional
 loss            the loss mix of the D and G updates (jaxgan.losses)
 optim           optax optimizers and learning-rate schedules (jaxgan.train.state)
 train           steps, logging, evaluation, checkpoints, precision, parallelism (jaxgan.train)
+variants        research variants, all off by default: progressive resolution, deep supervision of a
+                multi-stage G, semi-supervised segmentation, transfer / freezing, image history
 """
 
 from __future__ import annotations
@@ -110,6 +112,32 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.coordinator_address = ""
     c.train.num_processes = 1
     c.train.process_id = 0
+
+    # ---- research variants (all off by default) -----------------------------------------------
+    c.variants = ml_collections.ConfigDict()
+    # progressive resolution (jaxgan.train.progressive): crop sizes in order and the train step at
+    # which each later size starts, e.g. sizes (32, 64, 128), steps (500, 1000); () = off
+    c.variants.progressive_sizes = ()
+    c.variants.progressive_steps = ()
+    c.variants.progressive_fade_steps = 0  # blend from the upsampled previous size over K steps
+    # multi-stage generator (generator.name 'multistage'): weight of every earlier stage's loss
+    c.variants.stage_loss_weight = 1.0
+    # image history buffer for D (jaxgan.train.history); 0 = off, 50 in pix2pix / CycleGAN
+    c.variants.history_size = 0
+    # semi-supervised segmentation (Hung et al. 2018; jaxgan.losses.semi)
+    c.variants.labelled_fraction = 1.0  # fraction of the train split whose labels are used
+    c.variants.semi_supervised = False  # also train G on the unlabelled rest
+    c.variants.semi_adversarial_weight = 0.001
+    c.variants.semi_self_training_weight = 0.1
+    c.variants.semi_threshold = 0.2  # D confidence above which a pseudo-label is trusted
+    c.variants.semi_start_step = 0  # unlabelled losses from this step on
+    # transfer learning (jaxgan.train.transfer)
+    c.variants.transfer_from = ""  # '' | another run's workdir | 'vgg16'
+    c.variants.transfer_model = "generator"  # generator | discriminator (loaded and frozen)
+    c.variants.transfer_prefixes = ()  # param paths ('a/b/c') to load, by prefix; () = all
+    c.variants.transfer_rename = ()  # 'dst_prefix=src_prefix' pairs applied to paths before matching
+    c.variants.freeze_prefixes = ()  # param paths (by prefix) not updated ...
+    c.variants.unfreeze_step = 0  # ... until this train step (0 = never)
 
     c.lock()
     return c
