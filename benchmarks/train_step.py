@@ -58,7 +58,8 @@ def memory_probe(framework: str, name: str, args) -> dict | None:
     """Memory of one setup in a fresh process, MiB above its RSS right after the imports:
     peak_rss_growth_mib while running 3 steps (after the build and a malloc_trim), build_peak_rss_growth_mib while building the setup (JAX: and compiling the step)."""
     cmd = [sys.executable, "-m", "benchmarks.train_step", "--probe-memory", framework, "--setups", name,
-           "--image-size", str(args.image_size), "--batch-size", str(args.batch_size), "--width", str(args.width)]
+           "--image-size", str(args.image_size), "--batch-size", str(args.batch_size), "--width", str(args.width),
+           "--torch-threads", str(args.torch_threads)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
     lines = [l for l in done.stdout.splitlines() if l.startswith("{")]
     if done.returncode or not lines:
@@ -80,7 +81,7 @@ def run_memory_probe(args) -> None:
 
         from benchmarks import torch_twin
 
-        torch.set_num_threads(len(os.sched_getaffinity(0)))
+        torch.set_num_threads(args.torch_threads or len(os.sched_getaffinity(0)))
         twin = jax_setups.torch_twin_for(torch_twin, config)
         tb = torch_batch(batch)
         run = lambda: twin.step(tb["input"], tb["target"])  # noqa: E731
@@ -236,7 +237,8 @@ def fmt(x, spec=".2f", none="-"):
 
 def markdown(report: dict) -> str:
     m = report["machine"]
-    lines = [f"Machine: {m['cpu']} ({m['cores']} cores), jax {m['jax']}, torch {m.get('torch', '-')}; "
+    lines = [f"Machine: {m['cpu']} ({m['cores']} cores), jax {m['jax']}, torch {m.get('torch', '-')} "
+             f"({m.get('torch_threads', '-')} threads); "
              f"float32 matmul peak {m['matmul_peak_gflops']:.0f} GFLOP/s (best jnp.dot n={m['matmul_n']}, "
              f"measured before and after: {m['matmul_peak_gflops_start']:.0f} / {m['matmul_peak_gflops_end']:.0f}); "
              f"load average at start / end {m['loadavg_start'][0]:.1f} / {m['loadavg_end'][0]:.1f}.",
@@ -283,6 +285,7 @@ def parse_args(argv=None):
     p.add_argument("--infer-steps", type=int, default=3)
     p.add_argument("--no-inference", action="store_true")
     p.add_argument("--torch", action="store_true", help="also time the PyTorch twins, interleaved")
+    p.add_argument("--torch-threads", type=int, default=0, help="torch intra-op threads (0 = cores, as JAX)")
     p.add_argument("--no-memory", action="store_true", help="skip the per-setup memory probe processes")
     p.add_argument("--probe-memory", choices=("jax", "torch"), help=argparse.SUPPRESS)
     p.add_argument("--out", default="benchmarks/results")
@@ -310,7 +313,7 @@ def main(argv=None) -> dict:
 
         from benchmarks import torch_twin as twin
 
-        torch.set_num_threads(cores)
+        torch.set_num_threads(args.torch_threads or cores)
         machine["torch"] = torch.__version__
         machine["torch_threads"] = torch.get_num_threads()
     # The machine is shared: the peak is the best of a measurement before and after the benchmarks
