@@ -4,6 +4,7 @@ Public API
 - make_train_iterator(config, *, start_step=0, process_index=None, process_count=None) -> iterator of
   dict(input float32 (b, H, W, 3) in [-1, 1], target float32 (b, H, W, 3) in [-1, 1] | int32 (b, H, W))
 - make_eval_iterator(config, *, split=None, process_index=None, process_count=None) -> same + valid (b,)
+- make_semi_train_iterator(config, ...) -> labelled batches + `unlabelled_input` (variants.labelled_fraction)
 - load_image(path) -> uint8 (H, W, 3); DataError(ValueError) for every kind of bad input
 - blur: kernels and blur synthesis (numpy); sources / folders / builtin: the datasets
 
@@ -18,11 +19,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from jaxgan.data.errors import DataError  # noqa: E402
 from jaxgan.data.images import load_image  # noqa: E402
 
-__all__ = ["DataError", "load_image", "make_train_iterator", "make_eval_iterator"]
+__all__ = ["DataError", "load_image", "make_train_iterator", "make_eval_iterator", "make_semi_train_iterator"]
 
 
 def __getattr__(name):
-    if name in ("make_train_iterator", "make_eval_iterator"):
+    if name in ("make_train_iterator", "make_eval_iterator", "make_semi_train_iterator"):
         from jaxgan.data import pipeline
 
         return getattr(pipeline, name)

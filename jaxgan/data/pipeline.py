@@ -196,18 +196,44 @@ def _permutation(n: int, seed: int, epoch):
     return tf.argsort(tf.random.stateless_uniform([n], key))
 
 
-def make_train_iterator(config, *, start_step: int = 0, process_index=None, process_count=None):
+def labelled_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(labelled, unlabelled) sorted row indices of a split of n rows: a fixed random choice (numpy,
+    seeded by `seed`) of round(fraction * n) rows (at least 1) and the rest; disjoint."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"config.variants.labelled_fraction must be in (0, 1], got {fraction}")
+    order = np.random.default_rng([int(seed), 20180719]).permutation(n)
+    k = max(1, int(round(fraction * n)))
+    return np.sort(order[:k]), np.sort(order[k:])
+
+
+def _subset(source: Source, rows: np.ndarray) -> Source:
+    return Source(source.name, {k: v[rows] for k, v in source.columns.items()}, source.decode)
+
+
+def make_train_iterator(config, *, start_step: int = 0, process_index=None, process_count=None,
+                        rows: str = "labelled"):
     """Infinite iterator of training batches (see module docstring); batch n only depends on
-    (config, process, n), so start_step = k resumes exactly at batch k."""
+    (config, process, n), so start_step = k resumes exactly at batch k.
+
+    With config.variants.labelled_fraction < 1 only the labelled rows of the split are read
+    (`labelled_rows`); rows='unlabelled' reads the others instead, without their targets, and with
+    its own order and augmentation seeds (batches hold `input` only)."""
+    if rows not in ("labelled", "unlabelled"):
+        raise ValueError(f"rows must be 'labelled' or 'unlabelled', got {rows!r}")
     p, count = _process(process_index, process_count)
     batch = _per_process(config.data.batch_size, count, "batch_size")
     is_mask = config.task == "segment"
-    source = shard_rows(make_source(config, config.data.train_split), p, count)
+    full = make_source(config, config.data.train_split)
+    fraction = float(config.variants.labelled_fraction)
+    if fraction < 1.0 or rows == "unlabelled":
+        labelled, unlabelled = labelled_rows(len(full), fraction, int(config.seed))
+        full = _subset(full, labelled if rows == "labelled" else unlabelled)
+    source = shard_rows(full, p, count)
     n = len(source)
     if n == 0:
         raise ValueError(f"process {p} of {count} got no training examples ({config.data.name})")
     load = make_loader(source, config.data.cache)
-    seed = int(config.seed)
+    seed = int(config.seed) + (0 if rows == "labelled" else 7919)
     start = int(start_step) * batch
     first_epoch = start // n
     order = tf.data.Dataset.range(first_epoch, 2**62).flat_map(
@@ -218,11 +244,23 @@ def make_train_iterator(config, *, start_step: int = 0, process_index=None, proc
     def example(pos, row):
         key = tf.stack([tf.constant(seed, tf.int64), pos * count + p])
         image, target = train_transform(load(tf.cast(row, tf.int64)), key, config.data, is_mask)
-        return finish(image, target, is_mask)
+        out = finish(image, target, is_mask)
+        return out if rows == "labelled" else {"input": out["input"]}
 
     ds = tf.data.Dataset.zip(positions, order).map(example, num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.batch(batch, drop_remainder=True).prefetch(AUTOTUNE)
     return ds.as_numpy_iterator()
+
+
+def make_semi_train_iterator(config, *, start_step: int = 0, process_index=None, process_count=None):
+    """Semi-supervised training batches: the labelled batch (`input`, `target`) of
+    make_train_iterator plus `unlabelled_input`, a batch of the same size from the unlabelled rows
+    (config.variants.labelled_fraction); both resume exactly at batch start_step."""
+    kwargs = dict(start_step=start_step, process_index=process_index, process_count=process_count)
+    labelled = make_train_iterator(config, **kwargs)
+    unlabelled = make_train_iterator(config, rows="unlabelled", **kwargs)
+    for batch, extra in zip(labelled, unlabelled):
+        yield {**batch, "unlabelled_input": extra["input"]}
 
 
 _EVAL_ROWS: dict = {}  # the last eval split's rows and loader (evaluation repeats during training)

@@ -27,7 +27,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from jaxgan.train import checkpoint, parallel, steps
+from jaxgan.train import checkpoint, history, parallel, progressive, steps, transfer
 from jaxgan.train import state as state_lib
 # (the package re-exports the function `evaluate`, which shadows the module of that name)
 from jaxgan.train.evaluate import restore_state, run_evaluation
@@ -42,8 +42,9 @@ class DivergenceError(FloatingPointError):
 def _make_train_iterator(config, start_step):
     from jaxgan import data  # TensorFlow lives behind jaxgan.data: import only when reading data
 
-    return data.make_train_iterator(config, start_step=start_step, process_index=jax.process_index(),
-                                    process_count=jax.process_count())
+    make = data.make_semi_train_iterator if config.variants.semi_supervised else data.make_train_iterator
+    return make(config, start_step=start_step, process_index=jax.process_index(),
+                process_count=jax.process_count())
 
 
 class _StopRequest:
@@ -171,6 +172,19 @@ def _init_from(config, state, mesh):
     return state.replace(g=g, d=d, ema_params=ema)
 
 
+def _phase_batches(config, index, batches, size, state, mesh):
+    """(iterator, crop size, state) for batch `index`: a new iterator (and the image pool resized)
+    when the progressive schedule switches size at `index`, or on the first batch of the run."""
+    new_size = progressive.size_at(config, index)
+    if batches is not None and new_size == size:
+        return batches, size, state
+    if state.pool is not None and state.pool["images"].shape[1] != new_size:
+        state = state.replace(pool=parallel.replicate(
+            parallel.to_host(history.resize_pool(parallel.to_host(state.pool), new_size)), mesh))
+    phase_config = config if new_size == int(config.data.crop_size) else progressive.phase_config(config, new_size)
+    return _make_train_iterator(phase_config, index), new_size, state
+
+
 def _evaluate(config, state, g_module, writer: _Writer, ckpt, step: int) -> dict:
     variables = parallel.to_host(state.generator_variables())
     results, samples = run_evaluation(config, g_module, variables,
@@ -197,16 +211,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     parallel.local_batch_size(int(config.data.batch_size), mesh)
     g_module, d_module = state_lib.make_modules(config)
     step_fn = parallel.jit_step(steps.make_step_fns(config).train_step, mesh)
-    size = int(config.data.crop_size)
+    ckpt = checkpoint.Checkpointer(workdir, config)
+    # the state's image pool (if any) has the crop size of the last finished step's phase
+    size = progressive.size_at(config, max((ckpt.latest_step() or 0) - 1, 0))
     sample = {"input": np.zeros((1, size, size, 3), np.float32)}
     state = parallel.create_sharded_state(
         lambda key: state_lib.create_state(config, g_module, d_module, sample, key), mesh,
         jax.random.PRNGKey(config.seed))
-    ckpt = checkpoint.Checkpointer(workdir, config)
     if ckpt.latest_step() is not None:
         state = ckpt.restore(state)
-    elif t.init_from:
-        state = _init_from(config, state, mesh)
+    else:
+        if t.init_from:
+            state = _init_from(config, state, mesh)
+        if config.variants.transfer_from:
+            state, _ = transfer.apply_transfer(config, parallel.to_host(state), verbose=is_main)
+            state = parallel.replicate(state, mesh)
     start = int(parallel.to_host(state.step))
     if is_main:
         from jaxgan import config_io
@@ -222,10 +241,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     bar = tqdm.tqdm(total=total, initial=start, disable=not is_main, desc="train", dynamic_ncols=True)
     try:
         with _StopRequest() as stop:
-            batches = _make_train_iterator(config, start) if start < total else iter(())
+            batches, batch_size = None, None  # the iterator of the current crop size (progressive)
             window_start = time.perf_counter()
             for step in range(start + 1, total + 1):
-                batch = parallel.shard_batch(next(batches), mesh)
+                batches, batch_size, state = _phase_batches(config, step - 1, batches, batch_size, state, mesh)
+                host_batch = next(batches)
+                alpha, low_size = progressive.fade(config, step - 1)
+                host_batch = progressive.fade_batch(host_batch, alpha, low_size, config.task)
+                batch = parallel.shard_batch(host_batch, mesh)
                 state, metrics = step_fn(state, batch, aux)
                 pending.append((step, metrics))
                 bar.update(1)

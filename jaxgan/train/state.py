@@ -41,6 +41,7 @@ class GANState:
     d: ModelState
     ema_params: Any  # EMA of g.params (same tree), or None when train.ema_decay == 0
     key: jax.Array  # uint32[2]; step randomness is fold_in(key, step)
+    pool: Any = None  # image history for D (jaxgan.train.history) when variants.history_size > 0
 
     @property
     def step(self) -> jax.Array:
@@ -167,11 +168,30 @@ def create_state(config: ml_collections.ConfigDict, g_module, d_module, sample_b
     n_critic = int(config.loss.n_critic)
     if n_critic < 1:
         raise ValueError(f"loss.n_critic must be >= 1, got {n_critic}")
-    g = _init_model(g_module, x, g_key, make_optimizer(config, config.optim.g_lr))
+    g_tx = make_optimizer(config, config.optim.g_lr)
+    d_tx = make_optimizer(config, config.optim.d_lr, n_critic)
+    v = config.variants
+    if v.freeze_prefixes:  # transfer learning: freeze parts of one model (jaxgan.train.transfer)
+        from jaxgan.train import transfer
+
+        if v.transfer_model == "generator":
+            g_tx = transfer.with_freezing(lambda: make_optimizer(config, config.optim.g_lr), v.freeze_prefixes,
+                                          int(v.unfreeze_step))
+        elif v.transfer_model == "discriminator":
+            d_tx = transfer.with_freezing(lambda: make_optimizer(config, config.optim.d_lr, n_critic),
+                                          v.freeze_prefixes, int(v.unfreeze_step), n_critic)
+        else:
+            raise ValueError(f"variants.transfer_model must be one of {transfer.MODELS}, got {v.transfer_model!r}")
+    g = _init_model(g_module, x, g_key, g_tx)
     d_x = jnp.asarray(d_sample_input(config, np.zeros(x.shape, np.float32)))
-    d = _init_model(d_module, d_x, d_key, make_optimizer(config, config.optim.d_lr, n_critic))
+    d = _init_model(d_module, d_x, d_key, d_tx)
     ema = jax.tree.map(jnp.copy, g.params) if config.train.ema_decay > 0 else None
-    return GANState(g=g, d=d, ema_params=ema, key=run_key)
+    pool = None
+    if int(config.variants.history_size) > 0:
+        from jaxgan.train import history
+
+        pool = history.init_pool(int(config.variants.history_size), d_x.shape[1:])
+    return GANState(g=g, d=d, ema_params=ema, key=run_key, pool=pool)
 
 
 def count_params(params) -> int:

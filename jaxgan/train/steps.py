@@ -34,6 +34,19 @@ Choices (documented behaviour):
   reaches D's params only.
 - Mixed precision: modules compute in train.compute_dtype; params, gradients, optimizer state
   and every loss are float32 (outputs are cast to float32 before any loss).
+
+Variants (config.variants; all off by default, and then the steps are exactly the plain ones):
+- Multi-stage G (generator.name 'multistage'): G runs its `stages` method; D and the adversarial
+  and perceptual terms see the last stage; every earlier stage adds stage_loss_weight x its pixel /
+  mask loss against the target resized to its size (deep supervision; metrics g_stage0, ...).
+- Image history (history_size > 0): D's fakes pass through `jaxgan.train.history.query` once per
+  train step (fold_in(step_key, 4)); the pool lives in `state.pool`. A pooled fake keeps its own
+  condition; the gradient penalty's interpolation keeps the current batch's condition.
+- Semi-supervised (segment): the batch also holds `unlabelled_input`; G runs once over
+  concat([input, unlabelled_input]); D trains on the labelled rows only; G's loss adds, from step
+  semi_start_step on, semi_adversarial_weight x adversarial loss of the unlabelled predictions +
+  semi_self_training_weight x the confidence-masked self-training CE (jaxgan.losses.semi); D's pass
+  on the unlabelled rows uses fold_in(step_key, 3).
 """
 
 from __future__ import annotations
@@ -71,6 +84,15 @@ class LossSettings:
     gradient_penalty_weight: float
     n_critic: int
     ema_decay: float
+    # research variants (config.variants; see the "Variants" section of the module docstring)
+    multistage: bool = False
+    stage_loss_weight: float = 1.0
+    history_size: int = 0
+    semi: bool = False
+    semi_adversarial_weight: float = 0.0
+    semi_self_training_weight: float = 0.0
+    semi_threshold: float = 0.2
+    semi_start_step: int = 0
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> "LossSettings":
@@ -81,13 +103,27 @@ class LossSettings:
             raise ValueError(f"task must be 'deblur' or 'segment', got {config.task!r}")
         if int(lo.n_critic) < 1:
             raise ValueError(f"loss.n_critic must be >= 1, got {lo.n_critic}")
+        v = config.variants
+        semi = bool(v.semi_supervised)
+        if semi and config.task != "segment":
+            raise ValueError("variants.semi_supervised needs task 'segment'")
+        if semi and lo.adversarial in ("ragan", "ragan_ls"):
+            raise ValueError(f"variants.semi_supervised needs a non-relativistic loss.adversarial, got "
+                             f"{lo.adversarial!r} (unlabelled images have no real counterpart)")
+        if int(v.history_size) < 0:
+            raise ValueError(f"variants.history_size must be >= 0, got {v.history_size}")
         return cls(task=config.task, conditional=bool(config.discriminator.conditional),
                    adversarial=lo.adversarial, adversarial_weight=float(lo.adversarial_weight),
                    pixel=lo.pixel, pixel_weight=float(lo.pixel_weight), mask=lo.mask,
                    mask_weight=float(lo.mask_weight), perceptual_weight=float(lo.perceptual_weight),
                    perceptual_layers=tuple(lo.perceptual_layers), gradient_penalty=lo.gradient_penalty,
                    gradient_penalty_weight=float(lo.gradient_penalty_weight),
-                   n_critic=int(lo.n_critic), ema_decay=float(config.train.ema_decay))
+                   n_critic=int(lo.n_critic), ema_decay=float(config.train.ema_decay),
+                   multistage=config.generator.name == "multistage",
+                   stage_loss_weight=float(v.stage_loss_weight), history_size=int(v.history_size),
+                   semi=semi, semi_adversarial_weight=float(v.semi_adversarial_weight),
+                   semi_self_training_weight=float(v.semi_self_training_weight),
+                   semi_threshold=float(v.semi_threshold), semi_start_step=int(v.semi_start_step))
 
     @property
     def uses_perceptual(self) -> bool:
@@ -115,14 +151,29 @@ def _to_float32(tree):
     return jax.tree.map(lambda a: a.astype(jnp.float32), tree)
 
 
-def _apply(model: ModelState, params, batch_stats, x, train: bool, key):
-    """Runs a module; returns (float32 output pytree, batch_stats after the pass)."""
+def _apply(model: ModelState, params, batch_stats, x, train: bool, key, method=None):
+    """Runs a module (its `method` when given, e.g. 'stages'); returns (float32 output pytree,
+    batch_stats after the pass)."""
     variables = model_variables(params, batch_stats)
     rngs = {"dropout": key}
+    kwargs = {} if method is None else {"method": method}
     if train and batch_stats:
-        out, updates = model.apply_fn(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
+        out, updates = model.apply_fn(variables, x, train=True, rngs=rngs, mutable=["batch_stats"], **kwargs)
         return _to_float32(out), updates["batch_stats"]
-    return _to_float32(model.apply_fn(variables, x, train=train, rngs=rngs)), batch_stats
+    return _to_float32(model.apply_fn(variables, x, train=train, rngs=rngs, **kwargs)), batch_stats
+
+
+def final_output(output):
+    """G's output as the step sees it -> the final image / logits (the last stage of a multi-stage G)."""
+    return output[-1] if isinstance(output, (list, tuple)) else output
+
+
+def _labelled(s: LossSettings, output, batch):
+    """The rows of G's output that belong to the labelled batch (all rows unless semi-supervised)."""
+    if not s.semi:
+        return output
+    n = batch["input"].shape[0]
+    return jax.tree.map(lambda o: o[:n], output)
 
 
 def fake_image(s: LossSettings, output: jax.Array) -> jax.Array:
@@ -147,9 +198,12 @@ def _d_input(s: LossSettings, condition, image):
     return jnp.concatenate([condition.astype(jnp.float32), image], axis=-1) if s.conditional else image
 
 
-def _d_logits(s: LossSettings, d: ModelState, params, condition, real_img, fake_img, key):
-    """D (train mode) on real and fake -> (real_logits, fake_logits, batch_stats after)."""
-    real_in, fake_in = _d_input(s, condition, real_img), _d_input(s, condition, fake_img)
+def _d_logits(s: LossSettings, d: ModelState, params, condition, real_img, fake_img, key,
+              fake_condition=None):
+    """D (train mode) on real and fake -> (real_logits, fake_logits, batch_stats after). The fake's
+    condition is `condition` unless fake_condition is given (fakes from the image history)."""
+    fake_condition = condition if fake_condition is None else fake_condition
+    real_in, fake_in = _d_input(s, condition, real_img), _d_input(s, fake_condition, fake_img)
     if d.batch_stats:  # separate passes: each normalised by its own batch statistics (pix2pix)
         fake_logits, stats = _apply(d, params, d.batch_stats, fake_in, True, jax.random.fold_in(key, 0))
         real_logits, stats = _apply(d, params, stats, real_in, True, jax.random.fold_in(key, 1))
@@ -166,14 +220,15 @@ def _mean_logit(logits) -> jax.Array:
 
 # ---- D update --------------------------------------------------------------------------------
 
-def _d_update(s: LossSettings, d: ModelState, condition, real_img, fake_img, step_key):
+def _d_update(s: LossSettings, d: ModelState, condition, real_img, fake_img, step_key, fake_condition=None):
     """One D update on a detached fake; returns (new D ModelState, metrics)."""
     key = jax.random.fold_in(jax.random.fold_in(step_key, 1), d.step)
     logit_key, gp_key = jax.random.split(key)
     adversarial = losses.get_adversarial(s.adversarial)
 
     def loss_fn(params):
-        real_logits, fake_logits, stats = _d_logits(s, d, params, condition, real_img, fake_img, logit_key)
+        real_logits, fake_logits, stats = _d_logits(s, d, params, condition, real_img, fake_img, logit_key,
+                                                    fake_condition)
         adv = adversarial.d_loss(real_logits, fake_logits)
 
         def critic(image):
@@ -197,34 +252,95 @@ def _d_update(s: LossSettings, d: ModelState, condition, real_img, fake_img, ste
 
 # ---- G loss and update -----------------------------------------------------------------------
 
-def _g_loss(s: LossSettings, d: ModelState, output, batch, aux, step_key):
-    """G's loss given its float32 output (differentiable w.r.t. `output`); returns (loss, metrics)."""
-    adversarial = losses.get_adversarial(s.adversarial)
-    condition, target = batch["input"], batch["target"]
-    fake_img = fake_image(s, output)
-    key = jax.random.fold_in(step_key, 2)
-    if s.adversarial in ("ragan", "ragan_ls"):  # relativistic: G's loss needs D(real) too
-        real_img = real_image(s, target, output.shape[-1])
-        real_logits, fake_logits, _ = _d_logits(s, d, d.params, condition, real_img, fake_img, key)
-    else:
-        real_logits = None
-        fake_logits, _ = _apply(d, d.params, d.batch_stats, _d_input(s, condition, fake_img), True, key)
-    adv = adversarial.g_loss(real_logits, fake_logits)
-    total = s.adversarial_weight * adv
-    metrics = {"g_adv": adv}
+def _supervised_loss(s: LossSettings, output, target, aux, perceptual: bool = True, total=0.0):
+    """total + the weighted pixel (+ perceptual) loss for deblur, mask loss for segment; returns
+    (total, metrics)."""
+    metrics = {}
     if s.task == "deblur":
         if s.pixel != "none":
             pixel = losses.get_pixel_loss(s.pixel)(output, target)
             total = total + s.pixel_weight * pixel
             metrics["g_pixel"] = pixel
-        if s.uses_perceptual:
-            perceptual = losses.perceptual_loss(aux["vgg"], output, target, layers=s.perceptual_layers)
-            total = total + s.perceptual_weight * perceptual
-            metrics["g_perceptual"] = perceptual
+        if perceptual and s.uses_perceptual:
+            perceptual_value = losses.perceptual_loss(aux["vgg"], output, target, layers=s.perceptual_layers)
+            total = total + s.perceptual_weight * perceptual_value
+            metrics["g_perceptual"] = perceptual_value
     elif s.mask != "none":
         mask = losses.get_mask_loss(s.mask)(output, target)
         total = total + s.mask_weight * mask
         metrics["g_mask"] = mask
+    return total, metrics
+
+
+def resize_target(s: LossSettings, target: jax.Array, height: int, width: int) -> jax.Array:
+    """The target at a stage's size: images bilinear (antialiased), class masks nearest."""
+    if target.shape[1:3] == (height, width):
+        return target
+    if s.task == "deblur":
+        return jax.image.resize(target, (target.shape[0], height, width, target.shape[-1]), "linear",
+                                antialias=True)
+    labels = jax.image.resize(target.astype(jnp.float32)[..., None], (target.shape[0], height, width, 1),
+                              "nearest")
+    return labels[..., 0].astype(target.dtype)
+
+
+def _stage_losses(s: LossSettings, stages, target, aux):
+    """Deep supervision: the supervised loss of every stage but the last, against the target resized
+    to the stage's size, times stage_loss_weight (no perceptual term); returns (loss, metrics)."""
+    total = jnp.zeros((), jnp.float32)
+    metrics = {}
+    for k, out in enumerate(stages[:-1]):
+        loss, _ = _supervised_loss(s, out, resize_target(s, target, *out.shape[1:3]), aux, perceptual=False,
+                                   total=jnp.zeros((), jnp.float32))
+        total = total + s.stage_loss_weight * loss
+        metrics[f"g_stage{k}"] = loss
+    return total, metrics
+
+
+def _semi_loss(s: LossSettings, d: ModelState, logits_u, condition_u, key, step):
+    """Hung et al.'s unlabelled terms: weights x (adversarial + masked self-training CE), from step
+    semi_start_step on; returns (loss, metrics)."""
+    from jaxgan.losses import semi
+
+    adversarial = losses.get_adversarial(s.adversarial)
+    fake_u = fake_image(s, logits_u)
+    d_logits_u, _ = _apply(d, d.params, d.batch_stats, _d_input(s, condition_u, fake_u), True, key)
+    adv_u = adversarial.g_loss(None, d_logits_u)
+    self_training, selected = semi.self_training_loss(logits_u, d_logits_u, s.semi_threshold)
+    on = (jnp.asarray(step) >= s.semi_start_step).astype(jnp.float32)
+    total = on * (s.semi_adversarial_weight * adv_u + s.semi_self_training_weight * self_training)
+    return total, {"g_semi_adv": adv_u, "g_semi_ce": self_training, "semi_selected": selected}
+
+
+def _g_loss(s: LossSettings, d: ModelState, output, batch, aux, step_key, step=0):
+    """G's loss given its float32 output pytree (differentiable w.r.t. `output`: an array, or the
+    list of stage outputs of a multi-stage G; semi-supervised: labelled rows, then unlabelled
+    ones); returns (loss, metrics)."""
+    adversarial = losses.get_adversarial(s.adversarial)
+    condition, target = batch["input"], batch["target"]
+    labelled = _labelled(s, output, batch)
+    final = final_output(labelled)
+    fake_img = fake_image(s, final)
+    key = jax.random.fold_in(step_key, 2)
+    if s.adversarial in ("ragan", "ragan_ls"):  # relativistic: G's loss needs D(real) too
+        real_img = real_image(s, target, final.shape[-1])
+        real_logits, fake_logits, _ = _d_logits(s, d, d.params, condition, real_img, fake_img, key)
+    else:
+        real_logits = None
+        fake_logits, _ = _apply(d, d.params, d.batch_stats, _d_input(s, condition, fake_img), True, key)
+    adv = adversarial.g_loss(real_logits, fake_logits)
+    total, metrics = _supervised_loss(s, final, target, aux, total=s.adversarial_weight * adv)
+    metrics["g_adv"] = adv
+    if s.multistage:
+        stage_loss, stage_metrics = _stage_losses(s, labelled, target, aux)
+        total = total + stage_loss
+        metrics.update(stage_metrics)
+    if s.semi:
+        n = condition.shape[0]
+        semi_loss, semi_metrics = _semi_loss(s, d, final_output(output)[n:], batch["unlabelled_input"],
+                                             jax.random.fold_in(step_key, 3), step)
+        total = total + semi_loss
+        metrics.update(semi_metrics)
     metrics["g_loss"] = total
     return total, metrics
 
@@ -242,8 +358,34 @@ def _step_key(state: GANState) -> jax.Array:
     return jax.random.fold_in(state.key, state.step)
 
 
-def _g_forward(state: GANState, params, x, step_key):
-    return _apply(state.g, params, state.g.batch_stats, x, True, jax.random.fold_in(step_key, 0))
+def _g_input(s: LossSettings, batch: dict) -> jax.Array:
+    """What G runs on: the input, plus (semi-supervised) the unlabelled images after it."""
+    if s.semi:
+        return jnp.concatenate([batch["input"], batch["unlabelled_input"]], 0)
+    return batch["input"]
+
+
+def _g_forward(s: LossSettings, state: GANState, params, batch, step_key):
+    """(output pytree, G's batch_stats): every stage's output for a multi-stage G, else the output."""
+    return _apply(state.g, params, state.g.batch_stats, _g_input(s, batch), True, jax.random.fold_in(step_key, 0),
+                  method="stages" if s.multistage else None)
+
+
+def _d_fakes(s: LossSettings, state: GANState, batch, output, step_key):
+    """(state, fake condition, fake image) for D's update: the detached fakes of the labelled rows,
+    mixed with earlier ones by the image history buffer when it is on (the state's pool advances)."""
+    fake_img = jax.lax.stop_gradient(fake_image(s, final_output(_labelled(s, output, batch))))
+    condition = batch["input"]
+    if not s.history_size:
+        return state, condition, fake_img
+    from jaxgan.train import history
+
+    pool, mixed = history.query(state.pool, _d_input(s, condition, fake_img), jax.random.fold_in(step_key, 4))
+    state = state.replace(pool=pool)
+    if s.conditional:
+        channels = condition.shape[-1]
+        return state, mixed[..., :channels], mixed[..., channels:]
+    return state, condition, mixed
 
 
 # ---- the three steps -------------------------------------------------------------------------
@@ -252,10 +394,10 @@ def d_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANState
     """One D update against the current G (G's params and statistics unchanged)."""
     del aux
     step_key = _step_key(state)
-    output, _ = _g_forward(state, state.g.params, batch["input"], step_key)
-    fake_img = jax.lax.stop_gradient(fake_image(s, output))
-    real_img = real_image(s, batch["target"], output.shape[-1])
-    d, metrics = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key)
+    output, _ = _g_forward(s, state, state.g.params, batch, step_key)
+    state, fake_condition, fake_img = _d_fakes(s, state, batch, output, step_key)
+    real_img = real_image(s, batch["target"], fake_img.shape[-1])
+    d, metrics = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key, fake_condition)
     return state.replace(d=d), metrics
 
 
@@ -264,8 +406,8 @@ def g_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANState
     step_key = _step_key(state)
 
     def loss_fn(params):
-        output, g_stats = _g_forward(state, params, batch["input"], step_key)
-        loss, metrics = _g_loss(s, state.d, output, batch, aux, step_key)
+        output, g_stats = _g_forward(s, state, params, batch, step_key)
+        loss, metrics = _g_loss(s, state.d, output, batch, aux, step_key, state.step)
         return loss, (g_stats, metrics)
 
     grads, (g_stats, metrics) = jax.grad(loss_fn, has_aux=True)(state.g.params)
@@ -275,18 +417,18 @@ def g_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANState
 def train_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANState, Metrics]:
     """n_critic D updates then one G update, with one G forward (see the module docstring)."""
     step_key = _step_key(state)
-    forward = lambda params: _g_forward(state, params, batch["input"], step_key)  # noqa: E731
+    forward = lambda params: _g_forward(s, state, params, batch, step_key)  # noqa: E731
     output, g_vjp, g_stats = jax.vjp(forward, state.g.params, has_aux=True)
-    fake_img = jax.lax.stop_gradient(fake_image(s, output))
-    real_img = real_image(s, batch["target"], output.shape[-1])
-    d, d_metrics = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key)
+    state, fake_condition, fake_img = _d_fakes(s, state, batch, output, step_key)
+    real_img = real_image(s, batch["target"], fake_img.shape[-1])
+    d, d_metrics = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key, fake_condition)
     if s.n_critic > 1:
         def critic_update(_, carry):
-            return _d_update(s, carry[0], batch["input"], real_img, fake_img, step_key)
+            return _d_update(s, carry[0], batch["input"], real_img, fake_img, step_key, fake_condition)
 
         d, d_metrics = jax.lax.fori_loop(1, s.n_critic, critic_update, (d, d_metrics))
     state = state.replace(d=d)
-    loss_fn = lambda out: _g_loss(s, d, out, batch, aux, step_key)  # noqa: E731
+    loss_fn = lambda out: _g_loss(s, d, out, batch, aux, step_key, state.step)  # noqa: E731
     (_, g_metrics), d_output = jax.value_and_grad(loss_fn, has_aux=True)(output)
     (grads,) = g_vjp(d_output)
     state, g_metrics = _finish_g(s, state, grads, g_stats, g_metrics)

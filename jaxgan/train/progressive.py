@@ -1,0 +1,94 @@
+"""Progressive resolution: train on small crops first, then larger ones (variants.progressive_*).
+
+The schedule is `variants.progressive_sizes` (crop sides, e.g. (32, 64, 128)) with
+`variants.progressive_steps` (the train step at which each size after the first starts, e.g.
+(500, 1000)). Batch number i (0-based; train step i + 1) uses the size of the last phase whose
+start <= i. G and D are fully convolutional, so the same parameters go on; the jitted step compiles
+once per size (jax.jit caches by shape). At every switch the loop rebuilds the data iterator with
+crop_size = the new size and start_step = i, so batch i is the same whether the run went through
+the switch or resumed after it (exact resume). Evaluation keeps config.data.crop_size / eval_size.
+
+Fade-in (variants.progressive_fade_steps = K > 0): for the K batches after a switch from size s to
+S, each image of the batch is blended with its low-resolution version,
+    x <- alpha * x + (1 - alpha) * up(avgpool(x)),   alpha = (i - start + 1) / K,
+avgpool by S / s and nearest upsampling back (as ProGAN's fade); class masks are not blended.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+import numpy as np
+
+
+def schedule(config: ml_collections.ConfigDict) -> list[tuple[int, int]]:
+    """[(start batch index, crop size), ...] sorted by start; [(0, crop_size)] when off."""
+    v = config.variants
+    sizes, starts = tuple(int(s) for s in v.progressive_sizes), tuple(int(s) for s in v.progressive_steps)
+    if not sizes:
+        if starts:
+            raise ValueError("variants.progressive_steps is set but variants.progressive_sizes is empty")
+        return [(0, int(config.data.crop_size))]
+    if len(starts) != len(sizes) - 1:
+        raise ValueError(f"variants.progressive_steps needs one start step per size after the first: "
+                         f"{len(sizes) - 1} for sizes {sizes}, got {starts}")
+    if any(s < 1 for s in sizes):
+        raise ValueError(f"variants.progressive_sizes must be positive, got {sizes}")
+    all_starts = (0,) + starts
+    if any(b <= a for a, b in zip(all_starts, all_starts[1:])):
+        raise ValueError(f"variants.progressive_steps must be increasing and > 0, got {starts}")
+    fade = int(v.progressive_fade_steps)
+    if fade < 0:
+        raise ValueError(f"variants.progressive_fade_steps must be >= 0, got {fade}")
+    if fade and any(b % a for a, b in zip(sizes, sizes[1:])):
+        raise ValueError(f"fade-in needs every size to be a multiple of the previous one, got {sizes}")
+    return list(zip(all_starts, sizes))
+
+
+def phase(config: ml_collections.ConfigDict, index: int) -> tuple[int, int, int]:
+    """(phase number, start batch index, crop size) of batch `index` (0-based)."""
+    phases = schedule(config)
+    number = max(k for k, (start, _) in enumerate(phases) if start <= index)
+    return number, phases[number][0], phases[number][1]
+
+
+def size_at(config: ml_collections.ConfigDict, index: int) -> int:
+    """Crop size of batch `index` (0-based)."""
+    return phase(config, index)[2]
+
+
+def phase_config(config: ml_collections.ConfigDict, size: int) -> ml_collections.ConfigDict:
+    """A copy of config with data.crop_size = size (the data iterator of that phase)."""
+    copy = ml_collections.ConfigDict(config.to_dict())
+    copy.data.crop_size = int(size)
+    copy.lock()
+    return copy
+
+
+def fade(config: ml_collections.ConfigDict, index: int) -> tuple[float, int]:
+    """(alpha, previous size) of batch `index`: alpha 1.0 outside a fade window."""
+    number, start, _ = phase(config, index)
+    steps = int(config.variants.progressive_fade_steps)
+    if number == 0 or steps == 0 or index - start >= steps:
+        return 1.0, 0
+    return (index - start + 1) / steps, schedule(config)[number - 1][1]
+
+
+def low_resolution(images: np.ndarray, low_size: int) -> np.ndarray:
+    """(B, S, S, C) -> average-pooled to low_size and nearest-upsampled back to S."""
+    b, s, _, c = images.shape
+    f = s // low_size
+    pooled = images.reshape(b, s // f, f, s // f, f, c).mean(axis=(2, 4))
+    return np.repeat(np.repeat(pooled, f, axis=1), f, axis=2).astype(images.dtype)
+
+
+def fade_batch(batch: dict, alpha: float, low_size: int, task: str) -> dict:
+    """The batch with its images blended towards their low-resolution versions (see module docstring)."""
+    if alpha >= 1.0:
+        return batch
+    out = dict(batch)
+    names = ["input", "unlabelled_input"] + (["target"] if task == "deblur" else [])
+    for name in names:
+        if name in batch:
+            x = np.asarray(batch[name], np.float32)
+            out[name] = (alpha * x + (1.0 - alpha) * low_resolution(x, low_size)).astype(np.float32)
+    return out
