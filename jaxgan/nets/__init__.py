@@ -20,10 +20,12 @@ from jaxgan.nets.discriminators import (DoubleScaleDiscriminator, MultiScaleDisc
                                         PixelGAN)
 from jaxgan.nets.fpn_mobilenet import FPNMobileNet
 from jaxgan.nets.layers import ConvTranspose, Norm, conv_transpose, conv_transpose_reference, count_params
+from jaxgan.nets.multistage import MultiStageGenerator
 from jaxgan.nets.resnet import ResidualBlock, ResNetGenerator
 from jaxgan.nets.unet import UNet
 
 GENERATORS = {"unet": UNet, "resnet": ResNetGenerator, "fpn_mobilenet": FPNMobileNet}
+GENERATORS["multistage"] = MultiStageGenerator  # jaxgan.nets.multistage (research variants)
 DISCRIMINATORS = {"patchgan": PatchGAN, "pixelgan": PixelGAN, "multiscale": MultiScaleDiscriminator,
                   "double_scale": DoubleScaleDiscriminator}
 
@@ -56,7 +58,7 @@ def make_discriminator(name: str, **options) -> nn.Module:
 
 __all__ = [
     "GENERATORS", "DISCRIMINATORS", "make_generator", "make_discriminator", "module_options",
-    "UNet", "ResNetGenerator", "ResidualBlock", "FPNMobileNet",
+    "UNet", "ResNetGenerator", "MultiStageGenerator", "ResidualBlock", "FPNMobileNet",
     "PatchGAN", "PixelGAN", "MultiScaleDiscriminator", "DoubleScaleDiscriminator",
     "ConvTranspose", "Norm", "conv_transpose", "conv_transpose_reference", "count_params",
 ]
