@@ -285,15 +285,16 @@ def resize_target(s: LossSettings, target: jax.Array, height: int, width: int) -
 
 
 def _stage_losses(s: LossSettings, stages, target, aux):
-    """Deep supervision: the supervised loss of every stage but the last, against the target resized
-    to the stage's size, times stage_loss_weight (no perceptual term); returns (loss, metrics)."""
+    """Deep supervision: the supervised loss of every stage but the last (pixel_weight x pixel loss
+    or mask_weight x mask loss, no perceptual term) against the target resized to the stage's
+    size, times stage_loss_weight; returns (loss, metrics g_stageK = the unweighted loss)."""
     total = jnp.zeros((), jnp.float32)
     metrics = {}
     for k, out in enumerate(stages[:-1]):
-        loss, _ = _supervised_loss(s, out, resize_target(s, target, *out.shape[1:3]), aux, perceptual=False,
-                                   total=jnp.zeros((), jnp.float32))
+        loss, parts = _supervised_loss(s, out, resize_target(s, target, *out.shape[1:3]), aux, perceptual=False,
+                                       total=jnp.zeros((), jnp.float32))
         total = total + s.stage_loss_weight * loss
-        metrics[f"g_stage{k}"] = loss
+        metrics[f"g_stage{k}"] = parts.get("g_pixel", parts.get("g_mask", loss))  # unweighted
     return total, metrics
 
 
