@@ -111,8 +111,7 @@ def _source_variables(config: ml_collections.ConfigDict) -> tuple[dict, dict]:
     """(params, batch_stats) of variants.transfer_model in variants.transfer_from."""
     from pathlib import Path
 
-    from jaxgan.train import checkpoint
-    from jaxgan.train import state as state_lib
+    from jaxgan.train.evaluate import restore_state
 
     v = config.variants
     if v.transfer_from == "vgg16":
@@ -123,12 +122,7 @@ def _source_variables(config: ml_collections.ConfigDict) -> tuple[dict, dict]:
         return load_vgg16_params(), {}
     if not Path(v.transfer_from).is_dir():
         raise ValueError(f"variants.transfer_from={v.transfer_from!r} is neither 'vgg16' nor a run's workdir")
-    other_config, _ = checkpoint.read_config(v.transfer_from)
-    g_module, d_module = state_lib.make_modules(other_config)
-    size = int(other_config.data.crop_size)
-    sample = {"input": np.zeros((1, size, size, 3), np.float32)}
-    template = state_lib.create_state(other_config, g_module, d_module, sample, jax.random.PRNGKey(0))
-    other = checkpoint.restore_state(v.transfer_from, template)
+    _, _, _, other, _ = restore_state(v.transfer_from)  # built from the run's own saved config
     model = other.g if v.transfer_model == "generator" else other.d
     return model.params, model.batch_stats
 
