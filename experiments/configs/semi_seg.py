@@ -1,0 +1,60 @@
+"""Semi-supervised adversarial segmentation on the built-in `shapes_seg` with 1/8 of the labels
+(Hung et al., BMVC 2018), at CPU scale.
+
+The labelled eighth of the train split (a fixed random choice, `variants.labelled_fraction`) trains
+G with sigmoid cross-entropy + adversarial loss; D is fully convolutional and unconditional: it sees
+the probability map only (2 p - 1) and its logit map is upsampled to a per-pixel confidence. Every
+batch also holds as many unlabelled images from the other 7/8; on them G gets the adversarial loss
+and, from step 500 on, a cross-entropy against its own predictions on the pixels D trusts
+(confidence > 0.2). Weights follow Hung et al. relative to the CE (theirs: CE 1, adversarial 0.01,
+unlabelled adversarial 0.001, self-training 0.1; here CE x 100).
+
+    jaxgan train --config experiments/configs/semi_seg.py --workdir runs/semi_seg
+    # supervised-only baseline with the same labels and steps:
+    jaxgan train --config experiments/configs/semi_seg.py --workdir runs/sup_seg \
+        --config.variants.semi_supervised=false
+"""
+
+import ml_collections
+
+from jaxgan.config import base_config
+
+
+def get_config() -> ml_collections.ConfigDict:
+    c = base_config()
+    c.task = "segment"
+    c.data.name = "shapes_seg"
+    c.data.num_classes = 2
+    c.data.crop_size = 96
+    c.data.eval_size = 0
+    c.data.batch_size = 8
+    c.data.eval_batch_size = 16
+    c.generator.name = "unet"
+    c.generator.options = ml_collections.ConfigDict(dict(
+        in_channels=3, out_channels=1, depth=5, base_width=32, norm="batch", dropout=False,
+        upsample="resize", out_activation="none"))
+    c.discriminator.name = "patchgan"
+    c.discriminator.conditional = False  # Hung et al.: D sees the class-probability map only
+    c.discriminator.options = ml_collections.ConfigDict(dict(
+        in_channels=1, base_width=32, num_layers=3, norm="none"))
+    c.loss.adversarial = "vanilla"
+    c.loss.adversarial_weight = 1.0
+    c.loss.mask = "sigmoid_ce"
+    c.loss.mask_weight = 100.0
+    c.loss.pixel = "none"
+    c.optim.g_lr = 1e-3
+    c.optim.d_lr = 1e-4
+    c.optim.schedule = "cosine"
+    c.optim.warmup_steps = 100
+    c.train.steps = 2000
+    c.train.log_every = 100
+    c.train.eval_every = 1000
+    c.train.checkpoint_every = 1000
+    c.train.best_metric = "mean_iou"
+    c.variants.labelled_fraction = 1 / 8
+    c.variants.semi_supervised = True
+    c.variants.semi_adversarial_weight = 0.1
+    c.variants.semi_self_training_weight = 10.0
+    c.variants.semi_threshold = 0.2
+    c.variants.semi_start_step = 500
+    return c
