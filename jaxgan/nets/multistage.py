@@ -12,7 +12,8 @@ at its own resolution (deep supervision: jaxgan.train.steps puts a loss on every
 
 Options: stage (a zoo generator name, e.g. 'unet'), stage_options (its options, without
 in_channels / out_channels / out_activation / dtype, which the multi-stage generator sets), plus
-in_channels, out_channels, out_activation, num_stages, dtype.
+in_channels, out_channels, out_activation, num_stages, dtype. A `learn_residual` stage option
+applies to stage 0 only (later stages are residual on the previous output already).
 """
 
 from __future__ import annotations
@@ -73,8 +74,11 @@ class MultiStageGenerator(nn.Module):
 
         common = dict(self.stage_options, out_channels=self.out_channels,
                       out_activation=self.out_activation, dtype=self.dtype)
-        self.nets = [nets.make_generator(self.stage, in_channels=self.in_channels if k == 0
-                                         else self.in_channels + self.out_channels, **common)
+        refine = dict(common, in_channels=self.in_channels + self.out_channels)
+        if "learn_residual" in refine:  # refining stages are residual already (on the previous output)
+            refine["learn_residual"] = False
+        self.nets = [nets.make_generator(self.stage, **(dict(common, in_channels=self.in_channels) if k == 0
+                                                        else refine))
                      for k in range(self.num_stages)]
 
     def _as_image(self, out: jax.Array) -> jax.Array:
