@@ -100,6 +100,8 @@ def test_training_switches_size_at_the_scheduled_step_and_resumes_exactly(tmp_pa
 
     spies["iterators"].clear()
     train_and_evaluate(_config(steps=2, history_size=3, progressive_fade_steps=2), str(tmp_path / "resumed"))
+    halfway = restore_state(str(tmp_path / "resumed"))[3]  # restoring knows the phase of the checkpoint
+    assert halfway.pool["images"].shape == (3, 16, 16, 6)
     train_and_evaluate(config, str(tmp_path / "resumed"))
     assert spies["iterators"] == [(16, 0), (32, 2)]
     resumed = restore_state(str(tmp_path / "resumed"))[3]

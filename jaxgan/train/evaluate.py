@@ -127,8 +127,11 @@ def _sum_over_processes(sums: dict, count: int, confusion: np.ndarray):
     return dict(zip(names, floats.tolist())), int(ints[0]), ints[1:].reshape(confusion.shape)
 
 
-def _abstract_state(config, g_module, d_module, sharding):
-    size = int(config.data.crop_size)
+def _abstract_state(config, g_module, d_module, sharding, step: int = 0):
+    from jaxgan.train import progressive
+
+    # an image pool (variants.history_size) has the crop size of the phase of the step's last batch
+    size = progressive.size_at(config, max(int(step) - 1, 0))
     sample = {"input": np.zeros((1, size, size, 3), np.float32)}
     shapes = jax.eval_shape(
         lambda key: state_lib.create_state(config, g_module, d_module, sample, key),
@@ -143,7 +146,7 @@ def restore_state(workdir: str, sharding=None, step: int | None = None):
     step = latest if step is None else step
     g_module, d_module = state_lib.make_modules(config)
     sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    target = _abstract_state(config, g_module, d_module, sharding)
+    target = _abstract_state(config, g_module, d_module, sharding, step)
     state = checkpoint.restore_state(workdir, target, step=step)
     return config, g_module, d_module, state, step
 
