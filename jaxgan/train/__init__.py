@@ -8,6 +8,10 @@
 - checkpoint: orbax checkpoints of the state + config.
 - loop:       `train_and_evaluate(config, workdir)`.
 - evaluate:   `evaluate(config, workdir, split, state)`, `restore_generator(workdir)`.
+- variants (config.variants, all off by default): `progressive` (crop-size schedule, fade-in),
+  `history` (image pool for D, in GANState.pool), `transfer` (load by path where shapes match,
+  report, freezing via optax.multi_transform); the multi-stage G and the semi-supervised losses
+  hook into `steps`.
 """
 
 from jaxgan.train.checkpoint import Checkpointer, CheckpointError, NoCheckpointError

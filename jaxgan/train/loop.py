@@ -10,6 +10,12 @@ sample grid WORKDIR/samples/step_XXXXXX.png (rows: input | output | target) and 
 Checkpoints every train.checkpoint_every steps and at the end (plus the best by
 train.best_metric). SIGTERM / SIGINT: the current step finishes, a checkpoint is saved and the
 function returns normally. Only process 0 writes logs and samples; every process checkpoints.
+
+Variants: with a progressive schedule (jaxgan.train.progressive) the data iterator is rebuilt at
+each size switch (start_step = the batch index, so resume stays exact) and the image pool, if any,
+is resized; semi-supervised runs read make_semi_train_iterator; variants.transfer_from loads part
+of a model (jaxgan.train.transfer) when the run starts fresh, after train.init_from, and prints
+the report.
 """
 
 from __future__ import annotations
