@@ -21,10 +21,11 @@ from jaxgan.nets.discriminators import (DoubleScaleDiscriminator, MultiScaleDisc
 from jaxgan.nets.fpn_mobilenet import FPNMobileNet
 from jaxgan.nets.layers import ConvTranspose, Norm, conv_transpose, conv_transpose_reference, count_params
 from jaxgan.nets.multistage import MultiStageGenerator
+from jaxgan.nets.nafnet import NAFBlock, NAFNet
 from jaxgan.nets.resnet import ResidualBlock, ResNetGenerator
 from jaxgan.nets.unet import UNet
 
-GENERATORS = {"unet": UNet, "resnet": ResNetGenerator, "fpn_mobilenet": FPNMobileNet}
+GENERATORS = {"unet": UNet, "resnet": ResNetGenerator, "fpn_mobilenet": FPNMobileNet, "nafnet": NAFNet}
 GENERATORS["multistage"] = MultiStageGenerator  # jaxgan.nets.multistage (research variants)
 DISCRIMINATORS = {"patchgan": PatchGAN, "pixelgan": PixelGAN, "multiscale": MultiScaleDiscriminator,
                   "double_scale": DoubleScaleDiscriminator}
@@ -47,7 +48,9 @@ def _make(family: str, registry: dict, name: str, options: dict) -> nn.Module:
 
 
 def make_generator(name: str, **options) -> nn.Module:
-    """Generator by name: 'unet' (UNet), 'resnet' (ResNetGenerator), 'fpn_mobilenet' (FPNMobileNet)."""
+    """Generator by name: 'unet' (UNet), 'resnet' (ResNetGenerator), 'fpn_mobilenet' (FPNMobileNet),
+    'nafnet' (NAFNet, a small restoration U-Net), 'multistage' (MultiStageGenerator: a coarse-to-fine
+    chain of another one)."""
     return _make("generator", GENERATORS, name, options)
 
 
@@ -58,7 +61,7 @@ def make_discriminator(name: str, **options) -> nn.Module:
 
 __all__ = [
     "GENERATORS", "DISCRIMINATORS", "make_generator", "make_discriminator", "module_options",
-    "UNet", "ResNetGenerator", "MultiStageGenerator", "ResidualBlock", "FPNMobileNet",
+    "UNet", "ResNetGenerator", "MultiStageGenerator", "ResidualBlock", "FPNMobileNet", "NAFNet", "NAFBlock",
     "PatchGAN", "PixelGAN", "MultiScaleDiscriminator", "DoubleScaleDiscriminator",
     "ConvTranspose", "Norm", "conv_transpose", "conv_transpose_reference", "count_params",
 ]
