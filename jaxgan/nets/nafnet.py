@@ -11,11 +11,16 @@ Layout, for images (B, H, W, C):
   Output = clip(x + that, -1, 1) (a global residual: the last conv starts at zero, so the untrained
   net is the identity).
 
-NAF block (channels c): x + beta * [3x3 conv 2c (a full conv instead of NAFNet's 1x1 + depthwise), simple gate (a * b, c channels),
-simplified channel attention (h * 1x1conv(spatial mean of h)), 1x1 conv c] (after LayerNorm), then
+NAF block (channels c): x + beta * [3x3 conv 2c (a full conv instead of NAFNet's 1x1 + depthwise),
+simple gate (a * b, c channels), simplified channel attention (h * 1x1conv(spatial mean of h)), 1x1 conv c] (after LayerNorm), then
 the same with a feed-forward branch [1x1 conv 2c, gate, 1x1 conv c] and gamma. beta and gamma are
 per-channel and start at zero (every block starts as the identity). The channel attention pools over
 the whole image: for a uniform blur it broadcasts image-level (kernel) information to every pixel.
+
+Optional Wiener candidates (wiener_angles > 0): the luminance of the input deconvolved (FFT Wiener
+filter, fixed noise-to-signal ratio) by a bank of straight motion-blur kernels (wiener_angles
+orientations x wiener_lengths px) is concatenated to the input, so the net can compare and combine
+candidate sharp images instead of synthesising large deconvolution filters. Off by default.
 """
 
 from __future__ import annotations
@@ -131,6 +136,8 @@ class NAFNet(nn.Module):
     space_to_depth * 2**depth, output cropped back. out_channels must equal in_channels (global
     residual); out_activation is accepted for the zoo's common interface and must be 'tanh'
     (the output is an image in [-1, 1]). norm: 'layer' (LayerNorm over channels) or 'none'.
+    wiener_*: the optional bank of Wiener-deconvolved candidates (module docstring); wiener_size is
+    the kernels' side (odd, >= every length), wiener_nsr the filter's noise-to-signal ratio.
     """
     in_channels: int = 3
     out_channels: int = 3
