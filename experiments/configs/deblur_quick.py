@@ -16,7 +16,8 @@ Measured (2 shared CPU cores, jax 0.10.2; reference run 2026-11-25, load average
 jobs): `jaxgan train` 8 min 48 s wall (1200 steps at 1.9-4.5 steps/s depending on the other jobs;
 the end-of-run evaluation with LPIPS takes ~1.5 min of it); `jaxgan evaluate` (1 min 17 s) on the 80
 test crops (128x128, photos never seen in training): PSNR 26.59 dB vs 26.40 for the blurred input
-(+0.19 dB), SSIM 0.7431 vs 0.7405, LPIPS 0.3109 vs 0.3132. The same config at 1100 steps: +0.20 dB (8 min 31 s).
+(+0.19 dB), SSIM 0.7431 vs 0.7405, LPIPS 0.3109 vs 0.3132.
+The same config at 1100 steps: +0.20 dB (8 min 31 s).
 THIS DOES NOT REACH THE +1 dB TARGET: in 10 CPU minutes the net only learns a mild adaptive
 sharpening. Pilots (L1 only, equal wall time of 4-5 min, two at once on the shared machine; gain in
 test PSNR): this net at 64x64 crops, space-to-depth 2, batch 16: +0.14; at 128 crops, s2d 4, batch 8:
