@@ -15,7 +15,8 @@ NAF block (channels c): x + beta * [3x3 conv 2c (a full conv instead of NAFNet's
 simple gate (a * b, c channels), simplified channel attention (h * 1x1conv(spatial mean of h)),
 1x1 conv c] (after LayerNorm), then the same with a feed-forward branch [1x1 conv 2c, gate,
 1x1 conv c] and gamma. beta and gamma are per-channel and start at zero (every block starts as the
-identity). The channel attention pools over the whole image: for a uniform blur it broadcasts image-level (kernel) information to every pixel.
+identity). The channel attention pools over the whole image: for a uniform blur it broadcasts
+image-level (kernel) information to every pixel.
 
 Optional Wiener candidates (wiener_angles > 0): the luminance of the input deconvolved (FFT Wiener
 filter, fixed noise-to-signal ratio) by a bank of straight motion-blur kernels (wiener_angles
