@@ -325,11 +325,15 @@ def main(argv=None) -> dict:
     print(f"machine {machine}", flush=True)
     report = {"machine": machine, "command": "python -m benchmarks.train_step " + " ".join(
         argv if argv is not None else __import__("sys").argv[1:]), "train_steps": [], "inference": []}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     for name in args.setups.split(","):
         report["train_steps"].append(bench_setup(name, args, peak, twin))
+        (out / "train_step.partial.json").write_text(json.dumps(report, indent=2) + "\n")  # in case of a kill
     if not args.no_inference:
         for name in args.setups.split(","):
             report["inference"].append(bench_inference(name, args, twin))
+            (out / "train_step.partial.json").write_text(json.dumps(report, indent=2) + "\n")
     machine["loadavg_end"] = os.getloadavg()
     machine["matmul_peak_gflops_end"] = matmul_peak(machine["matmul_n"]) / 1e9
     if twin is not None:
@@ -341,8 +345,7 @@ def main(argv=None) -> dict:
         for fw in ("jax", "torch"):
             if fw in r and "flop_per_s" in r[fw]:
                 r[fw]["fraction_of_peak"] = r[fw]["flop_per_s"] / peak
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "train_step.partial.json").unlink(missing_ok=True)
     (out / "train_step.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "train_step.md").write_text(markdown(report))
     print(markdown(report))
