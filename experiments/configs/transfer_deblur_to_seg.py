@@ -1,10 +1,10 @@
 """Transfer learning: segmentation on `shapes_seg` with 1/8 of the labels, starting from the encoder
-of a deblurring U-Net trained on `photo_blur` (experiments/configs/deblur_quick.py: same depth 5,
+of a deblurring U-Net trained on `photo_blur` (experiments/configs/deblur_unet.py: same depth 5,
 width 32). The encoder kernels ('down_*/kernel') are loaded where their shapes match (the report
 lists what was loaded and what was skipped, e.g. biases this batch-norm U-Net does not have), frozen
 for the first 500 steps while the decoder adapts, then fine-tuned with the rest.
 
-    jaxgan train --config experiments/configs/deblur_quick.py --workdir runs/deblur_quick
+    jaxgan train --config experiments/configs/deblur_unet.py --workdir runs/deblur_unet
     jaxgan train --config experiments/configs/transfer_deblur_to_seg.py --workdir runs/transfer_seg
 """
 
@@ -41,7 +41,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.checkpoint_every = 1000
     c.train.best_metric = "mean_iou"
     c.variants.labelled_fraction = 1 / 8
-    c.variants.transfer_from = "runs/deblur_quick"
+    c.variants.transfer_from = "runs/deblur_unet"
     c.variants.transfer_model = "generator"
     c.variants.transfer_prefixes = ("down_",)
     c.variants.freeze_prefixes = ("down_",)
