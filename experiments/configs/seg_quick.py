@@ -39,9 +39,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.optim.d_lr = 2e-4
     c.optim.schedule = "cosine"
     c.optim.warmup_steps = 100
-    c.train.steps = 1500
+    c.train.steps = 1200
     c.train.log_every = 100
-    c.train.eval_every = 500
-    c.train.checkpoint_every = 500
+    c.train.eval_every = 1200
+    c.train.checkpoint_every = 400
     c.train.best_metric = "mean_iou"
     return c
