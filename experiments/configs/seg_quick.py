@@ -6,6 +6,9 @@ one logit per pixel (shape vs background), conditional PatchGAN on concat(image,
 GAN + 100 x sigmoid cross-entropy, Adam 2e-4 betas (0.5, 0.999) with cosine decay, 96x96 crops.
 
     jaxgan train --config experiments/configs/seg_quick.py --workdir runs/seg_quick
+
+Measured (2-core CPU, load ~2): test mean IoU 0.840 (background 0.940, shapes 0.741) after 1200 steps,
+12 min 41 s of training: short of the 0.85-in-10-minutes goal.
 """
 
 import ml_collections
