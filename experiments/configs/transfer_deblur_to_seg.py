@@ -8,38 +8,18 @@ for the first 500 steps while the decoder adapts, then fine-tuned with the rest.
     jaxgan train --config experiments/configs/transfer_deblur_to_seg.py --workdir runs/transfer_seg
 """
 
+from pathlib import Path
+
 import ml_collections
 
-from jaxgan.config import base_config
+from jaxgan.config_io import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    c = base_config()
-    c.task = "segment"
-    c.data.name = "shapes_seg"
-    c.data.num_classes = 2
-    c.data.crop_size = 96
-    c.data.batch_size = 16
-    c.data.eval_batch_size = 16
-    c.generator.name = "unet"
-    c.generator.options = ml_collections.ConfigDict(dict(
-        in_channels=3, out_channels=1, depth=5, base_width=32, norm="batch", dropout=False,
-        upsample="resize", out_activation="none"))
-    c.discriminator.name = "patchgan"
-    c.discriminator.conditional = True
-    c.discriminator.options = ml_collections.ConfigDict(dict(
-        in_channels=4, base_width=32, num_layers=3, norm="batch"))
-    c.loss.mask = "sigmoid_ce"
-    c.loss.mask_weight = 100.0
-    c.loss.pixel = "none"
-    c.optim.g_lr = 1e-3
-    c.optim.schedule = "cosine"
-    c.optim.warmup_steps = 100
+    c = load_config_file(Path(__file__).with_name("seg_quick.py"))  # same U-Net, D and losses
     c.train.steps = 2000
-    c.train.log_every = 100
     c.train.eval_every = 1000
     c.train.checkpoint_every = 1000
-    c.train.best_metric = "mean_iou"
     c.variants.labelled_fraction = 1 / 8
     c.variants.transfer_from = "runs/deblur_unet"
     c.variants.transfer_model = "generator"
