@@ -46,7 +46,7 @@ def _parse_overrides(extra: list[str]) -> dict[str, str]:
     return overrides
 
 
-def _hide_gpus_from_tensorflow() -> None:
+def _quiet_tensorflow_logs() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -66,7 +66,7 @@ def _cmd_train(args, extra) -> int:
             config_io.apply_override(config, key, text)
     if args.init_from:
         config.train.init_from = args.init_from
-    _hide_gpus_from_tensorflow()
+    _quiet_tensorflow_logs()
     from jaxgan.train import train_and_evaluate
 
     metrics = train_and_evaluate(config, str(workdir))
@@ -78,7 +78,7 @@ def _cmd_train(args, extra) -> int:
 def _cmd_evaluate(args, extra) -> int:
     if extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
-    _hide_gpus_from_tensorflow()
+    _quiet_tensorflow_logs()
     from jaxgan.train import evaluate
 
     results = evaluate(None, workdir=args.workdir, split=args.split)
