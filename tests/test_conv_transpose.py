@@ -1,13 +1,15 @@
-"""jaxgan.nets.layers.conv_transpose (custom VJP) against lax.conv_transpose autodiff and a numpy
-scatter implementation of PyTorch's ConvTranspose2d."""
+"""jaxgan.nets.layers.conv_transpose (custom VJP and GEMM paths) against lax.conv_transpose autodiff
+and a numpy scatter implementation of PyTorch's ConvTranspose2d; Conv's GEMM path against lax / nn.Conv."""
 
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.nets.layers import ConvTranspose, conv_transpose, conv_transpose_reference
+from jaxgan.nets.layers import (Conv, ConvTranspose, conv_patches, conv_transpose, conv_transpose_matmul,
+                                conv_transpose_reference, use_matmul)
 
 # (kernel, stride, padding, output_padding): pix2pix U-Net up-conv and the ResNet up-conv (both x2).
 CASES = {"k4s2p1": (4, 2, 1, 0), "k3s2p1op1": (3, 2, 1, 1)}
@@ -96,3 +98,58 @@ def test_module_fast_and_reference_backward_agree(case):
 
     chex.assert_trees_all_close(grads(fast), grads(ref), rtol=1e-5, atol=1e-5)
     chex.assert_shape(fast.apply(params, x), (3, 8, 12, 6))
+
+
+# ----------------------------------------------------------------------------- GEMM paths (few pixels)
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 2, 3), (1, 4, 4)])
+def test_matmul_transposed_conv_equals_reference(case, shape):
+    args = _inputs(case, 6, 5, shape=shape)
+    y_mm, (dx_mm, dk_mm) = _value_and_grads(conv_transpose_matmul, *args)
+    y_ref, (dx_ref, dk_ref) = _value_and_grads(conv_transpose_reference, *args)
+    chex.assert_trees_all_close(y_mm, y_ref, rtol=1e-5, atol=1e-5)
+    chex.assert_trees_all_close(dx_mm, dx_ref, rtol=1e-5, atol=1e-4)
+    chex.assert_trees_all_close(dk_mm, dk_ref, rtol=1e-5, atol=1e-4)
+    assert float(jnp.abs(dk_ref).max()) > 1.0
+
+
+def test_conv_transpose_dispatches_small_inputs_to_the_gemm():
+    """Few input pixels (B*H*W <= Cin) take the GEMM path, many the custom-VJP conv: both equal the reference."""
+    for shape, cin in [((1, 2, 2), 16), ((2, 5, 7), 3)]:
+        assert use_matmul(shape[0] * shape[1] * shape[2], cin) == (cin == 16)
+        args = _inputs("k4s2p1", cin, 4, shape=shape)
+        y, (dx, dk) = _value_and_grads(conv_transpose, *args)
+        y_ref, (dx_ref, dk_ref) = _value_and_grads(conv_transpose_reference, *args)
+        chex.assert_trees_all_close((y, dx, dk), (y_ref, dx_ref, dk_ref), rtol=1e-5, atol=1e-4)
+
+
+def _lax_conv(x, kernel, stride, padding, groups=1):
+    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding),) * 2,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups)
+
+
+@pytest.mark.parametrize("k,s,p,hw", [(4, 2, 1, (2, 2)), (4, 2, 1, (5, 7)), (3, 1, 1, (3, 4)), (1, 1, 0, (2, 3)),
+                                      (7, 1, 3, (4, 4)), (3, 2, 0, (7, 5))])
+def test_conv_patches_equals_lax_conv(k, s, p, hw):
+    kx, kk, kg = jax.random.split(jax.random.key(k * 10 + s), 3)
+    x = jax.random.normal(kx, (2, *hw, 5))
+    kernel = jax.random.normal(kk, (k, k, 5, 3))
+    y_ref = _lax_conv(x, kernel, s, p)
+    g = jax.random.normal(kg, y_ref.shape)
+
+    def value_and_grads(op):
+        return jax.jit(jax.value_and_grad(lambda x, w: jnp.sum(op(x, w, s, p) * g), argnums=(0, 1)))(x, kernel)
+
+    chex.assert_trees_all_close(value_and_grads(conv_patches), value_and_grads(_lax_conv), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("hw,groups", [((2, 2), 1), ((16, 16), 1), ((4, 4), 2)])
+def test_conv_module_matches_flax_conv(hw, groups):
+    """Conv has nn.Conv's parameters and values on both paths (GEMM for 2x2 -> 1x1 out, conv for 16x16)."""
+    x = jax.random.normal(jax.random.key(0), (1, *hw, 8))
+    ours = Conv(16, 4, 2, 1, groups=groups)
+    flax_conv = nn.Conv(16, (4, 4), strides=2, padding=((1, 1), (1, 1)), feature_group_count=groups)
+    params = ours.init(jax.random.key(1), x)
+    params["params"]["bias"] = jax.random.normal(jax.random.key(2), (16,))
+    chex.assert_trees_all_equal_shapes(params, flax_conv.init(jax.random.key(1), x))
+    chex.assert_trees_all_close(ours.apply(params, x), flax_conv.apply(params, x), rtol=1e-5, atol=1e-5)

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgan.nets import layers
 from jaxgan.nets import (DISCRIMINATORS, GENERATORS, FPNMobileNet, Norm, PatchGAN, ResidualBlock,
                          ResNetGenerator, UNet, count_params, make_discriminator, make_generator)
 
@@ -173,12 +174,26 @@ def test_unet_skip_connections_double_decoder_inputs():
 @pytest.mark.parametrize("name,options,expected", [
     ("unet", dict(depth=4), 4), ("resnet", {}, 2), ("fpn_mobilenet", dict(upsample="transpose"), 2),
     ("unet", dict(depth=4, upsample="resize"), 0)])
-def test_every_transposed_conv_is_the_fast_custom_vjp(name, options, expected):
+def test_every_transposed_conv_takes_a_fast_path(name, options, expected, monkeypatch):
+    """Each transposed conv is the custom-VJP conv or the GEMM path; none is lax.conv_transpose's autodiff."""
+    calls = {"custom_vjp": 0, "gemm": 0}
+
+    def counting(kind, fn):
+        def wrapped(*args):
+            calls[kind] += 1
+            return fn(*args)
+        return wrapped
+
+    monkeypatch.setattr(layers, "_conv_transpose_fast", counting("custom_vjp", layers._conv_transpose_fast))
+    monkeypatch.setattr(layers, "conv_transpose_matmul", counting("gemm", layers.conv_transpose_matmul))
     g = make_generator(name, **{**TINY_GENERATORS[name], **options})
     x = jnp.zeros((1, 32, 32, 3))
     variables = jax.eval_shape(lambda: g.init(KEY, x))
+    calls.update(custom_vjp=0, gemm=0)  # count one forward pass
     eqns = jax.make_jaxpr(lambda v: g.apply(v, x))(variables).jaxpr.eqns
-    assert sum(e.primitive.name == "custom_vjp_call" for e in eqns) == expected
+    assert calls["custom_vjp"] + calls["gemm"] == expected
+    assert sum(e.primitive.name == "custom_vjp_call" for e in eqns) == calls["custom_vjp"]
+    assert not any(e.primitive.name == "conv_general_dilated" and max(e.params["lhs_dilation"]) > 1 for e in eqns)
 
 
 def test_resize_upsampling_has_no_transposed_convs():

@@ -2,7 +2,7 @@
 
 Contents
 --------
-- `conv`: a flax `nn.Conv` with PyTorch-style symmetric zero padding and the zoo's init.
+- `conv` / `Conv`: PyTorch-style conv (symmetric zero padding, the zoo's init; nn.Conv's parameters).
 - `conv_transpose` / `ConvTranspose`: PyTorch-semantics transposed convolution with a fast backward.
 - `Norm`: 'batch' | 'instance' | 'none', configured like pix2pix (momentum 0.1 in PyTorch terms,
   eps 1e-5, instance norm without affine parameters).
@@ -22,6 +22,17 @@ using exactly these two rules; its forward is `lax.conv_transpose`. Measured wit
 jobs, jax 0.10.2, best of 5): kernel gradient of a 512->256 channel 4x4 stride-2 up-conv at 32x32,
 batch 1: lax.conv_transpose autodiff 5863-6761 ms, custom VJP 70-114 ms, ratio 59-84x (two runs);
 values agree to 2.6e-4 on entries up to 194 (float32 summation order).
+
+Small-spatial convolutions as GEMMs (issue 8)
+---------------------------------------------
+In the inner levels of a U-Net at batch 1 the activations are tiny (1x1 .. 16x16) and the kernels
+huge (4x4x1024x512 = 32 MB). XLA CPU then spends its time not in the convolutions but in copying
+the kernels: a layout transpose or spatial reversal of the whole kernel per use, forward and
+backward (a profile of the pix2pix U-Net's forward+backward: ~500 ms of such copies out of ~600).
+When the patch matrix is no larger than the kernel (`use_matmul`), `Conv` and `conv_transpose` run
+as GEMMs against the kernel as stored (`conv_patches`, `conv_transpose_matmul`), whose gradients are
+GEMMs too. Same values and gradients (tests/test_conv_transpose.py, tests/test_nets.py); measured
+with `python -m benchmarks.profile_parts --setups pix2pix --torch` (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -78,13 +89,72 @@ def scale_init(init: str) -> Callable:
 
 
 # ----------------------------------------------------------------------------- convolutions
+def use_matmul(rows: int, kernel_rows: int) -> bool:
+    """Whether a conv with `rows` output pixels (batch x height x width; input pixels for a transposed
+    conv) should run as one GEMM against the kernel instead of as an XLA convolution: when the patch
+    matrix is no larger than the kernel (rows <= the kernel's channel count on that side). See the
+    module docstring, "Small-spatial convolutions as GEMMs"."""
+    return rows <= kernel_rows
+
+
+def conv_patches(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
+    """A strided conv (NHWC, kernel HWIO, symmetric zero padding) as one GEMM over explicit patches.
+
+    The patches are ordered (kh, kw, Cin), so the kernel is used as `kernel.reshape(kh*kw*Cin, Cout)`
+    (free, no transpose); autodiff of the slices / concatenation / dot gives the gradients.
+    Same values as `lax.conv_general_dilated` within float32 summation-order tolerance."""
+    kh, kw, cin, cout = kernel.shape
+    b, h, w, _ = x.shape
+    xp = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    ho, wo = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+    cols = [lax.slice(xp, (0, i, j, 0), (b, i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1, cin),
+                      (1, stride, stride, 1))
+            for i in range(kh) for j in range(kw)]
+    patches = jnp.concatenate(cols, axis=-1).reshape(b * ho * wo, kh * kw * cin)
+    return (patches @ kernel.reshape(kh * kw * cin, cout)).reshape(b, ho, wo, cout)
+
+
+class Conv(nn.Module):
+    """PyTorch-style conv: square kernel, symmetric zero padding, float32 params, `dtype` compute.
+
+    The same parameters as flax's `nn.Conv` (`kernel` (k, k, Cin/groups, features), `bias`), so
+    checkpoints are interchangeable; convs with few output pixels (`use_matmul`) run as a GEMM
+    (`conv_patches`), the others as `lax.conv_general_dilated`."""
+    features: int
+    kernel_size: int
+    stride: int = 1
+    padding: int = 0
+    use_bias: bool = True
+    groups: int = 1
+    weight_init: str = "normal"
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        k, s, p = self.kernel_size, self.stride, self.padding
+        cin = x.shape[-1]
+        if cin % self.groups:
+            raise ValueError(f"Conv: {cin} input channels are not divisible by groups={self.groups}")
+        kernel = self.param("kernel", kernel_init(self.weight_init), (k, k, cin // self.groups, self.features),
+                            jnp.float32)
+        x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+        b, h, w, _ = x.shape
+        rows = b * ((h + 2 * p - k) // s + 1) * ((w + 2 * p - k) // s + 1)
+        if self.groups == 1 and use_matmul(rows, self.features):
+            y = conv_patches(x, kernel, s, p)
+        else:
+            y = lax.conv_general_dilated(x, kernel, (s, s), ((p, p), (p, p)), dimension_numbers=_NHWC,
+                                         feature_group_count=self.groups)
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(self.dtype)
+        return y
+
+
 def conv(features: int, kernel_size: int, stride: int = 1, padding: int = 0, *, use_bias: bool = True,
          weight_init: str = "normal", dtype: Dtype = jnp.float32, groups: int = 1, name: str | None = None):
-    """`nn.Conv` with PyTorch semantics: square kernel, symmetric zero padding, float32 params."""
-    return nn.Conv(features, (kernel_size, kernel_size), strides=(stride, stride),
-                   padding=((padding, padding), (padding, padding)), use_bias=use_bias,
-                   feature_group_count=groups, kernel_init=kernel_init(weight_init),
-                   bias_init=nn.initializers.zeros, dtype=dtype, param_dtype=jnp.float32, name=name)
+    """A `Conv` (PyTorch semantics: square kernel, symmetric zero padding, float32 params)."""
+    return Conv(features, kernel_size, stride, padding, use_bias=use_bias, groups=groups,
+                weight_init=weight_init, dtype=dtype, name=name)
 
 
 def _transposed_padding(kernel_size, padding, output_padding):
@@ -136,14 +206,44 @@ def _fast_bwd(strides, padding, output_padding, residuals, g):
 _conv_transpose_fast.defvjp(_fast_fwd, _fast_bwd)
 
 
+def conv_transpose_matmul(x, kernel, strides, padding, output_padding):
+    """The transposed conv as one GEMM per input pixel and a scatter of the kernel taps.
+
+    z[t] = x @ kernel[t] for every tap t = (a, c) (a batched dot against the kernel as stored: no
+    transpose), then each tap's (B, H, W, Cout) block is placed on the output grid by `lax.pad`
+    (interior padding = stride - 1, edge padding = its offset, negative = cropped) and summed.
+    Same values and gradients as `conv_transpose_reference` (float32 tolerance); autodiff backward."""
+    kh, kw, cin, cout = kernel.shape
+    b, h, w, _ = x.shape
+    (sh, sw), (ph, pw), (oph, opw) = strides, padding, output_padding
+    ho, wo = (h - 1) * sh - 2 * ph + kh + oph, (w - 1) * sw - 2 * pw + kw + opw
+    z = jnp.einsum("nc,tco->tno", x.reshape(b * h * w, cin), kernel.reshape(kh * kw, cin, cout))
+    z = z.reshape(kh, kw, b, h, w, cout)
+    zero = jnp.zeros((), z.dtype)
+    span_h, span_w = sh * (h - 1) + 1, sw * (w - 1) + 1
+    y = jnp.zeros((b, ho, wo, cout), z.dtype)
+    for a in range(kh):
+        for c in range(kw):
+            low_h, low_w = kh - 1 - a - ph, kw - 1 - c - pw  # output row of input row 0 for this tap
+            y = y + lax.pad(z[a, c], zero, ((0, 0, 0), (low_h, ho - low_h - span_h, sh - 1),
+                                            (low_w, wo - low_w - span_w, sw - 1), (0, 0, 0)))
+    return y
+
+
 def conv_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (2, 2),
                    padding: Sequence[int] = (1, 1), output_padding: Sequence[int] = (0, 0)) -> jax.Array:
-    """PyTorch-semantics transposed conv (NHWC, kernel (kh, kw, Cin, Cout)) with the fast backward.
+    """PyTorch-semantics transposed conv (NHWC, kernel (kh, kw, Cin, Cout)) with the fast backward:
+    `conv_transpose_matmul` when the input has few pixels (`use_matmul`), else `lax.conv_transpose`
+    with the custom-VJP backward above.
 
     Same values and gradients as `conv_transpose_reference` (float tolerance). Inputs are promoted
     to a common dtype first. k4 s2 p1 and k3 s2 p1 op1 both double the spatial size.
     """
     dtype = jnp.result_type(x, kernel)
+    b, h, w, _ = x.shape
+    if use_matmul(b * h * w, kernel.shape[2]):
+        return conv_transpose_matmul(x.astype(dtype), kernel.astype(dtype), tuple(strides), tuple(padding),
+                                     tuple(output_padding))
     return _conv_transpose_fast(x.astype(dtype), kernel.astype(dtype), tuple(strides), tuple(padding),
                                 tuple(output_padding))
 
