@@ -217,7 +217,11 @@ def conv_transpose_matmul(x, kernel, strides, padding, output_padding):
     b, h, w, _ = x.shape
     (sh, sw), (ph, pw), (oph, opw) = strides, padding, output_padding
     ho, wo = (h - 1) * sh - 2 * ph + kh + oph, (w - 1) * sw - 2 * pw + kw + opw
-    z = jnp.einsum("nc,tco->tno", x.reshape(b * h * w, cin), kernel.reshape(kh * kw, cin, cout))
+    taps = kh * kw
+    # A batched GEMM over the taps, x broadcast per tap. The barrier keeps XLA from folding the
+    # broadcast into one GEMM against a transposed (copied) kernel.
+    x_per_tap = lax.optimization_barrier(jnp.broadcast_to(x.reshape(1, b * h * w, cin), (taps, b * h * w, cin)))
+    z = lax.dot_general(x_per_tap, kernel.reshape(taps, cin, cout), (((2,), (1,)), ((0,), (0,))))
     z = z.reshape(kh, kw, b, h, w, cout)
     zero = jnp.zeros((), z.dtype)
     span_h, span_w = sh * (h - 1) + 1, sw * (w - 1) + 1
