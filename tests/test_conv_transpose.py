@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.nets.layers import (Conv, ConvTranspose, conv_patches, conv_transpose, conv_transpose_matmul,
+from jaxgan.nets.layers import (Conv, ConvTranspose, conv_fast, conv_patches, conv_transpose, conv_transpose_matmul,
                                 conv_transpose_reference, use_matmul)
 
 # (kernel, stride, padding, output_padding): pix2pix U-Net up-conv and the ResNet up-conv (both x2).
@@ -153,3 +153,28 @@ def test_conv_module_matches_flax_conv(hw, groups):
     params["params"]["bias"] = jax.random.normal(jax.random.key(2), (16,))
     chex.assert_trees_all_equal_shapes(params, flax_conv.init(jax.random.key(1), x))
     chex.assert_trees_all_close(ours.apply(params, x), flax_conv.apply(params, x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("k,s,p,hw", [(4, 2, 1, (9, 12)), (4, 1, 1, (7, 6)), (3, 1, 1, (5, 8)), (7, 1, 3, (6, 6)),
+                                      (3, 2, 1, (8, 7)), (1, 1, 0, (4, 5))])
+def test_conv_fast_first_and_second_derivatives_equal_lax(k, s, p, hw):
+    """conv_fast: values, gradients and the gradient-penalty double backward (d/dW and d/dx of
+    ||d<g, conv(x, W)>/dx||^2) equal plain lax.conv autodiff."""
+    kx, kk, kg = jax.random.split(jax.random.key(k * 100 + s * 10 + p), 3)
+    x = jax.random.normal(kx, (2, *hw, 4))
+    kernel = jax.random.normal(kk, (k, k, 4, 3))
+    g = jax.random.normal(kg, _lax_conv(x, kernel, s, p).shape)
+
+    def penalty_grads(op):
+        def penalty(x, w):
+            input_grad = jax.grad(lambda x: jnp.sum(jnp.tanh(op(x, w, s, p)) * g))(x)
+            return jnp.sum(input_grad ** 2)
+        return jax.jit(jax.value_and_grad(penalty, argnums=(0, 1)))(x, kernel)
+
+    def first(op):
+        return jax.jit(jax.value_and_grad(lambda x, w: jnp.sum(op(x, w, s, p) * g), argnums=(0, 1)))(x, kernel)
+
+    chex.assert_trees_all_close(first(conv_fast), first(_lax_conv), rtol=1e-5, atol=1e-4)
+    fast, ref = penalty_grads(conv_fast), penalty_grads(_lax_conv)
+    chex.assert_trees_all_close(fast, ref, rtol=1e-4, atol=1e-3)
+    assert float(jnp.abs(ref[1][1]).max()) > 1.0

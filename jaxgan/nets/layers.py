@@ -114,6 +114,40 @@ def conv_patches(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> 
     return (patches @ kernel.reshape(kh * kw * cin, cout)).reshape(b, ho, wo, cout)
 
 
+def _conv_reference(x, kernel, stride, padding):
+    return lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding), (padding, padding)),
+                                    dimension_numbers=_NHWC)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv_fast(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
+    """`lax.conv_general_dilated` (NHWC, HWIO, square stride / symmetric padding) whose input gradient
+    is the transposed conv `conv_transpose` (kernel flipped spatially, channel axes swapped) and whose
+    kernel gradient is XLA's own. Values and first gradients equal the plain conv's; the point is the
+    second derivative (a gradient penalty differentiates the input gradient with respect to the
+    kernel): through `conv_transpose`'s rules it is an ordinary conv kernel gradient, where XLA CPU's
+    autodiff of the input gradient yields reversed / dilated kernel convs ~10-100x slower (issue 8)."""
+    return _conv_reference(x, kernel, stride, padding)
+
+
+def _conv_fast_fwd(x, kernel, stride, padding):
+    return _conv_reference(x, kernel, stride, padding), (x, kernel)
+
+
+def _conv_fast_bwd(stride, padding, residuals, g):
+    x, kernel = residuals
+    k, size = kernel.shape[0], x.shape[1:3]
+    output_padding = tuple(n + 2 * padding - k - (m - 1) * stride for n, m in zip(size, g.shape[1:3]))
+    adjoint_kernel = jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
+    grad_x = conv_transpose(g, adjoint_kernel, (stride, stride), (padding, padding), output_padding)
+    _, kernel_vjp = jax.vjp(lambda w: _conv_reference(x, w, stride, padding), kernel)
+    (grad_kernel,) = kernel_vjp(g)
+    return grad_x.astype(x.dtype), grad_kernel
+
+
+conv_fast.defvjp(_conv_fast_fwd, _conv_fast_bwd)
+
+
 class Conv(nn.Module):
     """PyTorch-style conv: square kernel, symmetric zero padding, float32 params, `dtype` compute.
 
@@ -142,6 +176,8 @@ class Conv(nn.Module):
         rows = b * ((h + 2 * p - k) // s + 1) * ((w + 2 * p - k) // s + 1)
         if self.groups == 1 and use_matmul(rows, self.features):
             y = conv_patches(x, kernel, s, p)
+        elif self.groups == 1:
+            y = conv_fast(x, kernel, s, p)
         else:
             y = lax.conv_general_dilated(x, kernel, (s, s), ((p, p), (p, p)), dimension_numbers=_NHWC,
                                          feature_group_count=self.groups)
