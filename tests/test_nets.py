@@ -192,7 +192,6 @@ def test_every_transposed_conv_takes_a_fast_path(name, options, expected, monkey
     calls.update(custom_vjp=0, gemm=0)  # count one forward pass
     eqns = jax.make_jaxpr(lambda v: g.apply(v, x))(variables).jaxpr.eqns
     assert calls["custom_vjp"] + calls["gemm"] == expected
-    assert sum(e.primitive.name == "custom_vjp_call" for e in eqns) == calls["custom_vjp"]
     assert not any(e.primitive.name == "conv_general_dilated" and max(e.params["lhs_dilation"]) > 1 for e in eqns)
 
 

@@ -1,5 +1,5 @@
 """Multi-stage (coarse-to-fine) segmentation on the built-in `shapes_seg`: three small U-Nets at 1/4,
-1/2 and full resolution, each refining the previous logits (residually), sigmoid cross-entropy on
+1/2 and full resolution, each refining the previous logits (residually), seg_quick's mask loss on
 every stage against the nearest-downsampled mask (deep supervision), conditional PatchGAN.
 
     jaxgan train --config experiments/configs/multistage_seg.py --workdir runs/multistage_seg
