@@ -8,7 +8,10 @@ D 2e-4, betas (0.5, 0.999), 128x128 crops, batch 8, 1000 steps; evaluation on th
 
     jaxgan train --config experiments/configs/seg_quick.py --workdir runs/seg_quick
 
-MEASURED_PLACEHOLDER
+Measured (idle 2-core AMD EPYC, jax 0.10.2, 2026-11-25, the README's commands): `jaxgan train` 8 min
+37 s wall (compile, 1000 steps at ~2.2 steps/s, checkpoints, the end-of-run evaluation); `jaxgan
+evaluate` (10 s) on the 125 test scenes: mean IoU 0.863 (background 0.949, shapes 0.776), mean Dice
+0.924, pixel accuracy 0.957.
 Pilots at equal steps (1000, mean IoU at step 500 / 1000, the same machine shared with other runs, so
 only the step-based metrics compare): 96x96 crops, batch 16, cross-entropy only: 1200 steps 0.840;
 + Dice: 0.816 / 0.843; + Dice, EMA 0.99 and G lr 2e-3: 0.808 / -; + Dice, 128x128 crops, batch 8
