@@ -12,12 +12,13 @@ Loss: 100 x L1 + 0.2 x LSGAN from a small conditional PatchGAN (the adversarial 
 so the pixel loss dominates; PSNR is the target). Adam b1 0.9 (the loss is pixel-dominated), G lr 1e-3
 with 100 warm-up steps and cosine decay to 0 at the last step; a higher peak (3e-3) diverged.
 
-Measured (2 shared CPU cores, jax 0.10.2; reference run 2026-11-25, load average 2.5-6.1 from other
-jobs): `jaxgan train` 8 min 48 s wall (1200 steps at 1.9-4.5 steps/s depending on the other jobs;
-the end-of-run evaluation with LPIPS takes ~1.5 min of it); `jaxgan evaluate` (1 min 17 s) on the 80
-test crops (128x128, photos never seen in training): PSNR 26.59 dB vs 26.40 for the blurred input
-(+0.19 dB), SSIM 0.7431 vs 0.7405, LPIPS 0.3109 vs 0.3132.
-The same config at 1100 steps: +0.20 dB (8 min 31 s).
+Measured (idle 2-core AMD EPYC, jax 0.10.2, 2026-11-25 17:10 UTC, fresh clone and venv): the README
+main job (train 1200 steps at ~4-6 steps/s, the end-of-run evaluation with LPIPS, `jaxgan evaluate`,
+`jaxgan predict`) 6 min 11 s; test crops (80, 128x128, photos never seen in training): PSNR 26.56 dB vs
+26.40 for the blurred input (+0.17 dB), SSIM 0.7404 vs 0.7405, LPIPS 0.3328 vs 0.3132 (worse).
+An earlier run (before issue 8's convolution rewrites changed float32 rounding; loaded machine, 8 min
+48 s): 26.59 dB (+0.19), SSIM 0.7431, LPIPS 0.3109.
+Earlier, the same config at 1100 steps: +0.20 dB (8 min 31 s, loaded machine).
 THIS DOES NOT REACH THE +1 dB TARGET: in 10 CPU minutes the net only learns a mild adaptive
 sharpening. Pilots (L1 only, equal wall time of 4-5 min, two at once on the shared machine; gain in
 test PSNR): this net at 64x64 crops, space-to-depth 2, batch 16: +0.14; at 128 crops, s2d 4, batch 8:
