@@ -156,6 +156,7 @@ def test_conv_module_matches_flax_conv(hw, groups):
 
 
 @pytest.mark.parametrize("k,s,p,hw", [(4, 2, 1, (9, 12)), (4, 1, 1, (7, 6)), (3, 1, 1, (5, 8)), (7, 1, 3, (6, 6)),
+                                      (3, 1, 0, (6, 9)), (4, 1, 0, (7, 7)), (7, 1, 0, (9, 8)),
                                       (3, 2, 1, (8, 7)), (1, 1, 0, (4, 5))])
 def test_conv_fast_first_and_second_derivatives_equal_lax(k, s, p, hw):
     """conv_fast: values, gradients and the gradient-penalty double backward (d/dW and d/dx of

@@ -115,6 +115,14 @@ def conv_patches(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> 
 
 
 def _conv_reference(x, kernel, stride, padding):
+    k = kernel.shape[0]
+    if stride == 1 and padding == 0 and k > 1:
+        # A 'valid' conv computed as the zero-padded 'same' conv, cropped: identical values, and XLA
+        # CPU's (YNNPACK) convolution is 3-20x faster in that form (e.g. ResNet's reflect-padded 3x3
+        # 256-channel convs at 64x64: 88 -> 26 ms; its 7x7 64->3 output conv: 288 -> 15 ms).
+        p = (k - 1) // 2
+        y = lax.conv_general_dilated(x, kernel, (1, 1), ((p, p), (p, p)), dimension_numbers=_NHWC)
+        return y[:, p:y.shape[1] - p, p:y.shape[2] - p] if p else y
     return lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding), (padding, padding)),
                                     dimension_numbers=_NHWC)
 
