@@ -115,16 +115,21 @@ def conv_patches(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> 
 
 
 def _conv_reference(x, kernel, stride, padding):
-    k = kernel.shape[0]
-    if stride == 1 and padding == 0 and k > 1:
-        # A 'valid' conv computed as the zero-padded 'same' conv, cropped: identical values, and XLA
-        # CPU's (YNNPACK) convolution is 3-20x faster in that form (e.g. ResNet's reflect-padded 3x3
-        # 256-channel convs at 64x64: 88 -> 26 ms; its 7x7 64->3 output conv: 288 -> 15 ms).
-        p = (k - 1) // 2
-        y = lax.conv_general_dilated(x, kernel, (1, 1), ((p, p), (p, p)), dimension_numbers=_NHWC)
-        return y[:, p:y.shape[1] - p, p:y.shape[2] - p] if p else y
     return lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding), (padding, padding)),
                                     dimension_numbers=_NHWC)
+
+
+def _conv_forward(x, kernel, stride, padding):
+    """`_conv_reference`'s values; a stride-1 'valid' conv is computed as the zero-padded 'same' conv,
+    cropped: XLA CPU's (YNNPACK) convolution is 3-20x faster in that form (ResNet's reflect-padded 3x3
+    256-channel convs at 64x64: 88 -> 26 ms; its 7x7 64->3 output conv: 288 -> 15 ms). Only for the
+    forward: the kernel gradient of the plain valid conv is the faster one (56 vs 96 ms for 7x7 3->64)."""
+    k = kernel.shape[0]
+    if stride == 1 and padding == 0 and k > 1:
+        p = (k - 1) // 2
+        y = _conv_reference(x, kernel, 1, p)
+        return y[:, p:y.shape[1] - p, p:y.shape[2] - p] if p else y
+    return _conv_reference(x, kernel, stride, padding)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -134,12 +139,13 @@ def conv_fast(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax
     kernel gradient is XLA's own. Values and first gradients equal the plain conv's; the point is the
     second derivative (a gradient penalty differentiates the input gradient with respect to the
     kernel): through `conv_transpose`'s rules it is an ordinary conv kernel gradient, where XLA CPU's
-    autodiff of the input gradient yields reversed / dilated kernel convs ~10-100x slower (issue 8)."""
-    return _conv_reference(x, kernel, stride, padding)
+    autodiff of the input gradient yields reversed / dilated kernel convs ~10-100x slower (issue 8).
+    The forward is `_conv_forward` (valid convs as cropped same convs)."""
+    return _conv_forward(x, kernel, stride, padding)
 
 
 def _conv_fast_fwd(x, kernel, stride, padding):
-    return _conv_reference(x, kernel, stride, padding), (x, kernel)
+    return _conv_forward(x, kernel, stride, padding), (x, kernel)
 
 
 def _conv_fast_bwd(stride, padding, residuals, g):
