@@ -13,7 +13,8 @@ Measured (idle 2-core AMD EPYC, jax 0.10.2, 2026-11-25, the README's commands): 
 evaluate` (10 s) on the 125 test scenes: mean IoU 0.863 (background 0.949, shapes 0.776), mean Dice
 0.924, pixel accuracy 0.957.
 Pilots at equal steps (1000, mean IoU at step 500 / 1000, the same machine shared with other runs, so
-only the step-based metrics compare): 96x96 crops, batch 16, cross-entropy only: 1200 steps 0.840;
+only the step-based metrics compare): 96x96 crops, batch 16, cross-entropy only (previous session): 1200
+steps 0.840;
 + Dice: 0.816 / 0.843; + Dice, EMA 0.99 and G lr 2e-3: 0.808 / -; + Dice, 128x128 crops, batch 8
 (this config): 0.825 / 0.865.
 """

@@ -2,7 +2,8 @@
 
 Contents
 --------
-- `conv` / `Conv`: PyTorch-style conv (symmetric zero padding, the zoo's init; nn.Conv's parameters).
+- `conv` / `Conv`: PyTorch-style conv (symmetric zero padding, the zoo's init; nn.Conv's parameters);
+  `conv_fast` (custom VJP for fast second derivatives) and `conv_patches` (small-spatial GEMM) under it.
 - `conv_transpose` / `ConvTranspose`: PyTorch-semantics transposed convolution with a fast backward.
 - `Norm`: 'batch' | 'instance' | 'none', configured like pix2pix (momentum 0.1 in PyTorch terms,
   eps 1e-5, instance norm without affine parameters).
@@ -89,6 +90,17 @@ def scale_init(init: str) -> Callable:
 
 
 # ----------------------------------------------------------------------------- convolutions
+def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
+    """Output side of a conv with symmetric zero padding."""
+    return (size + 2 * padding - kernel_size) // stride + 1
+
+
+def adjoint_kernel(kernel: jax.Array) -> jax.Array:
+    """(kh, kw, A, B) -> (kh, kw, B, A) flipped spatially: the kernel of the adjoint conv (a strided
+    conv and the transposed conv with this kernel are each other's adjoints)."""
+    return jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
+
+
 def use_matmul(rows: int, kernel_rows: int) -> bool:
     """Whether a conv with `rows` output pixels (batch x height x width; input pixels for a transposed
     conv) should run as one GEMM against the kernel instead of as an XLA convolution: when the patch
@@ -106,7 +118,7 @@ def conv_patches(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> 
     kh, kw, cin, cout = kernel.shape
     b, h, w, _ = x.shape
     xp = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    ho, wo = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+    ho, wo = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
     cols = [lax.slice(xp, (0, i, j, 0), (b, i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1, cin),
                       (1, stride, stride, 1))
             for i in range(kh) for j in range(kw)]
@@ -152,8 +164,7 @@ def _conv_fast_bwd(stride, padding, residuals, g):
     x, kernel = residuals
     k, size = kernel.shape[0], x.shape[1:3]
     output_padding = tuple(n + 2 * padding - k - (m - 1) * stride for n, m in zip(size, g.shape[1:3]))
-    adjoint_kernel = jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
-    grad_x = conv_transpose(g, adjoint_kernel, (stride, stride), (padding, padding), output_padding)
+    grad_x = conv_transpose(g, adjoint_kernel(kernel), (stride, stride), (padding, padding), output_padding)
     _, kernel_vjp = jax.vjp(lambda w: _conv_reference(x, w, stride, padding), kernel)
     (grad_kernel,) = kernel_vjp(g)
     return grad_x.astype(x.dtype), grad_kernel
@@ -167,7 +178,7 @@ class Conv(nn.Module):
 
     The same parameters as flax's `nn.Conv` (`kernel` (k, k, Cin/groups, features), `bias`), so
     checkpoints are interchangeable; convs with few output pixels (`use_matmul`) run as a GEMM
-    (`conv_patches`), the others as `lax.conv_general_dilated`."""
+    (`conv_patches`), the others as `conv_fast` (grouped convs: plain `lax.conv_general_dilated`)."""
     features: int
     kernel_size: int
     stride: int = 1
@@ -187,7 +198,7 @@ class Conv(nn.Module):
                             jnp.float32)
         x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
         b, h, w, _ = x.shape
-        rows = b * ((h + 2 * p - k) // s + 1) * ((w + 2 * p - k) // s + 1)
+        rows = b * conv_output_size(h, k, s, p) * conv_output_size(w, k, s, p)
         if self.groups == 1 and use_matmul(rows, self.features):
             y = conv_patches(x, kernel, s, p)
         elif self.groups == 1:
@@ -223,7 +234,6 @@ def conv_transpose_reference(x, kernel, strides, padding, output_padding):
 
 def _adjoint_strided_conv(g, kernel, strides, padding, output_padding):
     """The ordinary strided conv C_K whose adjoint is the transposed conv: (B, Ho, Wo, Cout) -> (B, H, W, Cin)."""
-    adjoint_kernel = jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
     pads = []
     for axis, (p, op) in enumerate(zip(padding, output_padding)):
         high = p - op
@@ -231,7 +241,7 @@ def _adjoint_strided_conv(g, kernel, strides, padding, output_padding):
             g = lax.slice_in_dim(g, 0, g.shape[1 + axis] + high, axis=1 + axis)
             high = 0
         pads.append((p, high))
-    return lax.conv_general_dilated(g, adjoint_kernel, strides, pads, dimension_numbers=_NHWC)
+    return lax.conv_general_dilated(g, adjoint_kernel(kernel), strides, pads, dimension_numbers=_NHWC)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
@@ -257,10 +267,10 @@ _conv_transpose_fast.defvjp(_fast_fwd, _fast_bwd)
 
 
 def conv_transpose_matmul(x, kernel, strides, padding, output_padding):
-    """The transposed conv as one GEMM per input pixel and a scatter of the kernel taps.
+    """The transposed conv as one GEMM per kernel tap and a scatter of the taps onto the output.
 
-    z[t] = x @ kernel[t] for every tap t = (a, c) (a batched dot against the kernel as stored: no
-    transpose), then each tap's (B, H, W, Cout) block is placed on the output grid by `lax.pad`
+    z[t] = x @ kernel[t] for every tap t = (a, c) (one dot batched over the taps, against the kernel as
+    stored: no transpose), then each tap's (B, H, W, Cout) block is placed on the output grid by `lax.pad`
     (interior padding = stride - 1, edge padding = its offset, negative = cropped) and summed.
     Same values and gradients as `conv_transpose_reference` (float32 tolerance); autodiff backward."""
     kh, kw, cin, cout = kernel.shape
