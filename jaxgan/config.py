@@ -53,6 +53,20 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.blur_strength = "realistic"  # built-in photo_blur only: realistic | mild | strong
     c.data.num_train_examples = 0  # built-in datasets: examples generated per split (0 = default)
     c.data.pet_border = "pet"  # oxford_iiit_pet, 2 classes: trimap border counted as "pet" | "background"
+    # extra input channels computed from the blurred image (deblur only; jaxgan.data.prior):
+    # 'none' | 'blind_deconv' (its classical blind deconvolutions, jaxgan.deconv: 3 more input
+    # channels per entry of prior_options.deconv_weights)
+    c.data.prior = "none"
+    c.data.prior_options = ml_collections.ConfigDict(dict(
+        kernel_size=31,  # odd side of the estimated kernel (>= the largest blur)
+        threshold=0.2,  # kernel entries below threshold x max are zeroed
+        gamma=8.0,  # Tikhonov weight of the kernel least squares
+        iterations=5,  # kernel / latent alternations per pyramid level
+        deconv_weights=(1e-2,),  # gradient-prior weights of the non-blind deconvolutions (one image each)
+        deconv_iterations=10,  # their (preconditioned) conjugate-gradient steps
+        max_estimate_side=512,  # the kernel of a larger image is estimated on a centred crop this big
+    ))
+    c.data.prior_cache_dir = ""  # priors computed for a dataset are kept here ('' = ~/.cache/jaxgan/priors)
 
     # ---- generator (jaxgan.nets.make_generator) -----------------------------------------------
     c.generator = ml_collections.ConfigDict()

@@ -2,7 +2,8 @@
 
 A Predictor holds a generator module, its variables and the task; `predict_array` takes one image of
 any size (float [-1, 1], (H, W, 3)) and returns the deblurred image (same range) or the class mask
-(int, (H, W)). Large images go through `jaxgan.infer.predict_array` in blended tiles.
+(int, (H, W)). Large images go through `jaxgan.infer.predict_array` in blended tiles; a run whose
+input has a prior (config.data.prior) gets it computed from the whole image first.
 """
 
 from __future__ import annotations
@@ -14,29 +15,39 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import images, infer
+from jaxgan.data import prior
 
 
 class Predictor:
-    def __init__(self, task: str, generator_name: str, g_module, g_variables, generator_options=None):
+    """config: the run's config when its input has a prior (config.data.prior, computed here from
+    each whole image before the network runs); None for a plain image input."""
+
+    def __init__(self, task: str, generator_name: str, g_module, g_variables, generator_options=None,
+                 config=None):
         self.task = task
         self.module = g_module
         self.variables = g_variables
         self.multiple = infer.size_multiple(generator_name, dict(generator_options or {}))
+        self.config = config if config is not None and config.data.prior != "none" else None
+        if self.config is not None:
+            prior.check(self.config)
         self._apply = jax.jit(lambda v, x: g_module.apply(v, x, train=False))
+
+    @classmethod
+    def from_config(cls, config, module, variables) -> "Predictor":
+        return cls(config.task, config.generator.name, module, variables, config.generator.options, config)
 
     @classmethod
     def from_workdir(cls, workdir: str) -> "Predictor":
         from jaxgan.train import restore_generator
 
-        config, module, variables = restore_generator(workdir)
-        return cls(config.task, config.generator.name, module, variables, config.generator.options)
+        return cls.from_config(*restore_generator(workdir))
 
     @classmethod
     def from_pretrained(cls, name: str) -> "Predictor":
         from jaxgan import pretrained
 
-        config, module, variables = pretrained.load(name)
-        return cls(config.task, config.generator.name, module, variables, config.generator.options)
+        return cls.from_config(*pretrained.load(name))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         out = self._apply(self.variables, jnp.asarray(batch))
@@ -47,6 +58,8 @@ class Predictor:
         image = np.asarray(image, np.float32)
         if image.ndim != 3 or image.shape[-1] != 3:
             raise ValueError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
+        if self.config is not None:
+            image = prior.with_prior(image, self.config)
         out = infer.predict_array(self._run, image, multiple=self.multiple, tile_size=tile_size,
                                   overlap=overlap)
         if self.task == "segment":

@@ -91,7 +91,7 @@ def test_channel_attention_carries_image_level_information_everywhere():
 
 def test_bad_options_raise_value_error_naming_them():
     with pytest.raises(ValueError, match="out_channels"):
-        NAFNet(out_channels=1)
+        NAFNet(out_channels=4)  # more than the input channels it adds to
     with pytest.raises(ValueError, match="norm"):
         NAFNet(norm="batch")
     with pytest.raises(ValueError, match="space_to_depth"):
@@ -140,3 +140,14 @@ def test_wiener_deconvolution_with_the_true_kernel_undoes_a_blur():
     errors = [float(np.abs(np.asarray(out[0, ..., i])[inner] - sharp[inner]).mean()) for i in range(4)]
     blurred_error = float(np.abs(blurred[inner] - sharp[inner]).mean())
     assert errors[1] < 0.9 * min(blurred_error, *errors[:1], *errors[2:]), (errors, blurred_error)
+
+
+def test_residual_from_refines_the_prior_channels():
+    g = NAFNet(in_channels=6, out_channels=3, residual_from=3, **TINY)
+    x = random_images((2, 20, 24, 6))
+    variables = g.init(KEY, x)
+    chex.assert_trees_all_equal(g.apply(variables, x), x[..., 3:])  # identity on the prior at init
+    out = g.apply(randomised(variables), x)
+    chex.assert_shape(out, (2, 20, 24, 3))
+    with pytest.raises(ValueError, match="residual_from"):
+        NAFNet(in_channels=6, out_channels=3, residual_from=4, **TINY).init(KEY, x)

@@ -22,11 +22,15 @@ CACHE_LIMIT_BYTES); otherwise files are decoded at every use.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import math
 
 import numpy as np
 
+from jaxgan.data import prior
+from jaxgan.data.errors import DataError
 from jaxgan.data.sources import Source, make_source
 from jaxgan.data.tf_cpu import tf
 
@@ -64,18 +68,23 @@ def _row_loader(source: Source):
     return lambda i: source.decode({k: tf.gather(t, i) for k, t in tables.items()})
 
 
-def cached_loader(source: Source):
+def cached_loader(source: Source, add_channels=None, extra_channels: int = 0):
     """Decodes every row once into flat uint8 buffers; returns a row loader reading them, or None
-    when the decoded rows would exceed CACHE_LIMIT_BYTES."""
+    when the decoded rows would exceed CACHE_LIMIT_BYTES. add_channels: list of uint8 `input`
+    arrays -> the same with `extra_channels` more channels (the input prior), applied once here."""
     load = _row_loader(source)
     first = {k: v.numpy() for k, v in load(tf.constant(0, tf.int64)).items()}
-    estimate = len(source) * sum(v.nbytes for v in first.values())
+    per_row = sum(v.nbytes for v in first.values()) + first["input"].nbytes * extra_channels // 3
+    estimate = len(source) * per_row
     if estimate > CACHE_LIMIT_BYTES:
         logging.warning("%s: not caching decoded examples (about %.1f GiB > %.1f GiB)", source.name,
                         estimate / 2**30, CACHE_LIMIT_BYTES / 2**30)
         return None
     decoded = tf.data.Dataset.range(len(source)).map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
     rows = list(decoded.prefetch(AUTOTUNE).as_numpy_iterator())
+    if add_channels is not None:
+        inputs = add_channels([row["input"] for row in rows])
+        rows = [{**row, "input": x} for row, x in zip(rows, inputs)]
     store = {}
     for key in first:
         arrays = [row[key] for row in rows]
@@ -89,9 +98,20 @@ def cached_loader(source: Source):
     return cached
 
 
-def make_loader(source: Source, cache: bool):
-    """Row index (int64 scalar tensor) -> decoded example, from memory when cache is set and fits."""
-    return (cache and cached_loader(source)) or _row_loader(source)
+def make_loader(source: Source, config):
+    """Row index (int64 scalar tensor) -> decoded example, from memory when config.data.cache is set
+    and the split fits. With an input prior (jaxgan.data.prior) the cached `input` carries it; a
+    prior needs the cache (it is computed once per example)."""
+    if config.data.prior == "none":
+        return (config.data.cache and cached_loader(source)) or _row_loader(source)
+    prior.check(config)
+    add = functools.partial(prior.with_prior_uint8, config=config, what=f"{source.name} example")
+    loader = config.data.cache and cached_loader(source, add, prior.input_channels(config.data) - 3)
+    if not loader:
+        raise DataError(f"config.data.prior={config.data.prior!r} is computed once per example and kept in "
+                        f"memory: it needs config.data.cache=true and the decoded {source.name} split "
+                        f"to fit in {CACHE_LIMIT_BYTES / 2**30:.0f} GiB")
+    return loader
 
 
 # ---- transforms -------------------------------------------------------------------------------
@@ -148,12 +168,15 @@ def train_transform(example, seed, data_config, is_mask: bool):
     if data_config.rot90:
         k = tf.random.stateless_uniform([], seeds[4], 0, 4, dtype=tf.int32)
         image, target = tf.image.rot90(image, k), tf.image.rot90(target, k)
-    if data_config.color_jitter > 0:
+    channels = prior.input_channels(data_config)
+    if data_config.color_jitter > 0:  # one jitter for every 3-channel image (input, its prior, target)
+        parts = [image[..., c:c + 3] for c in range(0, channels, 3)]
         if is_mask:  # the mask has no colour: only the input image changes
-            (image,) = _colour_jitter([image], data_config.color_jitter, seeds[5:8])
+            image = tf.concat(_colour_jitter(parts, data_config.color_jitter, seeds[5:8]), -1)
         else:
-            image, target = _colour_jitter([image, target], data_config.color_jitter, seeds[5:8])
-    image.set_shape([crop, crop, 3])
+            *parts, target = _colour_jitter(parts + [target], data_config.color_jitter, seeds[5:8])
+            image = tf.concat(parts, -1)
+    image.set_shape([crop, crop, channels])
     target.set_shape([crop, crop, 1 if is_mask else 3])
     return image, target
 
@@ -165,7 +188,7 @@ def eval_size(data_config, local_batch: int) -> int:
     return 0 if local_batch == 1 else data_config.crop_size
 
 
-def eval_transform(example, size: int, is_mask: bool):
+def eval_transform(example, size: int, is_mask: bool, channels: int = 3):
     """Deterministic eval view: size 0 keeps the full image; otherwise a centred size x size crop.
     Segmentation first resizes the shorter side to `size`; deblurring only upsizes smaller images
     (resizing would change the blur)."""
@@ -178,7 +201,7 @@ def eval_transform(example, size: int, is_mask: bool):
         h, w = tf.shape(image)[0], tf.shape(image)[1]
         top, left = (h - size) // 2, (w - size) // 2
         image, target = image[top:top + size, left:left + size], target[top:top + size, left:left + size]
-        image.set_shape([size, size, 3])
+        image.set_shape([size, size, channels])
     return image, target
 
 
@@ -232,7 +255,7 @@ def make_train_iterator(config, *, start_step: int = 0, process_index=None, proc
     n = len(source)
     if n == 0:
         raise ValueError(f"process {p} of {count} got no training examples ({config.data.name})")
-    load = make_loader(source, config.data.cache)
+    load = make_loader(source, config)
     seed = int(config.seed) + (0 if rows == "labelled" else 7919)
     start = int(start_step) * batch
     first_epoch = start // n
@@ -268,7 +291,7 @@ _EVAL_ROWS: dict = {}  # the last eval split's rows and loader (evaluation repea
 
 def _eval_rows(config, split: str, p: int, count: int):
     """(rows in the split, rows of this process, row loader), memoised for the last eval split."""
-    key = (config.task, split, p, count, tuple(sorted(config.data.to_dict().items())))
+    key = (config.task, split, p, count, json.dumps(config.data.to_dict(), sort_keys=True, default=str))
     if key not in _EVAL_ROWS:
         full = make_source(config, split)
         total = min(len(full), config.data.num_eval_examples or len(full))
@@ -276,7 +299,7 @@ def _eval_rows(config, split: str, p: int, count: int):
         if len(source) == 0:
             raise ValueError(f"process {p} of {count} got no examples of the {total} in split {split!r}")
         _EVAL_ROWS.clear()
-        _EVAL_ROWS[key] = (total, len(source), make_loader(source, config.data.cache))
+        _EVAL_ROWS[key] = (total, len(source), make_loader(source, config))
     return _EVAL_ROWS[key]
 
 
@@ -292,7 +315,8 @@ def make_eval_iterator(config, *, split=None, process_index=None, process_count=
     indices = tf.data.Dataset.from_tensor_slices((np.arange(rows) % n, np.arange(rows) < n))
 
     def example(row, valid):
-        image, target = eval_transform(load(tf.cast(row, tf.int64)), size, is_mask)
+        image, target = eval_transform(load(tf.cast(row, tf.int64)), size, is_mask,
+                                       prior.input_channels(config.data))
         return {**finish(image, target, is_mask), "valid": valid}
 
     ds = indices.map(example, num_parallel_calls=AUTOTUNE, deterministic=True)

@@ -8,7 +8,8 @@ Layout, for images (B, H, W, C):
   `blocks` NAF blocks then a 2x2 stride-2 conv to w_{i+1}; `middle_blocks` NAF blocks at the bottom;
   decoder levels: 1x1 conv to 4 * w_i + depth-to-space(2), add the encoder output of that level,
   `blocks` NAF blocks; 3x3 conv to f*f*C, depth-to-space(f).
-  Output = clip(x + that, -1, 1) (a global residual: the last conv starts at zero, so the untrained
+  Output = clip(x[..., residual_from:residual_from + out_channels] + that, -1, 1) (a global
+  residual: the last conv starts at zero, so the untrained
   net is the identity).
 
 NAF block (channels c): x + beta * [3x3 conv 2c (a full conv instead of NAFNet's 1x1 + depthwise),
@@ -131,12 +132,14 @@ class NAFBlock(nn.Module):
 
 
 class NAFNet(nn.Module):
-    """(B, H, W, in_channels) in [-1, 1] -> (B, H, W, in_channels) in [-1, 1], float32.
+    """(B, H, W, in_channels) in [-1, 1] -> (B, H, W, out_channels) in [-1, 1], float32.
 
     Any H, W: reflect-padded (edge where impossible) at the bottom / right to multiples of
-    space_to_depth * 2**depth, output cropped back. out_channels must equal in_channels (global
-    residual); out_activation is accepted for the zoo's common interface and must be 'tanh'
-    (the output is an image in [-1, 1]). norm: 'layer' (LayerNorm over channels) or 'none'.
+    space_to_depth * 2**depth, output cropped back. The global residual adds the net to the input
+    channels residual_from .. residual_from + out_channels (0 .. 3 for an RGB input; 3 .. 6 to refine
+    the prior image of an input with a prior, jaxgan.data.prior); out_activation is accepted for the
+    zoo's common interface and must be 'tanh' (the output is an image in [-1, 1]). norm: 'layer'
+    (LayerNorm over channels) or 'none'.
     wiener_*: the optional bank of Wiener-deconvolved candidates (module docstring); wiener_size is
     the kernels' side (odd, >= every length), wiener_nsr the filter's noise-to-signal ratio.
     """
@@ -154,13 +157,16 @@ class NAFNet(nn.Module):
     wiener_lengths: Sequence[int] = (7, 13, 21)
     wiener_size: int = 25
     wiener_nsr: float = 1e-2
+    residual_from: int = 0
     dtype: Any = jnp.float32
 
     def __post_init__(self):
-        if self.out_channels != self.in_channels or self.out_activation != "tanh":
-            raise ValueError("NAFNet predicts a residual image: needs out_channels == in_channels and "
-                             f"out_activation='tanh'; got {self.in_channels} -> {self.out_channels}, "
-                             f"{self.out_activation!r}")
+        if (self.residual_from < 0 or self.residual_from + self.out_channels > self.in_channels
+                or self.out_activation != "tanh"):
+            raise ValueError("NAFNet predicts a residual image: needs input channels residual_from .. "
+                             "residual_from + out_channels and out_activation='tanh'; got "
+                             f"{self.in_channels} -> {self.out_channels} channels, residual_from="
+                             f"{self.residual_from}, {self.out_activation!r}")
         layers.check_choice("norm", self.norm, NAF_NORMS)
         layers.check_choice("weight_init", self.weight_init, layers.INITS)
         for name in ("base_width", "space_to_depth"):
@@ -198,10 +204,11 @@ class NAFNet(nn.Module):
             for i in range(self.blocks):
                 h = NAFBlock(**block, name=f"dec_{level}_{i}")(h)
 
-        h = nn.Conv(f * f * self.in_channels, (3, 3), padding=((1, 1), (1, 1)), kernel_init=nn.initializers.zeros,
+        h = nn.Conv(f * f * self.out_channels, (3, 3), padding=((1, 1), (1, 1)), kernel_init=nn.initializers.zeros,
                     dtype=self.dtype, param_dtype=jnp.float32, name="outro")(h)
         h = depth_to_space(h, f)[:, :height, :width].astype(jnp.float32)
-        return jnp.clip(x.astype(jnp.float32) + h, -1.0, 1.0)
+        base = x[..., self.residual_from:self.residual_from + self.out_channels].astype(jnp.float32)
+        return jnp.clip(base + h, -1.0, 1.0)
 
     def _wiener_candidates(self, x):
         """(B, H, W, C) -> (B, H, W, N): the luminance (channel mean) of x deconvolved by N fixed

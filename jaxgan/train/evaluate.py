@@ -1,8 +1,9 @@
 """Evaluation of a generator over the eval split, and restoring a trained generator from a workdir.
 
 Deblur: PSNR and SSIM on [0, 1] images and LPIPS (VGG16, on [-1, 1]) of G's output vs the sharp
-target, and the same for the blurred input (`input_psnr`, ...) as the do-nothing baseline; each a
-mean over the valid examples. Segment: a confusion matrix accumulated over all valid examples, then
+target, and the same for the blurred input (`input_psnr`, ...) as the do-nothing baseline and, with
+an input prior (config.data.prior), for the prior image (`prior_psnr`, ...); each a mean over the
+valid examples. Segment: a confusion matrix accumulated over all valid examples, then
 `iou` (per class), `mean_iou`, `dice` (per class), `mean_dice`, `pixel_accuracy`. Predicted labels:
 logit > 0 for a 1-channel (sigmoid) G, argmax for a C-channel one. The EMA params are used when
 the state keeps them.
@@ -21,6 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxgan.data.prior import input_channels
 from jaxgan.train import checkpoint
 from jaxgan.train import state as state_lib
 
@@ -47,10 +49,21 @@ def _deblur_batch(apply_fn, variables, x, target):
     from jaxgan import metrics
 
     out = apply_fn(variables, x, train=False).astype(jnp.float32)
-    out, t01, x01 = jnp.clip(out, -1.0, 1.0), _to_unit(target), _to_unit(x)
-    scores = {"psnr": metrics.psnr(_to_unit(out), t01), "ssim": metrics.ssim(_to_unit(out), t01),
-              "input_psnr": metrics.psnr(x01, t01), "input_ssim": metrics.ssim(x01, t01)}
+    out, t01 = jnp.clip(out, -1.0, 1.0), _to_unit(target)
+    scores = {"psnr": metrics.psnr(_to_unit(out), t01), "ssim": metrics.ssim(_to_unit(out), t01)}
+    for name, image in baselines(x).items():
+        scores.update({f"{name}_psnr": metrics.psnr(_to_unit(image), t01),
+                       f"{name}_ssim": metrics.ssim(_to_unit(image), t01)})
     return out, scores
+
+
+def baselines(x) -> dict:
+    """The images G's output is compared with, from its input: `input` (the blurred image, channels
+    0:3) and, with an input prior (config.data.prior), `prior` (channels 3:6)."""
+    named = {"input": x[..., :3]}
+    if x.shape[-1] >= 6:
+        named["prior"] = x[..., 3:6]
+    return named
 
 
 @functools.partial(jax.jit, static_argnames=("apply_fn", "num_classes"))
@@ -87,7 +100,8 @@ def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, spl
             out, scores = _deblur_batch(apply_fn, variables, x, jax.device_put(target, device))
             if lpips is not None:
                 t = jax.device_put(target, device)
-                scores = dict(scores, lpips=lpips(out, t), input_lpips=lpips(x, t))
+                scores = dict(scores, lpips=lpips(out, t))
+                scores.update({f"{name}_lpips": lpips(image, t) for name, image in baselines(x).items()})
             for name, per_image in jax.device_get(scores).items():
                 sums[name] = sums.get(name, 0.0) + float(np.sum(np.asarray(per_image, np.float64)[valid]))
         else:
@@ -98,7 +112,7 @@ def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, spl
         have = sum(len(a) for a in samples["input"])
         if have < num_samples:
             take = valid.nonzero()[0][: num_samples - have]
-            samples["input"].append(np.asarray(batch["input"])[take])
+            samples["input"].append(np.asarray(batch["input"])[take])  # (with the prior's channels)
             samples["output"].append(np.asarray(out)[take])
             samples["target"].append(target[take])
     if jax.process_count() > 1:  # each process evaluated its own rows: add up the sums
@@ -132,7 +146,7 @@ def _abstract_state(config, g_module, d_module, sharding, step: int = 0):
 
     # an image pool (variants.history_size) has the crop size of the phase of the step's last batch
     size = progressive.size_at(config, max(int(step) - 1, 0))
-    sample = {"input": np.zeros((1, size, size, 3), np.float32)}
+    sample = {"input": np.zeros((1, size, size, input_channels(config.data)), np.float32)}
     shapes = jax.eval_shape(
         lambda key: state_lib.create_state(config, g_module, d_module, sample, key),
         jax.ShapeDtypeStruct((2,), jnp.uint32))

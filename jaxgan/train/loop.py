@@ -6,7 +6,7 @@ train.steps. Every train.log_every steps the metrics of the steps since the last
 host in one transfer, are checked for NaN / Inf (DivergenceError names the step and the loss; the
 bad state is never saved) and written: tqdm postfix, TensorBoard scalars (WORKDIR/tensorboard) and
 JSON lines (WORKDIR/metrics.jsonl). Every train.eval_every steps and at the end: evaluation,
-sample grid WORKDIR/samples/step_XXXXXX.png (rows: input | output | target) and TensorBoard image.
+sample grid WORKDIR/samples/step_XXXXXX.png (rows: input [| prior] | output | target) and TensorBoard image.
 Checkpoints every train.checkpoint_every steps and at the end (plus the best by
 train.best_metric). SIGTERM / SIGINT: the current step finishes, a checkpoint is saved and the
 function returns normally. Only process 0 writes logs and samples; every process checkpoints.
@@ -33,6 +33,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
+from jaxgan.data.prior import input_channels
 from jaxgan.train import checkpoint, history, parallel, progressive, steps, transfer
 from jaxgan.train import state as state_lib
 # (the package re-exports the function `evaluate`, which shadows the module of that name)
@@ -120,7 +121,8 @@ class _Writer:
         def picture(a):
             return images.colorize_mask(a) if task == "segment" else images.to_uint8(a)
 
-        rows = [[images.to_uint8(x), picture(o), picture(t)]
+        # input (and its prior, channels 3:6, when there is one) | output | target
+        rows = [[images.to_uint8(x[..., c:c + 3]) for c in range(0, x.shape[-1], 3)] + [picture(o), picture(t)]
                 for x, o, t in zip(samples["input"], samples["output"], samples["target"])]
         grid = images.image_grid(rows)
         images.write_png(self.workdir / "samples" / f"step_{step:06d}.png", grid)
@@ -220,7 +222,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     ckpt = checkpoint.Checkpointer(workdir, config)
     # the state's image pool (if any) has the crop size of the last finished step's phase
     size = progressive.size_at(config, max((ckpt.latest_step() or 0) - 1, 0))
-    sample = {"input": np.zeros((1, size, size, 3), np.float32)}
+    sample = {"input": np.zeros((1, size, size, input_channels(config.data)), np.float32)}
     state = parallel.create_sharded_state(
         lambda key: state_lib.create_state(config, g_module, d_module, sample, key), mesh,
         jax.random.PRNGKey(config.seed))

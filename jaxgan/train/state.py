@@ -24,6 +24,8 @@ import optax
 from flax import struct
 from flax.training import train_state
 
+from jaxgan.data.prior import input_channels
+
 SCHEDULES = ("constant", "linear_decay", "cosine")
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -84,9 +86,10 @@ def make_modules(config: ml_collections.ConfigDict):
     dtype = compute_dtype(config)
     g_options = dict(config.generator.options)
     d_options = dict(config.discriminator.options)
-    expected = d_image_channels(config) + (3 if config.discriminator.conditional else 0)
+    condition = input_channels(config.data)
+    expected = d_image_channels(config) + (condition if config.discriminator.conditional else 0)
     if d_options.get("in_channels", expected) != expected:
-        what = "condition (3) + image" if config.discriminator.conditional else "image"
+        what = f"condition ({condition}) + image" if config.discriminator.conditional else "image"
         raise ValueError(
             f"discriminator.options.in_channels is {d_options['in_channels']} but D sees {what} "
             f"channels = {expected} (task {config.task!r}, conditional="
@@ -144,7 +147,7 @@ def make_optimizer(config: ml_collections.ConfigDict, base_lr: float,
 
 
 def d_sample_input(config: ml_collections.ConfigDict, sample_input: np.ndarray) -> np.ndarray:
-    """A zero array shaped like D's input for a batch whose `input` is `sample_input` (B, H, W, 3)."""
+    """A zero array shaped like D's input for a batch whose `input` is `sample_input` (B, H, W, C)."""
     channels = d_image_channels(config) + (sample_input.shape[-1] if config.discriminator.conditional else 0)
     return np.zeros(sample_input.shape[:-1] + (channels,), np.float32)
 
@@ -160,7 +163,7 @@ def _init_model(module, x, key, tx) -> ModelState:
 
 def create_state(config: ml_collections.ConfigDict, g_module, d_module, sample_batch: dict,
                  key: jax.Array) -> GANState:
-    """Initial GANState. sample_batch: a dict with `input` (B, H, W, 3) (only its shape matters);
+    """Initial GANState. sample_batch: a dict with `input` (B, H, W, C) (only its shape matters);
     key: a uint32[2] PRNG key (jax.random.PRNGKey). Runs eagerly; see parallel.create_sharded_state
     for the placed version."""
     x = jnp.zeros(np.shape(sample_batch["input"]), jnp.float32)
