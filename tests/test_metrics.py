@@ -158,3 +158,16 @@ def test_segmentation_errors():
         metrics.confusion_matrix(jnp.zeros((2, 2, 2), int), jnp.zeros((2, 2, 2), int), 2, jnp.ones(3, bool))
     with pytest.raises(ValueError, match="square"):
         metrics.segmentation_scores(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("net", ["vgg16", "alexnet"])
+def test_lpips_to_reference_equals_pairwise_lpips(net, photos):
+    lp = metrics.LPIPS(net)
+    reference = np.stack([photos[0], photos[1]]).astype(np.float32) * 2 - 1
+    blurred = ndimage.gaussian_filter(reference, sigma=(0, 1.5, 1.5, 0))
+    noisy = np.clip(reference + 0.1 * np.random.default_rng(0).standard_normal(reference.shape), -1, 1).astype(np.float32)
+    together = lp.to_reference((blurred, noisy, reference), reference)
+    for x, d in zip((blurred, noisy), together):
+        np.testing.assert_allclose(d, lp(x, reference), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(together[2], [0.0, 0.0], atol=1e-6)
+    assert float(together[0][0]) > 0.05  # not trivially zero

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from jaxgan.config_io import load_config_file
+from jaxgan.data.prior import input_channels
 from jaxgan.train import create_state, make_modules, make_step_fns, progressive
 
 CONFIGS = Path(__file__).parents[1] / "experiments" / "configs"
@@ -22,7 +23,7 @@ def test_variant_config_builds(name):
     make_step_fns(config)
     progressive.schedule(config)
     size = progressive.size_at(config, 0)
-    sample = {"input": np.zeros((1, size, size, 3), np.float32)}
+    sample = {"input": np.zeros((1, size, size, input_channels(config.data)), np.float32)}
     state = jax.eval_shape(lambda key: create_state(config, g, d, sample, key), jax.random.PRNGKey(0))
     v = config.variants
     assert (state.pool is not None) == (v.history_size > 0)

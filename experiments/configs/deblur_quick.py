@@ -31,10 +31,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.optim.d_lr = 2e-4
     c.optim.b1 = 0.9
     c.optim.schedule = "cosine"
-    c.optim.warmup_steps = 100
-    c.train.steps = 1200
+    c.optim.warmup_steps = 50
+    c.train.steps = 600
     c.train.log_every = 50
-    c.train.eval_every = 1200
-    c.train.checkpoint_every = 1200
+    c.train.eval_every = 600
+    c.train.checkpoint_every = 600
     c.train.best_metric = "psnr"
     return c

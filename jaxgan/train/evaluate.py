@@ -99,9 +99,9 @@ def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, spl
         if config.task == "deblur":
             out, scores = _deblur_batch(apply_fn, variables, x, jax.device_put(target, device))
             if lpips is not None:
-                t = jax.device_put(target, device)
-                scores = dict(scores, lpips=lpips(out, t))
-                scores.update({f"{name}_lpips": lpips(image, t) for name, image in baselines(x).items()})
+                named = {"": out, **{f"{name}_": image for name, image in baselines(x).items()}}
+                distances = lpips.to_reference(tuple(named.values()), jax.device_put(target, device))
+                scores = dict(scores, **{f"{name}lpips": d for name, d in zip(named, distances)})
             for name, per_image in jax.device_get(scores).items():
                 sums[name] = sums.get(name, 0.0) + float(np.sum(np.asarray(per_image, np.float64)[valid]))
         else:
