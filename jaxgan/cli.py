@@ -1,7 +1,7 @@
 """`jaxgan train | evaluate | predict`: the command line.
 
     jaxgan train --config experiments/configs/deblur_quick.py --workdir runs/deblur [--config.train.steps=100]
-    jaxgan evaluate --workdir runs/deblur [--split test]
+    jaxgan evaluate --workdir runs/deblur [--split test] [--no-lpips]
     jaxgan predict --workdir runs/deblur photo.jpg folder/ --output out/
 
 Mistakes a user can make (a bad config key, a workdir without a checkpoint, an unreadable image, an
@@ -81,7 +81,7 @@ def _cmd_evaluate(args, extra) -> int:
     _quiet_tensorflow_logs()
     from jaxgan.train import evaluate
 
-    results = evaluate(None, workdir=args.workdir, split=args.split)
+    results = evaluate(None, workdir=args.workdir, split=args.split, lpips=args.lpips)
     text = json.dumps(results, indent=1, sort_keys=True)
     print(text)
     out = Path(args.output) if args.output else Path(args.workdir) / f"eval_{args.split}.json"
@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--workdir", required=True)
     ev.add_argument("--split", default="test")
     ev.add_argument("--output", default="", help="JSON file (default WORKDIR/eval_SPLIT.json)")
+    ev.add_argument("--lpips", action=argparse.BooleanOptionalAction, default=True,
+                    help="deblurring: also LPIPS (VGG16) of the output and the baselines (default: on)")
     ev.set_defaults(run=_cmd_evaluate)
 
     pr = sub.add_parser("predict", help="run a trained generator on image files or folders")

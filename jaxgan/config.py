@@ -120,7 +120,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.ema_decay = 0.0  # 0 = no EMA of the generator's params
     c.train.compute_dtype = "float32"  # float32 | bfloat16 (params and optimizer state stay float32)
     c.train.num_samples = 4  # images in the sample grid written at each evaluation
-    c.train.eval_lpips = True  # deblur evaluation: also compute LPIPS (VGG16; slower)
+    c.train.eval_lpips = True  # deblur evaluations during training: also LPIPS (VGG16; slower)
     c.train.init_from = ""  # '' | path to another run's workdir | 'pretrained:NAME'
     c.train.distributed = False  # call jax.distributed.initialize (multi-host)
     c.train.coordinator_address = ""

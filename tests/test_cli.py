@@ -126,13 +126,19 @@ def test_train_interrupt_resume_evaluate_predict(tiny_config, tmp_path, capsys):
     assert list((workdir / "samples").glob("*.png")), "no sample grid written"
     assert list((workdir / "tensorboard").glob("**/events.out.tfevents.*")), "no TensorBoard events"
 
-    # 3. evaluate prints and writes JSON with the model's and the blurred input's metrics.
+    # 3. evaluate prints and writes JSON with the model's and the blurred input's metrics, LPIPS
+    # included although the run's own evaluations left it out (train.eval_lpips = False).
     code, out, err = _run(["evaluate", "--workdir", workdir, "--split", "test"], capsys)
     assert code == 0, err
     results = json.loads(out)
-    for key in ("psnr", "ssim", "input_psnr", "input_ssim"):
+    for key in ("psnr", "ssim", "lpips", "input_psnr", "input_ssim", "input_lpips"):
         assert np.isfinite(results[key]), key
+    assert 0 <= results["input_lpips"] < 1 and results["psnr"] < 100
     assert json.loads((workdir / "eval_test.json").read_text()) == results
+    code, out, err = _run(["evaluate", "--workdir", workdir, "--no-lpips", "--output", tmp_path / "e.json"], capsys)
+    assert code == 0, err
+    quick = json.loads(out)
+    assert "lpips" not in quick and "input_lpips" not in quick and quick["psnr"] == results["psnr"]
 
     # 4. predict on a non-square image (and a folder), sizes kept; errors are one line.
     photos = tmp_path / "photos"

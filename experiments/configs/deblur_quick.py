@@ -32,9 +32,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.optim.b1 = 0.9
     c.optim.schedule = "cosine"
     c.optim.warmup_steps = 50
-    c.train.steps = 600
+    c.train.steps = 500
     c.train.log_every = 50
-    c.train.eval_every = 600
-    c.train.checkpoint_every = 600
+    c.train.eval_every = 500
+    c.train.checkpoint_every = 500
+    c.train.eval_lpips = False  # `jaxgan evaluate` reports LPIPS; in-run evaluations stay cheap
     c.train.best_metric = "psnr"
     return c

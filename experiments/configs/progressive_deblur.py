@@ -1,7 +1,7 @@
 """Progressive resolution on the built-in `photo_blur`: the deblurring quick config
 (experiments/configs/deblur_quick.py, read from its file so that the two stay comparable) trained
-on 32x32 crops for the first third of the steps, then 64x64 (its crop size), with a 100-step fade-in
-of the new resolution. Evaluation is unchanged (128x128 test crops).
+on crops of half its crop size (64x64) for the first third of the steps, then its own 128x128, with a
+100-step fade-in of the new resolution. Evaluation is unchanged (256x256 test crops).
 
     jaxgan train --config experiments/configs/progressive_deblur.py --workdir runs/progressive_deblur
 """

@@ -76,14 +76,16 @@ def _segment_batch(apply_fn, variables, x, labels, valid, num_classes):
 
 
 def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, split=None,
-                   num_samples: int = 0) -> tuple[dict, dict]:
+                   num_samples: int = 0, lpips: bool | None = None) -> tuple[dict, dict]:
     """(metrics, samples): samples holds the first `num_samples` valid rows as numpy arrays
-    `input`, `output` (image in [-1, 1] or int labels) and `target`."""
+    `input`, `output` (image in [-1, 1] or int labels) and `target`. `lpips` (deblurring): also
+    LPIPS; None = config.train.eval_lpips."""
     device = jax.local_devices()[0]
     variables = jax.device_put(jax.tree.map(np.asarray, g_variables), device)
     apply_fn = g_module.apply
+    want_lpips = bool(config.train.eval_lpips) if lpips is None else bool(lpips)
     lpips = None
-    if config.task == "deblur" and config.train.eval_lpips:
+    if config.task == "deblur" and want_lpips:
         from jaxgan.metrics import LPIPS
 
         lpips = LPIPS("vgg16")
@@ -174,8 +176,9 @@ def restore_generator(workdir: str):
 
 
 def evaluate(config: ml_collections.ConfigDict | None = None, workdir: str | None = None,
-             split: str | None = None, state=None) -> dict:
-    """Metrics of G on `split` (default config.data.eval_split).
+             split: str | None = None, state=None, lpips: bool | None = None) -> dict:
+    """Metrics of G on `split` (default config.data.eval_split); deblurring also LPIPS when `lpips`
+    (None = config.train.eval_lpips).
 
     Either `state` (a GANState; `config` required) or `workdir` (its latest checkpoint; `config`
     defaults to the one saved there, and when given, its data / train sections choose the eval
@@ -192,7 +195,7 @@ def evaluate(config: ml_collections.ConfigDict | None = None, workdir: str | Non
         from jaxgan.train.parallel import to_host
 
         g_variables = to_host(state.generator_variables())
-    results, _ = run_evaluation(config, g_module, g_variables, split)
+    results, _ = run_evaluation(config, g_module, g_variables, split, lpips=lpips)
     return results
 
 
