@@ -22,10 +22,11 @@ effect once the threshold is 0.2).
 
 Non-blind deconvolution (`deconvolve`) solves argmin_x ||M (k * x) - y||^2 + weight ||grad x||^2 by
 conjugate gradients (preconditioned with the periodic problem's exact inverse: with the true
-kernels of photo_blur's 256x256 test crops, 10 steps reach +5.27 dB of the +5.47 that 40 reach), where x lives on a domain extended beyond the image by the kernel radius and M
-keeps the pixels of the image: the blurred image's borders saw content outside it, and modelling
-that (instead of assuming periodic or mirrored borders) is what makes deconvolution of small images
-work (true kernels, 128x128 crops: +5.0 dB against +2.4 for a mirrored-border Wiener filter).
+kernels of photo_blur's 256x256 test crops, 10 steps reach +5.27 dB of the +5.47 that 40 reach),
+where x lives on a domain extended beyond the image by the kernel radius and M keeps the pixels of
+the image: the blurred image's borders saw content outside it, and modelling that (instead of
+assuming periodic or mirrored borders) is what makes deconvolution of small images work (true
+kernels, 128x128 crops: +5.0 dB against +2.4 for a mirrored-border Wiener filter).
 
 All functions take one image; `jax.vmap` them over a batch. Images are float in [0, 1], gray (H, W)
 or colour (H, W, C); kernels (k, k), k odd, non-negative, sum 1 (the convention of
@@ -99,7 +100,8 @@ def edgetaper(image: jax.Array, size: int, passes: int = 3) -> jax.Array:
 
 
 def _gaussian_downsample(image: jax.Array) -> jax.Array:
-    """Gaussian blur (sigma 0.69, mirrored borders) then every second pixel: (H, W) -> (ceil(H/2), ceil(W/2))."""
+    """Gaussian blur (sigma 0.69, mirrored borders) then every second pixel:
+    (H, W) -> (ceil(H/2), ceil(W/2))."""
     sigma = 0.8 * math.sqrt(1 / 0.25 - 1) / 2
     radius = 3
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
@@ -167,7 +169,8 @@ def kernel_from_latent(grad_blurred_f, latent: jax.Array, size: int, gamma: floa
 
 
 def pyramid_kernel_sizes(size: int) -> list[int]:
-    """Kernel sides from the coarsest scale to the finest: ..., size // 4 | 1, size // 2 | 1, size, each >= 3."""
+    """Kernel sides from the coarsest scale to the finest: ..., size // 4 | 1, size // 2 | 1, size,
+    each >= 3."""
     sizes = [size]
     while True:
         s = int(sizes[-1] * 0.5)

@@ -1,4 +1,22 @@
-"""(docstring rewritten after the measured run)"""
+"""Quick deblurring on the built-in `photo_blur` (realistic camera shake), minutes on a CPU.
+
+Two stages. A classical front end, computed once per photo before training and cached on disk
+(config.data.prior = 'blind_deconv', jaxgan/deconv.py): blind kernel estimation with an L0 gradient
+prior, coarse to fine (Pan et al. 2014 / Xu et al. 2013), then Tikhonov-gradient deconvolution of the
+valid region by preconditioned conjugate gradients. Then a small NAFNet-style U-Net (space-to-depth 4,
+width 32) that sees [blurred, deconvolved] (6 channels) and predicts a residual on the deconvolved
+image, trained 500 steps with L1 x 100 + LSGAN x 0.2 from a conditional PatchGAN on 128x128 crops,
+Adam with warm-up and cosine decay. Evaluation on the full 256x256 test crops (the kernel estimator
+needs the larger view).
+
+Measured on the 2-core development VM (matmul 128 GFLOP/s that day), fresh clone and empty caches:
+`jaxgan train` 7 min 22 s (dataset build, priors, 500 steps, evaluation); test PSNR 28.83 dB vs
+26.11 dB for the blurred input (+2.72 dB), SSIM 0.818 vs 0.741, LPIPS 0.262 vs 0.317. The
+deconvolution alone gives 28.83 / 0.818 / 0.263: the gain is the classical front end's; the GAN
+refiner keeps it (+0.005 dB) but adds nothing measurable here.
+
+    jaxgan train --config experiments/configs/deblur_quick.py --workdir runs/deblur_quick
+"""
 
 import ml_collections
 
