@@ -8,8 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgan.nets import layers
 from jaxgan.nets.layers import (Conv, ConvTranspose, conv_fast, conv_patches, conv_transpose, conv_transpose_matmul,
-                                conv_transpose_reference, use_matmul)
+                                conv_transpose_reference, kernel_grad_taps, use_matmul, use_tap_kernel_grad)
 
 # (kernel, stride, padding, output_padding): pix2pix U-Net up-conv and the ResNet up-conv (both x2).
 CASES = {"k4s2p1": (4, 2, 1, 0), "k3s2p1op1": (3, 2, 1, 1)}
@@ -179,3 +180,49 @@ def test_conv_fast_first_and_second_derivatives_equal_lax(k, s, p, hw):
     fast, ref = penalty_grads(conv_fast), penalty_grads(_lax_conv)
     chex.assert_trees_all_close(fast, ref, rtol=1e-4, atol=1e-3)
     assert float(jnp.abs(ref[1][1]).max()) > 1.0
+
+
+@pytest.mark.parametrize("k,s,pads,hw", [(4, 1, ((1, 1), (1, 1)), (7, 6)), (3, 2, ((1, 0), (1, 0)), (8, 9)),
+                                         (4, 2, ((1, 1), (1, 1)), (9, 12)), (7, 1, ((0, 0), (0, 0)), (9, 8))])
+def test_kernel_grad_taps_equals_the_conv_kernel_vjp(k, s, pads, hw):
+    """One GEMM per tap = XLA's kernel VJP of lax.conv_general_dilated, asymmetric padding included."""
+    kx, kk, kg = jax.random.split(jax.random.key(k * 10 + s), 3)
+    x = jax.random.normal(kx, (2, *hw, 5))
+    kernel = jax.random.normal(kk, (k, k, 5, 6))
+
+    def conv(w):
+        return jax.lax.conv_general_dilated(x, w, (s, s), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    y, vjp = jax.vjp(conv, kernel)
+    g = jax.random.normal(kg, y.shape)
+    expected = vjp(g)[0]
+    chex.assert_trees_all_close(kernel_grad_taps(x, g, k, s, pads), expected, rtol=1e-5, atol=1e-4)
+    assert float(jnp.abs(expected).max()) > 1.0
+
+
+def test_tap_kernel_grad_rule():
+    """Per-tap kernel gradients for wide outputs or small slices; XLA's form for few output channels
+    over a large input (the ResNet's 7x7 64->3 output conv at 256x256), where k*k input slices cost more."""
+    assert use_tap_kernel_grad(4, 31 * 31, 256, 512)
+    assert use_tap_kernel_grad(4, 30 * 30, 512, 1)
+    assert not use_tap_kernel_grad(7, 256 * 256, 64, 3)
+    assert use_tap_kernel_grad(7, 256 * 256, 3, 64)
+
+
+@pytest.mark.parametrize("taps", [True, False])
+def test_both_kernel_gradient_forms_equal_reference(taps, monkeypatch):
+    """conv_fast and conv_transpose with the per-tap kernel gradient and with XLA's (the rule forced)."""
+    monkeypatch.setattr(layers, "use_tap_kernel_grad", lambda *args: taps)
+    x = jax.random.normal(jax.random.key(1), (2, 7, 6, 4))
+    kernel = jax.random.normal(jax.random.key(2), (4, 4, 4, 3))
+    g = jax.random.normal(jax.random.key(3), _lax_conv(x, kernel, 2, 1).shape)
+
+    def grads(op):
+        return jax.jit(jax.grad(lambda x, w: jnp.sum(op(x, w, 2, 1) * g), argnums=(0, 1)))(x, kernel)
+
+    chex.assert_trees_all_close(grads(conv_fast), grads(_lax_conv), rtol=1e-5, atol=1e-4)
+    for case in CASES:
+        args = _inputs(case, 3, 5)
+        _, (dx, dk) = _value_and_grads(conv_transpose, *args)
+        _, (dx_ref, dk_ref) = _value_and_grads(conv_transpose_reference, *args)
+        chex.assert_trees_all_close((dx, dk), (dx_ref, dk_ref), rtol=1e-5, atol=1e-4)

@@ -34,6 +34,20 @@ When the patch matrix is no larger than the kernel (`use_matmul`), `Conv` and `c
 as GEMMs against the kernel as stored (`conv_patches`, `conv_transpose_matmul`), whose gradients are
 GEMMs too. Same values and gradients (tests/test_conv_transpose.py, tests/test_nets.py); measured
 with `python -m benchmarks.profile_parts --setups pix2pix --torch` (benchmarks/README.md).
+
+Kernel gradients one GEMM per tap (issue 8)
+-------------------------------------------
+XLA CPU computes a conv's kernel gradient as one convolution whose window is the whole output
+(e.g. 31x31 over a 34x34 input for the PatchGAN's 4x4 256->512 stride-1 layer), at about half the
+speed of a GEMM, and far worse when a side has 1 channel (the PatchGAN's 512->1 output conv: 31 ms
+for 8k weights). `kernel_grad_taps` computes it as k*k GEMMs instead: for tap (a, b) the input's
+strided slice at that offset, contracted with the output gradient over batch and pixels. Measured
+here (2 cores, float32, ms, XLA's kernel gradient -> per tap): PatchGAN 4x4 256->512 at 32x32
+84 -> 42, 512->1 at 31x31 38 -> 17, U-Net up-conv 1024->256 at 16x16 76 -> 31, 512->128 at 32x32
+53 -> 19, ResNet 3x3 stride-2 128->256 at 128x128 62 -> 36. The slices cost k*k reads of the input,
+so a conv with few output channels over a large input keeps XLA's form (`use_tap_kernel_grad`;
+the ResNet's 7x7 64->3 output conv: 50 ms in XLA's form, 794 per tap). Both `conv_fast` and
+`conv_transpose` (whose kernel gradient is the strided adjoint conv's) use it.
 """
 
 from __future__ import annotations
@@ -109,6 +123,30 @@ def use_matmul(rows: int, kernel_rows: int) -> bool:
     return rows <= kernel_rows
 
 
+def use_tap_kernel_grad(kernel_size: int, rows: int, cin: int, cout: int) -> bool:
+    """Whether a conv's kernel gradient should run as k*k GEMMs (`kernel_grad_taps`): unless it has
+    few output channels (< 32) and the taps' input slices (k*k*rows*cin values; rows = batch x
+    output pixels) exceed 2**24. See the module docstring."""
+    return cout >= 32 or kernel_size * kernel_size * rows * cin <= 2 ** 24
+
+
+def kernel_grad_taps(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
+                     pads: Sequence[tuple[int, int]]) -> jax.Array:
+    """The kernel gradient (k, k, Cin, Cout) of the conv of x (B, H, W, Cin) with a k x k window,
+    square `stride` and zero padding `pads` ((low, high) per spatial axis) whose output gradient
+    is g (B, Ho, Wo, Cout): for each tap (a, b), x's padded strided slice at offset (a, b)
+    contracted with g over batch and pixels. Equal to the VJP of `lax.conv_general_dilated` with
+    respect to its kernel (float32 summation order)."""
+    b, _, _, cin = x.shape
+    _, ho, wo, cout = g.shape
+    xp = jnp.pad(x, ((0, 0), tuple(pads[0]), tuple(pads[1]), (0, 0)))
+    grads = [jnp.einsum("bhwc,bhwo->co",
+                        lax.slice(xp, (0, i, j, 0), (b, i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1, cin),
+                                  (1, stride, stride, 1)), g)
+             for i in range(kernel_size) for j in range(kernel_size)]
+    return jnp.stack(grads).reshape(kernel_size, kernel_size, cin, cout)
+
+
 def conv_patches(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
     """A strided conv (NHWC, kernel HWIO, symmetric zero padding) as one GEMM over explicit patches.
 
@@ -165,9 +203,12 @@ def _conv_fast_bwd(stride, padding, residuals, g):
     k, size = kernel.shape[0], x.shape[1:3]
     output_padding = tuple(n + 2 * padding - k - (m - 1) * stride for n, m in zip(size, g.shape[1:3]))
     grad_x = conv_transpose(g, adjoint_kernel(kernel), (stride, stride), (padding, padding), output_padding)
-    _, kernel_vjp = jax.vjp(lambda w: _conv_reference(x, w, stride, padding), kernel)
-    (grad_kernel,) = kernel_vjp(g)
-    return grad_x.astype(x.dtype), grad_kernel
+    if use_tap_kernel_grad(k, g.shape[0] * g.shape[1] * g.shape[2], kernel.shape[2], kernel.shape[3]):
+        grad_kernel = kernel_grad_taps(x, g.astype(x.dtype), k, stride, ((padding, padding),) * 2)
+    else:
+        _, kernel_vjp = jax.vjp(lambda w: _conv_reference(x, w, stride, padding), kernel)
+        (grad_kernel,) = kernel_vjp(g)
+    return grad_x.astype(x.dtype), grad_kernel.astype(kernel.dtype)
 
 
 conv_fast.defvjp(_conv_fast_fwd, _conv_fast_bwd)
@@ -232,8 +273,8 @@ def conv_transpose_reference(x, kernel, strides, padding, output_padding):
     return lax.conv_transpose(x, kernel, strides, pads, dimension_numbers=_NHWC)
 
 
-def _adjoint_strided_conv(g, kernel, strides, padding, output_padding):
-    """The ordinary strided conv C_K whose adjoint is the transposed conv: (B, Ho, Wo, Cout) -> (B, H, W, Cin)."""
+def _adjoint_conv_operand(g, padding, output_padding):
+    """(g cropped, zero pads) of the strided conv C_K whose adjoint is the transposed conv."""
     pads = []
     for axis, (p, op) in enumerate(zip(padding, output_padding)):
         high = p - op
@@ -241,6 +282,12 @@ def _adjoint_strided_conv(g, kernel, strides, padding, output_padding):
             g = lax.slice_in_dim(g, 0, g.shape[1 + axis] + high, axis=1 + axis)
             high = 0
         pads.append((p, high))
+    return g, pads
+
+
+def _adjoint_strided_conv(g, kernel, strides, padding, output_padding):
+    """The ordinary strided conv C_K whose adjoint is the transposed conv: (B, Ho, Wo, Cout) -> (B, H, W, Cin)."""
+    g, pads = _adjoint_conv_operand(g, padding, output_padding)
     return lax.conv_general_dilated(g, adjoint_kernel(kernel), strides, pads, dimension_numbers=_NHWC)
 
 
@@ -258,8 +305,14 @@ def _fast_bwd(strides, padding, output_padding, residuals, g):
     adjoint = functools.partial(_adjoint_strided_conv, strides=strides, padding=padding,
                                 output_padding=output_padding)
     grad_x = adjoint(g, kernel)
-    _, kernel_vjp = jax.vjp(lambda k: adjoint(g, k), kernel)
-    (grad_kernel,) = kernel_vjp(x.astype(g.dtype))
+    k, cin, cout = kernel.shape[0], kernel.shape[2], kernel.shape[3]
+    if kernel.shape[1] == k and strides[0] == strides[1] and use_tap_kernel_grad(k, x.size // cin, cout, cin):
+        # the kernel gradient of C_K's kernel adjoint_kernel(K), cotangent x, mapped back to K's layout
+        cropped, pads = _adjoint_conv_operand(g, padding, output_padding)
+        grad_kernel = adjoint_kernel(kernel_grad_taps(cropped, x.astype(g.dtype), k, strides[0], pads))
+    else:
+        _, kernel_vjp = jax.vjp(lambda k: adjoint(g, k), kernel)
+        (grad_kernel,) = kernel_vjp(x.astype(g.dtype))
     return grad_x.astype(x.dtype), grad_kernel.astype(kernel.dtype)
 
 
