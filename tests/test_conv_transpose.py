@@ -184,11 +184,13 @@ def test_conv_fast_first_and_second_derivatives_equal_lax(k, s, p, hw):
 
 @pytest.mark.parametrize("k,s,pads,hw", [(4, 1, ((1, 1), (1, 1)), (7, 6)), (3, 2, ((1, 0), (1, 0)), (8, 9)),
                                          (4, 2, ((1, 1), (1, 1)), (9, 12)), (7, 1, ((0, 0), (0, 0)), (9, 8))])
-def test_kernel_grad_taps_equals_the_conv_kernel_vjp(k, s, pads, hw):
-    """One GEMM per tap = XLA's kernel VJP of lax.conv_general_dilated, asymmetric padding included."""
+@pytest.mark.parametrize("cin,cout", [(5, 6), (6, 2)])
+def test_kernel_grad_taps_equals_the_conv_kernel_vjp(k, s, pads, hw, cin, cout):
+    """One GEMM per tap = XLA's kernel VJP of lax.conv_general_dilated, asymmetric padding included
+    (both orders of the per-tap product: Cin < Cout and Cin >= Cout)."""
     kx, kk, kg = jax.random.split(jax.random.key(k * 10 + s), 3)
-    x = jax.random.normal(kx, (2, *hw, 5))
-    kernel = jax.random.normal(kk, (k, k, 5, 6))
+    x = jax.random.normal(kx, (2, *hw, cin))
+    kernel = jax.random.normal(kk, (k, k, cin, cout))
 
     def conv(w):
         return jax.lax.conv_general_dilated(x, w, (s, s), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
