@@ -228,3 +228,20 @@ def test_both_kernel_gradient_forms_equal_reference(taps, monkeypatch):
         _, (dx, dk) = _value_and_grads(conv_transpose, *args)
         _, (dx_ref, dk_ref) = _value_and_grads(conv_transpose_reference, *args)
         chex.assert_trees_all_close((dx, dk), (dx_ref, dk_ref), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_conv_transpose_second_derivatives_equal_reference(case):
+    """A gradient penalty through a transposed conv (d/dx and d/dW of ||d<g, T_W(x)>/dx||^2)
+    equals lax.conv_transpose autodiff: the custom rules hold at second order too."""
+    x, kernel, g, strides, padding, output_padding = _inputs(case, 3, 4)
+
+    def penalty_grads(op):
+        def penalty(x, w):
+            input_grad = jax.grad(lambda x: jnp.sum(jnp.tanh(op(x, w, strides, padding, output_padding)) * g))(x)
+            return jnp.sum(input_grad ** 2)
+        return jax.jit(jax.value_and_grad(penalty, argnums=(0, 1)))(x, kernel)
+
+    fast, ref = penalty_grads(conv_transpose), penalty_grads(conv_transpose_reference)
+    chex.assert_trees_all_close(fast, ref, rtol=1e-4, atol=1e-3)
+    assert float(jnp.abs(ref[1][1]).max()) > 1.0
