@@ -43,7 +43,7 @@ speed of a GEMM, and far worse when a side has 1 channel (the PatchGAN's 512->1 
 for 8k weights). `kernel_grad_taps` computes it as k*k GEMMs instead: for tap (a, b) the input's
 strided slice at that offset, contracted with the output gradient over batch and pixels. Measured
 here (2 cores, float32, ms, XLA's kernel gradient -> per tap): PatchGAN 4x4 256->512 at 32x32
-84 -> 42, 512->1 at 31x31 38 -> 17, U-Net up-conv 1024->256 at 16x16 76 -> 31, 512->128 at 32x32
+84 -> 42, 512->1 at 31x31 38 -> 6, U-Net up-conv 1024->256 at 16x16 76 -> 31, 512->128 at 32x32
 53 -> 19, ResNet 3x3 stride-2 128->256 at 128x128 62 -> 36. The slices cost k*k reads of the input,
 so a conv with few output channels over a large input keeps XLA's form (`use_tap_kernel_grad`;
 the ResNet's 7x7 64->3 output conv: 50 ms in XLA's form, 794 per tap). Both `conv_fast` and
