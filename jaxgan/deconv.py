@@ -278,11 +278,3 @@ def deconvolve(image: jax.Array, kernel: jax.Array, *, weight: float = 1e-2, ite
     x, *_ = jax.lax.fori_loop(0, iterations, body, (x0, res0, z0, z0, dot(res0, z0)))
     out = x[top:top + h, left:left + w]
     return out[..., 0] if squeeze else out
-
-
-def blind_deconvolve(image: jax.Array, kernel_size: int = 31, *, weight: float = 1e-2, iterations: int = 10,
-                     **estimate_options) -> tuple[jax.Array, jax.Array]:
-    """(deconvolved image clipped to [0, 1], estimated kernel) of an (H, W, C) image in [0, 1]."""
-    kernel = estimate_kernel(image, kernel_size, **estimate_options)
-    out = deconvolve(image, kernel, weight=weight, iterations=iterations)
-    return jnp.clip(out, 0.0, 1.0), kernel

@@ -53,13 +53,15 @@ class Predictor:
         out = self._apply(self.variables, jnp.asarray(batch))
         return np.asarray(jax.device_get(out), np.float32)
 
-    def predict_array(self, image: np.ndarray, *, tile_size: int = 0, overlap: int = 64) -> np.ndarray:
-        """image float32 (H, W, 3) in [-1, 1] -> deblurred (H, W, 3) in [-1, 1] or mask int32 (H, W)."""
+    def predict_array(self, image: np.ndarray, *, tile_size: int = 0, overlap: int = 64,
+                      name: str = "image") -> np.ndarray:
+        """image float32 (H, W, 3) in [-1, 1] -> deblurred (H, W, 3) in [-1, 1] or mask int32 (H, W).
+        `name` names the image in errors (e.g. its file)."""
         image = np.asarray(image, np.float32)
         if image.ndim != 3 or image.shape[-1] != 3:
             raise ValueError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
         if self.config is not None:
-            image = prior.with_prior(image, self.config)
+            image = prior.with_prior(image, self.config, what=name)
         out = infer.predict_array(self._run, image, multiple=self.multiple, tile_size=tile_size,
                                   overlap=overlap)
         if self.task == "segment":
@@ -69,7 +71,7 @@ class Predictor:
     def predict_file(self, path: Path, out_dir: Path, *, tile_size: int = 0, overlap: int = 64) -> list[Path]:
         """Predicts one file; writes STEM.png (deblur) or STEM_mask.png + STEM_overlay.png (segment)."""
         rgb = images.read_image(path)
-        result = self.predict_array(images.to_float(rgb), tile_size=tile_size, overlap=overlap)
+        result = self.predict_array(images.to_float(rgb), tile_size=tile_size, overlap=overlap, name=str(path))
         stem = Path(path).stem
         if self.task == "segment":
             mask_path, overlay_path = out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.png"

@@ -90,6 +90,8 @@ def test_prior_needs_the_cache_and_a_deblur_task(data_dir):
 def test_too_small_images_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"20x24 is too small .* >= 30 px"):
         prior.with_prior_uint8([np.zeros((24, 20, 3), np.uint8)], _config(str(tmp_path)), what="photo.png")
+    with pytest.raises(ValueError, match=r"^photo\.png of size 20x24 is too small"):
+        prior.with_prior(np.zeros((24, 20, 3), np.float32), _config(str(tmp_path)), what="photo.png")
 
 
 def test_several_deconvolution_weights_and_the_disk_cache(tmp_path, monkeypatch):

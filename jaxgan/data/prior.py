@@ -172,11 +172,12 @@ def with_prior_uint8(images: list[np.ndarray], config, *, what: str = "image") -
     return [np.concatenate([x, p], axis=-1) for x, p in zip(images, priors)]
 
 
-def with_prior(image: np.ndarray, config) -> np.ndarray:
-    """One float image (H, W, 3) in [-1, 1] with its prior appended (same range): (H, W, input_channels)."""
+def with_prior(image: np.ndarray, config, *, what: str = "image") -> np.ndarray:
+    """One float image (H, W, 3) in [-1, 1] with its prior appended (same range): (H, W, input_channels).
+    `what` names the image in errors."""
     if config.data.prior == "none":
         return image
-    _check_size(image.shape, config, "image")
+    _check_size(image.shape, config, what)
     unit = np.clip((np.asarray(image, np.float32) + 1.0) / 2.0, 0.0, 1.0)
     prior = np.asarray(_blind_deconv_fn(_options(config))(unit[None]))[0]
     return np.concatenate([image, prior * 2.0 - 1.0], axis=-1).astype(np.float32)
