@@ -22,7 +22,9 @@ ROOT = str(Path(__file__).parents[1])
 def _env(num_devices: int) -> dict:
     env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES=str(num_devices),
                CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3", **CACHE_ENV)
-    env.pop("XLA_FLAGS", None)
+    # only the suite's optimisation-level flag (tests/conftest.py), no device-count flags from outside
+    env["XLA_FLAGS"] = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
+                                if f.startswith("--xla_backend_optimization_level"))
     return env
 
 
