@@ -47,7 +47,19 @@ here (2 cores, float32, ms, XLA's kernel gradient -> per tap): PatchGAN 4x4 256-
 53 -> 19, ResNet 3x3 stride-2 128->256 at 128x128 62 -> 36. The slices cost k*k reads of the input,
 so a conv with few output channels over a large input keeps XLA's form (`use_tap_kernel_grad`;
 the ResNet's 7x7 64->3 output conv: 50 ms in XLA's form, 794 per tap). Both `conv_fast` and
-`conv_transpose` (whose kernel gradient is the strided adjoint conv's) use it.
+`conv_transpose` (whose kernel gradient is the strided adjoint conv's) use it. A stride-1 conv
+with very few output channels over many input channels (the PatchGAN's 512->1 output conv) uses
+`kernel_grad_rows` instead: one GEMM per kernel row against column-shifted copies of the (narrow)
+output gradient (`use_row_kernel_grad`; 2-4 ms instead of 4-40 ms per tap).
+
+Strided transposed convs by output phases (issue 8)
+---------------------------------------------------
+XLA CPU lowers a stride-2 transposed conv (forward, and so every strided conv's input gradient) as
+an lhs-dilated convolution that multiplies the inserted zeros too (4x the FLOPs) on its generic
+path. `conv_transpose_phases` computes it as one stride-1 conv per output phase with the strided
+sub-kernel, interleaved (same values): the ResNet's 128->64 up-conv forward at 256x256 59 -> 24 ms,
+the PatchGAN's 64->128 stride-2 layer backward at batch 2 93 -> 67 ms; DeblurGAN's step 8.67 ->
+7.95 s with the VGG pool change below (side by side, 2026-12-01).
 """
 
 from __future__ import annotations
