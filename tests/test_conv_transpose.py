@@ -138,13 +138,7 @@ def test_strided_conv_transpose_runs_without_lhs_dilation():
 def test_kernel_grad_rows_equals_the_conv_kernel_vjp(k, pads, hw, cin, cout):
     """One GEMM per kernel row against W-shifted copies of g = XLA's kernel VJP of a stride-1 conv."""
     x = jax.random.normal(jax.random.key(k), (2, *hw, cin))
-
-    def conv(w):
-        return jax.lax.conv_general_dilated(x, w, (1, 1), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-    y, vjp = jax.vjp(conv, jnp.zeros((k, k, cin, cout)))
-    g = jax.random.normal(jax.random.key(k + 1), y.shape)
-    expected = vjp(g)[0]
+    g, expected = _lax_kernel_vjp(x, k, 1, pads, cout, jax.random.key(k + 1))
     chex.assert_trees_all_close(jax.jit(kernel_grad_rows, static_argnums=(2, 3))(x, g, k, pads), expected,
                                 rtol=1e-5, atol=1e-4)
     assert float(jnp.abs(expected).max()) > 1.0
@@ -158,14 +152,7 @@ def test_row_kernel_grad_rule_and_conv_fast_through_it(monkeypatch):
     assert not use_row_kernel_grad(7, 1, 64, 3)  # the ResNet's output conv: XLA's form is faster
     assert not use_row_kernel_grad(3, 1, 256, 256)
     monkeypatch.setattr(layers, "use_row_kernel_grad", lambda *args: True)
-    x = jax.random.normal(jax.random.key(1), (2, 7, 6, 4))
-    kernel = jax.random.normal(jax.random.key(2), (4, 4, 4, 2))
-    g = jax.random.normal(jax.random.key(3), _lax_conv(x, kernel, 1, 1).shape)
-
-    def grads(op):
-        return jax.jit(jax.grad(lambda x, w: jnp.sum(op(x, w, 1, 1) * g), argnums=(0, 1)))(x, kernel)
-
-    chex.assert_trees_all_close(grads(conv_fast), grads(_lax_conv), rtol=1e-5, atol=1e-4)
+    _assert_conv_fast_grads_equal_lax(stride=1, padding=1, cout=2)
 
 
 # ----------------------------------------------------------------------------- GEMM paths (few pixels)
@@ -194,6 +181,28 @@ def test_conv_transpose_dispatches_small_inputs_to_the_gemm():
 def _lax_conv(x, kernel, stride, padding, groups=1):
     return jax.lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding),) * 2,
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups)
+
+
+def _lax_kernel_vjp(x, k, stride, pads, cout, key):
+    """(g, XLA's kernel VJP for cotangent g) of the k x k conv of x with `stride` and `pads`; g ~ N(0, 1)."""
+    def conv(w):
+        return jax.lax.conv_general_dilated(x, w, (stride, stride), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    y, vjp = jax.vjp(conv, jnp.zeros((k, k, x.shape[-1], cout)))
+    g = jax.random.normal(key, y.shape)
+    return g, vjp(g)[0]
+
+
+def _assert_conv_fast_grads_equal_lax(stride, padding, cout):
+    """conv_fast's input and kernel gradients (4x4 kernel, 4 input channels) equal lax autodiff's."""
+    x = jax.random.normal(jax.random.key(1), (2, 7, 6, 4))
+    kernel = jax.random.normal(jax.random.key(2), (4, 4, 4, cout))
+    g = jax.random.normal(jax.random.key(3), _lax_conv(x, kernel, stride, padding).shape)
+
+    def grads(op):
+        return jax.jit(jax.grad(lambda x, w: jnp.sum(op(x, w, stride, padding) * g), argnums=(0, 1)))(x, kernel)
+
+    chex.assert_trees_all_close(grads(conv_fast), grads(_lax_conv), rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("k,s,p,hw", [(4, 2, 1, (2, 2)), (4, 2, 1, (5, 7)), (3, 1, 1, (3, 4)), (1, 1, 0, (2, 3)),
@@ -255,16 +264,9 @@ def test_conv_fast_first_and_second_derivatives_equal_lax(k, s, p, hw):
 def test_kernel_grad_taps_equals_the_conv_kernel_vjp(k, s, pads, hw, cin, cout):
     """One GEMM per tap = XLA's kernel VJP of lax.conv_general_dilated, asymmetric padding included
     (both orders of the per-tap product: Cin < Cout and Cin >= Cout)."""
-    kx, kk, kg = jax.random.split(jax.random.key(k * 10 + s), 3)
+    kx, _, kg = jax.random.split(jax.random.key(k * 10 + s), 3)
     x = jax.random.normal(kx, (2, *hw, cin))
-    kernel = jax.random.normal(kk, (k, k, cin, cout))
-
-    def conv(w):
-        return jax.lax.conv_general_dilated(x, w, (s, s), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-    y, vjp = jax.vjp(conv, kernel)
-    g = jax.random.normal(kg, y.shape)
-    expected = vjp(g)[0]
+    g, expected = _lax_kernel_vjp(x, k, s, pads, cout, kg)
     chex.assert_trees_all_close(kernel_grad_taps(x, g, k, s, pads), expected, rtol=1e-5, atol=1e-4)
     assert float(jnp.abs(expected).max()) > 1.0
 
@@ -282,14 +284,7 @@ def test_tap_kernel_grad_rule():
 def test_both_kernel_gradient_forms_equal_reference(taps, monkeypatch):
     """conv_fast and conv_transpose with the per-tap kernel gradient and with XLA's (the rule forced)."""
     monkeypatch.setattr(layers, "use_tap_kernel_grad", lambda *args: taps)
-    x = jax.random.normal(jax.random.key(1), (2, 7, 6, 4))
-    kernel = jax.random.normal(jax.random.key(2), (4, 4, 4, 3))
-    g = jax.random.normal(jax.random.key(3), _lax_conv(x, kernel, 2, 1).shape)
-
-    def grads(op):
-        return jax.jit(jax.grad(lambda x, w: jnp.sum(op(x, w, 2, 1) * g), argnums=(0, 1)))(x, kernel)
-
-    chex.assert_trees_all_close(grads(conv_fast), grads(_lax_conv), rtol=1e-5, atol=1e-4)
+    _assert_conv_fast_grads_equal_lax(stride=2, padding=1, cout=3)
     for case in CASES:
         args = _inputs(case, 3, 5)
         _, (dx, dk) = _value_and_grads(conv_transpose, *args)

@@ -47,7 +47,7 @@ here (2 cores, float32, ms, XLA's kernel gradient -> per tap): PatchGAN 4x4 256-
 53 -> 19, ResNet 3x3 stride-2 128->256 at 128x128 62 -> 36. The slices cost k*k reads of the input,
 so a conv with few output channels over a large input keeps XLA's form (`use_tap_kernel_grad`;
 the ResNet's 7x7 64->3 output conv: 50 ms in XLA's form, 794 per tap). Both `conv_fast` and
-`conv_transpose` (whose kernel gradient is the strided adjoint conv's) use it. A stride-1 conv
+`conv_transpose` (whose kernel gradient is the strided adjoint conv's) use it, via `gemm_kernel_grad`. A stride-1 conv
 with very few output channels over many input channels (the PatchGAN's 512->1 output conv) uses
 `kernel_grad_rows` instead: one GEMM per kernel row against column-shifted copies of the (narrow)
 output gradient (`use_row_kernel_grad`; 2-4 ms instead of 4-40 ms per tap).
@@ -188,6 +188,19 @@ def kernel_grad_rows(x: jax.Array, g: jax.Array, kernel_size: int, pads: Sequenc
     return jnp.stack(per_row).reshape(k, k, cout, cin).swapaxes(2, 3)
 
 
+def gemm_kernel_grad(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
+                     pads: Sequence[tuple[int, int]]) -> jax.Array | None:
+    """The kernel gradient of the conv of x (padding `pads`) with output gradient g in the GEMM form
+    the rules pick (`kernel_grad_rows`, else `kernel_grad_taps`), or None where XLA's own form is
+    the faster one. Used by both `conv_fast` and `conv_transpose` (its strided adjoint conv's)."""
+    cin, cout = x.shape[-1], g.shape[-1]
+    if use_row_kernel_grad(kernel_size, stride, cin, cout):
+        return kernel_grad_rows(x, g, kernel_size, pads)
+    if use_tap_kernel_grad(kernel_size, g.shape[0] * g.shape[1] * g.shape[2], cin, cout):
+        return kernel_grad_taps(x, g, kernel_size, stride, pads)
+    return None
+
+
 def conv_patches(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
     """A strided conv (NHWC, kernel HWIO, symmetric zero padding) as one GEMM over explicit patches.
 
@@ -247,12 +260,8 @@ def _conv_fast_bwd(stride, padding, residuals, g):
     k, size = kernel.shape[0], x.shape[1:3]
     output_padding = tuple(n + 2 * padding - k - (m - 1) * stride for n, m in zip(size, g.shape[1:3]))
     grad_x = conv_transpose(g, adjoint_kernel(kernel), (stride, stride), (padding, padding), output_padding)
-    cin, cout = kernel.shape[2], kernel.shape[3]
-    if use_row_kernel_grad(k, stride, cin, cout):
-        grad_kernel = kernel_grad_rows(x, g.astype(x.dtype), k, ((padding, padding),) * 2)
-    elif use_tap_kernel_grad(k, g.shape[0] * g.shape[1] * g.shape[2], cin, cout):
-        grad_kernel = kernel_grad_taps(x, g.astype(x.dtype), k, stride, ((padding, padding),) * 2)
-    else:
+    grad_kernel = gemm_kernel_grad(x, g.astype(x.dtype), k, stride, ((padding, padding),) * 2)
+    if grad_kernel is None:
         _, kernel_vjp = jax.vjp(lambda w: _conv_reference(x, w, stride, padding), kernel)
         (grad_kernel,) = kernel_vjp(g)
     return grad_x.astype(x.dtype), grad_kernel.astype(kernel.dtype)
@@ -403,11 +412,12 @@ def _fast_bwd(strides, padding, output_padding, residuals, g):
     adjoint = functools.partial(_adjoint_strided_conv, strides=strides, padding=padding,
                                 output_padding=output_padding)
     grad_x = adjoint(g, kernel)
-    k, cin, cout = kernel.shape[0], kernel.shape[2], kernel.shape[3]
-    if kernel.shape[1] == k and strides[0] == strides[1] and use_tap_kernel_grad(k, x.size // cin, cout, cin):
-        # the kernel gradient of C_K's kernel adjoint_kernel(K), cotangent x, mapped back to K's layout
+    adjoint_grad = None  # the kernel gradient of C_K's kernel adjoint_kernel(K), cotangent x
+    if kernel.shape[0] == kernel.shape[1] and strides[0] == strides[1]:
         cropped, pads = _adjoint_conv_operand(g, padding, output_padding)
-        grad_kernel = adjoint_kernel(kernel_grad_taps(cropped, x.astype(g.dtype), k, strides[0], pads))
+        adjoint_grad = gemm_kernel_grad(cropped, x.astype(g.dtype), kernel.shape[0], strides[0], pads)
+    if adjoint_grad is not None:
+        grad_kernel = adjoint_kernel(adjoint_grad)  # mapped back to K's layout
     else:
         _, kernel_vjp = jax.vjp(lambda k: adjoint(g, k), kernel)
         (grad_kernel,) = kernel_vjp(x.astype(g.dtype))
