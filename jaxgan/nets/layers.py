@@ -48,9 +48,9 @@ here (2 cores, float32, ms, XLA's kernel gradient -> per tap): PatchGAN 4x4 256-
 so a conv with few output channels over a large input keeps XLA's form (`use_tap_kernel_grad`;
 the ResNet's 7x7 64->3 output conv: 50 ms in XLA's form, 794 per tap). Both `conv_fast` and
 `conv_transpose` (whose kernel gradient is the strided adjoint conv's) use it, through
-`gemm_kernel_grad`, which picks the form. A stride-1 conv with very few output channels over many input channels (the PatchGAN's 512->1 output conv) uses
-`kernel_grad_rows` instead: one GEMM per kernel row against column-shifted copies of the (narrow)
-output gradient (`use_row_kernel_grad`; 2-4 ms instead of 4-40 ms per tap).
+`gemm_kernel_grad`, which picks the form. A stride-1 conv with very few output channels over many
+input channels (the PatchGAN's 512->1 output conv) uses `kernel_grad_rows` instead: one GEMM per
+kernel row against column-shifted copies of the (narrow) output gradient (`use_row_kernel_grad`; 2-4 ms instead of 4-40 ms per tap).
 
 Strided transposed convs by output phases (issue 8)
 ---------------------------------------------------
