@@ -1,6 +1,6 @@
 """Time the kernel gradient of a 512->256 channel 4x4 stride-2 up-conv at 32x32, batch 1 (issue 8).
 
-Compares jaxgan.nets.layers.conv_transpose (custom VJP) with plain lax.conv_transpose autodiff.
+Compares jaxgan.ops.conv2d_transpose_cpu_fast (custom VJP) with plain lax.conv_transpose autodiff.
 Run: JAX_PLATFORMS=cpu python benchmarks/conv_transpose_speed.py [repeats]
 """
 import sys
@@ -9,7 +9,8 @@ import time
 import jax
 import jax.numpy as jnp
 
-from jaxgan.nets.layers import conv_transpose, conv_transpose_reference
+from jaxgan.ops import conv2d_transpose_cpu_fast as conv_transpose
+from jaxgan.ops import conv2d_transpose_lax as conv_transpose_reference
 
 
 def kernel_grad_fn(op):

@@ -19,7 +19,9 @@ import flax.linen as nn
 from jaxgan.nets.discriminators import (DoubleScaleDiscriminator, MultiScaleDiscriminator, PatchGAN,
                                         PixelGAN)
 from jaxgan.nets.fpn_mobilenet import FPNMobileNet
-from jaxgan.nets.layers import ConvTranspose, Norm, conv_transpose, conv_transpose_reference, count_params
+from jaxgan.nets.layers import ConvTranspose, Norm, count_params
+from jaxgan.ops import conv2d_transpose as conv_transpose
+from jaxgan.ops import conv2d_transpose_lax as conv_transpose_reference
 from jaxgan.nets.multistage import MultiStageGenerator
 from jaxgan.nets.nafnet import NAFBlock, NAFNet
 from jaxgan.nets.resnet import ResidualBlock, ResNetGenerator

@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.ops import max_pool_2x2
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -89,19 +91,6 @@ class VGG16Features(nn.Module):
             if name in _POOL_AFTER and index < deepest:
                 x = max_pool_2x2(x)
         return features
-
-
-def max_pool_2x2(x: jax.Array) -> jax.Array:
-    """2x2 max pool with stride 2 (VALID: an odd last row / column is dropped), NHWC; the values of
-    `nn.max_pool(x, (2, 2), strides=(2, 2))`, computed as a max over a reshape. Its gradient is
-    elementwise (the pool's gradient through `lax.reduce_window` is XLA's select-and-gather, which on
-    CPU materialises index and broadcast arrays: ~20 % of the perceptual loss's op time at 256x256;
-    its forward + gradient 883 -> 840 ms, issue 8). Tied maxima share the gradient equally
-    (reduce_window gives it to one of them); after VGG's ReLU, tied windows are all-zero ones,
-    whose gradient the ReLU stops anyway."""
-    b, h, w, c = x.shape
-    x = x[:, : h - h % 2, : w - w % 2]
-    return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
 def imagenet_normalize(images: jax.Array) -> jax.Array:

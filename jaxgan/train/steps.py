@@ -59,7 +59,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxgan import losses
+from jaxgan import losses, ops
 from jaxgan.train.state import GANState, ModelState, model_variables
 
 Metrics = dict
@@ -427,9 +427,9 @@ def train_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANS
         def critic_update(_, carry):
             return _d_update(s, carry[0], batch["input"], real_img, fake_img, step_key, fake_condition)
 
-        # Unrolled: inside an XLA while loop the CPU backend leaves the D kernel-gradient convs in a
-        # non-canonical form that runs ~100x slower (issue 8; 26 s instead of ~0.1 s per critic step).
-        d, d_metrics = jax.lax.fori_loop(1, s.n_critic, critic_update, (d, d_metrics), unroll=True)
+        # Unrolled on CPU only: inside an XLA while loop the CPU backend leaves the D kernel-gradient
+        # convs in a form that runs ~100x slower (benchmarks/README.md); elsewhere a rolled loop.
+        d, d_metrics = jax.lax.fori_loop(1, s.n_critic, critic_update, (d, d_metrics), unroll=ops.on_cpu())
     state = state.replace(d=d)
     loss_fn = lambda out: _g_loss(s, d, out, batch, aux, step_key, state.step)  # noqa: E731
     (_, g_metrics), d_output = jax.value_and_grad(loss_fn, has_aux=True)(output)
@@ -447,9 +447,12 @@ def make_step_fns(config: ml_collections.ConfigDict) -> StepFns:
     if s.task == "segment" and s.mask != "none":
         losses.get_mask_loss(s.mask)
 
+    conv_impl = ops.check_impl(config.train.get("conv_impl", "auto"), "train.conv_impl")
+
     def bind(fn):
         def step(state, batch, aux):
-            return fn(s, state, batch, aux)
+            with ops.conv_impl(conv_impl):  # read when the step is traced
+                return fn(s, state, batch, aux)
         step.__name__ = fn.__name__
         step.__doc__ = fn.__doc__
         return step

@@ -1,5 +1,7 @@
-"""jaxgan.nets.layers.conv_transpose (custom VJP and GEMM paths) against lax.conv_transpose autodiff
-and a numpy scatter implementation of PyTorch's ConvTranspose2d; Conv's GEMM path against lax / nn.Conv."""
+"""jaxgan.ops: every implementation ('xla', 'cpu_fast') against plain lax (values, input and kernel
+gradients, the gradient penalty's second derivatives) for the zoo's conv shapes; the fast paths one by
+one (the transposed conv against a numpy scatter of PyTorch's ConvTranspose2d, the GEMM forms against
+XLA's kernel VJP); the dispatch; a whole train step under 'xla' and 'cpu_fast'."""
 
 import chex
 import flax.linen as nn
@@ -8,10 +10,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.nets import layers
-from jaxgan.nets.layers import (Conv, ConvTranspose, conv_fast, conv_patches, conv_transpose, conv_transpose_matmul,
-                                conv_transpose_phases, conv_transpose_reference, kernel_grad_rows, kernel_grad_taps,
-                                use_matmul, use_row_kernel_grad, use_tap_kernel_grad)
+from jaxgan import ops
+from jaxgan.nets.layers import Conv, ConvTranspose
+from jaxgan.ops import kernel_grad as kernel_grad_mod
+from jaxgan.ops.conv import conv_patches, conv_vjp as conv_fast
+from jaxgan.ops.conv_transpose import conv_transpose_matmul, conv_transpose_phases, use_matmul
+from jaxgan.ops.kernel_grad import kernel_grad_rows, kernel_grad_taps, use_row_kernel_grad, use_tap_kernel_grad
+
+conv_transpose = ops.conv2d_transpose_cpu_fast
+conv_transpose_reference = ops.conv2d_transpose_lax
 
 # (kernel, stride, padding, output_padding): pix2pix U-Net up-conv and the ResNet up-conv (both x2).
 CASES = {"k4s2p1": (4, 2, 1, 0), "k3s2p1op1": (3, 2, 1, 1)}
@@ -87,19 +94,19 @@ def test_bfloat16_gradients_close_to_float32(case):
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_module_fast_and_reference_backward_agree(case):
+def test_module_cpu_fast_and_xla_gradients_agree(case):
     k, s, p, op = CASES[case]
     x = jax.random.uniform(jax.random.key(0), (3, 4, 6, 4), minval=-1, maxval=1)
-    fast = ConvTranspose(6, k, s, p, op)
-    ref = ConvTranspose(6, k, s, p, op, fast_backward=False)
-    params = fast.init(jax.random.key(1), x)
+    module = ConvTranspose(6, k, s, p, op)
+    params = module.init(jax.random.key(1), x)
     chex.assert_shape(params["params"]["kernel"], (k, k, 4, 6))
 
-    def grads(module):
-        return jax.jit(jax.grad(lambda v: jnp.sum(jnp.sin(module.apply(v, x)))))(params)
+    def grads(impl):
+        with ops.conv_impl(impl):
+            return jax.jit(jax.grad(lambda v: jnp.sum(jnp.sin(module.apply(v, x)))))(params)
 
-    chex.assert_trees_all_close(grads(fast), grads(ref), rtol=1e-5, atol=1e-5)
-    chex.assert_shape(fast.apply(params, x), (3, 8, 12, 6))
+    chex.assert_trees_all_close(grads("cpu_fast"), grads("xla"), rtol=1e-5, atol=1e-5)
+    chex.assert_shape(module.apply(params, x), (3, 8, 12, 6))
 
 
 # (kernel, stride, padding, output_padding, input H x W): the zoo's two up-convs, no padding, a
@@ -122,7 +129,7 @@ def test_phase_transposed_conv_equals_reference(k, s, p, op, hw):
 
 def test_strided_conv_transpose_runs_without_lhs_dilation():
     """conv_transpose's strided forward (and the strided conv's input gradient, which is one) has no
-    lhs-dilated convolution left, the form XLA CPU computes at 4x the FLOPs (issue 8)."""
+    lhs-dilated convolution left, the form XLA CPU computes at 4x the FLOPs."""
     x, kernel, g, strides, padding, output_padding = _inputs("k4s2p1", 3, 5)
     forward = jax.make_jaxpr(conv_transpose, static_argnums=(2, 3, 4))(x, kernel, strides, padding, output_padding)
     assert "lhs_dilation=(2, 2)" not in str(forward)
@@ -151,7 +158,7 @@ def test_row_kernel_grad_rule_and_conv_fast_through_it(monkeypatch):
     assert not use_row_kernel_grad(4, 2, 512, 1)  # strided
     assert not use_row_kernel_grad(7, 1, 64, 3)  # the ResNet's output conv: XLA's form is faster
     assert not use_row_kernel_grad(3, 1, 256, 256)
-    monkeypatch.setattr(layers, "use_row_kernel_grad", lambda *args: True)
+    monkeypatch.setattr(kernel_grad_mod, "use_row_kernel_grad", lambda *args: True)
     _assert_conv_fast_grads_equal_lax(stride=1, padding=1, cout=2)
 
 
@@ -283,7 +290,7 @@ def test_tap_kernel_grad_rule():
 @pytest.mark.parametrize("taps", [True, False])
 def test_both_kernel_gradient_forms_equal_reference(taps, monkeypatch):
     """conv_fast and conv_transpose with the per-tap kernel gradient and with XLA's (the rule forced)."""
-    monkeypatch.setattr(layers, "use_tap_kernel_grad", lambda *args: taps)
+    monkeypatch.setattr(kernel_grad_mod, "use_tap_kernel_grad", lambda *args: taps)
     _assert_conv_fast_grads_equal_lax(stride=2, padding=1, cout=3)
     for case in CASES:
         args = _inputs(case, 3, 5)
@@ -307,3 +314,197 @@ def test_conv_transpose_second_derivatives_equal_reference(case):
     fast, ref = penalty_grads(conv_transpose), penalty_grads(conv_transpose_reference)
     chex.assert_trees_all_close(fast, ref, rtol=1e-4, atol=1e-3)
     assert float(jnp.abs(ref[1][1]).max()) > 1.0
+
+
+# ----------------------------------------------------------------------------- every impl vs plain lax
+# The zoo's conv shapes, narrowed: (kernel, stride, padding, groups, Cin, Cout, input H x W), batch 2.
+ZOO_CONVS = {
+    "unet_down": (4, 2, 1, 1, 3, 4, (8, 8)),
+    "unet_inner_gemm": (4, 2, 1, 1, 8, 16, (2, 2)),  # 2 output pixels <= 16 channels: the GEMM form
+    "patchgan_stride1": (4, 1, 1, 1, 4, 8, (6, 6)),
+    "patchgan_output": (4, 1, 1, 1, 64, 1, (5, 5)),  # per-row kernel gradient
+    "resnet_stem_valid": (7, 1, 0, 1, 3, 4, (10, 10)),  # after reflect padding: 'valid'
+    "resnet_block_valid": (3, 1, 0, 1, 4, 4, (6, 6)),
+    "resnet_down": (3, 2, 1, 1, 4, 8, (8, 8)),
+    "pointwise": (1, 1, 0, 1, 4, 6, (4, 4)),
+    "fpn_3x3": (3, 1, 1, 1, 4, 4, (6, 6)),
+    "depthwise": (3, 1, 1, 6, 6, 6, (6, 6)),
+    "depthwise_stride2": (3, 2, 1, 6, 6, 6, (8, 8)),
+    "nafnet_down": (2, 2, 0, 1, 4, 8, (6, 6)),
+}
+# (kernel, stride, padding, output_padding, Cin, Cout, input H x W)
+ZOO_TRANSPOSED = {
+    "unet_up": (4, 2, 1, 0, 4, 3, (4, 5)),
+    "unet_inner_gemm": (4, 2, 1, 0, 8, 4, (1, 1)),  # 2 input pixels <= 8 channels: the GEMM form
+    "resnet_up": (3, 2, 1, 1, 4, 3, (5, 4)),
+}
+
+
+def _orders_of_derivatives(op, x, kernel, key):
+    """(value, d/dx and d/dW of <g, op>, d/dx and d/dW of the gradient penalty ||d<g, tanh op>/dx||^2)."""
+    g = jax.random.normal(key, jax.eval_shape(op, x, kernel).shape)
+
+    def first(x, w):
+        return jnp.sum(op(x, w) * g)
+
+    def penalty(x, w):
+        return jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(op(x, w)) * g))(x) ** 2)
+
+    @jax.jit
+    def run(x, w):
+        return op(x, w), jax.grad(first, (0, 1))(x, w), jax.grad(penalty, (0, 1))(x, w)
+
+    return run(x, kernel)
+
+
+def _assert_close_scaled(actual, expected, rtol=1e-4):
+    """Each leaf within rtol of its largest reference entry, and that entry not zero."""
+    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected), strict=True):
+        scale = float(jnp.abs(e).max())
+        assert scale > 1e-3
+        np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("impl", ["xla", "cpu_fast"])
+@pytest.mark.parametrize("case", list(ZOO_CONVS))
+def test_conv2d_every_impl_equals_lax_to_second_order(case, impl):
+    k, s, p, groups, cin, cout, hw = ZOO_CONVS[case]
+    kx, kk, kg = jax.random.split(jax.random.key(len(case)), 3)
+    x = jax.random.normal(kx, (2, *hw, cin))
+    kernel = jax.random.normal(kk, (k, k, cin // groups, cout))
+    ours = _orders_of_derivatives(lambda x, w: ops.conv2d(x, w, s, p, groups, impl=impl), x, kernel, kg)
+    ref = _orders_of_derivatives(lambda x, w: jax.lax.conv_general_dilated(
+        x, w, (s, s), ((p, p), (p, p)), dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups),
+        x, kernel, kg)
+    _assert_close_scaled(ours, ref)
+
+
+@pytest.mark.parametrize("impl", ["xla", "cpu_fast"])
+@pytest.mark.parametrize("case", list(ZOO_TRANSPOSED))
+def test_conv2d_transpose_every_impl_equals_lax_to_second_order(case, impl):
+    k, s, p, op, cin, cout, hw = ZOO_TRANSPOSED[case]
+    kx, kk, kg = jax.random.split(jax.random.key(len(case)), 3)
+    x = jax.random.normal(kx, (2, *hw, cin))
+    kernel = jax.random.normal(kk, (k, k, cin, cout))
+    ours = _orders_of_derivatives(lambda x, w: ops.conv2d_transpose(x, w, s, p, op, impl=impl), x, kernel, kg)
+    ref = _orders_of_derivatives(lambda x, w: jax.lax.conv_transpose(
+        x, w, (s, s), [(k - 1 - p, k - 1 - p + op)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC")), x, kernel, kg)
+    _assert_close_scaled(ours, ref)
+
+
+@pytest.mark.parametrize("impl", ["xla", "cpu_fast"])
+@pytest.mark.parametrize("hw", [(6, 8), (7, 5)])
+def test_max_pool_every_impl_equals_flax_max_pool(impl, hw):
+    """Values (odd sides: last row / column dropped) and, on tie-free input, the gradient."""
+    x = jax.random.permutation(jax.random.key(0), jnp.arange(2 * hw[0] * hw[1] * 3, dtype=jnp.float32))
+    x = x.reshape(2, *hw, 3)  # distinct values: no ties
+    flax_pool = lambda x: nn.max_pool(x, (2, 2), strides=(2, 2))  # noqa: E731
+    ours = lambda x: ops.max_pool_2x2(x, impl=impl)  # noqa: E731
+    np.testing.assert_array_equal(ours(x), flax_pool(x))
+    g = jax.random.normal(jax.random.key(1), flax_pool(x).shape)
+    grad = lambda pool: jax.grad(lambda x: jnp.sum(pool(x) * g))(x)  # noqa: E731
+    np.testing.assert_array_equal(grad(ours), grad(flax_pool))
+    assert int(jnp.sum(grad(ours) != 0)) == g.size  # one entry per window
+
+
+# ----------------------------------------------------------------------------- dispatch
+@pytest.mark.parametrize("backend,expected", [("cpu", "cpu_fast"), ("gpu", "xla"), ("tpu", "xla")])
+def test_auto_picks_by_backend(backend, expected, monkeypatch):
+    monkeypatch.delenv(ops.ENV_VAR, raising=False)
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
+    assert ops.resolve() == ops.resolve("auto") == expected
+    with ops.conv_impl("auto"):
+        assert ops.resolve() == expected
+    assert ops.on_cpu() == (backend == "cpu")
+
+
+def test_env_var_refines_auto_and_explicit_choices_win(monkeypatch):
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setenv(ops.ENV_VAR, "cpu_fast")
+    assert ops.resolve() == "cpu_fast"
+    with ops.conv_impl("xla"):
+        assert ops.resolve() == "xla"
+        with ops.conv_impl("cpu_fast"):
+            assert ops.resolve() == "cpu_fast"
+        assert ops.resolve() == "xla"
+    assert ops.resolve("xla") == "xla"
+    monkeypatch.setenv(ops.ENV_VAR, "fast")
+    with pytest.raises(ValueError, match="JAXGAN_CONV_IMPL must be one of"):
+        ops.resolve()
+    with pytest.raises(ValueError, match="conv_impl must be one of"):
+        ops.conv_impl("gpu").__enter__()
+
+
+@pytest.mark.parametrize("backend", ["gpu", "tpu"])
+def test_gpu_and_tpu_trace_plain_lax(backend, monkeypatch):
+    """With the backend reported as GPU / TPU, a net's forward and backward hold no custom VJP, no
+    GEMM form and the transposed conv is lax's lhs-dilated conv; on CPU the rewrites are there."""
+    monkeypatch.delenv(ops.ENV_VAR, raising=False)
+    from jaxgan.nets import make_generator
+
+    g = make_generator("unet", depth=3, base_width=4)
+    x = jnp.zeros((1, 16, 16, 3))
+    variables = g.init(jax.random.key(0), x)
+
+    def traced():
+        loss = lambda v: jnp.sum(g.apply(v, x))  # noqa: E731
+        return jax.make_jaxpr(jax.grad(loss))(variables)
+
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    cpu = str(traced())  # the printed jaxpr includes every sub-jaxpr (custom VJP rules, loops)
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
+    plain = str(traced())
+    assert "custom_vjp" in cpu and "lhs_dilation=(2, 2)" not in cpu
+    assert "custom_vjp" not in plain and "dot_general" not in plain
+    assert "lhs_dilation=(2, 2)" in plain  # lax's transposed conv and strided input gradients
+
+
+# ----------------------------------------------------------------------------- a whole train step
+@pytest.mark.parametrize("generator,options", [("unet", dict(depth=2))])
+def test_train_step_xla_equals_cpu_fast(generator, options, monkeypatch):
+    """One fused WGAN-GP train step (2 critic updates, gradient penalty through every D conv) with
+    train.conv_impl 'xla' and 'cpu_fast': the same metrics and updates within float32 tolerance.
+    Plain SGD instead of Adam, whose first step (~lr x sign(grad)) would amplify rounding noise in
+    gradients that are zero in exact arithmetic (a bias before an instance norm)."""
+    import optax
+    from train_helpers import fixed_batch, make_modules, tiny_config
+
+    from jaxgan.train import state as state_lib
+    from jaxgan.train import steps
+
+    monkeypatch.delenv(ops.ENV_VAR, raising=False)
+    config = tiny_config("deblur", adversarial="wgan", gradient_penalty="wgan_gp", n_critic=2)
+    config.generator.name = generator
+    with config.generator.unlocked():
+        config.generator.options = dict(in_channels=3, out_channels=3, base_width=4, norm="instance", **options)
+    g, d = make_modules(config)
+    batch = fixed_batch(config)
+    state = state_lib.create_state(config, g, d, batch, jax.random.key(0))
+    sgd = optax.sgd(1e-3)
+    state = state.replace(g=state.g.replace(tx=sgd, opt_state=sgd.init(state.g.params)),
+                          d=state.d.replace(tx=sgd, opt_state=sgd.init(state.d.params)))
+    results = {}
+    for impl in ("xla", "cpu_fast"):
+        config.train.conv_impl = impl
+        new, metrics = jax.jit(steps.make_step_fns(config).train_step)(state, batch, {})
+        updates = jax.tree.map(lambda a, b: (a - b) / 1e-3, (new.g.params, new.d.params),
+                               (state.g.params, state.d.params))
+        results[impl] = metrics, updates
+    (m_xla, u_xla), (m_fast, u_fast) = results["xla"], results["cpu_fast"]
+    assert float(m_xla["d_penalty"]) > 0
+    chex.assert_trees_all_close(m_fast, m_xla, rtol=1e-4, atol=1e-5)
+    for net_fast, net_xla in zip(u_fast, u_xla):  # G's updates, then D's (two critic steps)
+        scale = max(float(jnp.abs(leaf).max()) for leaf in jax.tree.leaves(net_xla))
+        assert scale > 1e-3
+        chex.assert_trees_all_close(net_fast, net_xla, rtol=1e-4, atol=1e-4 * scale)
+
+
+def test_bad_conv_impl_in_config_is_a_clear_error():
+    from train_helpers import tiny_config
+
+    from jaxgan.train import steps
+
+    config = tiny_config("deblur")
+    config.train.conv_impl = "cudnn"
+    with pytest.raises(ValueError, match="train.conv_impl must be one of"):
+        steps.make_step_fns(config)
