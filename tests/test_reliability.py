@@ -120,7 +120,7 @@ def test_truncated_latest_is_skipped_by_evaluate_predict_and_resume(reference, t
     _assert_same_state(resumed, final)
 
 
-def test_flipped_bytes_are_detected_and_never_restored(reference, tmp_path, capsys):
+def test_flipped_bytes_are_detected_and_never_restored(reference, tmp_path, capsys, monkeypatch):
     workdir = _copy(reference, tmp_path)
     for s in (8, 7):
         _flip_bytes(_largest_file(workdir / "checkpoints" / str(s)))
@@ -135,6 +135,12 @@ def test_flipped_bytes_are_detected_and_never_restored(reference, tmp_path, caps
     code = cli.main(["evaluate", "--workdir", str(workdir), "--no-lpips"])
     assert code == 2
     assert "no usable checkpoint" in _one_line(capsys.readouterr().err)
+    # a resuming run neither starts afresh nor moves anything: the user decides
+    patch_engine(monkeypatch.setattr)
+    with pytest.raises(CheckpointError, match="no usable checkpoint"):
+        train_and_evaluate(_config(), str(workdir))
+    assert not (workdir / checkpoint.DAMAGED_DIR).exists()
+    assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["6", "7", "8"]
 
 
 def test_checkpoint_without_manifest_still_restores(reference, tmp_path):

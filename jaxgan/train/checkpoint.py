@@ -131,27 +131,31 @@ def _newest_good(manager: ocp.CheckpointManager, where: Path, attempt, step: int
                  on_damaged=None):
     """(step, attempt(step)) of the newest checkpoint that passes its manifest and that `attempt`
     reads without error (a CheckpointError of attempt, e.g. a model that does not fit, is raised as
-    is). Damaged ones are reported by a DamagedCheckpointWarning and passed to on_damaged(step).
-    With `step` given only that one is tried."""
+    is). Damaged ones are reported by a DamagedCheckpointWarning and, once a good one is found,
+    passed to on_damaged(step) (with none good, nothing is touched). With `step` given only that
+    one is tried."""
     steps = [step] if step is not None else sorted(manager.all_steps(), reverse=True)
     if not steps:
         raise NoCheckpointError(f"{where.parent} holds no checkpoint (folder {where} is empty)")
-    damaged = []
+    damaged, damaged_steps = [], []
     for s in steps:
         problem = verify_manifest(_step_dir(manager, s))
         if problem is None:
             try:
-                return s, attempt(s)
+                result = attempt(s)
             except CheckpointError:
                 raise
             except Exception as e:  # orbax / tensorstore errors of unreadable files
                 problem = f"cannot be read ({_first_line(e)})"
+            else:
+                for bad in damaged_steps if on_damaged is not None else ():
+                    on_damaged(bad)
+                return s, result
         damaged.append(f"checkpoint {s}: {problem}")
+        damaged_steps.append(s)
         if step is None and s != steps[-1]:
             warnings.warn(f"checkpoint {s} in {where} is damaged ({problem}); using an older one",
                           DamagedCheckpointWarning, stacklevel=3)
-        if on_damaged is not None:
-            on_damaged(s)
     raise CheckpointError(f"{where}: no usable checkpoint, {len(damaged)} damaged ({'; '.join(damaged[:2])})")
 
 

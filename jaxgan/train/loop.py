@@ -219,9 +219,16 @@ def _truncate_metrics(workdir: Path, step: int) -> None:
     path = workdir / "metrics.jsonl"
     if not path.is_file():
         return
+
+    def kept(line):  # a row cut short by a kill is dropped too
+        try:
+            return json.loads(line).get("step", 0) <= step
+        except ValueError:
+            return False
+
     lines = path.read_text().splitlines(keepends=True)
-    keep = [line for line in lines if not line.strip() or json.loads(line).get("step", 0) <= step]
-    if len(keep) != len(lines):
+    keep = [line if line.endswith("\n") else line + "\n" for line in lines if line.strip() and kept(line)]
+    if keep != lines:
         tmp = path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(keep))
         tmp.replace(path)
