@@ -5,8 +5,8 @@
     jaxgan predict --workdir runs/deblur photo.jpg folder/ --output out/
 
 Mistakes a user can make (a bad config key, a workdir without a checkpoint, an unreadable image, an
-output folder that cannot be written) end with one line on stderr and exit status 2; set
-JAXGAN_DEBUG=1 to see the traceback instead. Heavy imports (JAX, TensorFlow) happen inside the
+output folder that cannot be written) end with one line on stderr and exit status 2; `--debug`
+(anywhere on the line) or JAXGAN_DEBUG=1 shows the traceback instead. Heavy imports (JAX, TensorFlow) happen inside the
 commands, so `jaxgan --help` is instant and `predict` never loads TensorFlow.
 """
 
@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 EXIT_USER_ERROR = 2
@@ -64,6 +65,7 @@ def _cmd_train(args, extra) -> int:
         config = config_io.config_from_json(saved.read_text())
         for key, text in overrides.items():
             config_io.apply_override(config, key, text)
+        config_io.check_values(config)
     if args.init_from:
         config.train.init_from = args.init_from
     _quiet_tensorflow_logs()
@@ -115,14 +117,25 @@ def _cmd_predict(args, extra) -> int:
     _check_writable(out_dir)
     predictor = (predict.Predictor.from_workdir(args.workdir) if args.workdir
                  else predict.Predictor.from_pretrained(args.pretrained))
-    for path in paths:
-        written = predictor.predict_file(path, out_dir, tile_size=args.tile_size, overlap=args.overlap)
-        print(" ".join(str(p) for p in written))
+    _, skipped = predict.predict_files(predictor, paths, out_dir, skip_bad=args.skip_bad,
+                                       tile_size=args.tile_size, overlap=args.overlap)
+    if skipped:
+        print(f"jaxgan predict: skipped {len(skipped)} unreadable input(s) of {len(paths)}", file=sys.stderr)
     return 0
+
+
+def _pretrained_help() -> str:
+    from jaxgan import pretrained  # numpy only: cheap
+
+    names = pretrained.available()
+    return ("a model shipped with jaxgan: " + ", ".join(names) if names
+            else "a model shipped with jaxgan (this install ships none)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxgan", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (also JAXGAN_DEBUG=1; allowed anywhere)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train (or resume) a GAN; overrides: --config.KEY=VALUE")
@@ -143,25 +156,57 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="run a trained generator on image files or folders")
     pr.add_argument("inputs", nargs="+", help="image files or folders of images, any size")
     pr.add_argument("--workdir", default="", help="a training run's workdir (uses EMA params if kept)")
-    pr.add_argument("--pretrained", default="", help="a model shipped with jaxgan, e.g. deblur")
+    pr.add_argument("--pretrained", default="", help=_pretrained_help())
     pr.add_argument("--output", required=True, help="folder for the results")
     pr.add_argument("--tile-size", type=int, default=768,
                     help="process larger images in overlapping tiles of this size (0: never tile)")
     pr.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
+    pr.add_argument("--skip-bad", action="store_true",
+                    help="skip unreadable or corrupt inputs (each reported) instead of stopping the batch")
     pr.set_defaults(run=_cmd_predict)
     return parser
 
 
+# Errors shown as one line: every user-facing error of jaxgan is a ValueError subclass, plus OS
+# errors (a full disk, a missing permission) and a diverged run (DivergenceError).
+USER_ERRORS = (ValueError, OSError, FloatingPointError)
+
+
+def _pop_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """Removes `--debug` wherever it stands; True when it was there or JAXGAN_DEBUG is set."""
+    debug = bool(os.environ.get("JAXGAN_DEBUG")) and os.environ.get("JAXGAN_DEBUG") != "0"
+    return [a for a in argv if a != "--debug"], debug or "--debug" in argv
+
+
+def _one_line_warnings() -> None:
+    """jaxgan's own warnings (a skipped damaged checkpoint, a first frame used) as one line each."""
+    if getattr(warnings.formatwarning, "jaxgan_one_line", False):
+        return
+    package = os.path.dirname(os.path.abspath(__file__))
+    default = warnings.formatwarning
+
+    def formatwarning(message, category, filename, lineno, line=None):
+        if os.path.abspath(filename).startswith(package):
+            return f"jaxgan: warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    formatwarning.jaxgan_one_line = True
+    warnings.formatwarning = formatwarning
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv, debug = _pop_debug(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if not debug:
+        _one_line_warnings()
     try:
         return args.run(args, extra)
     except KeyboardInterrupt:
         print("jaxgan: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as e:  # every user-facing error of jaxgan is a ValueError subclass
-        if os.environ.get("JAXGAN_DEBUG"):
+    except USER_ERRORS as e:
+        if debug:
             raise
         print(f"jaxgan {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -31,7 +31,11 @@ def load_config_file(path: str | Path) -> ml_collections.ConfigDict:
         raise ConfigError(f"config file {path} failed to load: {e.__class__.__name__}: {e}") from e
     if not hasattr(module, "get_config"):
         raise ConfigError(f"config file {path} has no get_config() function")
-    config = module.get_config()
+    try:
+        config = module.get_config()
+    except Exception as e:  # e.g. an AttributeError of a locked ConfigDict: a key the schema lacks
+        raise ConfigError(f"config file {path}: get_config() failed: {e.__class__.__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''}") from e
     if not isinstance(config, ml_collections.ConfigDict):
         raise ConfigError(f"{path}: get_config() must return an ml_collections.ConfigDict")
     return config
@@ -99,12 +103,29 @@ def apply_override(config: ml_collections.ConfigDict, dotted_key: str, text: str
 
 
 def load_config(path: str | Path, overrides: dict[str, str] | None = None) -> ml_collections.ConfigDict:
-    """`get_config()` of a file with overrides applied; the result is locked."""
+    """`get_config()` of a file with overrides applied and values checked; the result is locked."""
     config = load_config_file(path)
     config.lock()
     for key, text in (overrides or {}).items():
         apply_override(config, key, text)
+    check_values(config)
     return config
+
+
+# Sizes that must be positive whole numbers (else a shape error deep inside the networks).
+POSITIVE_INTS = ("data.crop_size", "data.batch_size", "data.eval_batch_size", "train.max_to_keep")
+
+
+def check_values(config: ml_collections.ConfigDict) -> None:
+    """ConfigError naming the first size in POSITIVE_INTS that is not a positive integer."""
+    for dotted in POSITIVE_INTS:
+        node = config
+        for name in dotted.split("."):
+            node = node.get(name) if isinstance(node, ml_collections.ConfigDict) else None
+        if node is None:
+            continue
+        if isinstance(node, bool) or not isinstance(node, int) or node < 1:
+            raise ConfigError(f"config.{dotted} must be a positive whole number, got {node!r}")
 
 
 def config_to_json(config: ml_collections.ConfigDict) -> str:

@@ -10,7 +10,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from jaxgan.data.errors import DataError
+from jaxgan.data.images import load_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -22,21 +25,18 @@ PALETTE = np.array([
 ], np.uint8)
 
 
-class ImageFileError(ValueError):
+class ImageFileError(DataError):
     """An image file that cannot be read or written; the message names the file."""
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Reads an image file as uint8 RGB (H, W, 3); gray and RGBA are converted."""
-    path = Path(path)
+    """Reads an image file as uint8 RGB (H, W, 3), right for every pixel mode (16-bit and float
+    scaled from their range, EXIF orientation applied, first frame of several announced):
+    see jaxgan.data.images."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            return np.asarray(im.convert("RGB"), np.uint8)
-    except FileNotFoundError:
-        raise ImageFileError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageFileError(f"{path}: not a readable image ({e.__class__.__name__}: {e})") from None
+        return load_image(Path(path))
+    except DataError as e:
+        raise ImageFileError(str(e)) from None
 
 
 def list_images(inputs: list[str]) -> list[Path]:
@@ -45,7 +45,7 @@ def list_images(inputs: list[str]) -> list[Path]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
             if not found:
                 raise ImageFileError(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
             paths.extend(found)

@@ -8,6 +8,7 @@ input has a prior (config.data.prior) gets it computed from the whole image firs
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import jax
@@ -68,19 +69,84 @@ class Predictor:
             return logits_to_labels(out)
         return np.clip(out, -1.0, 1.0)
 
-    def predict_file(self, path: Path, out_dir: Path, *, tile_size: int = 0, overlap: int = 64) -> list[Path]:
-        """Predicts one file; writes STEM.png (deblur) or STEM_mask.png + STEM_overlay.png (segment)."""
+    def predict_file(self, path: Path, out_dir: Path, *, tile_size: int = 0, overlap: int = 64,
+                     stem: str | None = None) -> list[Path]:
+        """Predicts one file; writes STEM.png (deblur) or STEM_mask.png + STEM_overlay.png (segment);
+        STEM defaults to the file's stem (see `output_stems` for a batch)."""
         rgb = images.read_image(path)
         result = self.predict_array(images.to_float(rgb), tile_size=tile_size, overlap=overlap, name=str(path))
-        stem = Path(path).stem
+        stem = Path(path).stem if stem is None else stem
         if self.task == "segment":
-            mask_path, overlay_path = out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.png"
+            mask_path, overlay_path = output_files(out_dir, stem, self.task)
             images.write_mask_png(mask_path, result)
             images.write_png(overlay_path, images.overlay(rgb, result))
             return [mask_path, overlay_path]
-        out_path = out_dir / f"{stem}.png"
+        out_path, = output_files(out_dir, stem, self.task)
         images.write_png(out_path, images.to_uint8(result))
         return [out_path]
+
+
+class OutputClashError(ValueError):
+    """A prediction would be written onto one of the inputs."""
+
+
+def output_files(out_dir: Path, stem: str, task: str) -> list[Path]:
+    """The files `predict_file` writes for output stem `stem`."""
+    out_dir = Path(out_dir)
+    if task == "segment":
+        return [out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.png"]
+    return [out_dir / f"{stem}.png"]
+
+
+def output_stems(paths: list[Path], out_dir: Path, task: str) -> list[str]:
+    """One output stem per input: its file stem, or STEM_EXT (then STEM_EXT_2, ...) for inputs whose
+    stems (or output files) would collide, so no result overwrites another. OutputClashError when an
+    output file would be one of the inputs."""
+    paths = [Path(p) for p in paths]
+    counts: dict[str, int] = {}
+    for p in paths:
+        counts[p.stem] = counts.get(p.stem, 0) + 1
+    stems, taken = [], set()
+    for p in paths:
+        base = p.stem if counts[p.stem] == 1 else f"{p.stem}_{p.suffix.lstrip('.').lower() or 'file'}"
+        stem, n = base, 1
+        while any(f in taken for f in output_files(out_dir, stem, task)):
+            n += 1
+            stem = f"{base}_{n}"
+        taken.update(output_files(out_dir, stem, task))
+        stems.append(stem)
+    inputs = {p.resolve(): p for p in paths}
+    for p, stem in zip(paths, stems):
+        for f in output_files(out_dir, stem, task):
+            if f.resolve() in inputs:
+                raise OutputClashError(
+                    f"the result of {p} would overwrite the input {inputs[f.resolve()]}: "
+                    "choose an --output folder that holds none of the inputs")
+    return stems
+
+
+def predict_files(predictor: Predictor, paths: list[Path], out_dir: Path, *, skip_bad: bool = False,
+                  tile_size: int = 0, overlap: int = 64, report=print) -> tuple[list[Path], list[Path]]:
+    """Predicts a batch of files into `out_dir` under unique names (`output_stems`), reporting the
+    written files of each input. An unreadable input stops the batch with an ImageFileError that says
+    how many were done, or with skip_bad=True is reported, skipped and the batch goes on.
+    Returns (done, skipped) inputs."""
+    stems = output_stems(paths, out_dir, predictor.task)
+    done, skipped = [], []
+    for path, stem in zip(paths, stems):
+        try:
+            written = predictor.predict_file(path, out_dir, tile_size=tile_size, overlap=overlap, stem=stem)
+        except images.ImageFileError as e:
+            if not skip_bad:
+                raise images.ImageFileError(
+                    f"{e}; {len(done)} of {len(paths)} inputs done (results in {out_dir}); "
+                    "--skip-bad skips unreadable inputs") from None
+            skipped.append(path)
+            print(f"skipped: {e}", file=sys.stderr)
+            continue
+        done.append(path)
+        report(" ".join(str(p) for p in written))
+    return done, skipped
 
 
 def logits_to_labels(logits: np.ndarray) -> np.ndarray:

@@ -6,6 +6,8 @@ distributed OUT ID PORT   process ID of 2 (coordinator 127.0.0.1:PORT): train_an
                           into OUT's folder (shared workdir); writes this process's params to OUT
 sigterm WORKDIR           train_and_evaluate with a slow fake iterator; touches WORKDIR/started once a few
                           steps ran (the test then sends SIGTERM); prints the returned metrics as JSON
+killed WORKDIR STEP       checkpoints every step, waits at batch 3 for WORKDIR/go, then SIGKILLs itself
+                          while checkpoint STEP is being saved
 """
 
 import json
@@ -108,6 +110,38 @@ def run_sigterm(workdir):
     print("RESULT " + json.dumps(result))
 
 
+def run_killed(workdir, kill_at):
+    """Checkpoints every step; holds at batch 3 (touches WORKDIR/started) until WORKDIR/go exists, then
+    kills itself with SIGKILL right after starting the asynchronous save of step `kill_at`."""
+    import signal
+
+    from jaxgan.train import checkpoint, train_and_evaluate
+
+    config = loop_test_config()
+    config.train.steps = 10_000
+    config.train.checkpoint_every = 1
+    started, go = Path(workdir) / "started", Path(workdir) / "go"
+
+    def held_iterator(config, *, start_step=0, **kw):
+        for n, batch in enumerate(fake_train_iterator(config, start_step=start_step, **kw), start_step):
+            if n == 3:
+                started.touch()
+                while not go.exists():
+                    time.sleep(0.05)
+            yield batch
+
+    save = checkpoint.Checkpointer.save
+
+    def save_then_die(self, step, state):
+        save(self, step, state)
+        if step == int(kill_at):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    checkpoint.Checkpointer.save = save_then_die
+    patch_engine(setattr, train_iterator=held_iterator)
+    train_and_evaluate(config, workdir)
+
+
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
-    {"steps": run_steps, "distributed": run_distributed, "sigterm": run_sigterm}[mode](*args)
+    {"steps": run_steps, "distributed": run_distributed, "sigterm": run_sigterm, "killed": run_killed}[mode](*args)

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from jaxgan.data.errors import DataError
+from jaxgan.data.images import check_jpeg_data
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")  # what tf.io.decode_image reads
 IMAGE_MODES = ("RGB", "RGBA", "L", "LA", "P")
@@ -44,7 +45,12 @@ def inspect_image(path: Path) -> tuple[tuple[int, int] | None, str | None]:
             im.load()
             if im.mode not in IMAGE_MODES:
                 return None, f"unsupported pixel mode {im.mode} (expected 8-bit RGB, RGBA, gray or palette)"
-            return (im.height, im.width), None
+            size, fmt = (im.height, im.width), im.format
+        if fmt == "JPEG":
+            problem = check_jpeg_data(path)
+            if problem:
+                return None, f"corrupt JPEG data ({problem})"
+        return size, None
     except Exception as e:  # Pillow raises many types for corrupt files
         return None, f"unreadable or corrupt image ({e.__class__.__name__}: {e})"
 

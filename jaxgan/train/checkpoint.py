@@ -6,12 +6,24 @@ Layout of a workdir:
 
 A checkpoint is only written after the loop has checked every loss since the previous one for
 NaN / Inf, so a saved state is always a good one (see loop.py).
+
+Integrity: once orbax has finished a checkpoint (atomically, through its temporary folder), its
+folder gets MANIFEST listing the size and SHA-256 of every file. A restore checks it first; a
+checkpoint whose files are missing, truncated or altered, or that orbax cannot read, is reported
+in one warning and the next older one is used (a resuming run moves the damaged one aside to
+WORKDIR/checkpoints_damaged/). A checkpoint without a manifest (from an older jaxgan, or cut off
+between orbax's commit and the manifest) restores without that check.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
+import shutil
+import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -20,6 +32,9 @@ import orbax.checkpoint as ocp
 
 LATEST_DIR = "checkpoints"
 BEST_DIR = "best"
+DAMAGED_DIR = "checkpoints_damaged"
+MANIFEST = "jaxgan_manifest.json"
+TMP_MARK = ".orbax-checkpoint-tmp"
 
 
 class CheckpointError(ValueError):
@@ -30,10 +45,125 @@ class NoCheckpointError(CheckpointError):
     """The workdir has no checkpoint to restore."""
 
 
+class DamagedCheckpointWarning(UserWarning):
+    """A damaged checkpoint was skipped (the message names it and why)."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files(step_dir: Path) -> list[Path]:
+    return sorted(p for p in step_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def write_manifest(step_dir: Path) -> None:
+    """MANIFEST in a finished checkpoint folder: {relative path: [size, sha256]} of every file."""
+    entries = {str(p.relative_to(step_dir)): [p.stat().st_size, _sha256(p)] for p in _files(step_dir)}
+    tmp = step_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"files": entries}, indent=0, sort_keys=True))
+    os.replace(tmp, step_dir / MANIFEST)
+
+
+def verify_manifest(step_dir: Path) -> str | None:
+    """None when every file of the manifest is there with its size and checksum (or when the folder
+    has no manifest: nothing to check), else what is wrong."""
+    manifest = step_dir / MANIFEST
+    if not step_dir.is_dir():
+        return "its folder is missing"
+    if not manifest.is_file():
+        return None
+    try:
+        entries = json.loads(manifest.read_text())["files"]
+    except (ValueError, KeyError, OSError) as e:
+        return f"its manifest is unreadable ({e.__class__.__name__})"
+    for name, (size, digest) in sorted(entries.items()):
+        path = step_dir / name
+        if not path.is_file():
+            return f"file {name} is missing"
+        if path.stat().st_size != size:
+            return f"file {name} has {path.stat().st_size} bytes, {size} were written"
+        if _sha256(path) != digest:
+            return f"file {name} does not match its checksum"
+    return None
+
+
+def _step_dir(manager: ocp.CheckpointManager, step: int) -> Path:
+    return Path(str(manager.directory)) / str(step)
+
+
+def _write_missing_manifests(manager: ocp.CheckpointManager) -> None:
+    """Manifests of the finished checkpoints that lack one (call after the saves have finished)."""
+    if jax.process_index() != 0:
+        return
+    for step in manager.all_steps():
+        step_dir = _step_dir(manager, step)
+        if step_dir.is_dir() and not (step_dir / MANIFEST).is_file():
+            write_manifest(step_dir)
+
+
+def remove_temporary_folders(folder: Path) -> list[Path]:
+    """Removes orbax's unfinished *.orbax-checkpoint-tmp* folders under `folder`; returns them."""
+    found = sorted(p for p in Path(folder).glob(f"*{TMP_MARK}*") if p.is_dir()) if Path(folder).is_dir() else []
+    for p in found:
+        shutil.rmtree(p, ignore_errors=True)
+    return found
+
+
+def _is_disk_full(e: BaseException) -> bool:
+    while e is not None:
+        if getattr(e, "errno", None) == errno.ENOSPC or "No space left" in str(e):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{e.__class__.__name__}: {text[0] if text else ''}"
+
+
+def _newest_good(manager: ocp.CheckpointManager, where: Path, attempt, step: int | None = None,
+                 on_damaged=None):
+    """(step, attempt(step)) of the newest checkpoint that passes its manifest and that `attempt`
+    reads without error (a CheckpointError of attempt, e.g. a model that does not fit, is raised as
+    is). Damaged ones are reported by a DamagedCheckpointWarning and, once a good one is found,
+    passed to on_damaged(step) (with none good, nothing is touched). With `step` given only that
+    one is tried."""
+    steps = [step] if step is not None else sorted(manager.all_steps(), reverse=True)
+    if not steps:
+        raise NoCheckpointError(f"{where.parent} holds no checkpoint (folder {where} is empty)")
+    damaged, damaged_steps = [], []
+    for s in steps:
+        problem = verify_manifest(_step_dir(manager, s))
+        if problem is None:
+            try:
+                result = attempt(s)
+            except CheckpointError:
+                raise
+            except Exception as e:  # orbax / tensorstore errors of unreadable files
+                problem = f"cannot be read ({_first_line(e)})"
+            else:
+                for bad in damaged_steps if on_damaged is not None else ():
+                    on_damaged(bad)
+                return s, result
+        damaged.append(f"checkpoint {s}: {problem}")
+        damaged_steps.append(s)
+        if step is None and s != steps[-1]:
+            warnings.warn(f"checkpoint {s} in {where} is damaged ({problem}); using an older one",
+                          DamagedCheckpointWarning, stacklevel=3)
+    raise CheckpointError(f"{where}: no usable checkpoint, {len(damaged)} damaged ({'; '.join(damaged[:2])})")
+
+
 def _manager(path: Path, max_to_keep: int, best_metric: str = "", best_mode: str = "max",
              create: bool = True) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max(int(max_to_keep), 1), create=create, enable_async_checkpointing=True,
+        cleanup_tmp_directories=create,  # a writer removes what a killed save left behind
         best_fn=(lambda metrics: float(metrics[best_metric])) if best_metric else None,
         best_mode=best_mode)
     handlers = {"state": ocp.StandardCheckpointHandler(), "config": ocp.JsonCheckpointHandler()}
@@ -89,12 +219,38 @@ class Checkpointer:
         return ocp.args.Composite(state=ocp.args.StandardSave(state),
                                   config=ocp.args.JsonSave(self.config_json))
 
+    def _saving(self, what: str, step: int | None, fn):
+        """Runs a save / wait of orbax; a failure (a full disk above all) becomes one CheckpointError
+        and the unfinished temporary folders are removed."""
+        try:
+            return fn()
+        except Exception as e:
+            for folder in (self.workdir / LATEST_DIR, self.workdir / BEST_DIR):
+                remove_temporary_folders(folder)
+            at = "" if step is None else f" {step}"
+            kept = self.latest.all_steps()
+            kept_text = f"; the checkpoints kept: {', '.join(map(str, kept))}" if kept else ""
+            if _is_disk_full(e):
+                raise CheckpointError(f"disk full while {what} checkpoint{at} in {self.workdir}: free space, "
+                                      f"then run again to resume{kept_text}") from e
+            raise CheckpointError(f"{what} checkpoint{at} in {self.workdir} failed ({_first_line(e)})"
+                                  f"{kept_text}") from e
+
+    def _finish_previous(self) -> None:
+        """Waits for the running save and writes the manifests of the finished checkpoints."""
+        self._saving("saving", None, self.latest.wait_until_finished)
+        self._saving("saving", None, lambda: _write_missing_manifests(self.latest))
+        if self.best is not None:
+            self._saving("saving the best", None, self.best.wait_until_finished)
+            self._saving("saving the best", None, lambda: _write_missing_manifests(self.best))
+
     def save(self, step: int, state) -> None:
         """Starts an asynchronous save of `state` as checkpoint `step` (returns once the arrays
         are copied off the devices, so the caller may donate them afterwards)."""
         if self.latest.latest_step() == step:
             return
-        self.latest.save(step, args=self._args(state), force=True)
+        self._finish_previous()
+        self._saving("saving", step, lambda: self.latest.save(step, args=self._args(state), force=True))
 
     def save_best(self, step: int, state, metrics: dict) -> None:
         """Offers `state` to the best-checkpoint manager (kept if metrics[best_metric] is best)."""
@@ -105,27 +261,45 @@ class Checkpointer:
                              f"available: {sorted(metrics)}")
         if self.best.latest_step() == step:
             return
-        self.best.save(step, args=self._args(state), metrics={self.best_metric: float(metrics[self.best_metric])},
-                       force=True)
+        self._finish_previous()
+        self._saving("saving the best", step, lambda: self.best.save(
+            step, args=self._args(state), metrics={self.best_metric: float(metrics[self.best_metric])},
+            force=True))
 
     def latest_step(self) -> int | None:
         return self.latest.latest_step()
 
+    def _set_aside(self, step: int) -> None:
+        """Moves a damaged checkpoint to WORKDIR/checkpoints_damaged/ (kept, out of orbax's way)."""
+        if jax.process_index() == 0:
+            source = _step_dir(self.latest, step)
+            target = self.workdir / DAMAGED_DIR / str(step)
+            if target.exists():
+                target = target.with_name(f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
+            if source.is_dir():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(source), str(target))
+                warnings.warn(f"moved the damaged checkpoint {step} to {target}", DamagedCheckpointWarning,
+                              stacklevel=4)
+        self.latest.reload()
+
     def restore(self, target, step: int | None = None):
-        """The checkpoint `step` (default latest) restored into the structure, shapes and
-        shardings of `target` (a state or its abstract version)."""
-        step = self.latest.latest_step() if step is None else step
-        if step is None:
+        """The checkpoint `step` (default: the newest good one, see the module docstring) restored
+        into the structure, shapes and shardings of `target` (a state or its abstract version)."""
+        if step is None and self.latest.latest_step() is None:
             raise NoCheckpointError(f"{self.workdir} holds no checkpoint in {self.workdir / LATEST_DIR}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        _check_fits(self.latest, step, abstract, self.workdir / LATEST_DIR)
-        restored = self.latest.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+
+        def attempt(s):
+            _check_fits(self.latest, s, abstract, self.workdir / LATEST_DIR)
+            return self.latest.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+
+        _, restored = _newest_good(self.latest, self.workdir / LATEST_DIR, attempt, step,
+                                   on_damaged=self._set_aside if step is None else None)
         return restored.state
 
     def wait(self) -> None:
-        self.latest.wait_until_finished()
-        if self.best is not None:
-            self.best.wait_until_finished()
+        self._finish_previous()
 
     def close(self) -> None:
         self.latest.close()
@@ -133,39 +307,52 @@ class Checkpointer:
             self.best.close()
 
 
-def read_config(workdir: str | os.PathLike, which: str = LATEST_DIR) -> tuple[ml_collections.ConfigDict, int]:
-    """(config saved with the latest checkpoint, its step); NoCheckpointError if there is none."""
-    from jaxgan import config_io
-
-    workdir = Path(workdir)
+def _read_only_manager(workdir: Path, which: str) -> tuple[ocp.CheckpointManager, Path]:
     path = workdir / which
     if not path.is_dir():
         raise NoCheckpointError(f"{workdir} holds no checkpoint (no folder {path})")
-    manager = _manager(path, 1, create=False)
+    return _manager(path, 1, create=False), path
+
+
+def _restore_config(manager: ocp.CheckpointManager, step: int) -> ml_collections.ConfigDict:
+    from jaxgan import config_io
+
+    saved = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+    return config_io.config_from_json(json.dumps(saved.config))
+
+
+def read_config(workdir: str | os.PathLike, which: str = LATEST_DIR) -> tuple[ml_collections.ConfigDict, int]:
+    """(config saved with the newest good checkpoint, its step); NoCheckpointError if there is none."""
+    manager, path = _read_only_manager(Path(workdir), which)
     try:
-        step = manager.latest_step()
-        if step is None:
-            raise NoCheckpointError(f"{workdir} holds no checkpoint (folder {path} is empty)")
-        saved = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+        step, config = _newest_good(manager, path, lambda s: _restore_config(manager, s))
     finally:
         manager.close()
-    return config_io.config_from_json(json.dumps(saved.config)), int(step)
+    return config, int(step)
+
+
+def restore_newest_good(workdir: str | os.PathLike, make_target, which: str = LATEST_DIR,
+                        step: int | None = None):
+    """(config, step, state, extra) of the newest good checkpoint (or of `step`): make_target(config,
+    step) -> (target state or its abstract version, extra) builds what the state is restored into
+    from the config saved with that checkpoint. Damaged checkpoints are skipped with a warning."""
+    manager, path = _read_only_manager(Path(workdir), which)
+
+    def attempt(s):
+        config = _restore_config(manager, s)
+        target, extra = make_target(config, s)
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        _check_fits(manager, s, abstract, path)
+        restored = manager.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+        return config, restored.state, extra
+
+    try:
+        step, (config, state, extra) = _newest_good(manager, path, attempt, step)
+    finally:
+        manager.close()
+    return config, int(step), state, extra
 
 
 def restore_state(workdir: str | os.PathLike, target, which: str = LATEST_DIR, step: int | None = None):
-    """The state of `workdir`'s latest (or given) checkpoint, in the structure of `target`."""
-    workdir = Path(workdir)
-    path = workdir / which
-    if not path.is_dir():
-        raise NoCheckpointError(f"{workdir} holds no checkpoint (no folder {path})")
-    manager = _manager(path, 1, create=False)
-    try:
-        step = manager.latest_step() if step is None else step
-        if step is None:
-            raise NoCheckpointError(f"{workdir} holds no checkpoint (folder {path} is empty)")
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        _check_fits(manager, step, abstract, path)
-        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-    finally:
-        manager.close()
-    return restored.state
+    """The state of `workdir`'s newest good (or given) checkpoint, in the structure of `target`."""
+    return restore_newest_good(workdir, lambda config, s: (target, None), which, step)[2]

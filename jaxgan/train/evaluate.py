@@ -156,14 +156,16 @@ def _abstract_state(config, g_module, d_module, sharding, step: int = 0):
 
 
 def restore_state(workdir: str, sharding=None, step: int | None = None):
-    """(config, g_module, d_module, state, step) of a workdir's latest (or given) checkpoint,
+    """(config, g_module, d_module, state, step) of a workdir's newest good (or given) checkpoint,
     arrays placed with `sharding` (default: this process's first device)."""
-    config, latest = checkpoint.read_config(workdir)
-    step = latest if step is None else step
-    g_module, d_module = state_lib.make_modules(config)
     sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    target = _abstract_state(config, g_module, d_module, sharding, step)
-    state = checkpoint.restore_state(workdir, target, step=step)
+
+    def make_target(config, s):  # from the config saved with checkpoint s
+        g_module, d_module = state_lib.make_modules(config)
+        return _abstract_state(config, g_module, d_module, sharding, s), (g_module, d_module)
+
+    # the newest checkpoint that passes its checksums (damaged ones are skipped with a warning)
+    config, step, state, (g_module, d_module) = checkpoint.restore_newest_good(workdir, make_target, step=step)
     return config, g_module, d_module, state, step
 
 

@@ -20,6 +20,7 @@ the report.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -36,6 +37,7 @@ import tqdm
 from jaxgan.data.prior import input_channels
 from jaxgan.train import checkpoint, history, parallel, progressive, steps, transfer
 from jaxgan.train import state as state_lib
+from jaxgan.train.lock import WorkdirLock
 # (the package re-exports the function `evaluate`, which shadows the module of that name)
 from jaxgan.train.evaluate import restore_state, run_evaluation
 
@@ -203,9 +205,66 @@ def _evaluate(config, state, g_module, writer: _Writer, ckpt, step: int) -> dict
     return results
 
 
+def _check_eval_data(config) -> None:
+    """Reads the evaluation split now (a folder dataset validates every file of it), so an empty or
+    unreadable split stops the run before its first step instead of at its first evaluation."""
+    from jaxgan.data import sources  # TensorFlow lives behind jaxgan.data
+
+    sources.make_source(config, config.data.eval_split)
+
+
+def _truncate_metrics(workdir: Path, step: int) -> None:
+    """Drops the metrics.jsonl rows after `step` (logged by a run killed after its last checkpoint,
+    which the resumed run logs again), so each step is in the file once."""
+    path = workdir / "metrics.jsonl"
+    if not path.is_file():
+        return
+
+    def kept(line):  # a row cut short by a kill is dropped too
+        try:
+            return json.loads(line).get("step", 0) <= step
+        except ValueError:
+            return False
+
+    lines = path.read_text().splitlines(keepends=True)
+    keep = [line if line.endswith("\n") else line + "\n" for line in lines if line.strip() and kept(line)]
+    if keep != lines:
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(keep))
+        tmp.replace(path)
+
+
+@contextlib.contextmanager
+def _workdir_guard(workdir: Path):
+    """One writer per workdir (jaxgan.train.lock) on process 0; a start that fails before the
+    run's first checkpoint leaves no config.json of its own behind."""
+    if jax.process_index() != 0:
+        yield
+        return
+    config_json = workdir / "config.json"
+    had_config = config_json.exists()
+    workdir.mkdir(parents=True, exist_ok=True)
+    lock = WorkdirLock(workdir).acquire()
+    try:
+        yield
+    except BaseException:
+        if not had_config and not any(p.name.isdigit() for p in (workdir / checkpoint.LATEST_DIR).glob("*")):
+            config_json.unlink(missing_ok=True)
+        raise
+    finally:
+        lock.release()
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Trains (or resumes) the run in `workdir`; returns the last train metrics (window means),
-    the last evaluation's metrics prefixed 'eval_', 'step' and 'stopped_early'."""
+    the last evaluation's metrics prefixed 'eval_', 'step' and 'stopped_early'. Refuses
+    (WorkdirLockedError) while another process trains in `workdir`."""
+    parallel.initialize_distributed(config)
+    with _workdir_guard(Path(workdir)):
+        return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     parallel.initialize_distributed(config)
     workdir = Path(workdir)
     is_main = jax.process_index() == 0
@@ -215,6 +274,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     for name in ("steps", "log_every", "eval_every", "checkpoint_every"):
         if int(t[name]) < 1:
             raise ValueError(f"train.{name} must be a positive number of steps, got {t[name]}")
+    _check_eval_data(config)
     mesh = parallel.make_mesh()
     parallel.local_batch_size(int(config.data.batch_size), mesh)
     g_module, d_module = state_lib.make_modules(config)
@@ -236,6 +296,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             state = parallel.replicate(state, mesh)
     start = int(parallel.to_host(state.step))
     if is_main:
+        _truncate_metrics(workdir, start)
         from jaxgan import config_io
 
         (workdir / "config.json").write_text(config_io.config_to_json(config) + "\n")

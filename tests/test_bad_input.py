@@ -1,0 +1,305 @@
+"""Table-driven bad input: every PIL pixel mode read to the right 8-bit values (or refused by name),
+and each input mistake a user can make reaching the command line as one line and exit status 2,
+with nothing of the user's overwritten."""
+
+import sys
+import warnings
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxgan import cli, images
+from jaxgan.data import folders
+from jaxgan.data.images import FirstFrameWarning
+
+ROOT = Path(__file__).parents[1]
+GRAY = np.array([[0, 100], [200, 255]], np.uint8)  # the 8-bit values every mode below stands for
+
+
+def _rgb(gray):
+    return np.repeat(np.asarray(gray, np.uint8)[..., None], 3, axis=-1)
+
+
+def _palette_image():
+    im = Image.fromarray(np.array([[0, 1], [2, 3]], np.uint8), mode="P")
+    im.putpalette([0, 0, 0, 100, 100, 100, 200, 200, 200, 255, 255, 255])
+    return im
+
+
+# (name, file suffix, PIL image, save options, expected uint8 RGB)
+MODES = [
+    ("L", "png", lambda: Image.fromarray(GRAY), {}, _rgb(GRAY)),
+    ("1", "png", lambda: Image.fromarray(GRAY > 128), {}, _rgb([[0, 0], [255, 255]])),
+    ("P", "png", _palette_image, {}, _rgb(GRAY)),
+    ("RGB", "png", lambda: Image.fromarray(_rgb(GRAY)), {}, _rgb(GRAY)),
+    ("RGBA", "png", lambda: Image.fromarray(np.dstack([_rgb(GRAY), np.full((2, 2), 7, np.uint8)])), {}, _rgb(GRAY)),
+    ("LA", "png", lambda: Image.fromarray(np.dstack([GRAY, GRAY]), "LA"), {}, _rgb(GRAY)),
+    ("CMYK", "tiff", lambda: Image.fromarray(_rgb(GRAY)).convert("CMYK"), {}, _rgb(GRAY)),
+    ("YCbCr", "tiff", lambda: Image.fromarray(_rgb(GRAY)).convert("YCbCr"), {}, _rgb(GRAY)),
+    # 16-bit gray: 0..65535 scaled to 0..255 (not clipped to white)
+    ("I;16", "png", lambda: Image.fromarray(GRAY.astype(np.uint16) * 257), {}, _rgb(GRAY)),
+    ("I;16 tiff", "tiff", lambda: Image.fromarray(GRAY.astype(np.uint16) * 257), {}, _rgb(GRAY)),
+    ("I (32-bit, 16-bit values)", "tiff", lambda: Image.fromarray(GRAY.astype(np.int32) * 257), {}, _rgb(GRAY)),
+    # float: [0, 1] scaled to 0..255 (not rounded to black), [0, 255] taken as it is
+    ("F in [0, 1]", "tiff", lambda: Image.fromarray(GRAY.astype(np.float32) / 255), {}, _rgb(GRAY)),
+    ("F in [0, 255]", "tiff", lambda: Image.fromarray(GRAY.astype(np.float32)), {}, _rgb(GRAY)),
+    ("webp lossless", "webp", lambda: Image.fromarray(_rgb(GRAY)), {"lossless": True}, _rgb(GRAY)),
+]
+
+
+@pytest.mark.parametrize("name,suffix,make,options,expected", MODES, ids=[m[0] for m in MODES])
+def test_every_pixel_mode_reads_to_its_8bit_values(tmp_path, name, suffix, make, options, expected):
+    path = tmp_path / f"image.{suffix}"
+    make().save(path, **options)
+    np.testing.assert_array_equal(images.read_image(path), expected)
+
+
+REFUSED = [
+    ("I out of range", "tiff", lambda: Image.fromarray(np.array([[-5, 70000]], np.int32)), "outside 0..65535"),
+    ("F out of range", "tiff", lambda: Image.fromarray(np.array([[0.0, 300.0]], np.float32)), r"neither in \[0, 1\]"),
+    ("F with NaN", "tiff", lambda: Image.fromarray(np.array([[0.0, np.nan]], np.float32)), "NaN or Inf"),
+]
+
+
+@pytest.mark.parametrize("name,suffix,make,needle", REFUSED, ids=[r[0] for r in REFUSED])
+def test_values_outside_a_mode_range_are_refused_by_name(tmp_path, name, suffix, make, needle):
+    path = tmp_path / f"image.{suffix}"
+    make().save(path)
+    with pytest.raises(images.ImageFileError, match=needle) as e:
+        images.read_image(path)
+    assert str(e.value).startswith(str(path)) and "\n" not in str(e.value)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    stored = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 10
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    Image.fromarray(stored).save(tmp_path / "r.png", exif=exif)
+    np.testing.assert_array_equal(images.read_image(tmp_path / "r.png"), np.rot90(stored, k=-1))
+
+
+def test_multi_frame_file_gives_its_first_frame_and_says_so(tmp_path):
+    frames = [Image.fromarray(_rgb(np.full((4, 4), v, np.uint8))) for v in (0, 255)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    with pytest.warns(FirstFrameWarning, match="holds 2 frames; using the first"):
+        out = images.read_image(tmp_path / "a.gif")
+    np.testing.assert_array_equal(out, 0)
+
+
+def _corrupt_jpeg(path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path, quality=90)
+    data = bytearray(path.read_bytes())
+    for i in rng.integers(len(data) // 3, len(data) - 10, 8):  # Pillow decodes this without a word
+        data[i] = int(rng.integers(0, 256))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _truncated_png(path: Path) -> Path:
+    Image.fromarray(_rgb(np.zeros((32, 32), np.uint8))).save(path)
+    path.write_bytes(path.read_bytes()[:60])
+    return path
+
+
+FILE_MISTAKES = [
+    ("corrupt JPEG", lambda p: _corrupt_jpeg(p / "c.jpg"), "corrupt JPEG data"),
+    ("truncated PNG", lambda p: _truncated_png(p / "t.png"), "unreadable or corrupt"),
+    ("not an image", lambda p: (p / "n.png").write_bytes(b"hello") and p / "n.png", "unreadable or corrupt"),
+    ("missing", lambda p: p / "missing.png", "no such file"),
+    ("a folder", lambda p: (p / "d.png").mkdir() or p / "d.png", "is a folder"),
+]
+
+
+@pytest.mark.parametrize("name,make,needle", FILE_MISTAKES, ids=[m[0] for m in FILE_MISTAKES])
+def test_bad_files_are_refused_by_name(tmp_path, name, make, needle):
+    path = make(tmp_path)
+    with pytest.raises(images.ImageFileError, match=needle) as e:
+        images.read_image(path)
+    assert str(e.value).startswith(str(path)) and "\n" not in str(e.value)
+
+
+def test_decompression_bomb_is_refused_by_name(tmp_path, monkeypatch):
+    Image.fromarray(_rgb(np.zeros((16, 16), np.uint8))).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)  # 256 pixels > 2 x 50: Pillow's bomb error
+    with pytest.raises(images.ImageFileError, match="refused as too large"):
+        images.read_image(tmp_path / "big.png")
+
+
+def test_training_data_check_refuses_a_corrupt_jpeg(tmp_path):
+    size, problem = folders.inspect_image(_corrupt_jpeg(tmp_path / "c.jpg"))
+    assert size is None and "corrupt JPEG data" in problem
+
+
+def test_a_folder_named_like_an_image_is_not_an_image(tmp_path):
+    (tmp_path / "x.png").mkdir()
+    Image.fromarray(_rgb(GRAY)).save(tmp_path / "ok.png")
+    assert images.list_images([str(tmp_path)]) == [tmp_path / "ok.png"]
+
+
+# ---- the command line -----------------------------------------------------------------------------
+
+CONFIG = """import sys
+sys.path.insert(0, {tests!r})
+from train_helpers import tiny_config
+
+def get_config():
+    c = tiny_config("deblur", steps=2)
+    c.train.eval_lpips = False
+{extra}
+    return c
+"""
+
+
+def _config_file(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "cfg.py"
+    path.write_text(CONFIG.format(tests=str(ROOT / "tests"), extra=extra or "    pass"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A workdir holding one checkpoint of an untrained tiny run (no train step compiled)."""
+    from jaxgan.train import checkpoint, state as state_lib
+    from train_helpers import tiny_config
+
+    config = tiny_config("deblur")
+    g, d = state_lib.make_modules(config)
+    state = state_lib.create_state(config, g, d, {"input": np.zeros((1, 16, 16, 3), np.float32)},
+                                   jax.random.PRNGKey(0))
+    path = tmp_path_factory.mktemp("workdir")
+    ckpt = checkpoint.Checkpointer(path, config)
+    ckpt.save(1, state)
+    ckpt.wait()
+    ckpt.close()
+    return path
+
+
+def _cli(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(code, err, *needles):
+    assert code == 2, err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def _photo(path: Path, value: int = 90) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((12, 20, 3), value, np.uint8)).save(path)
+    return path
+
+
+def test_predict_never_writes_onto_its_input(workdir, tmp_path, capsys):
+    photo = _photo(tmp_path / "d" / "ok.png")
+    before = photo.read_bytes()
+    code, _, err = _cli(["predict", "--workdir", workdir, photo, "--output", tmp_path / "d"], capsys)
+    _one_line_error(code, err, "would overwrite the input", str(photo))
+    assert photo.read_bytes() == before and sorted(p.name for p in (tmp_path / "d").iterdir()) == ["ok.png"]
+
+
+def test_predict_gives_colliding_names_their_own_files(workdir, tmp_path, capsys):
+    a, b = _photo(tmp_path / "a" / "ok.png", 10), _photo(tmp_path / "a" / "ok.jpg", 240)
+    code, out, err = _cli(["predict", "--workdir", workdir, a, b, "--output", tmp_path / "o"], capsys)
+    assert code == 0, err
+    written = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert written == ["ok_jpg.png", "ok_png.png"]
+    assert not np.array_equal(images.read_image(tmp_path / "o" / "ok_png.png"),
+                              images.read_image(tmp_path / "o" / "ok_jpg.png"))
+
+
+def test_a_bad_file_in_a_folder_batch_says_what_was_done_and_how_to_go_on(workdir, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    _photo(folder / "a.png")
+    (folder / "b.png").write_bytes(b"broken")
+    _photo(folder / "c.png")
+    (folder / "x.png").mkdir()  # a folder, not an image
+    code, _, err = _cli(["predict", "--workdir", workdir, folder, "--output", tmp_path / "o"], capsys)
+    _one_line_error(code, err, str(folder / "b.png"), "1 of 3 inputs done", "--skip-bad")
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.png"]
+    code, out, err = _cli(["predict", "--workdir", workdir, folder, "--output", tmp_path / "o", "--skip-bad"],
+                          capsys)
+    assert code == 0 and "skipped" in err and str(folder / "b.png") in err, err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.png", "c.png"]
+
+
+CONFIG_MISTAKES = [
+    ("unknown key in the file", "    c.train.stepz = 3", [], "get_config() failed: AttributeError"),
+    ("get_config() raises", "    raise RuntimeError('no GPU here')", [], "RuntimeError: no GPU here"),
+    ("crop size 0", "", ["--config.data.crop_size=0"], "data.crop_size must be a positive whole number"),
+    ("batch size -1", "", ["--config.data.batch_size=-1"], "data.batch_size must be a positive"),
+]
+
+
+@pytest.mark.parametrize("name,extra,overrides,needle", CONFIG_MISTAKES, ids=[c[0] for c in CONFIG_MISTAKES])
+def test_config_mistakes_are_one_line(tmp_path, capsys, name, extra, overrides, needle):
+    config = _config_file(tmp_path, extra)
+    code, _, err = _cli(["train", "--config", config, "--workdir", tmp_path / "w", *overrides], capsys)
+    _one_line_error(code, err, needle)
+    assert not (tmp_path / "w").exists()
+
+
+def test_divergence_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    import jaxgan.train
+    from jaxgan.train.loop import DivergenceError
+
+    def diverging(config, workdir):
+        raise DivergenceError("training diverged at step 3: loss g_loss = nan")
+
+    monkeypatch.setattr(jaxgan.train, "train_and_evaluate", diverging)
+    argv = ["train", "--config", _config_file(tmp_path), "--workdir", tmp_path / "w"]
+    code, _, err = _cli(argv, capsys)
+    _one_line_error(code, err, "training diverged at step 3")
+    with pytest.raises(DivergenceError):
+        cli.main([str(a) for a in argv] + ["--debug"])
+    monkeypatch.setenv("JAXGAN_DEBUG", "1")
+    with pytest.raises(DivergenceError):
+        cli.main([str(a) for a in argv])
+
+
+def test_an_empty_eval_split_stops_the_run_before_its_first_step(tmp_path, capsys):
+    data = tmp_path / "data"
+    for kind in ("blur", "sharp"):
+        _photo(data / "train" / kind / "0.png")
+    (data / "test" / "blur").mkdir(parents=True)
+    (data / "test" / "sharp").mkdir(parents=True)
+    code, _, err = _cli(["train", "--config", _config_file(tmp_path), "--workdir", tmp_path / "w",
+                         "--config.data.name=folder_deblur", f"--config.data.path={data}"], capsys)
+    _one_line_error(code, err, str(data / "test"))
+    assert not (tmp_path / "w" / "checkpoints").exists()
+    assert not (tmp_path / "w" / "config.json").exists() and not (tmp_path / "w" / "jaxgan.lock").exists()
+
+
+def test_a_failed_start_leaves_no_config_json(tmp_path, capsys, monkeypatch):
+    from jaxgan.data import DataError
+    from jaxgan.train import loop
+    from train_helpers import patch_engine
+
+    def broken_iterator(config, start_step):
+        raise DataError("DATA/train/0.png: unreadable")
+
+    patch_engine(monkeypatch.setattr)
+    monkeypatch.setattr(loop, "_make_train_iterator", broken_iterator)
+    code, _, err = _cli(["train", "--config", _config_file(tmp_path), "--workdir", tmp_path / "w"], capsys)
+    assert code == 2 and "DATA/train/0.png: unreadable" in err.strip().splitlines()[-1], err
+    assert not (tmp_path / "w" / "config.json").exists() and not (tmp_path / "w" / "jaxgan.lock").exists()
+
+
+def test_pretrained_help_names_only_models_that_exist(capsys):
+    from jaxgan import pretrained
+
+    with pytest.raises(SystemExit):
+        cli.main(["predict", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    names = pretrained.available()
+    assert all(n in help_text for n in names)
+    if not names:
+        assert "this install ships none" in help_text and "e.g. deblur" not in help_text

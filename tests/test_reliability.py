@@ -1,0 +1,240 @@
+"""Fault injection: what a run's files survive. Checkpoints truncated, bytes flipped, the trainer
+killed with SIGKILL while saving, a second trainer on the same workdir, a full disk; each checks that
+nothing is lost and nothing wrong is read (restores compared bitwise with an uninterrupted run)."""
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgan import cli
+from jaxgan.train import checkpoint, train_and_evaluate
+from jaxgan.train.checkpoint import CheckpointError, DamagedCheckpointWarning
+from jaxgan.train.evaluate import restore_state
+from train_helpers import enable_compilation_cache, loop_test_config, patch_engine
+
+ROOT = Path(__file__).parents[1]
+CACHE_ENV = enable_compilation_cache()
+STEPS = 8
+
+
+def _config(steps=STEPS):
+    config = loop_test_config()  # the program of test_train_loop: a compilation cache hit there
+    config.train.steps = steps
+    config.train.checkpoint_every = 1  # with max_to_keep 3: checkpoints 6, 7, 8
+    return config
+
+
+def _leaves(state):
+    return jax.tree.leaves(jax.device_get(state))
+
+
+def _assert_same_state(a, b):
+    for x, y in zip(_leaves(a), _leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def _tmp_folders(workdir: Path) -> list[Path]:
+    return [p for p in workdir.rglob(f"*{checkpoint.TMP_MARK}*")]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted 8-step run, checkpointing every step."""
+    mp = pytest.MonkeyPatch()
+    patch_engine(mp.setattr)
+    workdir = tmp_path_factory.mktemp("reference")
+    train_and_evaluate(_config(), str(workdir))
+    mp.undo()
+    return workdir
+
+
+def _copy(reference: Path, tmp_path: Path) -> Path:
+    shutil.copytree(reference, tmp_path / "w")
+    return tmp_path / "w"
+
+
+def _largest_file(step_dir: Path) -> Path:
+    return max((p for p in step_dir.rglob("*") if p.is_file() and p.name != checkpoint.MANIFEST),
+               key=lambda p: p.stat().st_size)
+
+
+def _flip_bytes(path: Path, count: int = 4096) -> None:
+    data = bytearray(path.read_bytes())
+    start = max(len(data) // 2 - count // 2, 0)
+    for i in range(start, min(start + count, len(data))):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_every_checkpoint_has_a_manifest_that_verifies(reference):
+    steps = sorted(int(p.name) for p in (reference / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps == [6, 7, 8]
+    for s in steps:
+        step_dir = reference / "checkpoints" / str(s)
+        entries = json.loads((step_dir / checkpoint.MANIFEST).read_text())["files"]
+        assert any(name.startswith("state/") for name in entries)
+        assert checkpoint.verify_manifest(step_dir) is None
+
+
+def test_truncated_latest_is_skipped_by_evaluate_predict_and_resume(reference, tmp_path, monkeypatch, capsys):
+    workdir = _copy(reference, tmp_path)
+    victim = _largest_file(workdir / "checkpoints" / "8")
+    os.truncate(victim, victim.stat().st_size // 2)
+    # evaluate / predict: the newest good checkpoint (7), exactly as saved, and one warning naming 8
+    with pytest.warns(DamagedCheckpointWarning, match=r"checkpoint 8 in .* is damaged \(file .* bytes"):
+        *_, state, step = restore_state(str(workdir))
+    *_, expected, _ = restore_state(str(reference), step=7)
+    assert step == 7
+    _assert_same_state(state, expected)
+    image = tmp_path / "a.png"
+    from PIL import Image
+    Image.fromarray(np.full((20, 24, 3), 90, np.uint8)).save(image)
+    with pytest.warns(DamagedCheckpointWarning):
+        code = cli.main(["predict", "--workdir", str(workdir), str(image), "--output", str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "out" / "a.png").is_file()
+    # resume: 8 is moved aside (kept), the run resumes from 7 and step 8 comes out bitwise the same
+    patch_engine(monkeypatch.setattr)
+    with pytest.warns(DamagedCheckpointWarning, match="moved the damaged checkpoint 8"):
+        train_and_evaluate(_config(), str(workdir))
+    assert (workdir / checkpoint.DAMAGED_DIR / "8").is_dir()
+    *_, resumed, step = restore_state(str(workdir))
+    *_, final, _ = restore_state(str(reference))
+    assert step == 8
+    _assert_same_state(resumed, final)
+
+
+def test_flipped_bytes_are_detected_and_never_restored(reference, tmp_path, capsys, monkeypatch):
+    workdir = _copy(reference, tmp_path)
+    for s in (8, 7):
+        _flip_bytes(_largest_file(workdir / "checkpoints" / str(s)))
+    with pytest.warns(DamagedCheckpointWarning) as record:
+        *_, state, step = restore_state(str(workdir))
+    assert step == 6 and len(record) == 2 and "does not match its checksum" in str(record[0].message)
+    _assert_same_state(state, restore_state(str(reference), step=6)[3])
+    # every checkpoint damaged: one line, exit 2, nothing restored
+    _flip_bytes(_largest_file(workdir / "checkpoints" / "6"))
+    with pytest.raises(CheckpointError, match="no usable checkpoint, 3 damaged"):
+        restore_state(str(workdir))
+    code = cli.main(["evaluate", "--workdir", str(workdir), "--no-lpips"])
+    assert code == 2
+    assert "no usable checkpoint" in _one_line(capsys.readouterr().err)
+    # a resuming run neither starts afresh nor moves anything: the user decides
+    patch_engine(monkeypatch.setattr)
+    with pytest.raises(CheckpointError, match="no usable checkpoint"):
+        train_and_evaluate(_config(), str(workdir))
+    assert not (workdir / checkpoint.DAMAGED_DIR).exists()
+    assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["6", "7", "8"]
+
+
+def test_checkpoint_without_manifest_still_restores(reference, tmp_path):
+    """Checkpoints written before manifests existed restore as before (unverified)."""
+    workdir = _copy(reference, tmp_path)
+    for manifest in (workdir / "checkpoints").glob(f"*/{checkpoint.MANIFEST}"):
+        manifest.unlink()
+    *_, state, step = restore_state(str(workdir))
+    assert step == 8
+    _assert_same_state(state, restore_state(str(reference))[3])
+
+
+@pytest.fixture(scope="module")
+def killed_run(reference, tmp_path_factory):
+    """A trainer in a subprocess: while it holds its workdir a second trainer is started on it, then it
+    is killed with SIGKILL during the save of checkpoint 6."""
+    workdir = tmp_path_factory.mktemp("killed")
+    env = dict(os.environ, JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3", **CACHE_ENV)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "train_subprocess.py"), "killed", str(workdir), "6"],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while not (workdir / "started").exists():
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.time() < deadline, "the run never started"
+            time.sleep(0.1)
+        metrics_before = (workdir / "metrics.jsonl").read_bytes()
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = cli.main(["train", "--workdir", str(workdir)])
+        metrics_after = (workdir / "metrics.jsonl").read_bytes()
+        (workdir / "go").touch()
+        _, proc_err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return dict(workdir=workdir, pid=proc.pid, returncode=proc.returncode, proc_err=proc_err, code=code,
+                err=err.getvalue(), metrics_before=metrics_before, metrics_after=metrics_after)
+
+
+def test_second_trainer_on_a_workdir_is_refused(killed_run):
+    assert killed_run["code"] == 2
+    line = _one_line(killed_run["err"])
+    assert "is in use by another jaxgan run" in line and f"pid {killed_run['pid']}" in line
+    assert killed_run["metrics_after"] == killed_run["metrics_before"]  # the refused one wrote nothing
+
+
+def test_kill9_during_a_save_resumes_exactly(killed_run, reference, monkeypatch):
+    workdir = killed_run["workdir"]
+    assert killed_run["returncode"] == -9, killed_run["proc_err"][-3000:]
+    logged = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert max(logged) == 6  # the killed run logged step 6 before its checkpoint was finished
+    patch_engine(monkeypatch.setattr)
+    with pytest.warns(UserWarning, match="took over the stale lock"):
+        train_and_evaluate(_config(), str(workdir))
+    assert not _tmp_folders(workdir)
+    assert not (workdir / "jaxgan.lock").exists()
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    train_steps = [r["step"] for r in rows if r["split"] == "train"]
+    assert train_steps == list(range(1, STEPS + 1))  # truncated to the restored step, then continued
+    *_, resumed, step = restore_state(str(workdir))
+    *_, final, _ = restore_state(str(reference))
+    assert step == STEPS
+    _assert_same_state(resumed, final)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs (a checkpoint of the tiny run needs ~170 KiB)."""
+    if os.geteuid() != 0:
+        pytest.skip("the disk-full test mounts a small tmpfs, which needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_disk_full_during_a_checkpoint_is_one_line_and_leaves_no_temporary_folders(reference, small_disk,
+                                                                                     monkeypatch, capsys):
+    config_file = small_disk.parent / "tiny.py"
+    config_file.write_text(f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\n"
+                           "from train_helpers import loop_test_config\n\n"
+                           "def get_config():\n    c = loop_test_config()\n    c.train.steps = 2\n"
+                           "    c.train.checkpoint_every = 1\n    return c\n")
+    patch_engine(monkeypatch.setattr)
+    code = cli.main(["train", "--config", str(config_file), "--workdir", str(small_disk / "w")])
+    err = capsys.readouterr().err
+    assert code == 2
+    line = err.strip().splitlines()[-1]
+    assert "disk full while saving checkpoint" in line and "Traceback" not in err, err[-3000:]
+    assert not _tmp_folders(small_disk)
