@@ -131,8 +131,8 @@ def use_matmul(rows: int, kernel_rows: int) -> bool:
     """Whether a conv with `rows` output pixels (batch x height x width; input pixels for a transposed
     conv) should run as one GEMM against the kernel instead of as an XLA convolution: when the patch
     matrix is no larger than the kernel (rows <= the kernel's channel count on that side). See the
-    module docstring, "Small-spatial convolutions as GEMMs"."""
-    return rows <= kernel_rows
+    module docstring, "Small-spatial convolutions as GEMMs". A symbolic size (jax.export) keeps the conv."""
+    return isinstance(rows, int) and rows <= kernel_rows
 
 
 def use_tap_kernel_grad(kernel_size: int, rows: int, cin: int, cout: int) -> bool:
