@@ -152,11 +152,10 @@ def export_stablehlo(fn, variables, config, size, out: Path) -> None:
 
 def _tf_module(fn, variables, config, size, fmt: str):
     """(tf.Module holding the weights, its tf.function of the image)."""
-    from jax.experimental import jax2tf
-
     from jaxgan import logs
 
-    tf = logs.import_tensorflow()  # only export needs TensorFlow here: imported on demand, quietly
+    tf = logs.import_tensorflow()  # only these formats need TensorFlow: imported on demand, quietly
+    from jax.experimental import jax2tf  # (imports TensorFlow too: after the quiet import)
     spec = _input_shape(fmt, config, size)
     shape = [None, None, None, 3] if spec is not None else [1, *size, 3]
     converted = jax2tf.convert(fn, polymorphic_shapes=[None, spec], with_gradient=False,

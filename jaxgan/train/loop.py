@@ -6,7 +6,8 @@ train.steps. Every train.log_every steps the metrics of the steps since the last
 host in one transfer, are checked for NaN / Inf (DivergenceError names the step and the loss; the
 bad state is never saved) and written: tqdm postfix, TensorBoard scalars (WORKDIR/tensorboard) and
 JSON lines (WORKDIR/metrics.jsonl). Every train.eval_every steps and at the end: evaluation,
-sample grid WORKDIR/samples/step_XXXXXX.png (rows: input [| prior] | output | target) and TensorBoard image.
+sample grid WORKDIR/samples/step_XXXXXX.png (columns titled input [| front end] | output | target) and
+TensorBoard image.
 Checkpoints every train.checkpoint_every steps and at the end (plus the best by
 train.best_metric). SIGTERM / SIGINT: the current step finishes, a checkpoint is saved and the
 function returns normally. Only process 0 writes logs and samples; every process checkpoints.
@@ -41,6 +42,7 @@ from jaxgan.train import state as state_lib
 from jaxgan.train.evaluate import restore_state, run_evaluation
 
 POSTFIX_KEYS = ("d_loss", "g_loss", "g_adv", "g_pixel", "g_mask", "g_perceptual")
+TITLE_HEIGHT = 14  # pixels of the sample grid's title strip
 
 
 class DivergenceError(FloatingPointError):
@@ -188,13 +190,12 @@ def with_titles(grid: np.ndarray, titles: list[str], cell_width: int, pad: int =
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default()
-    height = font.getbbox("Ag")[3] + 4
-    strip = Image.new("RGB", (grid.shape[1], height), "white")
+    strip = Image.new("RGB", (grid.shape[1], TITLE_HEIGHT), "white")
     draw = ImageDraw.Draw(strip)
     for j, title in enumerate(titles):
         width = draw.textlength(title, font=font)
         x = pad + j * (cell_width + pad) + max((cell_width - width) / 2, 0)
-        draw.text((x, 2), title, fill="black", font=font)
+        draw.text((x, 1), title, fill="black", font=font)
     return np.concatenate([np.asarray(strip, np.uint8), grid], axis=0)
 
 
