@@ -1,8 +1,9 @@
-"""`jaxgan train | evaluate | predict`: the command line.
+"""`jaxgan train | evaluate | predict | export`: the command line.
 
     jaxgan train --config experiments/configs/deblur_quick.py --workdir runs/deblur [--config.train.steps=100]
     jaxgan evaluate --workdir runs/deblur [--split test] [--no-lpips]
     jaxgan predict --workdir runs/deblur photo.jpg folder/ --output out/
+    jaxgan export --workdir runs/deblur --format savedmodel --output deblur_savedmodel
 
 Mistakes a user can make (a bad config key, a workdir without a checkpoint, an unreadable image, an
 output folder that cannot be written) end with one line on stderr and exit status 2; `--debug`
@@ -47,10 +48,6 @@ def _parse_overrides(extra: list[str]) -> dict[str, str]:
     return overrides
 
 
-def _quiet_tensorflow_logs() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 def _cmd_train(args, extra) -> int:
     from jaxgan import config_io
 
@@ -68,7 +65,8 @@ def _cmd_train(args, extra) -> int:
         config_io.check_values(config)
     if args.init_from:
         config.train.init_from = args.init_from
-    _quiet_tensorflow_logs()
+    if args.dry_run:
+        return _dry_run(config)
     from jaxgan.train import train_and_evaluate
 
     metrics = train_and_evaluate(config, str(workdir))
@@ -77,10 +75,28 @@ def _cmd_train(args, extra) -> int:
     return 0
 
 
+def _dry_run(config) -> int:
+    """Prints the resolved config and G's and D's parameter counts (shapes only, nothing computed or written)."""
+    import jax
+    import numpy as np
+
+    from jaxgan.data.prior import input_channels
+    from jaxgan.train import state as state_lib
+
+    g_module, d_module = state_lib.make_modules(config)
+    size = int(config.data.crop_size)
+    sample = {"input": np.zeros((1, size, size, input_channels(config.data)), np.float32)}
+    shapes = jax.eval_shape(lambda key: state_lib.create_state(config, g_module, d_module, sample, key),
+                            jax.random.PRNGKey(0))
+    print(config)
+    print(f"generator {config.generator.name}: {state_lib.count_params(shapes.g.params):,} parameters")
+    print(f"discriminator {config.discriminator.name}: {state_lib.count_params(shapes.d.params):,} parameters")
+    return 0
+
+
 def _cmd_evaluate(args, extra) -> int:
     if extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
-    _quiet_tensorflow_logs()
     from jaxgan.train import evaluate
 
     results = evaluate(None, workdir=args.workdir, split=args.split, lpips=args.lpips)
@@ -143,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--workdir", required=True, help="checkpoints, logs, samples; resumes from it")
     train.add_argument("--init-from", default="",
                        help="initialise from another run's workdir or pretrained:NAME")
+    train.add_argument("--dry-run", action="store_true",
+                       help="print the resolved config and the parameter counts of G and D, then exit")
     train.set_defaults(run=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="metrics of a trained run on a split; prints and writes JSON")
@@ -164,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--skip-bad", action="store_true",
                     help="skip unreadable or corrupt inputs (each reported) instead of stopping the batch")
     pr.set_defaults(run=_cmd_predict)
+    _add_export_command(sub)
+    _add_verbose_flag(sub)
     return parser
 
 
@@ -194,12 +214,38 @@ def _one_line_warnings() -> None:
     warnings.formatwarning = formatwarning
 
 
+def _cmd_export(args, extra) -> int:
+    if extra:
+        raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+    from jaxgan import export
+
+    return export.main_export(args)
+
+
+def _add_export_command(sub) -> None:
+    ex = sub.add_parser("export", help="write a trained generator as a SavedModel, TFLite or StableHLO model")
+    ex.add_argument("--workdir", required=True, help="a training run's workdir (uses EMA params if kept)")
+    ex.add_argument("--format", required=True, choices=("savedmodel", "tflite", "stablehlo"))
+    ex.add_argument("--output", required=True, help="the model's path (never overwritten)")
+    ex.add_argument("--size", default="", help="fixed input size HxW (tflite, and runs with an input prior)")
+    ex.set_defaults(run=_cmd_export)
+
+
+def _add_verbose_flag(sub) -> None:
+    for command in sub.choices.values():
+        command.add_argument("--verbose", action="store_true",
+                             help="also show the libraries' own log lines (TensorFlow, absl, tfds)")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv, debug = _pop_debug(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if not debug:
         _one_line_warnings()
+    from jaxgan import logs
+
+    logs.configure(verbose_output=getattr(args, "verbose", False))
     try:
         return args.run(args, extra)
     except KeyboardInterrupt:

@@ -17,7 +17,7 @@ import pytest
 
 from jaxgan.train import NoCheckpointError, restore_generator, run_evaluation, train_and_evaluate
 from jaxgan.train.evaluate import restore_state
-from jaxgan.train.loop import DivergenceError
+from jaxgan.train.loop import TITLE_HEIGHT, DivergenceError
 from train_helpers import (enable_compilation_cache, fake_eval_iterator, fake_train_iterator, loop_test_config,
                            patch_engine, tiny_config)
 
@@ -88,7 +88,8 @@ def test_run_writes_logs_samples_and_checkpoints(uninterrupted):
     from PIL import Image
 
     grid = np.asarray(Image.open(workdir / "samples" / "step_000004.png"))
-    assert grid.shape == (2 * 18 + 2, 3 * 18 + 2, 3)  # num_samples rows of input | output | target
+    # a title strip over num_samples rows of input | output | target
+    assert grid.shape == (TITLE_HEIGHT + 2 * 18 + 2, 3 * 18 + 2, 3)
     (events,) = (workdir / "tensorboard").iterdir()
     raw = events.read_bytes()
     assert b"train/g_loss" in raw and b"eval/psnr" in raw and b"samples/input_output_target" in raw

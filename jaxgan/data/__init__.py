@@ -12,12 +12,8 @@ TensorFlow is imported (with GPUs hidden from it) only when an iterator is first
 `import jaxgan.data` alone stays cheap.
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from jaxgan.data.errors import DataError  # noqa: E402
-from jaxgan.data.images import load_image  # noqa: E402
+from jaxgan.data.errors import DataError
+from jaxgan.data.images import load_image
 
 __all__ = ["DataError", "load_image", "make_train_iterator", "make_eval_iterator", "make_semi_train_iterator"]
 

@@ -12,12 +12,28 @@ import fcntl
 import hashlib
 import io
 import os
+import sys
+import time
 
 import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from jaxgan import logs
 from jaxgan.data import tf_cpu  # noqa: F401  (hides GPUs from TensorFlow before tfds uses it)
+
+
+class LocalBuilder(tfds.core.GeneratorBasedBuilder):
+    """A tfds builder whose data is generated here: tfds's download lines ("Downloading and preparing
+    dataset Unknown size ...", "... downloaded and prepared to ...") give way to prepare_builtin's."""
+
+    def _log_download_bytes(self) -> None:
+        if logs.verbose():
+            super()._log_download_bytes()
+
+    def _log_download_done(self) -> None:
+        if logs.verbose():
+            super()._log_download_done()
 
 
 def example_rng(*keys) -> np.random.Generator:
@@ -50,8 +66,10 @@ def prepare_builtin(name: str, config) -> tfds.core.DatasetBuilder:
     data_dir = config.data.data_dir or None
     if name == "photo_blur":
         make = lambda: photo_blur.PhotoBlur.for_config(config, data_dir=data_dir)  # noqa: E731
+        default_train = photo_blur.DEFAULT_TRAIN_EXAMPLES
     elif name == "shapes_seg":
         make = lambda: shapes_seg.ShapesSeg.for_config(config, data_dir=data_dir)  # noqa: E731
+        default_train = shapes_seg.DEFAULT_TRAIN_EXAMPLES
     else:
         raise ValueError(f"unknown built-in dataset {name!r}; valid: photo_blur, shapes_seg")
     builder = make()
@@ -63,7 +81,13 @@ def prepare_builtin(name: str, config) -> tfds.core.DatasetBuilder:
         fcntl.flock(lock, fcntl.LOCK_EX)
         builder = make()
         if not builder.is_prepared():
-            tfds.disable_progress_bar()
+            if not logs.verbose():
+                tfds.disable_progress_bar()
+            sizes = split_sizes(config.data.num_train_examples, default_train)
+            print(f"building {name} (first run only): {sizes['train']} train / {sizes['test']} test examples "
+                  f"in {builder.data_dir} ...", file=sys.stderr, flush=True)
+            start = time.perf_counter()
             builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
                 compute_stats=tfds.download.ComputeStatsMode.SKIP))
+            print(f"built {name} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     return builder

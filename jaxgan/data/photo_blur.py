@@ -26,7 +26,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from jaxgan.data import blur
-from jaxgan.data.builtin import example_rng, png_file, split_sizes
+from jaxgan.data.builtin import LocalBuilder, example_rng, png_file, split_sizes
 
 CROP_SIZE = 256
 DEFAULT_TRAIN_EXAMPLES = 320
@@ -61,7 +61,7 @@ def blurred_crop(rng: np.random.Generator, photo: np.ndarray, strength: str, siz
     return sharp, blurred[y - y0:y - y0 + size, x - x0:x - x0 + size], kernel
 
 
-class PhotoBlur(tfds.core.GeneratorBasedBuilder):
+class PhotoBlur(LocalBuilder):
     """Sharp / camera-shake-blurred pairs from scikit-image's photos (see the module docstring)."""
 
     VERSION = tfds.core.Version("1.0.0")

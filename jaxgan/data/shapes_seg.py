@@ -26,7 +26,7 @@ import tensorflow_datasets as tfds
 from scipy import ndimage
 from skimage import draw
 
-from jaxgan.data.builtin import example_rng, png_file, split_sizes
+from jaxgan.data.builtin import LocalBuilder, example_rng, png_file, split_sizes
 
 SCENE_SIZE = 160
 NUM_CLASSES = 5  # background, ellipse, polygon, blob, thin structure
@@ -116,7 +116,7 @@ def scene(rng: np.random.Generator, size: int = SCENE_SIZE) -> tuple[np.ndarray,
     return np.clip(np.round(image * 255), 0, 255).astype(np.uint8), classes
 
 
-class ShapesSeg(tfds.core.GeneratorBasedBuilder):
+class ShapesSeg(LocalBuilder):
     """Textured shapes over textured backgrounds with binary and 5-class masks (see module docstring)."""
 
     VERSION = tfds.core.Version("1.0.0")

@@ -64,8 +64,8 @@ def _read_tfds_columns(builder, split: str, columns: tuple[str, ...]) -> dict[st
     known = list(builder.info.splits)
     if known and split.split("[")[0] not in known:
         raise DataError(f"dataset {builder.name!r} has no split {split!r}; valid: {', '.join(known)}")
-    decoders = tfds.decode.PartialDecoding(
-        {name: True for name in columns}, decoders={name: tfds.decode.SkipDecoding() for name in columns})
+    # every feature left encoded (tfds's PartialDecoding would read FeatureConnector.dtype, deprecated)
+    decoders = {name: tfds.decode.SkipDecoding() for name in builder.info.features}
     ds = builder.as_dataset(split=split, decoders=decoders, shuffle_files=False)
     rows = {name: [] for name in columns}
     for example in tfds.as_numpy(ds):

@@ -1,11 +1,10 @@
 """TensorFlow for the input pipeline only: imported through here, it never takes a GPU (JAX owns them)."""
 
 import logging
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from jaxgan import logs
 
-import tensorflow as tf  # noqa: E402
+tf = logs.import_tensorflow()  # quiet unless --verbose (see jaxgan.logs)
 
 try:
     tf.config.set_visible_devices([], "GPU")

@@ -27,8 +27,8 @@ GEMM_MAX_ROWS_PER_CHANNEL = 1
 
 def use_matmul(rows: int, kernel_rows: int) -> bool:
     """Whether a conv with `rows` pixels runs as a GEMM against the kernel: when its patch matrix is
-    no larger than the kernel (XLA CPU otherwise spends its time copying huge kernels)."""
-    return rows <= GEMM_MAX_ROWS_PER_CHANNEL * kernel_rows
+    no larger than the kernel (XLA CPU otherwise spends its time copying huge kernels). A symbolic size (jax.export) keeps the conv."""
+    return isinstance(rows, int) and rows <= GEMM_MAX_ROWS_PER_CHANNEL * kernel_rows
 
 
 def adjoint_kernel(kernel: jax.Array) -> jax.Array:

@@ -6,7 +6,8 @@ train.steps. Every train.log_every steps the metrics of the steps since the last
 host in one transfer, are checked for NaN / Inf (DivergenceError names the step and the loss; the
 bad state is never saved) and written: tqdm postfix, TensorBoard scalars (WORKDIR/tensorboard) and
 JSON lines (WORKDIR/metrics.jsonl). Every train.eval_every steps and at the end: evaluation,
-sample grid WORKDIR/samples/step_XXXXXX.png (rows: input [| prior] | output | target) and TensorBoard image.
+sample grid WORKDIR/samples/step_XXXXXX.png (columns titled input [| front end] | output | target) and
+TensorBoard image.
 Checkpoints every train.checkpoint_every steps and at the end (plus the best by
 train.best_metric). SIGTERM / SIGINT: the current step finishes, a checkpoint is saved and the
 function returns normally. Only process 0 writes logs and samples; every process checkpoints.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import queue
 import signal
 import sys
 import threading
@@ -42,6 +44,7 @@ from jaxgan.train.lock import WorkdirLock
 from jaxgan.train.evaluate import restore_state, run_evaluation
 
 POSTFIX_KEYS = ("d_loss", "g_loss", "g_adv", "g_pixel", "g_mask", "g_perceptual")
+TITLE_HEIGHT = 14  # pixels of the sample grid's title strip
 
 
 class DivergenceError(FloatingPointError):
@@ -89,6 +92,47 @@ class _StopRequest:
         return flag
 
 
+class _Progress:
+    """The train bar, counting executed steps: a watcher thread waits on each dispatched step's
+    metrics (cheap scalars) and advances the bar when they exist, so its rate and ETA are true while
+    the loop keeps dispatching ahead. Shown from the first dispatched step on, after the dataset and
+    prior lines."""
+
+    def __init__(self, total: int, initial: int, active: bool):
+        self.total, self.initial, self.active = total, initial, active
+        self.bar = None
+        self._done: queue.Queue = queue.Queue()
+        self._watcher = None
+
+    def dispatched(self, metrics) -> None:
+        if not self.active:
+            return
+        if self.bar is None:
+            self.bar = tqdm.tqdm(total=self.total, initial=self.initial, desc="train", dynamic_ncols=True)
+            self._watcher = threading.Thread(target=self._watch, daemon=True)
+            self._watcher.start()
+        self._done.put(metrics)
+
+    def _watch(self) -> None:
+        while (metrics := self._done.get()) is not None:
+            try:
+                jax.block_until_ready(metrics)
+            except Exception:  # the loop meets the same error when it fetches the metrics
+                return
+            self.bar.update(1)
+
+    def set_postfix(self, values: dict) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(values)
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._done.put(None)
+            self._watcher.join()
+        if self.bar is not None:
+            self.bar.close()
+
+
 class _Writer:
     """TensorBoard + metrics.jsonl + sample PNGs; a no-op off process 0."""
 
@@ -126,13 +170,35 @@ class _Writer:
         # input (and its prior, channels 3:6, when there is one) | output | target
         rows = [[images.to_uint8(x[..., c:c + 3]) for c in range(0, x.shape[-1], 3)] + [picture(o), picture(t)]
                 for x, o, t in zip(samples["input"], samples["output"], samples["target"])]
-        grid = images.image_grid(rows)
+        grid = with_titles(images.image_grid(rows), sample_titles(samples["input"].shape[-1]), rows[0][0].shape[1])
         images.write_png(self.workdir / "samples" / f"step_{step:06d}.png", grid)
         self.tb.add_image("samples/input_output_target", grid, step, dataformats="HWC")
 
     def close(self):
         if self.tb is not None:
             self.tb.close()
+
+
+def sample_titles(input_channels: int) -> list[str]:
+    """Column titles of the sample grid: input [| front end (the prior's channel groups)] | output | target."""
+    groups = input_channels // 3
+    front = ["front end"] if groups == 2 else [f"front end {i}" for i in range(1, groups)]
+    return ["input", *front, "output", "target"]
+
+
+def with_titles(grid: np.ndarray, titles: list[str], cell_width: int, pad: int = 2) -> np.ndarray:
+    """The grid of images.image_grid (cells cell_width wide, `pad` apart) under a white strip with one
+    centred title per column (PIL's built-in font)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    strip = Image.new("RGB", (grid.shape[1], TITLE_HEIGHT), "white")
+    draw = ImageDraw.Draw(strip)
+    for j, title in enumerate(titles):
+        width = draw.textlength(title, font=font)
+        x = pad + j * (cell_width + pad) + max((cell_width - width) / 2, 0)
+        draw.text((x, 1), title, fill="black", font=font)
+    return np.concatenate([np.asarray(strip, np.uint8), grid], axis=0)
 
 
 def _check_finite(pending: list, ckpt: checkpoint.Checkpointer) -> dict:
@@ -307,7 +373,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     eval_metrics: dict = {}
     pending: list = []
     stopped = False
-    bar = tqdm.tqdm(total=total, initial=start, disable=not is_main, desc="train", dynamic_ncols=True)
+    bar = _Progress(total, start, is_main)
     try:
         with _StopRequest() as stop:
             batches, batch_size = None, None  # the iterator of the current crop size (progressive)
@@ -320,7 +386,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                 batch = parallel.shard_batch(host_batch, mesh)
                 state, metrics = step_fn(state, batch, aux)
                 pending.append((step, metrics))
-                bar.update(1)
+                bar.dispatched(metrics)
                 at_eval = step % t.eval_every == 0 or step == total
                 at_save = step % t.checkpoint_every == 0 or step == total
                 at_log = step % t.log_every == 0 or at_eval or at_save

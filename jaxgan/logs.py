@@ -1,0 +1,69 @@
+"""What the libraries under jaxgan may print: quiet by default, everything with `--verbose`.
+
+The one place that sets the third-party log levels (TensorFlow's C++ log, absl's Python logger, the
+tfds progress bars) and the one importer of TensorFlow (`import_tensorflow`), so that the settings
+hold before TensorFlow first loads. Only log levels change, never a library's numerics (oneDNN stays
+on). `configure(verbose)` is called by the command line before any heavy import; library users get
+the quiet TensorFlow import and can set JAXGAN_VERBOSE=1 to see everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+
+VERBOSE_ENV = "JAXGAN_VERBOSE"
+
+
+def verbose() -> bool:
+    """Whether the libraries' own log lines are wanted (--verbose or JAXGAN_VERBOSE=1)."""
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
+def configure(verbose_output: bool = False) -> None:
+    """Sets the libraries' log levels for this process (and its children, through the environment)."""
+    if verbose_output:
+        os.environ[VERBOSE_ENV] = "1"
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow C++: errors only
+    # tfds and orbax log through absl ("Using custom data configuration", "Variant folder ... has no
+    # dataset_info.json" for the datasets jaxgan generates itself); errors still come through
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+@contextlib.contextmanager
+def _stderr_held():
+    """Holds what is written to file descriptor 2 (C++ code included); replays it on an exception."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow():
+    """`import tensorflow`, quietly unless verbose. TensorFlow 2.21 prints "oneDNN custom operations
+    are on ..." and absl's pre-initialisation notice from C++ while loading, before any log level
+    applies; the only other switch (TF_ENABLE_ONEDNN_OPTS=0) would change its numerics, so the
+    import's stderr is held instead (and shown if the import fails)."""
+    if "tensorflow" in sys.modules or verbose():
+        import tensorflow as tf
+
+        return tf
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _stderr_held():
+        import tensorflow as tf
+    return tf

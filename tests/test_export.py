@@ -1,0 +1,157 @@
+"""jaxgan.export / `jaxgan export`: each artefact, run by its own runtime, equals jaxgan's prediction.
+
+A tiny ResNet generator (size multiple 4, so the padding inside the exported function is exercised)
+trained 2 steps with EMA; a non-square 37x45 image. TFLite is float32 (no quantisation): 1e-4 too.
+"""
+
+import re
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgan import cli, export
+from jaxgan.predict import Predictor
+from jaxgan.train import train_and_evaluate
+from train_helpers import enable_compilation_cache, patch_engine, tiny_config
+
+enable_compilation_cache()
+ROOT = Path(__file__).parents[1]
+H, W = 37, 45  # non-square, neither side a multiple of 4 (export.MIN_SIDE = 32)
+
+
+def _resnet_config(task="deblur"):
+    c = tiny_config(task, norm="instance", steps=2)
+    out = 3 if task == "deblur" else 2
+    with c.generator.unlocked():
+        c.generator.name = "resnet"
+        c.generator.options = dict(in_channels=3, out_channels=out, base_width=4, num_blocks=1, norm="instance",
+                                   out_activation="tanh" if task == "deblur" else "none")
+    with c.discriminator.unlocked():
+        c.discriminator.options = dict(in_channels=3 + out, base_width=4,
+                                       num_layers=1, norm="none")
+    if task == "segment":
+        c.data.num_classes = 2
+        c.loss.mask = "softmax_ce"
+    c.train.ema_decay = 0.5
+    c.train.eval_lpips = False
+    return c
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    patch_engine(mp.setattr)
+    workdir = tmp_path_factory.mktemp("export_run")
+    train_and_evaluate(_resnet_config(), str(workdir))
+    mp.undo()
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def image_and_expected(run):
+    image = np.random.default_rng(0).uniform(-1, 1, (H, W, 3)).astype(np.float32)
+    expected = Predictor.from_workdir(str(run)).predict_array(image)
+    return image, expected
+
+
+def test_padding_matches_infer_pad_to_multiple():
+    from jaxgan import infer
+
+    for shape in ((5, 7, 2), (2, 9, 1), (8, 8, 3)):
+        x = np.random.default_rng(1).normal(size=shape).astype(np.float32)
+        reference, _ = infer.pad_to_multiple(x, 4)
+        np.testing.assert_array_equal(np.asarray(export.pad_to_multiple(x[None], 4))[0], reference)
+
+
+def test_stablehlo_deserialised_equals_prediction(run, image_and_expected, tmp_path):
+    from flax import serialization
+    from jax import export as jax_export
+
+    image, expected = image_and_expected
+    out = export.export(str(run), "stablehlo", str(tmp_path / "hlo"))
+    exported = jax_export.deserialize(bytearray((out / export.STABLEHLO_FILE).read_bytes()))
+    variables = serialization.msgpack_restore((out / export.VARIABLES_FILE).read_bytes())
+    result = np.asarray(exported.call(variables, image[None])["image"])[0]
+    assert result.shape == expected.shape and np.abs(result - expected).max() < 1e-4
+    # dynamic sizes: a batch of two 33x40 images too
+    batch = np.stack([image[:33, :40], -image[:33, :40]])
+    both = np.asarray(exported.call(variables, batch)["image"])
+    predictor = Predictor.from_workdir(str(run))
+    assert np.abs(both[1] - predictor.predict_array(batch[1])).max() < 1e-4
+
+
+def test_savedmodel_loaded_by_tensorflow_equals_prediction(run, image_and_expected, tmp_path):
+    import tensorflow as tf
+
+    image, expected = image_and_expected
+    out = export.export(str(run), "savedmodel", str(tmp_path / "sm"))
+    serve = tf.saved_model.load(str(out)).signatures["serving_default"]
+    result = serve(image=tf.constant(image[None]))["image"].numpy()[0]
+    assert np.abs(result - expected).max() < 1e-4
+
+
+def test_tflite_interpreter_equals_prediction_at_fixed_size(run, image_and_expected, tmp_path):
+    import tensorflow as tf
+
+    image, expected = image_and_expected
+    with pytest.raises(export.ExportError, match="dynamic image size: pass --size"):
+        export.export(str(run), "tflite", str(tmp_path / "dyn.tflite"))
+    out = export.export(str(run), "tflite", str(tmp_path / "m.tflite"), size=(H, W))
+    interpreter = tf.lite.Interpreter(model_path=str(out))
+    interpreter.allocate_tensors()
+    (inp,), (outp,) = interpreter.get_input_details(), interpreter.get_output_details()
+    assert outp["dtype"] == np.float32  # not quantised
+    interpreter.set_tensor(inp["index"], image[None])
+    interpreter.invoke()
+    result = interpreter.get_tensor(outp["index"])[0]
+    assert np.abs(result - expected).max() < 1e-4
+
+
+def test_segmentation_export_gives_the_predicted_mask(tmp_path, monkeypatch):
+    from flax import serialization
+    from jax import export as jax_export
+
+    patch_engine(monkeypatch.setattr)
+    train_and_evaluate(_resnet_config("segment"), str(tmp_path / "seg"))
+    image = np.random.default_rng(2).uniform(-1, 1, (H, W, 3)).astype(np.float32)
+    expected = Predictor.from_workdir(str(tmp_path / "seg")).predict_array(image)
+    out = export.export(str(tmp_path / "seg"), "stablehlo", str(tmp_path / "hlo"))
+    exported = jax_export.deserialize(bytearray((out / export.STABLEHLO_FILE).read_bytes()))
+    variables = serialization.msgpack_restore((out / export.VARIABLES_FILE).read_bytes())
+    mask = np.asarray(exported.call(variables, image[None])["mask"])[0]
+    assert mask.dtype == np.int32
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_cli_refuses_to_overwrite_and_bad_size(run, tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    assert cli.main(["export", "--workdir", str(run), "--format", "savedmodel", "--output", str(taken)]) == 2
+    assert "exists; export never overwrites" in capsys.readouterr().err
+    assert cli.main(["export", "--workdir", str(run), "--format", "tflite", "--output", str(tmp_path / "x"),
+                     "--size", "12by5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--size '12by5': expected HxW" in err[0]
+    assert not (tmp_path / "x").exists()
+
+
+def test_readme_savedmodel_example_runs(run, tmp_path, monkeypatch):
+    """The README's 'running the SavedModel without jaxgan' block, executed against a tiny export."""
+    from PIL import Image
+
+    from jaxgan import images
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- savedmodel example -->\s*```python\n(.*?)```", readme, re.S).group(1)
+    assert "jaxgan" not in block and len(block.strip().splitlines()) <= 10
+    export.export(str(run), "savedmodel", str(tmp_path / "deblur_savedmodel"))
+    rgb = np.random.default_rng(3).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "photo.png")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {})
+    written = np.asarray(Image.open(tmp_path / "photo_deblurred.png"))
+    predicted = images.to_uint8(Predictor.from_workdir(str(run)).predict_array(images.to_float(rgb)))
+    assert written.shape == (H, W, 3)
+    assert np.abs(written.astype(int) - predicted).max() <= 1  # rounding of values within 1e-4
