@@ -144,13 +144,39 @@ def _colour_jitter(images, strength, seeds):
     return out
 
 
+def load_size(data_config) -> tuple[int, int] | None:
+    """config.data.load_size as (height, width), or None when it is (0, 0) (native size)."""
+    size = tuple(int(s) for s in data_config.load_size)
+    if len(size) != 2 or min(size) < 0 or (min(size) == 0 and max(size) > 0):
+        raise ValueError(f"config.data.load_size must be (height, width) with both > 0, or (0, 0) for the "
+                         f"native size; got {tuple(data_config.load_size)}")
+    return size if size[0] else None
+
+
+def resize_pair(image, target, size, is_mask: bool):
+    """The pair resized to `size` (height, width): images bicubic (antialiased, clipped to [0, 1], as
+    PIL's BICUBIC resize of an 8-bit image), masks nearest."""
+    image = tf.clip_by_value(tf.image.resize(image, size, method="bicubic", antialias=True), 0.0, 1.0)
+    if is_mask:
+        target = tf.image.resize(target, size, method="nearest")
+    else:
+        target = tf.clip_by_value(tf.image.resize(target, size, method="bicubic", antialias=True), 0.0, 1.0)
+    return image, target
+
+
 def train_transform(example, seed, data_config, is_mask: bool):
     """Random paired scale / crop / flip / rot90 / colour, all stateless in `seed` (int64 (2,)).
-    Returns float32 images in [0, 1] (crop, crop, 3) and the target (crop, crop, 3 or 1)."""
+    Returns float32 images in [0, 1] (crop, crop, 3) and the target (crop, crop, 3 or 1), or
+    (crop_resize, crop_resize, ...) when data.crop_resize is set.
+
+    data.load_size resizes the pair first (pix2pix base_dataset.py get_transform: Resize to loadSize
+    then RandomCrop; DeblurGAN aligned_dataset.py: resize to loadSizeX x loadSizeY, then crop)."""
     crop = data_config.crop_size
     seeds = tf.random.experimental.stateless_split(seed, 9)
     image = tf.image.convert_image_dtype(example["input"], tf.float32)
     target = example["target"] if is_mask else tf.image.convert_image_dtype(example["target"], tf.float32)
+    if load_size(data_config) is not None:
+        image, target = resize_pair(image, target, load_size(data_config), is_mask)
     hw = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = tf.constant(1.0)
     if data_config.scale_jitter > 0:
@@ -178,6 +204,13 @@ def train_transform(example, seed, data_config, is_mask: bool):
             image = tf.concat(parts, -1)
     image.set_shape([crop, crop, channels])
     target.set_shape([crop, crop, 1 if is_mask else 3])
+    side = int(data_config.crop_resize)
+    if side and side != crop:  # the same window at a lower (or higher) resolution
+        image = tf.image.resize(image, (side, side), method="bilinear", antialias=True)
+        target = tf.image.resize(target, (side, side), method="nearest" if is_mask else "bilinear",
+                                 antialias=not is_mask)
+        image.set_shape([side, side, channels])
+        target.set_shape([side, side, 1 if is_mask else 3])
     return image, target
 
 

@@ -28,8 +28,9 @@ Choices (documented behaviour):
   batch statistics as in pix2pix (a joint pass would mix real and fake statistics). D's running
   statistics are updated in the D update only; G's in the G update only (d_step's G forward
   uses batch statistics but discards the update).
-- The adversarial weight scales G's adversarial term only; D minimises its adversarial loss plus
-  gradient_penalty_weight x penalty. The penalty is taken w.r.t. the image D judges (the
+- The adversarial weight scales G's adversarial term only; D minimises d_loss_weight x its
+  adversarial loss (0.5 in pix2pix: pix2pix_model.py backward_D) plus gradient_penalty_weight x
+  penalty. The penalty is taken w.r.t. the image D judges (the
   condition is held fixed) and enters D's loss only, with the fake detached, so its gradient
   reaches D's params only.
 - Mixed precision: modules compute in train.compute_dtype; params, gradients, optimizer state
@@ -84,6 +85,7 @@ class LossSettings:
     gradient_penalty_weight: float
     n_critic: int
     ema_decay: float
+    d_loss_weight: float = 1.0
     # research variants (config.variants; see the "Variants" section of the module docstring)
     multistage: bool = False
     stage_loss_weight: float = 1.0
@@ -119,6 +121,7 @@ class LossSettings:
                    perceptual_layers=tuple(lo.perceptual_layers), gradient_penalty=lo.gradient_penalty,
                    gradient_penalty_weight=float(lo.gradient_penalty_weight),
                    n_critic=int(lo.n_critic), ema_decay=float(config.train.ema_decay),
+                   d_loss_weight=float(lo.d_loss_weight),
                    multistage=config.generator.name == "multistage",
                    stage_loss_weight=float(v.stage_loss_weight), history_size=int(v.history_size),
                    semi=semi, semi_adversarial_weight=float(v.semi_adversarial_weight),
@@ -240,7 +243,7 @@ def _d_update(s: LossSettings, d: ModelState, condition, real_img, fake_img, ste
             penalty = losses.r1(critic, real_img)
         else:
             penalty = jnp.zeros((), jnp.float32)
-        total = adv + s.gradient_penalty_weight * penalty
+        total = s.d_loss_weight * adv + s.gradient_penalty_weight * penalty
         metrics = {"d_loss": total, "d_adv": adv, "d_penalty": penalty,
                    "d_real_logit": _mean_logit(real_logits), "d_fake_logit": _mean_logit(fake_logits)}
         return total, (stats, metrics)

