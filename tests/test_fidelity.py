@@ -147,3 +147,135 @@ def test_pix2pix_published_values():
     assert tuple(c.data.load_size) == (286, 286) and c.data.crop_size == 256 and c.data.flip
     assert c.loss.d_loss_weight == 0.5 and c.variants.history_size == 0
     assert c.eval.train_mode_inference and (c.optim.b1, c.optim.b2) == (0.5, 0.999)
+
+
+# ---- DeblurGAN -----------------------------------------------------------------------------------
+
+def test_deblurgan_generator_has_dropout_in_train_and_test_mode_and_the_same_params():
+    from jaxgan import nets
+    from jaxgan.nets.inference import apply_generator
+
+    c = _published("deblurgan_gopro")
+    options = dict(c.generator.options)
+    assert options["dropout"] and c.eval.train_mode_inference
+    full = nets.make_generator("resnet", **options)
+    shapes = jax.eval_shape(lambda: full.init(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)))["params"])
+    assert state_lib.count_params(shapes) == 11_378_179  # dropout adds no parameter: checkpoints still load
+    options.update(base_width=4, num_blocks=2)
+    g = nets.make_generator("resnet", **options)
+    x = jnp.asarray(np.random.default_rng(1).uniform(-0.5, 0.5, (1, 16, 16, 3)), jnp.float32)
+    variables = jax.jit(g.init)(jax.random.PRNGKey(0), x)
+    run = jax.jit(lambda v, x, key: (apply_generator(g.apply, v, x, True, key), apply_generator(g.apply, v, x)))
+    (a, plain_a), (b, plain_b) = (run(variables, x, jax.random.PRNGKey(k)) for k in (1, 2))
+    assert float(jnp.max(jnp.abs(a - b))) > 1e-4
+    np.testing.assert_array_equal(plain_a, plain_b)
+
+
+def test_deblurgan_critic_padding_2_output_size_and_same_params():
+    from jaxgan import nets
+
+    c = _published("deblurgan_gopro")
+    assert c.discriminator.options.padding == 2
+    x = jnp.zeros((1, 32, 32, 3))
+    out = {}
+    for p in (1, 2):
+        d = nets.make_discriminator("patchgan", in_channels=3, base_width=2, num_layers=3, norm="instance", padding=p)
+        variables = jax.eval_shape(d.init, jax.random.PRNGKey(0), x)
+        out[p] = (jax.eval_shape(d.apply, variables, x).shape, state_lib.count_params(variables["params"]))
+
+    def side(n, p):  # torch Conv2d(k=4) output sides: 3 stride-2 convs, then 2 stride-1 convs
+        for stride in (2, 2, 2, 1, 1):
+            n = (n + 2 * p - 4) // stride + 1
+        return n
+
+    assert out[1][0] == (1, side(32, 1), side(32, 1), 1) == (1, 2, 2, 1)
+    assert out[2][0] == (1, side(32, 2), side(32, 2), 1) == (1, 7, 7, 1)
+    assert out[1][1] == out[2][1]
+
+
+def _quadratic_critic(scale):
+    return lambda x: 0.5 * scale * jnp.sum(jnp.square(x), axis=(1, 2, 3))  # grad = scale * x
+
+
+def test_gradient_penalty_forms_against_their_formulas():
+    from jaxgan import losses
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(3, 4, 5, 2)).astype(np.float32)
+    fake = rng.normal(size=(3, 4, 5, 2)).astype(np.float32)
+    critic = _quadratic_critic(0.7)
+    key = jax.random.PRNGKey(0)
+    # Gulrajani et al.: one alpha per sample, norm over all of a sample's axes
+    alpha = np.array([0.1, 0.5, 0.9], np.float32)
+    x_hat = alpha[:, None, None, None] * real + (1 - alpha[:, None, None, None]) * fake
+    norms = np.sqrt(np.sum(np.square(0.7 * x_hat), axis=(1, 2, 3)))
+    np.testing.assert_allclose(losses.wgan_gp(critic, real, fake, key, alpha), np.mean((norms - 1) ** 2), rtol=1e-5)
+    # DeblurGAN: one alpha for the batch, norm over channels per pixel, mean over (B, H, W)
+    x_hat = 0.3 * real + 0.7 * fake
+    norms = np.sqrt(np.sum(np.square(0.7 * x_hat), axis=-1))
+    np.testing.assert_allclose(losses.wgan_gp_deblurgan(critic, real, fake, key, 0.3), np.mean((norms - 1) ** 2),
+                               rtol=1e-5)
+    # drawn from the key: the faithful form uses a single alpha (it equals the injected form with it)
+    a = float(jax.random.uniform(key, (1,))[0])
+    np.testing.assert_allclose(losses.wgan_gp_deblurgan(critic, real, fake, key),
+                               losses.wgan_gp_deblurgan(critic, real, fake, key, a), rtol=1e-6)
+
+
+def test_injected_gp_alphas_reach_the_critic_update():
+    config = tiny_config("deblur", norm="instance", adversarial="wgan", gradient_penalty="wgan_gp")
+    config.discriminator.conditional = False
+    config.discriminator.options.in_channels = 3
+    g, d = state_lib.make_modules(config)
+    batch = fixed_batch(config)
+    d_step = jax.jit(steps.make_step_fns(config).d_step)
+    penalties = []
+    for seed in (0, 1):
+        state = state_lib.create_state(config, g, d, batch, jax.random.PRNGKey(0))
+        state = state.replace(key=jax.random.PRNGKey(seed + 10))  # same weights, other step randomness
+        _, drawn = d_step(state, {**batch, "gp_alpha": np.asarray(jax.random.uniform(state.key, (1, 4)))}, {})
+        # alpha 1: the penalty is taken at the real images, whatever the key
+        _, injected = d_step(state, {**batch, "gp_alpha": np.ones((1, 4), np.float32)}, {})
+        penalties.append((float(drawn["d_penalty"]), float(injected["d_penalty"])))
+    assert penalties[0][1] == pytest.approx(penalties[1][1], rel=1e-6)
+    assert penalties[0][0] != pytest.approx(penalties[1][0], rel=1e-4)
+
+
+def test_perceptual_raw_input_is_the_network_on_the_unnormalised_images():
+    from jaxgan import losses
+    from jaxgan.nets.vgg import IMAGENET_MEAN, IMAGENET_STD, load_vgg16_params
+
+    params = load_vgg16_params()
+    rng = np.random.default_rng(0)
+    pred, target = (jnp.asarray(rng.uniform(-1, 1, (1, 8, 8, 3)), jnp.float32) for _ in range(2))
+
+    def as_normalised(x):  # the image whose ImageNet normalisation is x itself
+        return (x * jnp.asarray(IMAGENET_STD) + jnp.asarray(IMAGENET_MEAN)) * 2.0 - 1.0
+
+    raw = losses.perceptual_loss(params, pred, target, ("conv2_2",), input="raw")
+    same = losses.perceptual_loss(params, as_normalised(pred), as_normalised(target), ("conv2_2",))
+    np.testing.assert_allclose(raw, same, rtol=1e-4)
+    assert abs(float(raw) - float(losses.perceptual_loss(params, pred, target, ("conv2_2",)))) > 1e-3
+
+
+def test_vgg19_perceptual_net_fails_at_once_with_a_clear_message():
+    config = tiny_config("deblur", perceptual_weight=1.0, perceptual_net="vgg19")
+    try:
+        steps.make_aux(config)
+    except Exception as error:  # noqa: BLE001 (a missing module or a missing weights file)
+        assert "vgg19" in str(error).lower()
+    else:  # the loader and the user's weights are there
+        pass
+    config.loss.perceptual_net = "vgg11"
+    with pytest.raises(ValueError, match="perceptual_net"):
+        steps.make_step_fns(config)
+
+
+def test_deblurgan_published_values():
+    c = _published("deblurgan_gopro")
+    assert tuple(c.data.load_size) == (360, 640) and c.data.crop_size == 256 and c.data.flip
+    assert (c.loss.perceptual_net, c.loss.perceptual_input, c.loss.perceptual_weight) == ("vgg19", "raw", 100.0)
+    assert c.loss.gradient_penalty == "wgan_gp" and c.loss.n_critic == 5
+    lr = state_lib.make_schedule(c, 1e-4)  # conditional_gan_model.py update_learning_rate, per epoch
+    epoch = c.optim.schedule_period
+    for e in (0, 150, 151, 200, 299):
+        assert float(lr(e * epoch + 7)) == pytest.approx(1e-4 * (1 - max(0, e - 150) / 150), rel=1e-5)
