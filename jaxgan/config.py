@@ -172,7 +172,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.variants.semi_start_step = 0  # self-training from this step on (the unlabelled adversarial term from 0)
     c.variants.semi_d_unlabelled = True  # D also learns the unlabelled predictions as fake (Hung et al.)
     # transfer learning (jaxgan.train.transfer)
-    c.variants.transfer_from = ""  # '' | another run's workdir | 'vgg16'
+    c.variants.transfer_from = ""  # '' | another run's workdir | 'vgg16' | 'imagenet:NAME' (e.g. mobilenet_v2)
+    c.variants.transfer_file = ""  # 'imagenet:NAME': the ImageNet weights file you supply
     c.variants.transfer_model = "generator"  # generator | discriminator (loaded and frozen)
     c.variants.transfer_prefixes = ()  # param paths ('a/b/c') to load, by prefix; () = all
     c.variants.transfer_rename = ()  # 'dst_prefix=src_prefix' pairs applied to paths before matching

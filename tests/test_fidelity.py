@@ -279,3 +279,60 @@ def test_deblurgan_published_values():
     epoch = c.optim.schedule_period
     for e in (0, 150, 151, 200, 299):
         assert float(lr(e * epoch + 7)) == pytest.approx(1e-4 * (1 - max(0, e - 150) / 150), rel=1e-5)
+
+
+# ---- transfer learning: the optimizer state of unfrozen leaves -----------------------------------
+
+def _update_ratio(tx, start, steps_after=5):
+    """Mean |update| / lr of leaf 'a' (frozen until update `start`) over its first updates after
+    unfreezing, over the same of the always-trained leaf 'b' over its first updates; 'a' then gets
+    the gradients 'b' got from update 0 on (a fresh Adam on both gives ratio 1)."""
+    rng = np.random.default_rng(0)
+    grads = rng.normal(size=(start + steps_after, 64)).astype(np.float32) + 0.3
+    params = {"a": jnp.zeros(64), "b": jnp.zeros(64)}
+    state = tx.init(params)
+    update = jax.jit(tx.update)
+    a_moves, b_moves = [], []
+    for t in range(start + steps_after):
+        g_a = grads[t - start] if t >= start else rng.normal(size=64).astype(np.float32)
+        updates, state = update({"a": jnp.asarray(g_a), "b": jnp.asarray(grads[t])}, state, params)
+        if t >= start:
+            a_moves.append(float(jnp.mean(jnp.abs(updates["a"]))))
+        if t < steps_after:
+            b_moves.append(float(jnp.mean(jnp.abs(updates["b"]))))
+    return np.mean(a_moves) / np.mean(b_moves)
+
+
+def test_unfrozen_leaves_start_with_a_fresh_adam_state():
+    from jaxgan.train import transfer
+
+    config = tiny_config()
+    config.optim.b1 = 0.5
+    make = lambda offset: state_lib.make_optimizer(config, 1e-3, 1, offset)  # noqa: E731
+    tx = transfer.with_freezing(make, ("a",), unfreeze_step=300)
+    assert _update_ratio(tx, 300) <= 1.5  # measured 1.0
+    # the former form (moments fed zeros while Adam's count ran on) fails this measure
+    stale = optax_multi(make, 300)
+    assert _update_ratio(stale, 300) > 4.0  # measured 8.0
+    # schedule position: the first update after unfreezing has the trained leaves' rate at that step
+    config.optim.schedule, config.train.steps = "linear_decay", 100
+    tx = transfer.with_freezing(make, ("a",), unfreeze_step=40)
+    params = {"a": jnp.zeros(3), "b": jnp.zeros(3)}
+    state = tx.init(params)
+    for _ in range(41):
+        updates, state = tx.update({"a": jnp.ones(3), "b": jnp.ones(3)}, state, params)
+    np.testing.assert_allclose(np.abs(updates["a"]), 1e-3 * (1 - 40 / 100), rtol=1e-4)
+
+
+def optax_multi(make, start):
+    """The stale-count freezing: zeroed gradients into an Adam whose count advances."""
+    import optax
+
+    def gate(start):
+        def update(updates, count, params=None):
+            on = count >= start
+            return jax.tree.map(lambda u: jnp.where(on, u, 0.0), updates), count + 1
+        return optax.GradientTransformation(lambda p: jnp.zeros((), jnp.int32), update)
+
+    frozen = optax.chain(gate(start), make(0), gate(start))
+    return optax.multi_transform({"train": make(0), "frozen": frozen}, {"a": "frozen", "b": "train"})

@@ -193,10 +193,10 @@ def create_state(config: ml_collections.ConfigDict, g_module, d_module, sample_b
         from jaxgan.train import transfer
 
         if v.transfer_model == "generator":
-            g_tx = transfer.with_freezing(lambda: make_optimizer(config, config.optim.g_lr), v.freeze_prefixes,
-                                          int(v.unfreeze_step))
+            g_tx = transfer.with_freezing(lambda offset: make_optimizer(config, config.optim.g_lr, 1, offset),
+                                          v.freeze_prefixes, int(v.unfreeze_step))
         elif v.transfer_model == "discriminator":
-            d_tx = transfer.with_freezing(lambda: make_optimizer(config, config.optim.d_lr, n_critic),
+            d_tx = transfer.with_freezing(lambda offset: make_optimizer(config, config.optim.d_lr, n_critic, offset),
                                           v.freeze_prefixes, int(v.unfreeze_step), n_critic)
         else:
             raise ValueError(f"variants.transfer_model must be one of {transfer.MODELS}, got {v.transfer_model!r}")
