@@ -336,3 +336,83 @@ def optax_multi(make, start):
 
     frozen = optax.chain(gate(start), make(0), gate(start))
     return optax.multi_transform({"train": make(0), "frozen": frozen}, {"a": "frozen", "b": "train"})
+
+
+# ---- DeblurGAN-v2 --------------------------------------------------------------------------------
+
+def test_remap_reflects_and_interpolates_bilinearly():
+    import tensorflow as tf
+
+    from jaxgan.data.deblurganv2_aug import remap
+
+    image = tf.constant(np.arange(12, dtype=np.float32).reshape(3, 4, 1))
+    x = tf.constant([[0.0, 1.5, -1.0, 4.0]])
+    y = tf.constant([[0.0, 0.5, 0.0, 2.0]])
+    out = remap(image, x, y).numpy()[0, :, 0]
+    # (0,0) -> 0; (row .5, col 1.5) -> mean of 1, 2, 5, 6; col -1 reflects to col 0; col 4 to col 3
+    np.testing.assert_allclose(out, [0.0, 3.5, 0.0, 11.0])
+
+
+def test_deblurganv2_augmentation_statistics():
+    """Paired geometric transforms, half of the time none (then the sharp crop is a plain window of
+    the sharp image); corruption of the blurred input only, half of the time."""
+    import tensorflow as tf
+
+    from jaxgan.data.pipeline import train_transform
+
+    rng = np.random.default_rng(0)
+    sharp = rng.integers(0, 256, (24, 28, 3)).astype(np.uint8)
+    example = {"input": tf.constant(sharp), "target": tf.constant(sharp)}
+    c = tiny_config().data
+    c.crop_size, c.flip, c.rot90, c.augment = 16, False, False, "deblurganv2"
+    plain, corrupted = 0, 0
+    s01 = sharp.astype(np.float32) / 255
+    windows = [s01[t:t + 16, l:l + 16] for t in range(9) for l in range(13)]
+    n = 48
+    for i in range(n):
+        x, y = train_transform(example, np.array([i, 7], np.int64), c, is_mask=False)
+        x, y = x.numpy(), y.numpy()
+        assert x.shape == y.shape == (16, 16, 3)
+        plain += any(np.allclose(y, w, atol=1e-6) for w in windows)
+        corrupted += not np.allclose(x, y, atol=1e-6)
+    assert 0.25 < plain / n < 0.75 and 0.2 < corrupted / n < 0.8
+    with pytest.raises(ValueError, match="augment"):
+        c.augment = "strong"
+        train_transform(example, np.array([0, 0], np.int64), c, is_mask=False)
+
+
+def test_deblurganv2_schedule_is_the_released_linear_decay():
+    """schedulers.py LinearDecay (config.yaml: lr 1e-4, start_epoch 50, min_lr 1e-7, num_epochs 200):
+    lr(e) = base for e < 50, else base - (base - min_lr) / num_epochs x (e - 50), once per epoch."""
+    c = _published("deblurganv2_mobilenet_gopro")
+    epoch = c.optim.schedule_period
+    lr = state_lib.make_schedule(c, 1e-4)
+    for e in (0, 49, 50, 51, 120, 199):
+        expected = 1e-4 if e < 50 else 1e-4 - (1e-4 - 1e-7) / 200 * (e - 50)
+        for within in (0, epoch - 1):
+            assert float(lr(e * epoch + within)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_imagenet_normalised_mse_against_its_formula():
+    config = tiny_config("deblur", pixel="l2", pixel_weight=0.5, pixel_input="imagenet", adversarial_weight=0.0)
+    rng = np.random.default_rng(0)
+    out = jnp.asarray(rng.uniform(-1, 1, (2, 4, 4, 3)), jnp.float32)
+    target = jnp.asarray(rng.uniform(-1, 1, (2, 4, 4, 3)), jnp.float32)
+    s = steps.LossSettings.from_config(config)
+    total, metrics = steps._supervised_loss(s, out, target, {})
+    std = np.array([0.229, 0.224, 0.225], np.float32)
+    expected = np.mean(np.square((np.asarray(out) - np.asarray(target)) / 2 / std))
+    np.testing.assert_allclose(metrics["g_pixel"], expected, rtol=1e-5)
+    np.testing.assert_allclose(total, 0.5 * expected, rtol=1e-5)
+
+
+def test_deblurganv2_published_values():
+    c = _published("deblurganv2_mobilenet_gopro")
+    assert (c.optim.b1, c.optim.b2) == (0.9, 0.999)
+    assert (c.loss.pixel, c.loss.pixel_weight, c.loss.pixel_input) == ("l2", 0.5, "imagenet")
+    assert (c.loss.perceptual_weight, c.loss.perceptual_net, c.loss.perceptual_input) == (0.006, "vgg19", "imagenet")
+    assert c.loss.adversarial_weight == 0.001 and c.loss.d_loss_weight == 0.001
+    assert c.data.augment == "deblurganv2" and c.eval.train_mode_inference
+    assert c.variants.transfer_from == "imagenet:mobilenet_v2" and c.variants.freeze_prefixes == ("backbone/",)
+    assert c.variants.unfreeze_step == 3 * c.optim.schedule_period
+    assert c.discriminator.options.padding == 2
