@@ -48,10 +48,11 @@ Variants (config.variants; all off by default, and then the steps are exactly th
   train step (fold_in(step_key, 4)); the pool lives in `state.pool`. A pooled fake keeps its own
   condition; the gradient penalty's interpolation keeps the current batch's condition.
 - Semi-supervised (segment): the batch also holds `unlabelled_input`; G runs once over
-  concat([input, unlabelled_input]); D trains on the labelled rows only; G's loss adds, from step
-  semi_start_step on, semi_adversarial_weight x adversarial loss of the unlabelled predictions +
-  semi_self_training_weight x the confidence-masked self-training CE (jaxgan.losses.semi); D's pass
-  on the unlabelled rows uses fold_in(step_key, 3).
+  concat([input, unlabelled_input]); D's fakes are the labelled and (semi_d_unlabelled) the
+  unlabelled predictions, its reals the labelled masks (one mean over each); G's loss adds
+  semi_adversarial_weight x adversarial loss of the unlabelled predictions from step 0 and, from
+  step semi_start_step on, semi_self_training_weight x the confidence-masked self-training CE
+  (jaxgan.losses.semi); D's pass on the unlabelled rows uses fold_in(step_key, 3).
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class LossSettings:
     semi_self_training_weight: float = 0.0
     semi_threshold: float = 0.2
     semi_start_step: int = 0
+    semi_d_unlabelled: bool = True
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> "LossSettings":
@@ -141,7 +143,8 @@ class LossSettings:
                    stage_loss_weight=float(v.stage_loss_weight), history_size=int(v.history_size),
                    semi=semi, semi_adversarial_weight=float(v.semi_adversarial_weight),
                    semi_self_training_weight=float(v.semi_self_training_weight),
-                   semi_threshold=float(v.semi_threshold), semi_start_step=int(v.semi_start_step))
+                   semi_threshold=float(v.semi_threshold), semi_start_step=int(v.semi_start_step),
+                   semi_d_unlabelled=bool(v.semi_d_unlabelled))
 
     @property
     def uses_perceptual(self) -> bool:
@@ -335,8 +338,9 @@ def _stage_losses(s: LossSettings, stages, target, aux):
 
 
 def _semi_loss(s: LossSettings, d: ModelState, logits_u, condition_u, key, step):
-    """Hung et al.'s unlabelled terms: weights x (adversarial + masked self-training CE), from step
-    semi_start_step on; returns (loss, metrics)."""
+    """Hung et al.'s unlabelled terms: semi_adversarial_weight x adversarial loss from step 0 +
+    semi_self_training_weight x masked self-training CE from step semi_start_step on (AdvSemiSeg
+    train.py: semi_start_adv 0, semi_start 5000); returns (loss, metrics)."""
     from jaxgan.losses import semi
 
     adversarial = losses.get_adversarial(s.adversarial)
@@ -345,7 +349,7 @@ def _semi_loss(s: LossSettings, d: ModelState, logits_u, condition_u, key, step)
     adv_u = adversarial.g_loss(None, d_logits_u)
     self_training, selected = semi.self_training_loss(logits_u, d_logits_u, s.semi_threshold)
     on = (jnp.asarray(step) >= s.semi_start_step).astype(jnp.float32)
-    total = on * (s.semi_adversarial_weight * adv_u + s.semi_self_training_weight * self_training)
+    total = s.semi_adversarial_weight * adv_u + on * s.semi_self_training_weight * self_training
     return total, {"g_semi_adv": adv_u, "g_semi_ce": self_training, "semi_selected": selected}
 
 
@@ -410,7 +414,18 @@ def _g_forward(s: LossSettings, state: GANState, params, batch, step_key):
 
 def _d_fakes(s: LossSettings, state: GANState, batch, output, step_key):
     """(state, fake condition, fake image) for D's update: the detached fakes of the labelled rows,
-    mixed with earlier ones by the image history buffer when it is on (the state's pool advances)."""
+    mixed with earlier ones by the image history buffer when it is on (the state's pool advances);
+    semi-supervised with semi_d_unlabelled, followed by the unlabelled rows' fakes (Hung et al.)."""
+    state, condition, fake_img = _labelled_d_fakes(s, state, batch, output, step_key)
+    if s.semi and s.semi_d_unlabelled:  # AdvSemiSeg train.py D_remain: pred = cat(pred, pred_remain)
+        n = batch["input"].shape[0]
+        fake_u = jax.lax.stop_gradient(fake_image(s, final_output(output)[n:]))
+        condition = jnp.concatenate([condition, batch["unlabelled_input"].astype(condition.dtype)], 0)
+        fake_img = jnp.concatenate([fake_img, fake_u], 0)
+    return state, condition, fake_img
+
+
+def _labelled_d_fakes(s: LossSettings, state: GANState, batch, output, step_key):
     fake_img = jax.lax.stop_gradient(fake_image(s, final_output(_labelled(s, output, batch))))
     condition = batch["input"]
     if not s.history_size:
