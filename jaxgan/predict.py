@@ -8,6 +8,7 @@ input has a prior (config.data.prior) gets it computed from the whole image firs
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from jaxgan import images, infer
 from jaxgan.data import prior
+from jaxgan.nets.inference import apply_generator
 
 
 class Predictor:
@@ -32,7 +34,11 @@ class Predictor:
         self.config = config if config is not None and config.data.prior != "none" else None
         if self.config is not None:
             prior.check(self.config)
-        self._apply = jax.jit(lambda v, x: g_module.apply(v, x, train=False))
+        # train-mode inference (config.eval.train_mode_inference): dropout on, batch norm on the
+        # image's own statistics, as the originals' test scripts (jaxgan.nets.inference)
+        self.train_mode = bool(config is not None and config.eval.train_mode_inference)
+        self._calls = 0
+        self._apply = jax.jit(functools.partial(apply_generator, g_module.apply, train_mode=self.train_mode))
 
     @classmethod
     def from_config(cls, config, module, variables) -> "Predictor":
@@ -51,7 +57,9 @@ class Predictor:
         return cls.from_config(*pretrained.load(name))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        out = self._apply(self.variables, jnp.asarray(batch))
+        key = jax.random.fold_in(jax.random.PRNGKey(0), self._calls)  # dropout masks in train mode
+        self._calls += 1
+        out = self._apply(self.variables, jnp.asarray(batch), key=key)
         return np.asarray(jax.device_get(out), np.float32)
 
     def predict_array(self, image: np.ndarray, *, tile_size: int = 0, overlap: int = 64,

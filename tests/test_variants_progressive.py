@@ -34,18 +34,59 @@ def test_schedule_sizes_and_fade():
     assert [progressive.size_at(c, i) for i in range(7)] == [8, 8, 8, 16, 16, 32, 32]
     assert [progressive.fade(c, i) for i in range(7)] == [(1.0, 0), (1.0, 0), (1.0, 0), (0.5, 8), (1.0, 8),
                                                           (0.5, 16), (1.0, 16)]
-    assert progressive.phase_config(c, 16).data.crop_size == 16 and c.data.crop_size == 32
+    phase = progressive.phase_config(c, 16)  # resolution: the 32 window at side 16
+    assert (phase.data.crop_size, phase.data.crop_resize, c.data.crop_resize) == (32, 16, 0)
+    c.variants.progressive_mode, c.variants.progressive_fade_steps = "patch", 0
+    c.variants.progressive_batch_sizes = (16, 8, 4)
+    phase = progressive.phase_config(c, 16)  # patch: native-scale 16 crops, the phase's batch
+    assert (phase.data.crop_size, phase.data.crop_resize, phase.data.batch_size) == (16, 0, 8)
     off = tiny_config()
     assert progressive.schedule(off) == [(0, 16)]
 
 
-@pytest.mark.parametrize("sizes,steps,match", [((16, 32), (), "one start step"), ((16, 32), (0,), "increasing"),
-                                               ((16, 32, 64), (4, 2), "increasing"), ((), (3,), "empty")])
+@pytest.mark.parametrize("sizes,steps,match", [((8, 16), (), "one start step"), ((8, 16), (0,), "increasing"),
+                                               ((4, 8, 16), (4, 2), "increasing"), ((), (3,), "empty"),
+                                               ((16, 32), (2,), "<= 16"), ((8, 12), (2,), "end at")])
 def test_bad_schedules_are_value_errors(sizes, steps, match):
-    c = tiny_config()
+    c = tiny_config()  # crop_size 16
     c.variants.progressive_sizes, c.variants.progressive_steps = sizes, steps
     with pytest.raises(ValueError, match=match):
         progressive.schedule(c)
+
+
+def test_patch_mode_checks_batches_and_refuses_a_fade():
+    c = tiny_config()
+    c.variants.progressive_sizes, c.variants.progressive_steps = (8, 16), (2,)
+    c.variants.progressive_mode = "patch"
+    c.variants.progressive_batch_sizes = (8, 2)  # data.batch_size is 4
+    with pytest.raises(ValueError, match="batch"):
+        progressive.schedule(c)
+    c.variants.progressive_batch_sizes = (8, 4)
+    assert progressive.schedule(c) == [(0, 8), (2, 16)]
+    c.variants.progressive_fade_steps = 2
+    with pytest.raises(ValueError, match="resolution"):
+        progressive.schedule(c)
+
+
+def test_resolution_phases_downscale_the_same_window():
+    """A column ramp (slope 1/255 per pixel), crop 40 then resized to 20: slope 2/255, i.e. the same
+    field of view at half the resolution; the last phase is the full-resolution crop."""
+    import tensorflow as tf
+
+    from jaxgan.data.pipeline import train_transform
+
+    c = tiny_config()
+    c.data.crop_size, c.data.flip, c.data.rot90 = 40, False, False
+    c.variants.progressive_sizes, c.variants.progressive_steps = (20, 40), (5,)
+    cols = np.broadcast_to(np.arange(100, dtype=np.uint8)[None, :, None], (50, 100, 3))
+    example = {"input": tf.constant(cols), "target": tf.constant(cols)}
+    slopes = {}
+    for size in (20, 40):
+        data = progressive.phase_config(c, size).data
+        x, y = train_transform(example, np.array([1, 2], np.int64), data, is_mask=False)
+        assert x.shape == y.shape == (size, size, 3)
+        slopes[size] = float(np.diff(np.asarray(x)[:, 2:-2, 0], axis=1).mean())
+    np.testing.assert_allclose([slopes[20], slopes[40]], [2 / 255, 1 / 255], rtol=0.02)
 
 
 def test_fade_batch_blends_images_with_their_low_resolution_version():
@@ -66,8 +107,8 @@ def spies(monkeypatch):
     """Records every iterator the loop makes (crop size, start step) and the jitted train step."""
     record = {"iterators": [], "steps": []}
 
-    def iterator(config, *, start_step=0, **kwargs):
-        record["iterators"].append((int(config.data.crop_size), start_step))
+    def iterator(config, *, start_step=0, **kwargs):  # the side of the phase's images
+        record["iterators"].append((int(config.data.crop_resize or config.data.crop_size), start_step))
         return fake_train_iterator(config, start_step=start_step, **kwargs)
 
     real_jit_step = parallel.jit_step

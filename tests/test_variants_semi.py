@@ -89,7 +89,9 @@ def _semi_batch(config, index=0):
     return batch
 
 
-def test_semi_supervised_step_adds_the_unlabelled_terms_from_the_start_step():
+def test_semi_supervised_step_adds_the_adversarial_term_at_once_and_self_training_from_the_start_step():
+    """Hung et al. (AdvSemiSeg train.py: semi_start_adv 0, semi_start 5000): the unlabelled
+    adversarial term counts from step 0; only the self-training CE waits for semi_start_step."""
     config = _semi_config(semi_adversarial_weight=0.5, semi_self_training_weight=2.0, semi_threshold=0.0)
     g, d = make_modules(config)
     batch = _semi_batch(config)
@@ -101,11 +103,33 @@ def test_semi_supervised_step_adds_the_unlabelled_terms_from_the_start_step():
     assert float(m["semi_selected"]) == 1.0  # threshold 0: every pixel passes
     supervised = m["g_adv"] + 100.0 * m["g_mask"]
     np.testing.assert_allclose(m["g_loss"], supervised + 0.5 * m["g_semi_adv"] + 2.0 * m["g_semi_ce"], rtol=1e-5)
-    # before semi_start_step the unlabelled terms are computed but weigh nothing
+    # before semi_start_step the self-training CE weighs nothing, the adversarial term does
     config_late = _semi_config(semi_adversarial_weight=0.5, semi_self_training_weight=2.0, semi_threshold=0.0,
                                semi_start_step=5)
     _, m_late = jax.jit(make_step_fns(config_late).train_step)(state, batch, {})
-    np.testing.assert_allclose(m_late["g_loss"], m_late["g_adv"] + 100.0 * m_late["g_mask"], rtol=1e-5)
+    np.testing.assert_allclose(m_late["g_loss"], m_late["g_adv"] + 100.0 * m_late["g_mask"]
+                               + 0.5 * m_late["g_semi_adv"], rtol=1e-5)
+
+
+def test_d_also_learns_the_unlabelled_predictions_as_fake():
+    """AdvSemiSeg train.py D_remain: D's fake batch is cat(labelled preds, unlabelled preds). With
+    the unlabelled images a copy of the labelled ones the fake mean, so D's loss, is unchanged; with
+    other unlabelled images it changes, and only when semi_d_unlabelled is on."""
+    results = {}
+    for d_unlabelled in (True, False):
+        config = _semi_config(semi_d_unlabelled=d_unlabelled)
+        g, d = make_modules(config)
+        batch = _semi_batch(config)
+        state = create_state(config, g, d, batch, jax.random.PRNGKey(0))
+        d_step = jax.jit(make_step_fns(config).d_step)
+        copy = {**batch, "unlabelled_input": batch["input"]}
+        results[d_unlabelled] = [d_step(state, b, {})[1] for b in (batch, copy)]
+    (other_on, copy_on), (other_off, copy_off) = results[True], results[False]
+    for name in ("d_adv", "d_fake_logit"):  # the fakes' mean: unchanged by the copies
+        np.testing.assert_allclose(copy_on[name], copy_off[name], rtol=1e-4)
+        np.testing.assert_allclose(other_off[name], copy_off[name], rtol=1e-6)  # unlabelled rows ignored
+    # other unlabelled images: other fakes in D's mean (untrained D: tiny logits, compared relatively)
+    assert abs(float(other_on["d_fake_logit"]) / float(other_off["d_fake_logit"]) - 1.0) > 0.01
 
 
 def test_semi_supervised_needs_segmentation():

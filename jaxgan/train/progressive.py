@@ -1,15 +1,25 @@
-"""Progressive resolution: train on small crops first, then larger ones (variants.progressive_*).
+"""Progressive training: small images first, then the full size (variants.progressive_*).
 
-The schedule is `variants.progressive_sizes` (crop sides, e.g. (32, 64, 128)) with
+The schedule is `variants.progressive_sizes` (image sides, e.g. (32, 64, 128)) with
 `variants.progressive_steps` (the train step at which each size after the first starts, e.g.
 (500, 1000)). Batch number i (0-based; train step i + 1) uses the size of the last phase whose
-start <= i. G and D are fully convolutional, so the same parameters go on; the jitted step compiles
-once per size (jax.jit caches by shape). At every switch the loop rebuilds the data iterator with
-crop_size = the new size and start_step = i, so batch i is the same whether the run went through
-the switch or resumed after it (exact resume). Evaluation keeps config.data.crop_size / eval_size.
+start <= i. Two kinds (`variants.progressive_mode`):
+- 'resolution' (low resolution first, as ProGAN / the article's "progressive resolution"): every
+  phase takes the same random data.crop_size window, downscaled to the phase's side
+  (data.crop_resize, antialiased; masks nearest), so early phases see the whole field of view at a
+  lower resolution (a blur shrinks with the image) and the last one (side = crop_size) the full
+  resolution.
+- 'patch' (a patch-size curriculum, as Restormer's progressive learning): crops of each side at the
+  native scale, with the global batch of each phase from `variants.progressive_batch_sizes`
+  (larger crops, smaller batches; () = data.batch_size throughout; its last entry is data.batch_size).
+G and D are fully convolutional, so the same parameters go on; the jitted step compiles once per
+shape (jax.jit caches by shape). At every switch the loop rebuilds the data iterator with the phase's
+config (`phase_config`) and start_step = i, so batch i is the same whether the run went through the
+switch or resumed after it (exact resume). Evaluation keeps config.data.crop_size / eval_size.
 
-Fade-in (variants.progressive_fade_steps = K > 0): for the K batches after a switch from size s to
-S, each image of the batch is blended with its low-resolution version,
+Fade-in (variants.progressive_fade_steps = K > 0, resolution mode): for the K batches after a
+switch from side s to S, each image of the batch is blended with its version at the previous
+resolution,
     x <- alpha * x + (1 - alpha) * up(avgpool(x)),   alpha = (i - start + 1) / K,
 avgpool by S / s and nearest upsampling back (as ProGAN's fade); class masks are not blended.
 """
@@ -18,6 +28,8 @@ from __future__ import annotations
 
 import ml_collections
 import numpy as np
+
+MODES = ("resolution", "patch")
 
 
 def schedule(config: ml_collections.ConfigDict) -> list[tuple[int, int]]:
@@ -41,6 +53,25 @@ def schedule(config: ml_collections.ConfigDict) -> list[tuple[int, int]]:
         raise ValueError(f"variants.progressive_fade_steps must be >= 0, got {fade}")
     if fade and any(b % a for a, b in zip(sizes, sizes[1:])):
         raise ValueError(f"fade-in needs every size to be a multiple of the previous one, got {sizes}")
+    mode, crop = v.progressive_mode, int(config.data.crop_size)
+    if mode not in MODES:
+        raise ValueError(f"variants.progressive_mode must be one of {MODES}, got {mode!r}")
+    batches = tuple(int(b) for b in v.progressive_batch_sizes)
+    if mode == "resolution":
+        if sizes[-1] != crop or max(sizes) > crop:
+            raise ValueError(f"progressive_mode 'resolution' downscales the data.crop_size={crop} window: the "
+                             f"sizes must be <= {crop} and end at it, got {sizes}")
+        if batches:
+            raise ValueError("variants.progressive_batch_sizes is for progressive_mode 'patch'")
+    else:
+        if fade:
+            raise ValueError("variants.progressive_fade_steps needs progressive_mode 'resolution' (a patch "
+                             "curriculum keeps the pixel scale: there is no lower resolution to fade from)")
+        if sizes[-1] != crop:
+            raise ValueError(f"the last of variants.progressive_sizes {sizes} must be data.crop_size={crop}")
+        if batches and (len(batches) != len(sizes) or batches[-1] != int(config.data.batch_size)):
+            raise ValueError(f"variants.progressive_batch_sizes needs one batch per size {sizes} ending at "
+                             f"data.batch_size={config.data.batch_size}, got {batches}")
     return list(zip(all_starts, sizes))
 
 
@@ -57,9 +88,17 @@ def size_at(config: ml_collections.ConfigDict, index: int) -> int:
 
 
 def phase_config(config: ml_collections.ConfigDict, size: int) -> ml_collections.ConfigDict:
-    """A copy of config with data.crop_size = size (the data iterator of that phase)."""
+    """A copy of config for the data iterator of the phase of side `size`: data.crop_resize = size
+    (resolution mode), or data.crop_size = size and that phase's batch (patch mode)."""
+    v = config.variants
     copy = ml_collections.ConfigDict(config.to_dict())
-    copy.data.crop_size = int(size)
+    if v.progressive_mode == "resolution":
+        copy.data.crop_resize = 0 if int(size) == int(config.data.crop_size) else int(size)
+    else:
+        copy.data.crop_size = int(size)
+        if v.progressive_batch_sizes:
+            sizes = [int(s) for s in v.progressive_sizes]
+            copy.data.batch_size = int(v.progressive_batch_sizes[sizes.index(int(size))])
     copy.lock()
     return copy
 

@@ -100,14 +100,19 @@ def make_modules(config: ml_collections.ConfigDict):
     return g_module, d_module
 
 
-def make_schedule(config: ml_collections.ConfigDict, base_lr: float,
-                  updates_per_step: int = 1) -> Callable[[jax.Array], jax.Array]:
+def make_schedule(config: ml_collections.ConfigDict, base_lr: float, updates_per_step: int = 1,
+                  count_offset: int = 0) -> Callable[[jax.Array], jax.Array]:
     """Learning rate as a function of the optimizer's update count; the shape is in train steps
-    (count // updates_per_step, so D's n_critic updates per step follow the same curve).
+    (step = (count + count_offset) // updates_per_step, so D's n_critic updates per step follow the
+    same curve, and an optimizer started later (an unfrozen part) can join at the same position).
 
-    constant: base_lr. linear_decay: base_lr until optim.decay_start, then linear to 0 at
-    train.steps (pix2pix). cosine: half a cosine from base_lr (after warmup) to 0 at train.steps.
-    warmup_steps > 0 multiplies by min(1, (step + 1) / warmup_steps).
+    The step is first rounded down to a multiple of optim.schedule_period (1 = every step; an epoch
+    gives the originals' once-per-epoch scheduler steps). constant: base_lr. linear_decay
+    (optax.join_schedules of a constant and an optax.linear_schedule): base_lr until optim.decay_start,
+    then linear to optim.min_lr over optim.decay_steps steps (0 = until train.steps) and held there;
+    pix2pix is min_lr 0, DeblurGAN-v2's LinearDecay a floor and a slope set by its num_epochs.
+    cosine: half a cosine from base_lr (after warmup) to 0 at train.steps. warmup_steps > 0
+    multiplies by min(1, (step + 1) / warmup_steps).
     """
     kind = config.optim.schedule
     if kind not in SCHEDULES:
@@ -115,11 +120,20 @@ def make_schedule(config: ml_collections.ConfigDict, base_lr: float,
     total = int(config.train.steps)
     warmup = int(config.optim.warmup_steps)
     decay_start = int(config.optim.decay_start)
+    decay_steps = int(config.optim.decay_steps) or max(total - decay_start, 1)
+    period = int(config.optim.schedule_period)
+    if period < 1:
+        raise ValueError(f"optim.schedule_period must be >= 1 step, got {period}")
+    linear = optax.join_schedules(
+        [optax.constant_schedule(1.0),
+         optax.linear_schedule(1.0, float(config.optim.min_lr) / base_lr if base_lr else 0.0, decay_steps)],
+        [decay_start])
 
     def schedule(count):
-        step = (jnp.asarray(count) // updates_per_step).astype(jnp.float32)
+        step = (jnp.asarray(count) + count_offset) // updates_per_step
+        step = (step // period * period).astype(jnp.float32)
         if kind == "linear_decay":
-            factor = jnp.clip(1.0 - (step - decay_start) / max(total - decay_start, 1), 0.0, 1.0)
+            factor = linear(step)
         elif kind == "cosine":
             progress = jnp.clip((step - warmup) / max(total - warmup, 1), 0.0, 1.0)
             factor = 0.5 * (1.0 + jnp.cos(math.pi * progress))
@@ -132,11 +146,12 @@ def make_schedule(config: ml_collections.ConfigDict, base_lr: float,
     return schedule
 
 
-def make_optimizer(config: ml_collections.ConfigDict, base_lr: float,
-                   updates_per_step: int = 1) -> optax.GradientTransformation:
-    """Adam / AdamW with the configured schedule, after optional global-norm clipping."""
+def make_optimizer(config: ml_collections.ConfigDict, base_lr: float, updates_per_step: int = 1,
+                   count_offset: int = 0) -> optax.GradientTransformation:
+    """Adam / AdamW with the configured schedule (see make_schedule), after optional global-norm
+    clipping."""
     o = config.optim
-    schedule = make_schedule(config, base_lr, updates_per_step)
+    schedule = make_schedule(config, base_lr, updates_per_step, count_offset)
     if o.weight_decay > 0:
         opt = optax.adamw(schedule, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay)
     else:
@@ -178,10 +193,10 @@ def create_state(config: ml_collections.ConfigDict, g_module, d_module, sample_b
         from jaxgan.train import transfer
 
         if v.transfer_model == "generator":
-            g_tx = transfer.with_freezing(lambda: make_optimizer(config, config.optim.g_lr), v.freeze_prefixes,
-                                          int(v.unfreeze_step))
+            g_tx = transfer.with_freezing(lambda offset: make_optimizer(config, config.optim.g_lr, 1, offset),
+                                          v.freeze_prefixes, int(v.unfreeze_step))
         elif v.transfer_model == "discriminator":
-            d_tx = transfer.with_freezing(lambda: make_optimizer(config, config.optim.d_lr, n_critic),
+            d_tx = transfer.with_freezing(lambda offset: make_optimizer(config, config.optim.d_lr, n_critic, offset),
                                           v.freeze_prefixes, int(v.unfreeze_step), n_critic)
         else:
             raise ValueError(f"variants.transfer_model must be one of {transfer.MODELS}, got {v.transfer_model!r}")

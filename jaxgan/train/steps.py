@@ -17,6 +17,10 @@ Choices (documented behaviour):
 - Randomness: step_key = fold_in(state.key, step); G's dropout uses fold_in(step_key, 0); each D
   update uses fold_in(fold_in(step_key, 1), d_update_count) (dropout and the WGAN-GP mix); D's
   pass inside G's loss uses fold_in(step_key, 2). A resumed run therefore draws the same numbers.
+  To drive a step from outside (a parity test against another framework), a batch may carry
+  `gp_alpha`: the WGAN-GP mixing weights, (n_critic, B) for wgan_gp or (n_critic,) for
+  wgan_gp_deblurgan, row k used by the k-th critic update of the step; G's dropout masks follow
+  from its rng fold_in(step_key, 0) (Flax's nn.Dropout draws from the 'dropout' stream).
 - One G forward per train step. `train_step` runs G once (train mode, with a VJP), feeds the
   detached fake to `n_critic` D updates, then back-propagates the G loss (computed with the
   UPDATED D, as pix2pix does) through the saved VJP. With n_critic > 1 every critic update sees the
@@ -28,8 +32,9 @@ Choices (documented behaviour):
   batch statistics as in pix2pix (a joint pass would mix real and fake statistics). D's running
   statistics are updated in the D update only; G's in the G update only (d_step's G forward
   uses batch statistics but discards the update).
-- The adversarial weight scales G's adversarial term only; D minimises its adversarial loss plus
-  gradient_penalty_weight x penalty. The penalty is taken w.r.t. the image D judges (the
+- The adversarial weight scales G's adversarial term only; D minimises d_loss_weight x its
+  adversarial loss (0.5 in pix2pix: pix2pix_model.py backward_D) plus gradient_penalty_weight x
+  penalty. The penalty is taken w.r.t. the image D judges (the
   condition is held fixed) and enters D's loss only, with the fake detached, so its gradient
   reaches D's params only.
 - Mixed precision: modules compute in train.compute_dtype; params, gradients, optimizer state
@@ -43,10 +48,11 @@ Variants (config.variants; all off by default, and then the steps are exactly th
   train step (fold_in(step_key, 4)); the pool lives in `state.pool`. A pooled fake keeps its own
   condition; the gradient penalty's interpolation keeps the current batch's condition.
 - Semi-supervised (segment): the batch also holds `unlabelled_input`; G runs once over
-  concat([input, unlabelled_input]); D trains on the labelled rows only; G's loss adds, from step
-  semi_start_step on, semi_adversarial_weight x adversarial loss of the unlabelled predictions +
-  semi_self_training_weight x the confidence-masked self-training CE (jaxgan.losses.semi); D's pass
-  on the unlabelled rows uses fold_in(step_key, 3).
+  concat([input, unlabelled_input]); D's fakes are the labelled and (semi_d_unlabelled) the
+  unlabelled predictions, its reals the labelled masks (one mean over each); G's loss adds
+  semi_adversarial_weight x adversarial loss of the unlabelled predictions from step 0 and, from
+  step semi_start_step on, semi_self_training_weight x the confidence-masked self-training CE
+  (jaxgan.losses.semi); D's pass on the unlabelled rows uses fold_in(step_key, 3).
 """
 
 from __future__ import annotations
@@ -63,7 +69,7 @@ from jaxgan import losses, ops
 from jaxgan.train.state import GANState, ModelState, model_variables
 
 Metrics = dict
-PENALTIES = ("none", "wgan_gp", "r1")
+PENALTIES = ("none", "wgan_gp", "wgan_gp_deblurgan", "r1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +90,10 @@ class LossSettings:
     gradient_penalty_weight: float
     n_critic: int
     ema_decay: float
+    d_loss_weight: float = 1.0
+    perceptual_net: str = "vgg16"
+    perceptual_input: str = "imagenet"
+    pixel_input: str = "raw"
     # research variants (config.variants; see the "Variants" section of the module docstring)
     multistage: bool = False
     stage_loss_weight: float = 1.0
@@ -93,6 +103,7 @@ class LossSettings:
     semi_self_training_weight: float = 0.0
     semi_threshold: float = 0.2
     semi_start_step: int = 0
+    semi_d_unlabelled: bool = True
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> "LossSettings":
@@ -101,6 +112,13 @@ class LossSettings:
             raise ValueError(f"loss.gradient_penalty must be one of {PENALTIES}, got {lo.gradient_penalty!r}")
         if config.task not in ("deblur", "segment"):
             raise ValueError(f"task must be 'deblur' or 'segment', got {config.task!r}")
+        from jaxgan.losses import perceptual
+
+        if lo.perceptual_net not in perceptual.NETS:
+            raise ValueError(f"loss.perceptual_net must be one of {perceptual.NETS}, got {lo.perceptual_net!r}")
+        for key in ("perceptual_input", "pixel_input"):
+            if lo[key] not in perceptual.INPUTS:
+                raise ValueError(f"loss.{key} must be one of {perceptual.INPUTS}, got {lo[key]!r}")
         if int(lo.n_critic) < 1:
             raise ValueError(f"loss.n_critic must be >= 1, got {lo.n_critic}")
         v = config.variants
@@ -119,11 +137,14 @@ class LossSettings:
                    perceptual_layers=tuple(lo.perceptual_layers), gradient_penalty=lo.gradient_penalty,
                    gradient_penalty_weight=float(lo.gradient_penalty_weight),
                    n_critic=int(lo.n_critic), ema_decay=float(config.train.ema_decay),
+                   d_loss_weight=float(lo.d_loss_weight), perceptual_net=lo.perceptual_net,
+                   perceptual_input=lo.perceptual_input, pixel_input=lo.pixel_input,
                    multistage=config.generator.name == "multistage",
                    stage_loss_weight=float(v.stage_loss_weight), history_size=int(v.history_size),
                    semi=semi, semi_adversarial_weight=float(v.semi_adversarial_weight),
                    semi_self_training_weight=float(v.semi_self_training_weight),
-                   semi_threshold=float(v.semi_threshold), semi_start_step=int(v.semi_start_step))
+                   semi_threshold=float(v.semi_threshold), semi_start_step=int(v.semi_start_step),
+                   semi_d_unlabelled=bool(v.semi_d_unlabelled))
 
     @property
     def uses_perceptual(self) -> bool:
@@ -137,11 +158,13 @@ class StepFns(NamedTuple):
 
 
 def make_aux(config: ml_collections.ConfigDict) -> dict:
-    """Constant weights for the steps: {'vgg': VGG16 params} when the perceptual loss is on, else {}."""
-    if LossSettings.from_config(config).uses_perceptual:
-        from jaxgan.nets.vgg import load_vgg16_params
+    """Constant weights for the steps: {'vgg': params of loss.perceptual_net} when the perceptual
+    loss is on, else {}. VGG19 without its weights file stops here, before any step runs."""
+    s = LossSettings.from_config(config)
+    if s.uses_perceptual:
+        from jaxgan.losses.perceptual import load_params
 
-        return {"vgg": load_vgg16_params()}
+        return {"vgg": load_params(s.perceptual_net)}
     return {}
 
 
@@ -220,10 +243,21 @@ def _mean_logit(logits) -> jax.Array:
 
 # ---- D update --------------------------------------------------------------------------------
 
-def _d_update(s: LossSettings, d: ModelState, condition, real_img, fake_img, step_key, fake_condition=None):
+def _gp_alpha(s: LossSettings, d: ModelState, batch):
+    """The WGAN-GP mixing weights of this critic update when the batch carries them (`gp_alpha`:
+    (n_critic, B) for wgan_gp, (n_critic,) for wgan_gp_deblurgan; row d.step mod n_critic), else None."""
+    if batch is None or "gp_alpha" not in batch:
+        return None
+    alphas = jnp.asarray(batch["gp_alpha"], jnp.float32)
+    return alphas[d.step % s.n_critic]
+
+
+def _d_update(s: LossSettings, d: ModelState, condition, real_img, fake_img, step_key, fake_condition=None,
+              batch=None):
     """One D update on a detached fake; returns (new D ModelState, metrics)."""
     key = jax.random.fold_in(jax.random.fold_in(step_key, 1), d.step)
     logit_key, gp_key = jax.random.split(key)
+    gp_alpha = _gp_alpha(s, d, batch)
     adversarial = losses.get_adversarial(s.adversarial)
 
     def loss_fn(params):
@@ -234,13 +268,14 @@ def _d_update(s: LossSettings, d: ModelState, condition, real_img, fake_img, ste
         def critic(image):
             return _apply(d, params, d.batch_stats, _d_input(s, condition, image), True, logit_key)[0]
 
-        if s.gradient_penalty == "wgan_gp":
-            penalty = losses.wgan_gp(critic, real_img, fake_img, gp_key)
+        n = real_img.shape[0]  # (semi-supervised: D's fakes also hold unlabelled rows; the penalty not)
+        if s.gradient_penalty in ("wgan_gp", "wgan_gp_deblurgan"):
+            penalty = losses.GRADIENT_PENALTIES[s.gradient_penalty](critic, real_img, fake_img[:n], gp_key, gp_alpha)
         elif s.gradient_penalty == "r1":
             penalty = losses.r1(critic, real_img)
         else:
             penalty = jnp.zeros((), jnp.float32)
-        total = adv + s.gradient_penalty_weight * penalty
+        total = s.d_loss_weight * adv + s.gradient_penalty_weight * penalty
         metrics = {"d_loss": total, "d_adv": adv, "d_penalty": penalty,
                    "d_real_logit": _mean_logit(real_logits), "d_fake_logit": _mean_logit(fake_logits)}
         return total, (stats, metrics)
@@ -257,12 +292,16 @@ def _supervised_loss(s: LossSettings, output, target, aux, perceptual: bool = Tr
     (total, metrics)."""
     metrics = {}
     if s.task == "deblur":
-        if s.pixel != "none":
-            pixel = losses.get_pixel_loss(s.pixel)(output, target)
+        if s.pixel != "none":  # on [-1, 1] (raw) or ImageNet-normalised images (DeblurGAN-v2)
+            from jaxgan.losses.perceptual import network_input
+
+            pixel = losses.get_pixel_loss(s.pixel)(network_input(output, s.pixel_input),
+                                                   network_input(target, s.pixel_input))
             total = total + s.pixel_weight * pixel
             metrics["g_pixel"] = pixel
         if perceptual and s.uses_perceptual:
-            perceptual_value = losses.perceptual_loss(aux["vgg"], output, target, layers=s.perceptual_layers)
+            perceptual_value = losses.perceptual_loss(aux["vgg"], output, target, layers=s.perceptual_layers,
+                                                      net=s.perceptual_net, input=s.perceptual_input)
             total = total + s.perceptual_weight * perceptual_value
             metrics["g_perceptual"] = perceptual_value
     elif s.mask != "none":
@@ -299,8 +338,9 @@ def _stage_losses(s: LossSettings, stages, target, aux):
 
 
 def _semi_loss(s: LossSettings, d: ModelState, logits_u, condition_u, key, step):
-    """Hung et al.'s unlabelled terms: weights x (adversarial + masked self-training CE), from step
-    semi_start_step on; returns (loss, metrics)."""
+    """Hung et al.'s unlabelled terms: semi_adversarial_weight x adversarial loss from step 0 +
+    semi_self_training_weight x masked self-training CE from step semi_start_step on (AdvSemiSeg
+    train.py: semi_start_adv 0, semi_start 5000); returns (loss, metrics)."""
     from jaxgan.losses import semi
 
     adversarial = losses.get_adversarial(s.adversarial)
@@ -309,7 +349,7 @@ def _semi_loss(s: LossSettings, d: ModelState, logits_u, condition_u, key, step)
     adv_u = adversarial.g_loss(None, d_logits_u)
     self_training, selected = semi.self_training_loss(logits_u, d_logits_u, s.semi_threshold)
     on = (jnp.asarray(step) >= s.semi_start_step).astype(jnp.float32)
-    total = on * (s.semi_adversarial_weight * adv_u + s.semi_self_training_weight * self_training)
+    total = s.semi_adversarial_weight * adv_u + on * s.semi_self_training_weight * self_training
     return total, {"g_semi_adv": adv_u, "g_semi_ce": self_training, "semi_selected": selected}
 
 
@@ -374,7 +414,18 @@ def _g_forward(s: LossSettings, state: GANState, params, batch, step_key):
 
 def _d_fakes(s: LossSettings, state: GANState, batch, output, step_key):
     """(state, fake condition, fake image) for D's update: the detached fakes of the labelled rows,
-    mixed with earlier ones by the image history buffer when it is on (the state's pool advances)."""
+    mixed with earlier ones by the image history buffer when it is on (the state's pool advances);
+    semi-supervised with semi_d_unlabelled, followed by the unlabelled rows' fakes (Hung et al.)."""
+    state, condition, fake_img = _labelled_d_fakes(s, state, batch, output, step_key)
+    if s.semi and s.semi_d_unlabelled:  # AdvSemiSeg train.py D_remain: pred = cat(pred, pred_remain)
+        n = batch["input"].shape[0]
+        fake_u = jax.lax.stop_gradient(fake_image(s, final_output(output)[n:]))
+        condition = jnp.concatenate([condition, batch["unlabelled_input"].astype(condition.dtype)], 0)
+        fake_img = jnp.concatenate([fake_img, fake_u], 0)
+    return state, condition, fake_img
+
+
+def _labelled_d_fakes(s: LossSettings, state: GANState, batch, output, step_key):
     fake_img = jax.lax.stop_gradient(fake_image(s, final_output(_labelled(s, output, batch))))
     condition = batch["input"]
     if not s.history_size:
@@ -398,7 +449,7 @@ def d_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANState
     output, _ = _g_forward(s, state, state.g.params, batch, step_key)
     state, fake_condition, fake_img = _d_fakes(s, state, batch, output, step_key)
     real_img = real_image(s, batch["target"], fake_img.shape[-1])
-    d, metrics = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key, fake_condition)
+    d, metrics = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key, fake_condition, batch)
     return state.replace(d=d), metrics
 
 
@@ -422,10 +473,10 @@ def train_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANS
     output, g_vjp, g_stats = jax.vjp(forward, state.g.params, has_aux=True)
     state, fake_condition, fake_img = _d_fakes(s, state, batch, output, step_key)
     real_img = real_image(s, batch["target"], fake_img.shape[-1])
-    d, d_metrics = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key, fake_condition)
+    d, d_metrics = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key, fake_condition, batch)
     if s.n_critic > 1:
         def critic_update(_, carry):
-            return _d_update(s, carry[0], batch["input"], real_img, fake_img, step_key, fake_condition)
+            return _d_update(s, carry[0], batch["input"], real_img, fake_img, step_key, fake_condition, batch)
 
         # Unrolled on CPU only: inside an XLA while loop the CPU backend leaves the D kernel-gradient
         # convs in a form that runs ~100x slower (benchmarks/README.md); elsewhere a rolled loop.

@@ -13,11 +13,19 @@ Sources (variants.transfer_from): another run's workdir (its latest checkpoint, 
 saved config, so its architecture may differ: params and batch_stats of the same model) or 'vgg16'
 (jaxgan.nets.vgg.load_vgg16_params(): 'Conv_0' .. 'Conv_12', 3x3 kernels).
 
+Or ImageNet weights the user supplies ('imagenet:NAME', e.g. 'imagenet:mobilenet_v2' for the
+FPN's backbone, read from variants.transfer_file by jaxgan.weights.imagenet_backbone(NAME, FILE),
+which returns (params, batch_stats) under the model's own paths, e.g. {'backbone': ...}).
+
 Freezing (variants.freeze_prefixes, unfreeze_step): optax.multi_transform sends the frozen leaves
-to a transform whose updates are exactly zero before unfreeze_step (the gradients are zeroed
-before the optimizer too, so Adam's moments stay zero and weight decay does not act); from
-unfreeze_step on they follow the same optimizer (same schedule position). unfreeze_step 0 means
-frozen for the whole run (optax.set_to_zero). A zero update leaves a param bitwise unchanged.
+to `start_at(start, fresh optimizer)`: exactly zero updates before unfreeze_step, and the
+optimizer's state (Adam's moments AND its count) held at its initial value until then, so at
+unfreezing those leaves start like a new Adam (bias correction from step 1: first |update| / lr
+about 1, not the 2-10x of moments that were fed zeros while the count ran on). Its learning-rate
+schedule is offset by the start, so it joins the same schedule position as the trained leaves.
+unfreeze_step 0 means frozen for the whole run (optax.set_to_zero). A zero update leaves a param
+bitwise unchanged. (DeblurGAN-v2 train.py builds a new optimizer for all of G at its unfreeze
+epoch; here only the unfrozen leaves restart, the always-trained ones keep their moments.)
 """
 
 from __future__ import annotations
@@ -114,6 +122,8 @@ def _source_variables(config: ml_collections.ConfigDict) -> tuple[dict, dict]:
     from jaxgan.train.evaluate import restore_state
 
     v = config.variants
+    if v.transfer_from.startswith("imagenet:"):
+        return _imagenet_variables(v.transfer_from[len("imagenet:"):], v.transfer_file)
     if v.transfer_from == "vgg16":
         if v.transfer_model not in MODELS:
             raise ValueError(f"variants.transfer_model must be one of {MODELS}, got {v.transfer_model!r}")
@@ -125,6 +135,20 @@ def _source_variables(config: ml_collections.ConfigDict) -> tuple[dict, dict]:
     _, _, _, other, _ = restore_state(v.transfer_from)  # built from the run's own saved config
     model = other.g if v.transfer_model == "generator" else other.d
     return model.params, model.batch_stats
+
+
+def _imagenet_variables(name: str, path: str) -> tuple[dict, dict]:
+    """(params, batch_stats) of ImageNet weights NAME from the user's file, by jaxgan.weights."""
+    try:
+        from jaxgan.weights import imagenet_backbone
+    except ImportError:
+        raise ValueError(f"variants.transfer_from='imagenet:{name}' needs jaxgan.weights.imagenet_backbone "
+                         "(the loader of ImageNet weights you supply), which this installation lacks; set "
+                         "variants.transfer_from='' to train from scratch") from None
+    if not path:
+        raise ValueError(f"variants.transfer_from='imagenet:{name}' needs variants.transfer_file: the path of "
+                         f"the ImageNet {name} weights file")
+    return imagenet_backbone(name, path)
 
 
 def apply_transfer(config: ml_collections.ConfigDict, state, verbose: bool = True):
@@ -156,21 +180,24 @@ def apply_transfer(config: ml_collections.ConfigDict, state, verbose: bool = Tru
 
 # ---- freezing ------------------------------------------------------------------------------------
 
-class GateState(NamedTuple):
+class StartState(NamedTuple):
     count: jax.Array  # updates seen so far (int32)
+    inner: Any  # the wrapped optimizer's state, at its initial value until `start`
 
 
-def gate(start: int) -> optax.GradientTransformation:
-    """Zeroes every update before the `start`-th call (0-based count < start), passes them after."""
+def start_at(start: int, inner: optax.GradientTransformation) -> optax.GradientTransformation:
+    """`inner` from the `start`-th update on (0-based count >= start), as if created then: zero
+    updates before, and inner's state (moments, count) kept at its initial value until then."""
     def init(params):
-        del params
-        return GateState(count=jnp.zeros((), jnp.int32))
+        return StartState(count=jnp.zeros((), jnp.int32), inner=inner.init(params))
 
     def update(updates, state, params=None):
-        del params
         on = state.count >= start
-        updates = jax.tree.map(lambda u: jnp.where(on, u, jnp.zeros_like(u)), updates)
-        return updates, GateState(count=state.count + 1)
+        new_updates, new_inner = inner.update(updates, state.inner, params)
+        keep = lambda new, old: jnp.where(on, new, old)  # noqa: E731
+        inner_state = jax.tree.map(keep, new_inner, state.inner)
+        updates = jax.tree.map(lambda u: jnp.where(on, u, jnp.zeros_like(u)), new_updates)
+        return updates, StartState(count=state.count + 1, inner=inner_state)
 
     return optax.GradientTransformation(init, update)
 
@@ -181,17 +208,18 @@ def freeze_labels(params, prefixes) -> Any:
         lambda path, _: "frozen" if _selected(_path_name(path), tuple(prefixes)) else "train", params)
 
 
-def with_freezing(make_tx: Callable[[], optax.GradientTransformation], prefixes, unfreeze_step: int,
+def with_freezing(make_tx: Callable[[int], optax.GradientTransformation], prefixes, unfreeze_step: int,
                   updates_per_step: int = 1) -> optax.GradientTransformation:
-    """make_tx() for the trained leaves; the leaves under `prefixes` frozen until train step
-    unfreeze_step (0 = always), then trained by make_tx() too (see the module docstring)."""
+    """make_tx(0) for the trained leaves; the leaves under `prefixes` frozen until train step
+    unfreeze_step (0 = always), then trained by a fresh make_tx(start) (its schedule counts from
+    the update count `start`; see the module docstring)."""
     if unfreeze_step < 0:
         raise ValueError(f"variants.unfreeze_step must be >= 0, got {unfreeze_step}")
     if unfreeze_step == 0:
         frozen = optax.set_to_zero()
     else:
         start = int(unfreeze_step) * int(updates_per_step)
-        frozen = optax.chain(gate(start), make_tx(), gate(start))
+        frozen = start_at(start, make_tx(start))
     prefixes = tuple(prefixes)
-    return optax.multi_transform({"train": make_tx(), "frozen": frozen},
+    return optax.multi_transform({"train": make_tx(0), "frozen": frozen},
                                  lambda params: freeze_labels(params, prefixes))

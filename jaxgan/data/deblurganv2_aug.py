@@ -1,0 +1,227 @@
+"""DeblurGAN-v2's training augmentation (VITA-Group/DeblurGANv2 aug.py and config/config.yaml as
+released), in TensorFlow, stateless in a seed (config.data.augment = 'deblurganv2').
+
+Geometric, on the blurred / sharp pair (aug.py get_transforms scope 'geometric': albumentations
+OneOf, p 0.5, of five transforms with equal weight), then a random crop (RandomCrop):
+- HorizontalFlip; Transpose (rows <-> columns);
+- ShiftScaleRotate (albumentations defaults: shift +-0.0625 of the side, scale 1 +- 0.1, rotation
+  +-45 degrees about the centre, bilinear);
+- OpticalDistortion (distort_limit 0.05: radial k in [-0.05, 0.05], camera fx = fy = width, centre
+  shift round(U(-0.05, 0.05)) = 0 pixels: cv2.initUndistortRectifyMap with coefficients (k, k));
+- ElasticTransform (alpha 1, sigma 50, alpha_affine 50): its random affine part (three points
+  moved by up to 50 pixels); its elastic field (alpha 1 on a sigma-50 Gaussian-smoothed noise, a
+  fraction of a pixel) is left out.
+Corruption, on the blurred input only (aug.py get_corrupt_function: OneOf, p 0.5, of the config's
+eight, equal weight): cutout (3 holes of up to 25 x 25, itself p 0.5), JPEG quality 70-90, motion
+blur (a random line kernel of side 3-7), median blur (3, 5 or 7), gamma 0.8-1.2, RGB shift
++-20 / 255 per channel, HSV shift (hue +-20 of 180, saturation +-30 / 255, value +-20 / 255) and
+sharpen (imgaug Sharpen: alpha 0.2-0.5, lightness 0.5-1).
+The geometric transforms sample the source image only at the crop's pixels (the same values as
+warping the whole frame then cropping); borders reflect (edge pixel repeated: TensorFlow / 'REFLECT',
+where albumentations repeats it not: 'REFLECT_101').
+"""
+
+from __future__ import annotations
+
+import math
+
+from jaxgan.data.tf_cpu import tf
+
+GEOMETRIC = ("hflip", "transpose", "shift_scale_rotate", "optical_distortion", "elastic_affine")
+CORRUPTIONS = ("cutout", "jpeg", "motion_blur", "median_blur", "gamma", "rgb_shift", "hsv_shift", "sharpen")
+
+
+def _u(seed, low=0.0, high=1.0, shape=()):
+    return tf.random.stateless_uniform(shape, seed, low, high)
+
+
+def _reflect(coord, size):
+    """Reflects float pixel coordinates into [0, size - 1] (edge repeated)."""
+    size = tf.cast(size, tf.float32)
+    period = 2.0 * size
+    c = tf.math.floormod(coord + 0.5, period)
+    c = tf.where(c >= size, period - c, c) - 0.5
+    return tf.clip_by_value(c, 0.0, size - 1.0)
+
+
+def remap(image, x, y):
+    """Bilinear samples of image (H, W, C) at float source coordinates x (columns), y (rows), each
+    (h, w); reflected at the borders. Returns (h, w, C)."""
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    x, y = _reflect(x, width), _reflect(y, height)
+    x0, y0 = tf.floor(x), tf.floor(y)
+    wx, wy = (x - x0)[..., None], (y - y0)[..., None]
+    x0, y0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
+    x1, y1 = tf.minimum(x0 + 1, width - 1), tf.minimum(y0 + 1, height - 1)
+
+    def at(yy, xx):
+        return tf.gather_nd(image, tf.stack([yy, xx], -1))
+
+    top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx
+    bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def _affine(u, v, matrix):
+    """Source coordinates of output pixels (u, v) under the inverse affine map `matrix` (2, 3)."""
+    return (matrix[0, 0] * u + matrix[0, 1] * v + matrix[0, 2],
+            matrix[1, 0] * u + matrix[1, 1] * v + matrix[1, 2])
+
+
+def _shift_scale_rotate(u, v, height, width, seeds):
+    """albumentations ShiftScaleRotate (defaults): rotate by a, scale by s about the centre, shift."""
+    angle = _u(seeds[0], -45.0, 45.0) * math.pi / 180.0
+    scale = _u(seeds[1], 0.9, 1.1)
+    dx, dy = _u(seeds[2], -0.0625, 0.0625) * width, _u(seeds[3], -0.0625, 0.0625) * height
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    # output = R(angle) * scale * (source - c) + c + shift  =>  source = R(-angle) (output - c - shift) / scale + c
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    uu, vv = u - cx - dx, v - cy - dy
+    return cos * uu + sin * vv + cx, -sin * uu + cos * vv + cy
+
+
+def _optical_distortion(u, v, height, width, seeds):
+    """cv2.initUndistortRectifyMap with fx = fy = width, centre (w / 2, h / 2), coefficients (k, k)."""
+    k = _u(seeds[0], -0.05, 0.05)
+    f = width
+    cx, cy = width * 0.5, height * 0.5
+    x, y = (u - cx) / f, (v - cy) / f
+    r2 = x * x + y * y
+    radial = 1.0 + k * r2 + k * r2 * r2
+    return x * radial * f + cx, y * radial * f + cy
+
+
+def _elastic_affine(u, v, height, width, seeds):
+    """ElasticTransform's affine part: the affine map taking three points of a centred square to
+    the same points moved by U(-50, 50) pixels each (applied as output -> source: its inverse)."""
+    size = tf.minimum(height, width) / 3.0
+    cx, cy = width / 2.0, height / 2.0
+    src = tf.stack([[cx + size, cy + size], [cx + size, cy - size], [cx - size, cy - size]])
+    dst = src + _u(seeds[0], -50.0, 50.0, (3, 2))
+    # the map from output (dst) points back to source (src) points: solve [dst 1] M^T = src
+    a = tf.concat([dst, tf.ones((3, 1))], 1)
+    m = tf.transpose(tf.linalg.solve(a, src))  # (2, 3)
+    return _affine(u, v, m)
+
+
+def geometric_window(image, target, crop: int, seed):
+    """One of the geometric transforms (or, with probability 1/2, none) of the pair, and a random
+    crop x crop window of the result, sampled from the source at the window's pixels only.
+    image (H, W, C) float, target (H, W, C) float; returns the two crops."""
+    seeds = tf.random.experimental.stateless_split(seed, 8)
+    height = tf.cast(tf.shape(image)[0], tf.float32)
+    width = tf.cast(tf.shape(image)[1], tf.float32)
+    apply = _u(seeds[0]) < 0.5
+    choice = tf.random.stateless_uniform([], seeds[1], 0, len(GEOMETRIC), dtype=tf.int32)
+    choice = tf.where(apply, choice, -1)
+    transpose = tf.equal(choice, 1)
+    out_h, out_w = tf.where(transpose, width, height), tf.where(transpose, height, width)
+    top = tf.floor(_u(seeds[2]) * (out_h - crop + 1))
+    left = tf.floor(_u(seeds[3]) * (out_w - crop + 1))
+    grid = tf.range(crop, dtype=tf.float32)
+    v, u = tf.meshgrid(grid + top, grid + left, indexing="ij")  # output rows, columns
+    params = seeds[4:]
+    branches = [
+        lambda: (u, v),  # none
+        lambda: (width - 1.0 - u, v),  # hflip
+        lambda: (v, u),  # transpose
+        lambda: _shift_scale_rotate(u, v, height, width, params),
+        lambda: _optical_distortion(u, v, height, width, params),
+        lambda: _elastic_affine(u, v, height, width, params),
+    ]
+    x, y = tf.switch_case(choice + 1, branches)
+    return remap(image, x, y), remap(target, x, y)
+
+
+def _depthwise(image, kernel):
+    """image (h, w, C) convolved with one 2-D kernel (k, k) per channel, reflect padding."""
+    k = kernel.shape[0] if kernel.shape[0] is not None else tf.shape(kernel)[0]
+    pad = k // 2
+    padded = tf.pad(image[None], [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+    channels = image.shape[-1]
+    filt = tf.tile(kernel[:, :, None, None], [1, 1, channels, 1])
+    return tf.nn.depthwise_conv2d(padded, filt, [1, 1, 1, 1], "VALID")[0]
+
+
+def _motion_kernel(seeds):
+    """A line kernel of odd side k in {3, 5, 7} between two random points, normalised (MotionBlur)."""
+    size = 7
+    k = 2 * tf.random.stateless_uniform([], seeds[0], 1, 4, dtype=tf.int32) + 1
+    ends = tf.random.stateless_uniform([4], seeds[1], 0, 1) * tf.cast(k - 1, tf.float32)
+    t = tf.linspace(0.0, 1.0, 4 * size)
+    xs = tf.round(ends[0] + (ends[2] - ends[0]) * t) + tf.cast((size - k) // 2, tf.float32)
+    ys = tf.round(ends[1] + (ends[3] - ends[1]) * t) + tf.cast((size - k) // 2, tf.float32)
+    index = tf.cast(tf.stack([ys, xs], -1), tf.int32)
+    kernel = tf.minimum(tf.scatter_nd(index, tf.ones_like(xs), [size, size]), 1.0)
+    return kernel / tf.reduce_sum(kernel)
+
+
+def _median(image, k):
+    """Median filter with a k x k window (k odd), reflect padding."""
+    pad = k // 2
+    padded = tf.pad(image[None], [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+    patches = tf.image.extract_patches(padded, [1, k, k, 1], [1, 1, 1, 1], [1, 1, 1, 1], "VALID")[0]
+    h, w, c = tf.shape(image)[0], tf.shape(image)[1], image.shape[-1]
+    patches = tf.reshape(patches, [h, w, k * k, c])
+    return tf.sort(patches, axis=2)[:, :, (k * k) // 2]
+
+
+def _cutout(image, seeds):
+    if_apply = _u(seeds[0]) < 0.5
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    rows, cols = tf.range(h)[:, None], tf.range(w)[None, :]
+    keep = tf.ones([h, w], tf.bool)
+    for i in range(3):
+        s = tf.random.experimental.stateless_split(seeds[1 + i], 4)
+        y = tf.random.stateless_uniform([], s[0], 0, h, dtype=tf.int32)
+        x = tf.random.stateless_uniform([], s[1], 0, w, dtype=tf.int32)
+        hole_h = tf.random.stateless_uniform([], s[2], 1, 26, dtype=tf.int32)
+        hole_w = tf.random.stateless_uniform([], s[3], 1, 26, dtype=tf.int32)
+        hole = (rows >= y - hole_h // 2) & (rows < y + hole_h - hole_h // 2) & \
+               (cols >= x - hole_w // 2) & (cols < x + hole_w - hole_w // 2)
+        keep = keep & ~hole
+    return tf.where(if_apply & ~keep[..., None], 0.0, image)
+
+
+def _hsv_shift(image, seeds):
+    hsv = tf.image.rgb_to_hsv(image)
+    hue = tf.math.floormod(hsv[..., 0] + _u(seeds[0], -20.0, 20.0) / 180.0, 1.0)
+    sat = tf.clip_by_value(hsv[..., 1] + _u(seeds[1], -30.0, 30.0) / 255.0, 0.0, 1.0)
+    val = tf.clip_by_value(hsv[..., 2] + _u(seeds[2], -20.0, 20.0) / 255.0, 0.0, 1.0)
+    return tf.image.hsv_to_rgb(tf.stack([hue, sat, val], -1))
+
+
+def _sharpen(image, seeds):
+    alpha = _u(seeds[0], 0.2, 0.5)
+    lightness = _u(seeds[1], 0.5, 1.0)
+    identity = tf.constant([[0, 0, 0], [0, 1, 0], [0, 0, 0]], tf.float32)
+    edges = tf.constant([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]], tf.float32)
+    kernel = (1 - alpha) * identity + alpha * (edges + lightness * identity)
+    return _depthwise(image, kernel)
+
+
+def corrupt(image, seed):
+    """With probability 1/2 one of the eight corruptions of the blurred input (h, w, 3) in [0, 1]."""
+    seeds = tf.random.experimental.stateless_split(seed, 8)
+    apply = _u(seeds[0]) < 0.5
+    choice = tf.random.stateless_uniform([], seeds[1], 0, len(CORRUPTIONS), dtype=tf.int32)
+    choice = tf.where(apply, choice, -1)
+    p = tf.random.experimental.stateless_split(seeds[2], 4)
+    median_k = tf.random.stateless_uniform([], seeds[3], 0, 3, dtype=tf.int32)
+    quality = tf.random.stateless_uniform([], seeds[4], 70, 91, dtype=tf.int32)
+    branches = [
+        lambda: image,
+        lambda: _cutout(image, p),
+        lambda: tf.image.adjust_jpeg_quality(image, quality),
+        lambda: _depthwise(image, _motion_kernel(p)),
+        lambda: tf.switch_case(median_k, [lambda: _median(image, 3), lambda: _median(image, 5),
+                                          lambda: _median(image, 7)]),
+        lambda: tf.pow(tf.maximum(image, 0.0), _u(p[0], 0.8, 1.2)),
+        lambda: image + _u(p[0], -20.0, 20.0, (3,)) / 255.0,
+        lambda: _hsv_shift(image, p),
+        lambda: _sharpen(image, p),
+    ]
+    out = tf.switch_case(choice + 1, branches)
+    out = tf.clip_by_value(tf.reshape(out, tf.shape(image)), 0.0, 1.0)
+    out.set_shape(image.shape)
+    return out
