@@ -31,6 +31,13 @@ def load_state_dict(path: str | Path, unwrap: tuple[str, ...] = ("model", "state
         raise WeightsError(f"{path}: reading PyTorch checkpoints needs torch (pip install torch)") from None
     import pickle
 
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic.startswith(b"\x89HDF"):
+        raise WeightsError(f"{path}: an HDF5 (Keras) file, not a PyTorch checkpoint (DeblurGAN-v2's .h5 "
+                           "files are torch.save files despite their name)")
+    if not (magic.startswith(b"PK\x03\x04") or magic[:1] == b"\x80"):  # torch zip or legacy pickle
+        raise WeightsError(f"{path}: not a PyTorch checkpoint (neither a torch.save zip nor a pickle)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
