@@ -73,7 +73,10 @@ def test_round_trip_predict_equals_pytorch(fmt, tmp_path, capsys):
     abs_err, rel_err = max_errors(out, expected)
     assert abs_err < 1e-4, (abs_err, rel_err)
 
-    # the command line writes the same image (8-bit PNG: at most one level off where rounding ties)
+    # the command line writes the same image (8-bit PNG: at most one level off where rounding ties);
+    # checked for one format (the restore path is the same for all)
+    if fmt != "deblurgan":
+        return
     src = tmp_path / "in.png"
     images.write_png(src, images.to_uint8(image))
     assert cli.main(["predict", "--workdir", str(workdir), str(src), "--output", str(tmp_path / "out"),
@@ -84,6 +87,7 @@ def test_round_trip_predict_equals_pytorch(fmt, tmp_path, capsys):
     assert np.abs(written - expected_png.astype(int)).max() <= 1
 
     # a workdir is never overwritten
+    capsys.readouterr()
     code, err = _import(fmt, path, workdir, capsys)
     assert code == 2 and "already holds checkpoints" in err and len(err.splitlines()) == 1
 
