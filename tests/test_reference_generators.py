@@ -105,6 +105,10 @@ def test_deblurgan_resnet_eval_and_train_with_dropout_masks(tmp_path):
     assert abs_err < TOL
 
 
+# FPN-InceptionResNetV2 is checked by its import round trip (tests/test_import_weights.py), which
+# compares the restored jaxgan generator with the PyTorch module (one compile of the big backbone).
+
+
 def test_deblurganv2_fpn_mobilenet_eval(tmp_path):
     torch.manual_seed(2)
     ref = deblurganv2.FPNMobileNet(num_filters=8, num_filters_fpn=16)
@@ -117,3 +121,4 @@ def test_deblurganv2_fpn_mobilenet_eval(tmp_path):
     assert module.base_width == 8
     abs_err, _ = max_errors(out, expected)
     assert abs_err < TOL
+
