@@ -1,9 +1,12 @@
-"""PyTorch twins of jaxgan's benchmark training steps (timing references only, NCHW).
+"""PyTorch twins of jaxgan's benchmark training steps (timing references, NCHW).
 
-Written from the published architecture descriptions (pix2pix UnetGenerator / NLayerDiscriminator,
-DeblurGAN ResnetGenerator + WGAN-GP + VGG16 conv3_3 perceptual loss, DeblurGAN-v2 FPN-MobileNet with a
-double-scale discriminator and RaGAN-LS). Only the layer shapes, losses and optimizers matter here: all
-weights are random (the VGG16 of the perceptual loss too, which does not change its cost).
+The networks are the reference modules of `reference/` (written from the original repositories,
+the same ones the parity tests compare jaxgan against): pix2pix UnetGenerator / NLayerDiscriminator,
+DeblurGAN ResnetGenerator, DeblurGAN-v2 FPNMobileNet and its double-scale D. Where a jaxgan benchmark
+config computes something else than the original (the critics' padding 1 instead of DeblurGAN's 2,
+no block dropout, VGG16 instead of VGG19 for the perceptual loss), the twin is built with jaxgan's
+choice so that both frameworks do the same work. All weights are random (the VGG16 too, which does
+not change its cost).
 
 Imported only by `benchmarks.train_step --torch`; jaxgan itself never imports torch.
 Images are float32 (B, 3, H, W) in [-1, 1].
@@ -18,201 +21,48 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from reference import deblurgan, deblurganv2, pix2pix
+from reference.torchvision_layout import VGG, VGG16_CFG
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def norm_layer(kind: str, channels: int) -> nn.Module:
-    """'batch' | 'instance' (no affine, like DeblurGAN) | 'none'."""
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"norm must be batch|instance|none, got {kind!r}")
-
-
-# ---- pix2pix U-Net ----------------------------------------------------------------------------
-class UnetLevel(nn.Module):
-    """One U-Net level: down conv, the inner levels, up conv, concatenated with the input."""
-
-    def __init__(self, outer: int, inner: int, sub: nn.Module | None, *, in_ch: int | None = None,
-                 out_ch: int | None = None, outermost=False, innermost=False, norm="batch", dropout=False):
-        super().__init__()
-        bias = norm != "batch"
-        in_ch = outer if in_ch is None else in_ch
-        self.outermost = outermost
-        down = [nn.Conv2d(in_ch, inner, 4, 2, 1, bias=bias)]
-        if not outermost:
-            down = [nn.LeakyReLU(0.2)] + down + ([] if innermost else [norm_layer(norm, inner)])
-        up_in = inner if innermost else 2 * inner
-        if outermost:
-            up = [nn.ReLU(), nn.ConvTranspose2d(up_in, out_ch, 4, 2, 1), nn.Tanh()]
-        else:
-            up = [nn.ReLU(), nn.ConvTranspose2d(up_in, outer, 4, 2, 1, bias=bias), norm_layer(norm, outer)]
-            if dropout:
-                up.append(nn.Dropout(0.5))
-        self.model = nn.Sequential(*down, *([sub] if sub is not None else []), *up)
-
-    def forward(self, x):
-        y = self.model(x)
-        return y if self.outermost else torch.cat([x, y], 1)
-
-
 def unet(in_ch=3, out_ch=3, width=64, depth=8, norm="batch", dropout=True) -> nn.Module:
     """pix2pix UnetGenerator: `depth` stride-2 levels, widths w, 2w, 4w, 8w, 8w, ..."""
-    level = UnetLevel(width * 8, width * 8, None, innermost=True, norm=norm)
-    for _ in range(depth - 5):
-        level = UnetLevel(width * 8, width * 8, level, norm=norm, dropout=dropout)
-    for mult in (4, 2, 1):
-        level = UnetLevel(width * mult, width * mult * 2, level, norm=norm)
-    return UnetLevel(out_ch, width, level, in_ch=in_ch, out_ch=out_ch, outermost=True, norm=norm)
+    return pix2pix.UnetGenerator(in_ch, out_ch, num_downs=depth, ngf=width, norm=norm, use_dropout=dropout)
 
 
-# ---- PatchGAN ---------------------------------------------------------------------------------
-def patchgan(in_ch=6, width=64, num_layers=3, norm="batch") -> nn.Module:
-    """NLayerDiscriminator (70x70 PatchGAN at 3 layers): 4x4 convs, padding 1, logits out."""
-    bias = norm != "batch"
-    layers = [nn.Conv2d(in_ch, width, 4, 2, 1), nn.LeakyReLU(0.2)]
-    ch = width
-    for n in range(1, num_layers + 1):
-        nxt = width * min(2 ** n, 8)
-        layers += [nn.Conv2d(ch, nxt, 4, 2 if n < num_layers else 1, 1, bias=bias), norm_layer(norm, nxt),
-                   nn.LeakyReLU(0.2)]
-        ch = nxt
-    layers.append(nn.Conv2d(ch, 1, 4, 1, 1))
-    return nn.Sequential(*layers)
+def patchgan(in_ch=6, width=64, num_layers=3, norm="batch", padw=1) -> nn.Module:
+    """NLayerDiscriminator (70x70 PatchGAN at 3 layers): 4x4 convs, logits out; padding 1 as jaxgan's
+    PatchGAN (pix2pix's; DeblurGAN / -v2 use 2)."""
+    return pix2pix.NLayerDiscriminator(in_ch, width, num_layers, norm, padw=padw)
 
 
-class DoubleScaleD(nn.Module):
-    """DeblurGAN-v2 double-scale D: a 3-layer PatchGAN plus a deeper (5-layer) 'full' one."""
-
-    def __init__(self, in_ch=3, width=64, norm="instance", patch_layers=3, full_layers=5):
-        super().__init__()
-        self.patch = patchgan(in_ch, width, patch_layers, norm)
-        self.full = patchgan(in_ch, width, full_layers, norm)
-
-    def forward(self, x):
-        return [self.patch(x), self.full(x)]
+def DoubleScaleD(in_ch=3, width=64, norm="instance", patch_layers=3, full_layers=5):  # noqa: N802
+    """DeblurGAN-v2 double-scale D (3-layer patch + 5-layer full PatchGAN), padding 1 as jaxgan's."""
+    assert norm == "instance" and full_layers == 5
+    return deblurganv2.DoubleScaleD(in_ch, width, d_layers=patch_layers, padw=1)
 
 
-# ---- DeblurGAN ResNet generator ---------------------------------------------------------------
-class ResBlock(nn.Module):
-    def __init__(self, ch: int, norm: str):
-        super().__init__()
-        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), norm_layer(norm, ch), nn.ReLU(),
-                                  nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), norm_layer(norm, ch))
-
-    def forward(self, x):
-        return x + self.body(x)
+def ResnetGenerator(in_ch=3, out_ch=3, width=64, num_blocks=9, norm="instance", learn_residual=True,  # noqa: N802
+                    dropout=False):
+    """DeblurGAN ResnetGenerator (dropout in the blocks only when jaxgan's config has it)."""
+    return deblurgan.ResnetGenerator(in_ch, out_ch, ngf=width, norm=norm, use_dropout=dropout, n_blocks=num_blocks,
+                                     learn_residual=learn_residual)
 
 
-class ResnetGenerator(nn.Module):
-    """DeblurGAN ResnetGenerator: 7x7 stem, 2 stride-2 downs, residual blocks, 2 transposed ups, 7x7 out."""
-
-    def __init__(self, in_ch=3, out_ch=3, width=64, num_blocks=9, norm="instance", learn_residual=True):
-        super().__init__()
-        bias = norm != "batch"
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, width, 7, bias=bias), norm_layer(norm, width), nn.ReLU()]
-        for m in (1, 2):
-            layers += [nn.Conv2d(width * m, width * m * 2, 3, 2, 1, bias=bias), norm_layer(norm, width * m * 2),
-                       nn.ReLU()]
-        layers += [ResBlock(width * 4, norm) for _ in range(num_blocks)]
-        for m in (4, 2):
-            layers += [nn.ConvTranspose2d(width * m, width * m // 2, 3, 2, 1, output_padding=1, bias=bias),
-                       norm_layer(norm, width * m // 2), nn.ReLU()]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_ch, 7), nn.Tanh()]
-        self.model = nn.Sequential(*layers)
-        self.learn_residual = learn_residual
-
-    def forward(self, x):
-        y = self.model(x)
-        return torch.clamp(x + y, -1, 1) if self.learn_residual else y
-
-
-# ---- DeblurGAN-v2 FPN-MobileNet ---------------------------------------------------------------
-class InvertedResidual(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int, expand: int):
-        super().__init__()
-        hidden = cin * expand
-        layers = []
-        if expand != 1:
-            layers += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
-        layers += [nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
-                   nn.ReLU6(), nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
-        self.conv = nn.Sequential(*layers)
-        self.residual = stride == 1 and cin == cout
-
-    def forward(self, x):
-        return x + self.conv(x) if self.residual else self.conv(x)
-
-
-# MobileNetV2 (expand t, channels c, repeats n, first stride s) up to the 160-channel stage (enc4).
-MOBILENET_V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2))
-
-
-def mobilenet_blocks() -> list[nn.Module]:
-    blocks = [nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6())]
-    cin = 32
-    for t, c, n, s in MOBILENET_V2_STAGES:
-        for i in range(n):
-            blocks.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
-            cin = c
-    return blocks
-
-
-def conv_norm_relu(cin, cout, norm):
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), norm_layer(norm, cout), nn.ReLU())
-
-
-class FPNMobileNet(nn.Module):
-    """FPN over MobileNetV2 features (strides 2..32), 4 heads, smoothing convs, residual tanh output."""
-
-    def __init__(self, out_ch=3, width=64, fpn_width=128, norm="instance"):
-        super().__init__()
-        b = mobilenet_blocks()  # 0 stem, 1 (16), 2-3 (24), 4-6 (32), 7-10 (64), 11-13 (96), 14-16 (160)
-        self.enc = nn.ModuleList([nn.Sequential(*b[0:2]), nn.Sequential(*b[2:4]), nn.Sequential(*b[4:7]),
-                                  nn.Sequential(*b[7:11]), nn.Sequential(*b[11:16])])
-        self.lateral = nn.ModuleList([nn.Conv2d(c, fpn_width // 2 if i == 0 else fpn_width, 1, bias=False)
-                                      for i, c in enumerate((16, 24, 32, 64, 160))])
-        self.td = nn.ModuleList([conv_norm_relu(fpn_width, fpn_width, norm) for _ in range(3)])
-        self.heads = nn.ModuleList([
-            nn.Sequential(nn.Conv2d(fpn_width, width, 3, padding=1, bias=False), nn.ReLU(),
-                          nn.Conv2d(width, width, 3, padding=1, bias=False), nn.ReLU()) for _ in range(4)])
-        self.smooth = conv_norm_relu(4 * width, width, norm)
-        self.smooth2 = conv_norm_relu(width, width // 2, norm)
-        self.final = nn.Conv2d(width // 2, out_ch, 3, padding=1)
-
-    def forward(self, x):
-        feats, h = [], x
-        for enc in self.enc:
-            h = enc(h)
-            feats.append(h)
-        lat = [l(f) for l, f in zip(self.lateral, feats)]
-        maps = [lat[4]]
-        for td, l in zip(self.td, (lat[3], lat[2], lat[1])):
-            maps.append(td(l + F.interpolate(maps[-1], scale_factor=2, mode="nearest")))
-        m4, m3, m2, m1 = maps
-        up = lambda t, s: F.interpolate(t, scale_factor=s, mode="nearest")
-        heads = [up(self.heads[3](m4), 8), up(self.heads[2](m3), 4), up(self.heads[1](m2), 2), self.heads[0](m1)]
-        s = up(self.smooth(torch.cat(heads, 1)), 2)
-        s = up(self.smooth2(s + lat[0]), 2)
-        return torch.clamp(torch.tanh(self.final(s)) + x, -1, 1)
+def FPNMobileNet(out_ch=3, width=64, fpn_width=128, norm="instance"):  # noqa: N802
+    """DeblurGAN-v2 FPNMobileNet (its instance norms keep running statistics, as the original's)."""
+    assert norm == "instance"
+    return deblurganv2.FPNMobileNet(out_ch, num_filters=width, num_filters_fpn=fpn_width)
 
 
 # ---- VGG16 perceptual -------------------------------------------------------------------------
 def vgg16_conv3_3() -> nn.Module:
     """VGG16 `features[:14]` (through conv3_3, before its ReLU, as jaxgan's perceptual loss), random
-    weights, frozen. DeblurGAN itself used features[:15] (one more ReLU: negligible cost)."""
-    cfg, layers, cin = (64, 64, "M", 128, 128, "M", 256, 256, 256), [], 3
-    for v in cfg:
-        if v == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU()]
-            cin = v
-    net = nn.Sequential(*layers[:-1])
+    weights, frozen. DeblurGAN itself used VGG19 features[:15] (the same conv3_3, one block deeper net)."""
+    net = nn.Sequential(*list(VGG(VGG16_CFG).features)[:14])
     for p in net.parameters():
         p.requires_grad_(False)
     return net
@@ -300,9 +150,9 @@ def pix2pix_setup(width=64, depth=8, d_width=64, lr=2e-4, l1_weight=100.0) -> Tw
 
 
 def deblurgan_setup(width=64, num_blocks=9, d_width=64, lr=1e-4, n_critic=5, gp_weight=10.0,
-                    perceptual_weight=100.0) -> TwinSetup:
+                    perceptual_weight=100.0, dropout=False) -> TwinSetup:
     """DeblurGAN: unconditional PatchGAN critic, WGAN-GP (5 critic updates on one G output), perceptual x100."""
-    g = ResnetGenerator(3, 3, width, num_blocks, "instance", True)
+    g = ResnetGenerator(3, 3, width, num_blocks, "instance", True, dropout)
     d = patchgan(3, d_width, 3, "instance")
     vgg = vgg16_conv3_3()
     opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=(0.5, 0.999))

@@ -4,6 +4,7 @@
     jaxgan evaluate --workdir runs/deblur [--split test] [--no-lpips]
     jaxgan predict --workdir runs/deblur photo.jpg folder/ --output out/
     jaxgan export --workdir runs/deblur --format savedmodel --output deblur_savedmodel
+    jaxgan import-weights --format deblurgan latest_net_G.pth --workdir runs/deblurgan_original
 
 Mistakes a user can make (a bad config key, a workdir without a checkpoint, an unreadable image, an
 output folder that cannot be written) end with one line on stderr and exit status 2; `--debug`
@@ -148,6 +149,27 @@ def _pretrained_help() -> str:
             else "a model shipped with jaxgan (this install ships none)")
 
 
+def _cmd_import_weights(args, extra) -> int:
+    if extra:
+        raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+    from jaxgan.weights.workdir import import_checkpoint
+
+    summary = import_checkpoint(args.format, args.file, args.workdir, args.config or None)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _add_import_weights(sub) -> None:
+    from jaxgan.weights.formats import FORMATS
+
+    im = sub.add_parser("import-weights", help="turn an original repository's generator checkpoint into a workdir")
+    im.add_argument("file", help="latest_net_G.pth (pix2pix, DeblurGAN) or fpn_*.h5 (DeblurGAN-v2)")
+    im.add_argument("--format", required=True, help=f"one of: {', '.join(sorted(FORMATS))}")
+    im.add_argument("--workdir", required=True, help="new workdir for `jaxgan predict / evaluate --workdir`")
+    im.add_argument("--config", default="", help="experiment file whose data / loss sections to keep")
+    im.set_defaults(run=_cmd_import_weights)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxgan", description=__doc__.split("\n\n")[0])
     parser.add_argument("--debug", action="store_true",
@@ -183,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="skip unreadable or corrupt inputs (each reported) instead of stopping the batch")
     pr.set_defaults(run=_cmd_predict)
     _add_export_command(sub)
+    _add_import_weights(sub)
     _add_verbose_flag(sub)
     return parser
 

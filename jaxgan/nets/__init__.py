@@ -18,6 +18,7 @@ import flax.linen as nn
 
 from jaxgan.nets.discriminators import (DoubleScaleDiscriminator, MultiScaleDiscriminator, PatchGAN,
                                         PixelGAN)
+from jaxgan.nets.fpn_inception import FPNInception
 from jaxgan.nets.fpn_mobilenet import FPNMobileNet
 from jaxgan.nets.layers import ConvTranspose, Norm, count_params
 from jaxgan.ops import conv2d_transpose as conv_transpose
@@ -29,6 +30,7 @@ from jaxgan.nets.unet import UNet
 
 GENERATORS = {"unet": UNet, "resnet": ResNetGenerator, "fpn_mobilenet": FPNMobileNet, "nafnet": NAFNet}
 GENERATORS["multistage"] = MultiStageGenerator  # jaxgan.nets.multistage (research variants)
+GENERATORS["fpn_inception"] = FPNInception  # jaxgan.nets.fpn_inception (DeblurGAN-v2's default generator)
 DISCRIMINATORS = {"patchgan": PatchGAN, "pixelgan": PixelGAN, "multiscale": MultiScaleDiscriminator,
                   "double_scale": DoubleScaleDiscriminator}
 
@@ -52,7 +54,7 @@ def _make(family: str, registry: dict, name: str, options: dict) -> nn.Module:
 def make_generator(name: str, **options) -> nn.Module:
     """Generator by name: 'unet' (UNet), 'resnet' (ResNetGenerator), 'fpn_mobilenet' (FPNMobileNet),
     'nafnet' (NAFNet, a small restoration U-Net), 'multistage' (MultiStageGenerator: a coarse-to-fine
-    chain of another one)."""
+    chain of another one), 'fpn_inception' (FPNInception, DeblurGAN-v2's FPN-InceptionResNetV2)."""
     return _make("generator", GENERATORS, name, options)
 
 
@@ -63,7 +65,8 @@ def make_discriminator(name: str, **options) -> nn.Module:
 
 __all__ = [
     "GENERATORS", "DISCRIMINATORS", "make_generator", "make_discriminator", "module_options",
-    "UNet", "ResNetGenerator", "MultiStageGenerator", "ResidualBlock", "FPNMobileNet", "NAFNet", "NAFBlock",
+    "UNet", "ResNetGenerator", "MultiStageGenerator", "ResidualBlock", "FPNMobileNet", "FPNInception", "NAFNet",
+    "NAFBlock",
     "PatchGAN", "PixelGAN", "MultiScaleDiscriminator", "DoubleScaleDiscriminator",
     "ConvTranspose", "Norm", "conv_transpose", "conv_transpose_reference", "count_params",
 ]

@@ -1,0 +1,67 @@
+"""ImageNet MobileNetV2 weights for the FPN-MobileNet backbone, from a file the user supplies.
+
+Accepted layouts: torchvision's `mobilenet_v2(weights="IMAGENET1K_V1").state_dict()`
+(features.{i}.conv.{j}.{k}; mobilenet_v2-b0353104.pth) and the `mobilenetv2.pth.tar` DeblurGAN-v2 loads
+(models/fpn_mobilenet.py:84-87; the layout of its models/mobilenet_v2.py, features.{i}.conv.{j}).
+Lookup: the given path, else $JAXGAN_MOBILENET_V2_WEIGHTS, else ~/.cache/jaxgan/weights/mobilenet_v2.pth.
+Only features 0..15 are used (the FPN taps up to the 15th inverted residual); the rest is ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jaxgan.weights.formats import MOBILENET_EXPANDS, mobilenet_v2_table
+from jaxgan.weights.mapping import Table, convert
+from jaxgan.weights.torch_file import WeightsError, load_state_dict
+
+ENV_VAR = "JAXGAN_MOBILENET_V2_WEIGHTS"
+DEFAULT_PATH = Path("~/.cache/jaxgan/weights/mobilenet_v2.pth")
+
+
+def mobilenet_v2_path(path: str | os.PathLike | None = None) -> Path:
+    candidate = Path(path) if path else Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
+    candidate = candidate.expanduser()
+    if not candidate.is_file():
+        raise WeightsError(
+            f"MobileNetV2 ImageNet weights not found at {candidate}: save torchvision's "
+            "mobilenet_v2(weights='IMAGENET1K_V1').state_dict() (mobilenet_v2-b0353104.pth) there, or point "
+            f"${ENV_VAR} at it (jaxgan never downloads weights)")
+    return candidate
+
+
+def _torchvision_table() -> Table:
+    t = Table()
+    t.conv("Conv_0", "features.0.0", bias=False)
+    t.batch_norm("Norm_0/BatchNorm_0", "features.0.1")
+    for b, expand in enumerate(MOBILENET_EXPANDS):
+        p, f = f"features.{b + 1}.conv", f"InvertedResidual_{b}"
+        convs = ([f"{p}.0.0", f"{p}.1"] if expand == 1 else [f"{p}.0.0", f"{p}.1.0", f"{p}.2"])
+        norms = ([f"{p}.0.1", f"{p}.2"] if expand == 1 else [f"{p}.0.1", f"{p}.1.1", f"{p}.3"])
+        for j, (c, n) in enumerate(zip(convs, norms)):
+            t.conv(f"{f}/Conv_{j}", c, bias=False)
+            t.batch_norm(f"{f}/Norm_{j}/BatchNorm_0", n)
+    return t
+
+
+def load_mobilenet_v2_variables(path: str | os.PathLike | None = None) -> dict:
+    """{'params': ..., 'batch_stats': ...} of jaxgan's MobileNetV2Features (FPNMobileNet's 'backbone')."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxgan.nets.fpn_mobilenet import MobileNetV2Features
+
+    file = mobilenet_v2_path(path)
+    state = load_state_dict(file)
+    if "features.1.conv.0.0.weight" in state:
+        table = _torchvision_table()
+    else:
+        table = Table()
+        mobilenet_v2_table(table, "", "features")
+        table.entries = {k.replace("params//", "params/").replace("batch_stats//", "batch_stats/"): v
+                         for k, v in table.entries.items()}
+    table.unused_patterns += [r"features\.(1[6-8])\..*", r"classifier\..*"]
+    module = MobileNetV2Features()
+    shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
+    return convert(state, table, shapes, "MobileNetV2", str(file))
