@@ -29,18 +29,19 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.name = "photo_blur"
     c.data.blur_strength = "realistic"
     c.data.prior = "blind_deconv"
+    c.data.prior_options.deconv_weights = (1e-2, 1e-3, 1e-1)
     c.data.crop_size = 128
     c.data.eval_size = 256
     c.data.batch_size = 8
     c.data.eval_batch_size = 16
     c.generator.name = "nafnet"
     c.generator.options = ml_collections.ConfigDict(dict(
-        in_channels=6, out_channels=3, residual_from=3, base_width=32, depth=3, blocks=1, middle_blocks=2,
+        in_channels=12, out_channels=3, residual_from=3, base_width=32, depth=3, blocks=1, middle_blocks=2,
         space_to_depth=4, norm="layer"))
     c.discriminator.name = "patchgan"
     c.discriminator.conditional = True
     c.discriminator.options = ml_collections.ConfigDict(dict(
-        in_channels=9, base_width=16, num_layers=2, norm="none"))
+        in_channels=15, base_width=16, num_layers=2, norm="none"))
     c.loss.adversarial = "lsgan"
     c.loss.adversarial_weight = 0.2
     c.loss.pixel = "l1"
