@@ -9,6 +9,7 @@ import pytest
 
 from jaxgan import pretrained
 from jaxgan.config import base_config
+from jaxgan.data import prior as prior_lib
 from jaxgan.train.checkpoint import config_dict
 from jaxgan.train.state import make_modules
 
@@ -63,3 +64,78 @@ def test_flatten_unflatten_inverse():
     tree = {"params": {"a": {"kernel": np.ones((2, 2))}, "b": np.zeros(3)}, "batch_stats": {"m": np.ones(1)}}
     back = pretrained.unflatten(pretrained.flatten(tree))
     assert jax.tree.structure(back) == jax.tree.structure(tree)
+
+
+# ---- the model shipped in the package (jaxgan/weights/deblur.*) ------------------------------
+
+def test_shipped_deblur_is_listed_and_its_checksum_verifies():
+    assert "deblur" in pretrained.available()
+    card, variables = pretrained.load_variables("deblur")
+    assert card["sha256"] == pretrained.sha256_of(pretrained.PRETRAINED_DIR / "deblur.npz")
+    assert (pretrained.PRETRAINED_DIR / "deblur.npz").stat().st_size < 20 * 2**20
+    assert {"steps", "metrics_test", "known_limits", "inference_1280x720"} <= set(card["card"])
+    assert card["config"]["data"]["prior"] == "blind_deconv"  # predict recomputes the front end itself
+    assert "params" in variables
+
+
+def test_corrupted_shipped_copy_fails_with_one_clear_line(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from jaxgan import cli
+
+    for suffix in (".npz", ".json"):
+        (tmp_path / f"deblur{suffix}").write_bytes((pretrained.PRETRAINED_DIR / f"deblur{suffix}").read_bytes())
+    data = bytearray((tmp_path / "deblur.npz").read_bytes())
+    data[len(data) // 3] ^= 0x01
+    (tmp_path / "deblur.npz").write_bytes(bytes(data))
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
+    Image.fromarray(np.zeros((70, 90, 3), np.uint8)).save(tmp_path / "photo.png")
+    code = cli.main(["predict", "--pretrained", "deblur", str(tmp_path / "photo.png"), "--output",
+                     str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "deblur.npz: checksum mismatch" in err and "reinstall" in err
+    assert not list((tmp_path / "out").glob("*.png"))
+
+
+def _cheap_front_end(image, config, what="image"):
+    """Stands in for the blind deconvolution (whose compile takes tens of seconds): the image itself
+    as every candidate, so the test exercises the shipped network on an odd-sized input."""
+    candidates = (prior_lib.input_channels(config.data) - 3) // 3
+    return np.concatenate([image] * (1 + candidates), axis=-1)
+
+
+def test_shipped_model_predicts_small_non_square_image_keeping_size_and_range(monkeypatch):
+    monkeypatch.setattr(prior_lib, "with_prior", _cheap_front_end)
+    monkeypatch.setattr(pretrained, "_PREDICTORS", {})
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    out = pretrained.deblur(photo)
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    unit = pretrained.deblur(photo.astype(np.float32) / 255.0)
+    assert unit.shape == photo.shape and unit.min() >= 0.0 and unit.max() <= 1.0
+    np.testing.assert_allclose(unit * 255.0, out, atol=1.0)  # the same prediction in both ranges
+    config, module, variables = pretrained.load("deblur")
+    x = _cheap_front_end(photo.astype(np.float32) / 127.5 - 1.0, config)
+    expected = (np.clip(np.asarray(module.apply(variables, x[None]))[0], -1, 1) + 1) / 2
+    np.testing.assert_allclose(unit, expected, atol=2e-3)
+
+
+def test_fine_tuning_from_pretrained_starts_from_its_weights():
+    from jaxgan.train import loop, parallel
+    from jaxgan.train.state import create_state
+
+    config, module, shipped = pretrained.load("deblur")
+    config.train.init_from = "pretrained:deblur"
+    g, d = make_modules(config)
+    channels = config.generator.options.in_channels
+    mesh = parallel.make_mesh()
+    fresh = parallel.create_sharded_state(
+        lambda key: create_state(config, g, d, {"input": np.zeros((1, 32, 32, channels), np.float32)}, key),
+        mesh, jax.random.PRNGKey(1))
+    state = loop._init_from(config, fresh, mesh)
+    leaves = lambda tree: [np.asarray(x) for x in jax.tree.leaves(tree)]  # noqa: E731
+    assert not all(np.array_equal(a, b) for a, b in zip(leaves(fresh.g.params), leaves(shipped["params"])))
+    for a, b in zip(leaves(state.g.params), leaves(shipped["params"])):
+        np.testing.assert_array_equal(a, b)
+    assert int(state.step) == 0  # a fresh run (optimizer and step), not a resume
