@@ -9,6 +9,7 @@ import pytest
 
 from jaxgan import pretrained
 from jaxgan.config import base_config
+from jaxgan.data import prior as prior_lib
 from jaxgan.train.checkpoint import config_dict
 from jaxgan.train.state import make_modules
 
@@ -63,3 +64,4 @@ def test_flatten_unflatten_inverse():
     tree = {"params": {"a": {"kernel": np.ones((2, 2))}, "b": np.zeros(3)}, "batch_stats": {"m": np.ones(1)}}
     back = pretrained.unflatten(pretrained.flatten(tree))
     assert jax.tree.structure(back) == jax.tree.structure(tree)
+

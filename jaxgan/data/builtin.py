@@ -1,6 +1,7 @@
 """Locally generated tfds datasets (no download): shared helpers to build and find them.
 
-`prepare_builtin(name, config)` returns a prepared `tfds` builder of `photo_blur` or `shapes_seg`.
+`prepare_builtin(name, config)` returns a prepared `tfds` builder of `photo_blur`, `shapes_seg` or
+`photo_seg`.
 The generated data depends on `config.data.num_train_examples` (and, for photo_blur, on
 `config.data.blur_strength`); each combination is its own tfds builder config, so changing them never
 reads stale data. Data lives in `config.data.data_dir` ('' = the tfds default, ~/tensorflow_datasets).
@@ -61,7 +62,7 @@ def split_sizes(num_train_examples: int, default_train: int) -> dict[str, int]:
 
 def prepare_builtin(name: str, config) -> tfds.core.DatasetBuilder:
     """Builds (once) and returns the prepared builder of a built-in dataset named by config.data.name."""
-    from jaxgan.data import photo_blur, shapes_seg  # builders import this module
+    from jaxgan.data import photo_blur, photo_seg, shapes_seg  # builders import this module
 
     data_dir = config.data.data_dir or None
     if name == "photo_blur":
@@ -70,8 +71,11 @@ def prepare_builtin(name: str, config) -> tfds.core.DatasetBuilder:
     elif name == "shapes_seg":
         make = lambda: shapes_seg.ShapesSeg.for_config(config, data_dir=data_dir)  # noqa: E731
         default_train = shapes_seg.DEFAULT_TRAIN_EXAMPLES
+    elif name == "photo_seg":
+        make = lambda: photo_seg.PhotoSeg.for_config(config, data_dir=data_dir)  # noqa: E731
+        default_train = photo_seg.DEFAULT_TRAIN_EXAMPLES
     else:
-        raise ValueError(f"unknown built-in dataset {name!r}; valid: photo_blur, shapes_seg")
+        raise ValueError(f"unknown built-in dataset {name!r}; valid: photo_blur, shapes_seg, photo_seg")
     builder = make()
     if builder.is_prepared():
         return builder

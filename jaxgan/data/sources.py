@@ -4,7 +4,7 @@ TensorFlow function decoding one row into uint8 arrays.
 Decoded examples: `input` uint8 (H, W, 3); `target` uint8 (H, W, 3) for task 'deblur' or uint8 (H, W, 1)
 class indices for task 'segment'. Sizes may differ between examples.
 
-Datasets (config.data.name): photo_blur, shapes_seg (built locally, jaxgan.data.builtin),
+Datasets (config.data.name): photo_blur, shapes_seg, photo_seg (built locally, jaxgan.data.builtin),
 folder_deblur, folder_seg (jaxgan.data.folders), oxford_iiit_pet (tfds catalog; must be prepared).
 """
 
@@ -22,7 +22,7 @@ from jaxgan.data.builtin import prepare_builtin
 from jaxgan.data.errors import DataError
 from jaxgan.data.tf_cpu import tf
 
-DATASET_TASKS = {"photo_blur": "deblur", "folder_deblur": "deblur", "shapes_seg": "segment",
+DATASET_TASKS = {"photo_blur": "deblur", "folder_deblur": "deblur", "shapes_seg": "segment", "photo_seg": "segment",
                  "folder_seg": "segment", "oxford_iiit_pet": "segment"}
 PET_TRIMAP = {"pet": 1, "background": 2, "border": 3}  # oxford_iiit_pet segmentation_mask values
 
@@ -124,10 +124,12 @@ def _builtin_source(config, split: str) -> Source:
         columns = _read_tfds_columns(builder, split, ("blurred", "sharp"))
         return Source(name, columns, lambda row: {"input": decode_rgb(row["blurred"]),
                                                   "target": decode_rgb(row["sharp"])})
-    mask_column = {2: "mask", 5: "class_mask"}.get(config.data.num_classes)
+    mask_columns = {2: "mask", 5: "class_mask"} if name == "shapes_seg" else {2: "mask"}
+    mask_column = mask_columns.get(config.data.num_classes)
     if mask_column is None:
-        raise ValueError(f"shapes_seg: config.data.num_classes={config.data.num_classes}; valid: 2 (object vs "
-                         "background) or 5 (background, ellipse, polygon, blob, thin structure)")
+        raise ValueError(f"{name}: config.data.num_classes={config.data.num_classes}; valid: 2 (object vs "
+                         "background)" + (" or 5 (background, ellipse, polygon, blob, thin structure)"
+                                          if name == "shapes_seg" else ""))
     columns = _read_tfds_columns(builder, split, ("image", mask_column))
     return Source(name, columns, lambda row: {"input": decode_rgb(row["image"]),
                                               "target": tf.io.decode_png(row[mask_column], channels=1)})
@@ -162,7 +164,7 @@ def make_source(config, split: str) -> Source:
         raise ValueError(f"unknown dataset config.data.name={name!r}; valid: {', '.join(DATASET_TASKS)}")
     if DATASET_TASKS[name] != config.task:
         raise ValueError(f"dataset {name!r} is for task {DATASET_TASKS[name]!r}, but config.task={config.task!r}")
-    if name in ("photo_blur", "shapes_seg"):
+    if name in ("photo_blur", "shapes_seg", "photo_seg"):
         source = _builtin_source(config, split)
     elif name == "oxford_iiit_pet":
         source = _pet_source(config, split)
