@@ -9,7 +9,6 @@ import pytest
 
 from jaxgan import pretrained
 from jaxgan.config import base_config
-from jaxgan.data import prior as prior_lib
 from jaxgan.train.checkpoint import config_dict
 from jaxgan.train.state import make_modules
 
