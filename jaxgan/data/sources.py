@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -64,9 +65,13 @@ def _read_tfds_columns(builder, split: str, columns: tuple[str, ...]) -> dict[st
     known = list(builder.info.splits)
     if known and split.split("[")[0] not in known:
         raise DataError(f"dataset {builder.name!r} has no split {split!r}; valid: {', '.join(known)}")
-    # every feature left encoded (tfds's PartialDecoding would read FeatureConnector.dtype, deprecated)
-    decoders = {name: tfds.decode.SkipDecoding() for name in builder.info.features}
-    ds = builder.as_dataset(split=split, decoders=decoders, shuffle_files=False)
+    decoders = tfds.decode.PartialDecoding(
+        {name: True for name in columns}, decoders={name: tfds.decode.SkipDecoding() for name in columns})
+    # Only the columns are read (other features, e.g. bounding boxes, are never parsed); tfds's own
+    # PartialDecoding reads its deprecated FeatureConnector.dtype internally, which jaxgan cannot fix.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*FeatureConnector.dtype", category=DeprecationWarning)
+        ds = builder.as_dataset(split=split, decoders=decoders, shuffle_files=False)
     rows = {name: [] for name in columns}
     for example in tfds.as_numpy(ds):
         for name in columns:
