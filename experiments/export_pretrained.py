@@ -1,4 +1,4 @@
-"""Exports a trained deblurring run as a shipped model (jaxgan/weights/NAME.npz + NAME.json card).
+"""Exports a trained deblurring run as a shipped model (jaxgan/pretrained/NAME.npz + NAME.json card).
 
 The card records what a user needs to trust the file: the data and recipe (the run's config), the
 steps and training wall time (from WORKDIR/metrics.jsonl), the metrics of `jaxgan evaluate` (a JSON

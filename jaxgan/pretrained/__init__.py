@@ -1,7 +1,6 @@
 """Generators shipped inside the package: plain .npz arrays (loaded without pickle) + a JSON card.
 
-Each shipped model NAME is two files in the package's data folder jaxgan/weights/ (a name that is
-not a module's, so it never shadows or is shadowed by this module):
+Each shipped model NAME is two files in this package's folder, jaxgan/pretrained/:
     NAME.npz    the generator's variables, one array per flattened path ('params/Conv_0/kernel')
     NAME.json   {"sha256": <of the .npz>, "config": <the run's config>, "card": {...}}
 `load(NAME)` checks the checksum before reading a single array, so a truncated or altered file fails
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-PRETRAINED_DIR = Path(__file__).resolve().parent / "weights"
+PRETRAINED_DIR = Path(__file__).resolve().parent
 SEPARATOR = "/"
 
 
