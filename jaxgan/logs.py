@@ -33,6 +33,18 @@ def configure(verbose_output: bool = False) -> None:
     # tfds and orbax log through absl ("Using custom data configuration", "Variant folder ... has no
     # dataset_info.json" for the datasets jaxgan generates itself); errors still come through
     logging.getLogger("absl").setLevel(logging.ERROR)
+    # orbax's background save threads log each failure of a save (a disk filling up during one) at
+    # ERROR, dozens of lines, and asyncio adds "exception was never retrieved" for its futures; jaxgan
+    # turns that failure into its own one-line error, so those lines are only for --verbose
+    absl = logging.getLogger("absl")
+    if not any(isinstance(f, _DropOrbaxRecords) for f in absl.filters):
+        absl.addFilter(_DropOrbaxRecords())
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+
+
+class _DropOrbaxRecords(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return f"{os.sep}orbax{os.sep}" not in record.pathname
 
 
 @contextlib.contextmanager

@@ -238,3 +238,27 @@ def test_disk_full_during_a_checkpoint_is_one_line_and_leaves_no_temporary_folde
     line = err.strip().splitlines()[-1]
     assert "disk full while saving checkpoint" in line and "Traceback" not in err, err[-3000:]
     assert not _tmp_folders(small_disk)
+
+
+def test_disk_full_in_a_real_process_prints_only_the_error_line(small_disk):
+    """The command line's whole stderr (not pytest's capture, which also swallows library logging)
+    on a disk too small for a checkpoint: the progress bar and jaxgan's one line, nothing of orbax."""
+    script = small_disk.parent / "run.py"
+    config_file = small_disk.parent / "tiny.py"
+    config_file.write_text(f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\n"
+                           "from train_helpers import loop_test_config\n\n"
+                           "def get_config():\n    c = loop_test_config()\n    c.train.steps = 2\n"
+                           "    c.train.checkpoint_every = 1\n    return c\n")
+    script = small_disk.parent / "run.py"
+    script.write_text(f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\n"
+                      "from train_helpers import patch_engine\npatch_engine(setattr)\nfrom jaxgan import cli\n"
+                      f"sys.exit(cli.main(['train', '--config', {str(config_file)!r}, "
+                      f"'--workdir', {str(small_disk / 'w')!r}]))\n")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, **CACHE_ENV})
+    lines = [line for line in run.stderr.replace("\r", "\n").splitlines() if line.strip()
+             and not line.startswith("train:")]
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert len(lines) == 1 and "disk full while saving checkpoint 1" in lines[0], run.stderr[-3000:]
+    assert "needs" in lines[0] and "free" in lines[0]
+    assert not _tmp_folders(small_disk)

@@ -29,6 +29,7 @@ from pathlib import Path
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+import numpy as np
 
 LATEST_DIR = "checkpoints"
 BEST_DIR = "best"
@@ -120,6 +121,24 @@ def _is_disk_full(e: BaseException) -> bool:
             return True
         e = e.__cause__ or e.__context__
     return False
+
+
+def _bytes_written_here(state) -> int:
+    """Bytes this process writes for `state`: the arrays' primary shards that live on its devices."""
+    total = 0
+    for leaf in jax.tree.leaves(state):
+        if isinstance(leaf, jax.Array):
+            total += sum(s.data.nbytes for s in leaf.addressable_shards if s.replica_id == 0)
+        else:
+            total += np.asarray(leaf).nbytes if jax.process_index() == 0 else 0
+    return total
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
+
+
+SAVE_MARGIN_BYTES = 256 * 1024  # metadata, manifests and the config beside the arrays
 
 
 def _first_line(e: BaseException) -> str:
@@ -236,6 +255,18 @@ class Checkpointer:
             raise CheckpointError(f"{what} checkpoint{at} in {self.workdir} failed ({_first_line(e)})"
                                   f"{kept_text}") from e
 
+    def _check_free_space(self, what: str, step: int, state) -> None:
+        """CheckpointError before a save that cannot fit on the disk: orbax is never started on a
+        full disk, where its background threads fail with hundreds of lines of their own."""
+        needed = _bytes_written_here(state) + SAVE_MARGIN_BYTES
+        free = shutil.disk_usage(self.workdir).free
+        if free < needed:
+            kept = self.latest.all_steps()
+            kept_text = f"; the checkpoints kept: {', '.join(map(str, kept))}" if kept else ""
+            raise CheckpointError(f"disk full while {what} checkpoint {step} in {self.workdir}: it needs "
+                                  f"{_size(needed)}, {_size(free)} free; free space, "
+                                  f"then run again to resume{kept_text}")
+
     def _finish_previous(self) -> None:
         """Waits for the running save and writes the manifests of the finished checkpoints."""
         self._saving("saving", None, self.latest.wait_until_finished)
@@ -250,6 +281,7 @@ class Checkpointer:
         if self.latest.latest_step() == step:
             return
         self._finish_previous()
+        self._check_free_space("saving", step, state)
         self._saving("saving", step, lambda: self.latest.save(step, args=self._args(state), force=True))
 
     def save_best(self, step: int, state, metrics: dict) -> None:
@@ -262,6 +294,7 @@ class Checkpointer:
         if self.best.latest_step() == step:
             return
         self._finish_previous()
+        self._check_free_space("saving the best", step, state)
         self._saving("saving the best", step, lambda: self.best.save(
             step, args=self._args(state), metrics={self.best_metric: float(metrics[self.best_metric])},
             force=True))
