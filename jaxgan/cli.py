@@ -95,12 +95,27 @@ def _dry_run(config) -> int:
     return 0
 
 
+EVAL_OVERRIDABLE = ("data.", "eval.")  # what evaluation reads from the config; the model is the checkpoint's
+
+
 def _cmd_evaluate(args, extra) -> int:
-    if extra:
-        raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
     from jaxgan.train import evaluate
 
-    results = evaluate(None, workdir=args.workdir, split=args.split, lpips=args.lpips)
+    config = None
+    overrides = _parse_overrides(extra)
+    if overrides:
+        from jaxgan import config_io
+        from jaxgan.train.checkpoint import read_config
+
+        bad = [k for k in overrides if not k.startswith(EVAL_OVERRIDABLE)]
+        if bad:
+            raise UsageError(f"evaluate takes --config.data.* and --config.eval.* overrides only "
+                             f"(the model comes from the checkpoint), got --config.{bad[0]}")
+        config, _ = read_config(args.workdir)
+        for key, text in overrides.items():
+            config_io.apply_override(config, key, text)
+        config_io.check_values(config)
+    results = evaluate(config, workdir=args.workdir, split=args.split, lpips=args.lpips)
     text = json.dumps(results, indent=1, sort_keys=True)
     print(text)
     out = Path(args.output) if args.output else Path(args.workdir) / f"eval_{args.split}.json"
@@ -188,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="metrics of a trained run on a split; prints and writes JSON")
     ev.add_argument("--workdir", required=True)
     ev.add_argument("--split", default="test")
+    # --config.data.KEY=VALUE / --config.eval.KEY=VALUE: evaluate on other data than the run's
     ev.add_argument("--output", default="", help="JSON file (default WORKDIR/eval_SPLIT.json)")
     ev.add_argument("--lpips", action=argparse.BooleanOptionalAction, default=True,
                     help="deblurring: also LPIPS (VGG16) of the output and the baselines (default: on)")

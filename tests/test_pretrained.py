@@ -64,3 +64,98 @@ def test_flatten_unflatten_inverse():
     back = pretrained.unflatten(pretrained.flatten(tree))
     assert jax.tree.structure(back) == jax.tree.structure(tree)
 
+
+
+# ---- the deblurring model shipped in the package (jaxgan/pretrained/deblur.*) ----------------------
+
+SHIPPED = "deblur"
+
+
+def test_shipped_deblur_model_is_listed_checksummed_and_carded():
+    assert SHIPPED in pretrained.available()
+    card, variables = pretrained.load_variables(SHIPPED)  # verifies the sha256 first
+    assert (pretrained.PRETRAINED_DIR / f"{SHIPPED}.npz").stat().st_size < 20 * 2**20
+    info = card["card"]
+    for key in ("config_file", "steps", "train_seconds", "metrics_test", "inference_1280x720", "known_limits",
+                "note"):
+        assert info.get(key) not in (None, ""), key
+    metrics = info["metrics_test"]
+    assert metrics["psnr"] > metrics["input_psnr"] and metrics["lpips"] < metrics["input_lpips"]
+    assert set(variables) >= {"params"}
+
+
+def test_corrupted_copy_of_the_shipped_model_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from jaxgan import cli, images
+
+    for suffix in (".npz", ".json"):
+        shutil.copy(pretrained.PRETRAINED_DIR / f"{SHIPPED}{suffix}", tmp_path / f"{SHIPPED}{suffix}")
+    npz = tmp_path / f"{SHIPPED}.npz"
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    npz.write_bytes(bytes(data))
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
+    photo = tmp_path / "photo.png"
+    images.write_png(photo, np.full((64, 64, 3), 128, np.uint8))
+    code = cli.main(["predict", "--pretrained", SHIPPED, str(photo), "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "checksum mismatch" in err[0] and "deblur.npz" in err[0]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_shipped_model_deblurs_a_small_non_square_photo_keeping_size_and_range():
+    from jaxgan.data import blur, photo_blur
+
+    rng = np.random.default_rng(3)
+    sharp = photo_blur.skimage_photo("coffee.png")[100:180, 150:262]  # 80 x 112, never trained on
+    blurred, _ = blur.synthesize_blur(rng, sharp, "mild")
+    out = pretrained.deblur(blurred)
+    assert out.shape == blurred.shape and out.dtype == np.uint8
+    unit = pretrained.deblur(blurred.astype(np.float32) / 255.0)
+    assert unit.shape == blurred.shape and unit.min() >= 0.0 and unit.max() <= 1.0
+    np.testing.assert_allclose(unit * 255.0, out, atol=1.0)
+    assert not np.array_equal(out, blurred)  # the model changed the photo
+
+
+def test_fine_tuning_starts_from_the_shipped_weights(tmp_path, monkeypatch):
+    """`train.init_from='pretrained:deblur'` with zero learning rates: after one step the run's
+    generator (its EMA, what a run exports) is the shipped one, to float rounding of the EMA update;
+    a fresh initialisation would differ by orders of magnitude more."""
+    from jaxgan import config_io
+    from jaxgan.train import restore_generator, train_and_evaluate
+    from train_helpers import patch_engine
+
+    card, shipped = pretrained.load_variables(SHIPPED)
+    config = config_io.config_from_json(json.dumps(card["config"]))
+    config.data.crop_size = 32
+    config.data.batch_size = 2
+    config.data.eval_batch_size = 2
+    config.optim.g_lr = 0.0
+    config.optim.d_lr = 0.0
+    config.optim.warmup_steps = 0
+    config.train.steps = 1
+    config.train.eval_every = 1
+    config.train.eval_lpips = False
+    config.train.checkpoint_every = 1
+    config.train.best_metric = ""
+    config.train.init_from = f"pretrained:{SHIPPED}"
+    channels = 3 * (1 + len(config.data.prior_options.deconv_weights))
+
+    def batch(seed):
+        x = np.random.default_rng(seed).uniform(-1, 1, (2, 32, 32, channels)).astype(np.float32)
+        return {"input": x, "target": x[..., 3:6].copy()}
+
+    def train_batches(config, start_step):
+        while True:
+            yield batch(start_step)
+
+    def eval_batches(config, split=None):
+        yield {**batch(99), "valid": np.ones(2, bool)}
+
+    patch_engine(monkeypatch.setattr, train_iterator=train_batches, eval_iterator=eval_batches)
+    train_and_evaluate(config, str(tmp_path / "w"))
+    _, _, variables = restore_generator(str(tmp_path / "w"))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a), b, rtol=1e-6, atol=1e-7),
+                 dict(variables["params"]), shipped["params"])

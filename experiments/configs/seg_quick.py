@@ -27,7 +27,7 @@ from jaxgan.config import base_config
 def get_config() -> ml_collections.ConfigDict:
     c = base_config()
     c.task = "segment"
-    c.data.name = "shapes_seg"
+    c.data.name = "photo_seg"
     c.data.num_classes = 2
     c.data.crop_size = 128
     c.data.eval_size = 0
