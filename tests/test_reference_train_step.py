@@ -5,7 +5,7 @@ once PyTorch's unbiased (Bessel-corrected) batch variance is accounted for (flax
 
 The PyTorch step is pix2pix's optimize_parameters (models/pix2pix_model.py): fake = G(A); D update on
 D(cat(A, fake.detach())) then D(cat(A, B)); G update against the updated D, GAN + 100 x L1; Adam
-(0.5, 0.999). D's loss scale follows jaxgan's config (pix2pix halves it; see D_LOSS_SCALE).
+(0.5, 0.999). D's loss is halved on both sides (the published loss.d_loss_weight = 0.5).
 """
 
 import jax
@@ -27,7 +27,7 @@ from reference.common import dropouts  # noqa: E402
 from reference_helpers import injected_dropout, nchw, nhwc, randomize_norm_stats  # noqa: E402
 
 TOL = 1e-4
-D_LOSS_SCALE = 1.0  # jaxgan's vanilla D loss is real + fake; pix2pix's is 0.5 x that (networks.py GANLoss use)
+D_LOSS_SCALE = 0.5  # pix2pix_model.py backward_D: (fake + real) x 0.5; jaxgan's loss.d_loss_weight
 LR = 2e-4
 
 
@@ -52,6 +52,7 @@ def _config():
                                                          norm="batch"))
     c.discriminator.options = ml_collections.ConfigDict(dict(base_width=4, num_layers=3, norm="batch"))
     c.loss.adversarial, c.loss.pixel, c.loss.pixel_weight = "vanilla", "l1", 100.0
+    c.loss.d_loss_weight = D_LOSS_SCALE  # as experiments/configs/pix2pix_pets_seg.py
     c.optim.g_lr = c.optim.d_lr = LR
     c.train.ema_decay = 0.0
     return c
