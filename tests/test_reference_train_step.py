@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 from jaxgan.config import base_config  # noqa: E402
 from jaxgan.train import state as state_lib  # noqa: E402
 from jaxgan.train import steps  # noqa: E402
-from jaxgan.weights.formats import pix2pix_table  # noqa: E402
+from jaxgan.weights.formats import deblurgan_table, pix2pix_table  # noqa: E402
 from jaxgan.weights.mapping import Table, convert, to_flax  # noqa: E402
 from reference import pix2pix  # noqa: E402
 from reference.common import dropouts  # noqa: E402
@@ -31,15 +31,16 @@ D_LOSS_SCALE = 0.5  # pix2pix_model.py backward_D: (fake + real) x 0.5; jaxgan's
 LR = 2e-4
 
 
-def patchgan_table(num_layers: int) -> Table:
-    """NLayerDiscriminator (model.{i}) -> jaxgan PatchGAN (Conv_k, Norm_k) with batch norm."""
-    t = Table()
-    t.conv("Conv_0", "model.0")
+def patchgan_table(num_layers: int, norm: str = "batch", torch_prefix: str = "model", flax_prefix: str = "") -> Table:
+    """NLayerDiscriminator (model.{i}) -> jaxgan PatchGAN (Conv_k, Norm_k); batch norm: no conv bias."""
+    t, batch, f = Table(), norm == "batch", flax_prefix
+    t.conv(f"{f}Conv_0", f"{torch_prefix}.0")
     for n in range(1, num_layers + 1):
         at = 2 + 3 * (n - 1)
-        t.conv(f"Conv_{n}", f"model.{at}", bias=False)
-        t.batch_norm(f"Norm_{n - 1}/BatchNorm_0", f"model.{at + 1}")
-    t.conv(f"Conv_{num_layers + 1}", f"model.{2 + 3 * num_layers}")
+        t.conv(f"{f}Conv_{n}", f"{torch_prefix}.{at}", bias=not batch)
+        if batch:
+            t.batch_norm(f"{f}Norm_{n - 1}/BatchNorm_0", f"{torch_prefix}.{at + 1}")
+    t.conv(f"{f}Conv_{num_layers + 1}", f"{torch_prefix}.{2 + 3 * num_layers}")
     return t
 
 
@@ -89,6 +90,39 @@ def _flat(tree, prefix=""):
         p = f"{prefix}/{k}" if prefix else k
         out.update(_flat(v, p) if isinstance(v, dict) else {p: np.asarray(v)})
     return out
+
+
+def param_errors(what: str, ref, table: Table, new, opt, null=()) -> dict:
+    """Max relative errors of jaxgan's updated params and Adam moments (ModelState `new`) against
+    the torch module `ref` and its torch.optim.Adam `opt`: {what_params, what_mu, what_nu}.
+
+    `null`: flax paths of leaves whose gradient is zero in exact arithmetic (a conv bias before an
+    instance norm, the critic's last bias under WGAN): both frameworks feed Adam rounding noise
+    there, which it scales to steps of about lr with arbitrary signs. They are checked apart:
+    what_null_mu = their largest |mu| on either side over the largest |mu| of the other leaves
+    (the caller checks that those params moved by at most lr per update)."""
+    names = dict(ref.named_parameters())
+    torch_params = {k: v.detach().numpy() for k, v in names.items()}
+    exp_avg = {k: opt.state[v]["exp_avg"].numpy() for k, v in names.items()}
+    exp_avg_sq = {k: opt.state[v]["exp_avg_sq"].numpy() for k, v in names.items()}
+    mu, nu = _adam_moments(new.opt_state)
+    errors, moments = {}, {}
+    for label, values, tree in (("params", torch_params, new.params), ("mu", exp_avg, mu), ("nu", exp_avg_sq, nu)):
+        expected, got = _flax_of(table, values, None), _flat(jax.device_get(tree))
+        assert sorted(expected) == sorted(got) and set(null) <= set(got)
+        errors[f"{what}_{label}"] = max(_rel(got[k], expected[k]) for k in expected if k not in null)
+        moments[label] = (got, expected)
+    if null:
+        got, expected = moments["mu"]
+        scale = max(np.abs(v).max() for k, v in expected.items() if k not in null)
+        errors[f"{what}_null_mu"] = max(max(np.abs(got[k]).max(), np.abs(expected[k]).max()) for k in null) / scale
+    return errors
+
+
+def with_variables(model, state_dict: dict, table: Table, what: str):
+    """jaxgan ModelState `model` with params / batch_stats converted from a torch state dict."""
+    variables = convert(state_dict, table, {"params": model.params, "batch_stats": model.batch_stats}, what, what)
+    return model.replace(params=variables["params"], batch_stats=variables.get("batch_stats", model.batch_stats))
 
 
 def _g_norm_pixels(path: str) -> int:
@@ -170,15 +204,7 @@ def test_pix2pix_train_step_matches_pytorch():
     errors = {"d_loss": _rel(metrics["d_loss"], d_loss.item()), "g_adv": _rel(metrics["g_adv"], g_adv.item()),
               "g_pixel": _rel(metrics["g_pixel"], g_l1.item()), "g_loss": _rel(metrics["g_loss"], g_loss.item())}
     for what, ref, table, new, opt in (("g", g_ref, g_table, new_state.g, opt_g), ("d", d_ref, d_table, new_state.d, opt_d)):
-        names = dict(ref.named_parameters())
-        torch_params = {k: v.detach().numpy() for k, v in names.items()}
-        exp_avg = {k: opt.state[v]["exp_avg"].numpy() for k, v in names.items()}
-        exp_avg_sq = {k: opt.state[v]["exp_avg_sq"].numpy() for k, v in names.items()}
-        mu, nu = _adam_moments(new.opt_state)
-        for label, values, tree in (("params", torch_params, new.params), ("mu", exp_avg, mu), ("nu", exp_avg_sq, nu)):
-            expected, got = _flax_of(table, values, None), _flat(jax.device_get(tree))
-            assert sorted(expected) == sorted(got)
-            errors[f"{what}_{label}"] = max(_rel(got[k], expected[k]) for k in expected)
+        errors.update(param_errors(what, ref, table, new, opt))
     # BatchNorm statistics: means equal; PyTorch's running variance takes the unbiased batch variance,
     # flax's the biased one, so torch's increment = n / (n - 1) x jaxgan's (n = B*H*W at the norm).
     # D updates its statistics twice (fake pass, real pass): decay 0.9**2 of the old value.
@@ -199,4 +225,154 @@ def test_pix2pix_train_step_matches_pytorch():
                 var_err = max(var_err, _rel(corrected, after[key]))
         errors[f"{what}_running_mean"], errors[f"{what}_running_var_bessel"] = mean_err, var_err
     print(errors)
+    print({k: float(v) for k, v in metrics.items()}, d_adv.item(), d_penalty.item(), g_adv.item(), g_perceptual.item())
     assert max(errors.values()) <= TOL, errors
+
+
+# ---- DeblurGAN: WGAN-GP, 5 critic updates, VGG19 perceptual x 100 ---------------------------------
+
+def _deblurgan_config():
+    """deblurgan_gopro.py at tiny widths: ResNet G (2 blocks, dropout, learn_residual), unconditional
+    PatchGAN critic (padding 2), WGAN-GP x 10, 5 critic updates, 100 x VGG19 conv3_3 MSE on raw images."""
+    c = base_config()
+    c.task = "deblur"
+    c.data.crop_size = 32
+    c.generator.name = "resnet"
+    c.generator.options = ml_collections.ConfigDict(dict(
+        in_channels=3, out_channels=3, num_blocks=2, base_width=4, norm="instance", dropout=True,
+        learn_residual=True, upsample="transpose"))
+    c.discriminator.name = "patchgan"
+    c.discriminator.conditional = False
+    c.discriminator.options = ml_collections.ConfigDict(dict(in_channels=3, base_width=4, num_layers=3,
+                                                             norm="instance", padding=2))
+    c.loss.adversarial, c.loss.gradient_penalty, c.loss.gradient_penalty_weight = "wgan", "wgan_gp", 10.0
+    c.loss.n_critic = 5
+    c.loss.pixel = "none"
+    c.loss.perceptual_weight, c.loss.perceptual_layers = 100.0, ("conv3_3",)
+    c.loss.perceptual_net, c.loss.perceptual_input = "vgg19", "raw"
+    c.optim.g_lr = c.optim.d_lr = 1e-4
+    c.optim.b1, c.optim.b2 = 0.5, 0.999
+    c.train.ema_decay = 0.0
+    return c
+
+
+def _dropout_shapes(module, variables, x) -> dict:
+    """{flax path of every nn.Dropout: its input shape} of one train-mode forward."""
+    import flax.linen as nn
+
+    shapes = {}
+
+    def record(next_fun, args, kwargs, context):
+        if isinstance(context.module, nn.Dropout) and context.method_name == "__call__":
+            shapes["/".join(context.module.scope.path)] = args[0].shape
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(record):
+        jax.eval_shape(lambda v: module.apply(v, x, train=True, rngs={"dropout": jax.random.PRNGKey(0)}),
+                       variables)
+    return shapes
+
+
+def _train_forward(module, model, x, masks):
+    """G's train-mode output with the injected dropout masks (the fake both steps start from)."""
+    with injected_dropout(masks):
+        return module.apply({"params": model.params}, jnp.asarray(x), train=True,
+                            rngs={"dropout": jax.random.PRNGKey(0)})
+
+
+@pytest.mark.slow
+def test_deblurgan_train_step_matches_pytorch(tmp_path):
+    from jaxgan.nets import vgg19
+    from reference import deblurgan
+    from reference.torchvision_layout import VGG, VGG19_CFG, vgg19_features_upto
+
+    torch.manual_seed(0)
+    g_ref = pix2pix.init_weights(deblurgan.ResnetGenerator(3, 3, ngf=4, norm="instance", use_dropout=True,
+                                                            n_blocks=2, learn_residual=True))
+    d_ref = deblurgan.NLayerDiscriminator(3, 4, 3, "instance", padw=2)  # PyTorch's default init: a livelier critic
+    vgg = VGG(VGG19_CFG).eval()
+    with torch.no_grad():  # VGG's He-scale weights: keep activations O(1) through the layers
+        for m in vgg.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.mul_(1.5)
+    torch.save(vgg.state_dict(), tmp_path / "vgg19.pth")
+    vgg_features = vgg19_features_upto(vgg, 14)
+    for p in vgg.parameters():
+        p.requires_grad_(False)
+    rng = np.random.default_rng(0)
+    n_critic, batch_size = 5, 2
+    x = rng.uniform(-1, 1, (batch_size, 32, 32, 3)).astype(np.float32)
+    y = np.clip(x + 0.3 * rng.standard_normal(x.shape), -1, 1).astype(np.float32)
+    gp_alpha = rng.uniform(size=(n_critic, batch_size)).astype(np.float32)
+
+    config = _deblurgan_config()
+    g_mod, d_mod = state_lib.make_modules(config)
+    state = jax.jit(lambda k: state_lib.create_state(config, g_mod, d_mod, {"input": x}, k))(jax.random.PRNGKey(0))
+    g_table = deblurgan_table(dict(config.generator.options))
+    d_table = patchgan_table(3, "instance")
+    state = state.replace(g=with_variables(state.g, _numpy_state(g_ref), g_table, "deblurgan"),
+                          d=with_variables(state.d, _numpy_state(d_ref), d_table, "patchgan"))
+    shapes = _dropout_shapes(g_mod, {"params": state.g.params}, x)
+    torch_drops = dropouts(g_ref)
+    assert len(shapes) == len(torch_drops) == 2
+    masks = {}
+    for (path, shape), (_, drop) in zip(sorted(shapes.items()), torch_drops):
+        mask = (rng.uniform(size=shape) < 0.5).astype(np.float32)  # (B, H, W, C)
+        masks[path] = jnp.asarray(mask)
+        drop.mask = torch.from_numpy(np.ascontiguousarray(mask.transpose(0, 3, 1, 2)))
+    aux = {"vgg": vgg19.load_vgg19_params(tmp_path / "vgg19.pth")}
+    fns = steps.make_step_fns(config)
+
+    def step(state, batch, aux, masks):
+        with injected_dropout(masks):
+            return fns.train_step(state, batch, aux)
+
+    batch = {"input": jnp.asarray(x), "target": jnp.asarray(y), "gp_alpha": jnp.asarray(gp_alpha)}
+    new_state, metrics = jax.jit(step)(state, batch, aux, masks)
+
+    # PyTorch: DeblurGAN's optimize_parameters (conditional_gan_model.py): one forward, 5 critic
+    # updates on the detached fake (DiscLossWGANGP with Gulrajani's per-sample penalty), then G
+    opt_g = torch.optim.Adam(g_ref.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d_ref.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    g_ref.train(), d_ref.train()
+    a, b = nchw(x), nchw(y)
+    fake = g_ref(a)
+    for k in range(n_critic):
+        opt_d.zero_grad()
+        d_adv = d_ref(fake.detach()).mean() - d_ref(b).mean()
+        alpha = torch.from_numpy(gp_alpha[k]).view(-1, 1, 1, 1)
+        mixed = (alpha * b + (1 - alpha) * fake.detach()).requires_grad_(True)
+        grads, = torch.autograd.grad(d_ref(mixed).sum(), mixed, create_graph=True)
+        d_penalty = ((grads.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+        d_loss = d_adv + 10.0 * d_penalty
+        d_loss.backward()
+        opt_d.step()
+    for p in d_ref.parameters():
+        p.requires_grad_(False)
+    g_adv = -d_ref(fake).mean()
+    g_perceptual = torch.nn.functional.mse_loss(vgg_features(fake), vgg_features(b).detach())
+    g_loss = g_adv + 100.0 * g_perceptual
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+
+    # Null leaves (see param_errors): every conv bias before an instance norm, and the critic's last
+    # bias, whose WGAN gradient is mean(1) - mean(1) = 0. That bias shifts G's adversarial term by a
+    # constant (no gradient): compare -mean(D(fake)) without it.
+    g_null = tuple(k for k in _flat(jax.device_get(new_state.g.params)) if k.endswith("bias") and k != "head/bias")
+    d_null = ("Conv_1/bias", "Conv_2/bias", "Conv_3/bias", "Conv_4/bias")
+    last_bias = (float(new_state.d.params["Conv_4"]["bias"][0]), float(d_ref.model[-1].bias[0]))
+    errors = {"d_adv": _rel(metrics["d_adv"], d_adv.item()), "d_penalty": _rel(metrics["d_penalty"], d_penalty.item()),
+              "d_loss": _rel(metrics["d_loss"], d_loss.item()),
+              "g_adv": _rel(metrics["g_adv"] + last_bias[0], g_adv.item() + last_bias[1]),
+              "g_perceptual": _rel(metrics["g_perceptual"], g_perceptual.item()),
+              "g_loss": _rel(metrics["g_loss"] + last_bias[0], g_loss.item() + last_bias[1]),
+              "g_output": _rel(np.asarray(jax.jit(lambda s, m: _train_forward(g_mod, s.g, x, m))(state, masks)),
+                               nhwc(fake))}
+    errors.update(param_errors("g", g_ref, g_table, new_state.g, opt_g, g_null))
+    errors.update(param_errors("d", d_ref, d_table, new_state.d, opt_d, d_null))
+    print(errors)
+    assert max(errors.values()) <= TOL, errors
+    for new, before, null, updates in ((new_state.g, state.g, g_null, 1), (new_state.d, state.d, d_null, n_critic)):
+        moved = _flat(jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)), new.params, before.params))
+        assert max(moved[k].max() for k in null) <= 1e-4 * updates * 1.001
