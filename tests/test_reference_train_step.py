@@ -1,7 +1,9 @@
-"""One full pix2pix train step in jaxgan and in PyTorch (reference modules) from the same weights,
-batch and dropout masks: every loss term, G's output, the updated parameters and the Adam moments of
-G and D agree (relative error <= 1e-4, float32); BatchNorm running means too, and running variances
-once PyTorch's unbiased (Bessel-corrected) batch variance is accounted for (flax takes the biased one).
+"""One full train step of pix2pix, DeblurGAN and DeblurGAN-v2 in jaxgan and in PyTorch (reference
+modules) from the same weights, batch, dropout masks and WGAN-GP alphas: every loss term, G's output,
+the updated parameters and the Adam moments of G and D agree (relative error <= 1e-4, float32);
+BatchNorm running means too, and (pix2pix) running variances once PyTorch's unbiased
+(Bessel-corrected) batch variance is accounted for (flax takes the biased one). What cannot be
+compared one to one (zero-gradient leaves, DeblurGAN-v2's backbone) is checked as docs/fidelity.md says.
 
 The PyTorch step is pix2pix's optimize_parameters (models/pix2pix_model.py): fake = G(A); D update on
 D(cat(A, fake.detach())) then D(cat(A, B)); G update against the updated D, GAN + 100 x L1; Adam
