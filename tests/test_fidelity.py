@@ -264,17 +264,45 @@ def test_perceptual_raw_input_is_the_network_on_the_unnormalised_images():
     assert abs(float(raw) - float(losses.perceptual_loss(params, pred, target, ("conv2_2",)))) > 1e-3
 
 
-def test_vgg19_perceptual_net_fails_at_once_with_a_clear_message():
-    config = tiny_config("deblur", perceptual_weight=1.0, perceptual_net="vgg19")
-    try:
-        steps.make_aux(config)
-    except Exception as error:  # noqa: BLE001 (a missing module or a missing weights file)
-        assert "vgg19" in str(error).lower()
-    else:  # the loader and the user's weights are there
-        pass
-    config.loss.perceptual_net = "vgg11"
+@pytest.mark.parametrize("name, needles", [
+    ("deblurgan_gopro", (".cache/jaxgan/weights/vgg19.pth", "vgg19-dcbb9e9d.pth", "JAXGAN_VGG19_WEIGHTS",
+                         "perceptual_net='vgg16'")),
+    ("deblurganv2_mobilenet_gopro", (".cache/jaxgan/weights/mobilenet_v2.pth", "mobilenet_v2-b0353104.pth",
+                                     "variants.transfer_file", "JAXGAN_MOBILENET_V2_WEIGHTS"))])
+def test_a_published_config_without_its_imagenet_weights_stops_at_once(name, needles, tmp_path, monkeypatch,
+                                                                       capsys):
+    """`jaxgan train` of DeblurGAN (VGG19) / DeblurGAN-v2 (MobileNetV2) with no weights file: one error
+    line naming the file and where to put it, before any model is built."""
+    from jaxgan import cli
+    from jaxgan.train import state as state_module
+    from train_helpers import patch_engine
+
+    patch_engine(monkeypatch.setattr)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for var in ("JAXGAN_VGG19_WEIGHTS", "JAXGAN_MOBILENET_V2_WEIGHTS"):
+        monkeypatch.delenv(var, raising=False)
+
+    def built(config):
+        raise AssertionError("a model was built before the weights file was looked for")
+
+    monkeypatch.setattr(state_module, "make_modules", built)
+    code = cli.main(["train", "--config", CONFIGS + name + ".py", "--workdir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def test_unknown_perceptual_net_or_layer_is_refused():
+    config = tiny_config("deblur", perceptual_weight=1.0, perceptual_net="vgg11")
     with pytest.raises(ValueError, match="perceptual_net"):
         steps.make_step_fns(config)
+    from jaxgan.losses import perceptual
+
+    with pytest.raises(ValueError, match="conv3_5"):
+        perceptual.check_net_layers("vgg19", ("conv3_5",))
+    assert perceptual.check_net_layers("vgg19", "conv3_4") == ("conv3_4",)
 
 
 def test_deblurgan_published_values():

@@ -9,9 +9,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from jaxgan import losses  # noqa: E402
+from jaxgan.config_io import load_config_file  # noqa: E402
 from jaxgan.nets import vgg19  # noqa: E402
 from jaxgan.nets.fpn_mobilenet import MobileNetV2Features  # noqa: E402
 from jaxgan.weights import WeightsError  # noqa: E402
+from jaxgan.train import state as state_lib  # noqa: E402
+from jaxgan.train import steps, transfer  # noqa: E402
 from jaxgan.weights.imagenet import load_mobilenet_v2_variables  # noqa: E402
 from reference import deblurganv2  # noqa: E402
 from reference.torchvision_layout import VGG, VGG19_CFG, MobileNetV2, vgg19_features_upto  # noqa: E402
@@ -29,12 +33,14 @@ def test_vgg19_features_match_torchvision_layout(tmp_path):
     torch.save(dict(net.state_dict(), **{"classifier.0.weight": torch.zeros(2, 2)}), path)
     params = vgg19.load_vgg19_params(path)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
-    apply = jax.jit(vgg19.vgg19_features, static_argnames="layer")
+    layers = ("conv3_3", "relu3_3", "conv5_4")
+    outs = jax.jit(vgg19.vgg19_features, static_argnames="layers")(params, jnp.asarray(x), layers=layers)
+    assert sorted(outs) == sorted(layers)
     for layer, index, relu in (("conv3_3", 14, False), ("relu3_3", 14, True), ("conv5_4", 34, False)):
         with torch.no_grad():
             expected = vgg19_features_upto(net, index)(nchw(x))
             expected = nhwc(torch.relu(expected) if relu else expected)
-        out = np.asarray(apply(params, jnp.asarray(x), layer=layer))
+        out = np.asarray(outs[layer])
         abs_err, rel_err = max_errors(out, expected)
         scale = np.abs(expected).max()
         assert abs_err <= 1e-4 * max(scale, 1.0), (layer, abs_err, rel_err, scale)
@@ -85,3 +91,77 @@ def test_mobilenet_v2_missing_file_says_where(tmp_path, monkeypatch):
     monkeypatch.delenv("JAXGAN_MOBILENET_V2_WEIGHTS", raising=False)
     with pytest.raises(WeightsError, match=r"\.cache/jaxgan/weights/mobilenet_v2\.pth.*JAXGAN_MOBILENET_V2_WEIGHTS"):
         load_mobilenet_v2_variables()
+
+
+def _random_vgg19(seed=0):
+    torch.manual_seed(seed)
+    net = VGG(VGG19_CFG).eval()
+    with torch.no_grad():  # VGG's He-scale weights: keep activations O(1) through the layers
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.mul_(1.5)
+    return net
+
+
+@pytest.mark.parametrize("name, normalise", [("deblurgan_gopro", False), ("deblurganv2_mobilenet_gopro", True)])
+def test_published_config_perceptual_loss_with_a_vgg19_file_is_the_torch_loss(name, normalise, tmp_path,
+                                                                             monkeypatch):
+    """The published config's perceptual term, from a torchvision VGG19 state dict the user supplies
+    ($JAXGAN_VGG19_WEIGHTS): features[:15] and the feature MSE equal PyTorch's (DeblurGAN: raw
+    [-1, 1] input; DeblurGAN-v2: ImageNet-normalised)."""
+    net = _random_vgg19()
+    path = tmp_path / "vgg19-dcbb9e9d.pth"
+    torch.save(net.state_dict(), path)
+    monkeypatch.setenv(vgg19.ENV_VAR, str(path))
+    config = load_config_file(f"experiments/configs/{name}.py")
+    aux = steps.make_aux(config)
+    rng = np.random.default_rng(2)
+    pred, target = (rng.uniform(-1, 1, (2, 24, 24, 3)).astype(np.float32) for _ in range(2))
+    loss = float(jax.jit(lambda v, p, t: losses.perceptual_loss(
+        v, p, t, config.loss.perceptual_layers, net=config.loss.perceptual_net,
+        input=config.loss.perceptual_input))(aux["vgg"], pred, target))
+
+    def torch_input(x):
+        t = (nchw(x) + 1) / 2
+        mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+        return (t - mean[:, None, None]) / std[:, None, None] if normalise else nchw(x)
+
+    features = vgg19_features_upto(net, 14)
+    with torch.no_grad():
+        f_pred, f_target = features(torch_input(pred)), features(torch_input(target))
+        expected = float(torch.nn.functional.mse_loss(f_pred, f_target))
+    ours = np.asarray(vgg19.vgg19_features(aux["vgg"], jnp.asarray(pred if not normalise else
+                                           np.asarray(losses.perceptual.network_input(pred, "imagenet"))))["conv3_3"])
+    abs_err, _ = max_errors(ours, nhwc(f_pred))
+    assert abs_err <= 1e-4 * max(np.abs(nhwc(f_pred)).max(), 1.0)
+    assert loss == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.slow
+def test_published_deblurganv2_config_loads_the_mobilenet_file_into_the_backbone(tmp_path):
+    """variants.transfer_from='imagenet:mobilenet_v2' + transfer_file (a torchvision state dict):
+    apply_transfer puts it under G's 'backbone/', whose features then equal PyTorch's."""
+    torch.manual_seed(3)
+    net = MobileNetV2()
+    randomize_norm_stats(net, 3)
+    net.eval()
+    path = tmp_path / "mobilenet_v2-b0353104.pth"
+    torch.save(net.state_dict(), path)
+    config = load_config_file("experiments/configs/deblurganv2_mobilenet_gopro.py")
+    config.variants.transfer_file = str(path)
+    config.discriminator.name = "patchgan"  # D is not transferred; keep its init cheap
+    config.discriminator.options = dict(in_channels=3, base_width=4, num_layers=1, norm="instance")
+    transfer.check_source(config)
+    g, d = state_lib.make_modules(config)
+    x = np.random.default_rng(3).uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)
+    state = jax.jit(lambda k: state_lib.create_state(config, g, d, {"input": x}, k))(jax.random.PRNGKey(0))
+    state, report = transfer.apply_transfer(config, state, verbose=False)
+    assert report.loaded and not report.skipped
+    backbone = {"params": state.g.params["backbone"], "batch_stats": state.g.batch_stats["backbone"]}
+    stages = _backbone_outputs(backbone, x)
+    h = nchw(x)
+    with torch.no_grad():
+        for m in list(net.features)[:16]:
+            h = m(h)
+    abs_err, _ = max_errors(stages[-1], nhwc(h))
+    assert abs_err <= 1e-4 * max(np.abs(nhwc(h)).max(), 1.0)

@@ -6,10 +6,10 @@ DeblurGAN feeds the raw [-1, 1] images, DeblurGAN-v2 ImageNet-normalised ones (i
 the caller chooses (`jaxgan.nets.vgg.imagenet_normalize`).
 
     params = load_vgg19_params()                 # or load_vgg19_params("vgg19.pth")
-    feats = vgg19_features(params, x, "conv3_3")  # x: (B, H, W, 3) -> (B, H/4, W/4, 256)
+    feats = vgg19_features(params, x, ("conv3_3",))  # x: (B, H, W, 3) -> {"conv3_3": (B, H/4, W/4, 256)}
 
 Layers: conv{b}_{i} (before the ReLU) and relu{b}_{i} (after), b = 1..5, i = 1..2 (b <= 2) or 1..4;
-a 2x2 max pool ends each block. Only the convolutions up to the named layer run.
+a 2x2 max pool ends each block. Only the convolutions up to the deepest named layer run.
 
 Weights: torchvision's VGG19 state dict (`torchvision.models.vgg19(weights="IMAGENET1K_V1").state_dict()`,
 the file vgg19-dcbb9e9d.pth), read with torch.load(weights_only=True). jaxgan never downloads it:
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -49,12 +50,24 @@ def torchvision_index(conv: str) -> int:
     raise ValueError(f"unknown VGG19 conv {conv!r}; valid: {CONVS}")
 
 
-def vgg19_features(params: dict, x: jax.Array, layer: str = "conv3_3") -> jax.Array:
-    """The activation of `layer` for images x (B, H, W, 3), float32. params: {conv name: {kernel
-    (3, 3, in, out), bias (out,)}} as `load_vgg19_params` returns (only the convs up to `layer` are read)."""
-    if layer not in LAYERS:
-        raise ValueError(f"unknown VGG19 layer {layer!r}; valid layers: {LAYERS}")
-    last = layer.replace("relu", "conv")
+def check_layers(layers: Sequence[str]) -> tuple:
+    """The layer names as a tuple; ValueError naming an unknown one."""
+    layers = (layers,) if isinstance(layers, str) else tuple(layers)
+    if not layers:
+        raise ValueError(f"VGG19 layers: expected at least one of {LAYERS}, got none")
+    unknown = [layer for layer in layers if layer not in LAYERS]
+    if unknown:
+        raise ValueError(f"unknown VGG19 layer(s) {unknown}; valid layers: {LAYERS}")
+    return layers
+
+
+def vgg19_features(params: dict, x: jax.Array, layers: Sequence[str] = ("conv3_3",)) -> dict:
+    """{layer: activation} for images x (B, H, W, 3), float32. params: {conv name: {kernel
+    (3, 3, in, out), bias (out,)}} as `load_vgg19_params` returns (only the convs up to the deepest
+    layer are read)."""
+    wanted = check_layers(layers)
+    last = max(CONVS.index(layer.replace("relu", "conv")) for layer in wanted)
+    out = {}
     h = x.astype(jnp.float32)
     for b, n in enumerate(BLOCKS):
         for i in range(n):
@@ -62,9 +75,14 @@ def vgg19_features(params: dict, x: jax.Array, layer: str = "conv3_3") -> jax.Ar
             p = params[name]
             h = jax.lax.conv_general_dilated(h, jnp.asarray(p["kernel"]), (1, 1), ((1, 1), (1, 1)),
                                              dimension_numbers=("NHWC", "HWIO", "NHWC")) + jnp.asarray(p["bias"])
-            if name == last:
-                return h if layer.startswith("conv") else jax.nn.relu(h)
+            if name in wanted:
+                out[name] = h
             h = jax.nn.relu(h)
+            relu = name.replace("conv", "relu")
+            if relu in wanted:
+                out[relu] = h
+            if CONVS.index(name) == last:
+                return out
         h = max_pool_2x2(h)
     raise AssertionError("unreachable")
 
@@ -82,7 +100,7 @@ def weights_path(path: str | os.PathLike | None = None) -> Path:
     raise WeightsError(
         f"VGG19 ImageNet weights not found at {candidates[0]}: save torchvision's "
         "vgg19(weights='IMAGENET1K_V1').state_dict() (vgg19-dcbb9e9d.pth) there, or point "
-        f"${ENV_VAR} at it (jaxgan never downloads weights)")
+        f"${ENV_VAR} at it (jaxgan never downloads weights; loss.perceptual_net='vgg16' runs offline)")
 
 
 def load_vgg19_params(path: str | os.PathLike | None = None) -> dict:

@@ -343,6 +343,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     _check_eval_data(config)
     mesh = parallel.make_mesh()
     parallel.local_batch_size(int(config.data.batch_size), mesh)
+    transfer.check_source(config)  # missing weight files stop the run here, before any model is built
+    aux = parallel.replicate(steps.make_aux(config), mesh)
     g_module, d_module = state_lib.make_modules(config)
     step_fn = parallel.jit_step(steps.make_step_fns(config).train_step, mesh)
     ckpt = checkpoint.Checkpointer(workdir, config)
@@ -366,7 +368,6 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
         from jaxgan import config_io
 
         (workdir / "config.json").write_text(config_io.config_to_json(config) + "\n")
-    aux = parallel.replicate(steps.make_aux(config), mesh)
     writer = _Writer(workdir, is_main)
     total = int(t.steps)
     train_metrics: dict = {}

@@ -13,9 +13,9 @@ Sources (variants.transfer_from): another run's workdir (its latest checkpoint, 
 saved config, so its architecture may differ: params and batch_stats of the same model) or 'vgg16'
 (jaxgan.nets.vgg.load_vgg16_params(): 'Conv_0' .. 'Conv_12', 3x3 kernels).
 
-Or ImageNet weights the user supplies ('imagenet:NAME', e.g. 'imagenet:mobilenet_v2' for the
-FPN's backbone, read from variants.transfer_file by jaxgan.weights.imagenet_backbone(NAME, FILE),
-which returns (params, batch_stats) under the model's own paths, e.g. {'backbone': ...}).
+Or ImageNet weights the user supplies: 'imagenet:mobilenet_v2', the FPN's backbone, read from
+variants.transfer_file (empty: $JAXGAN_MOBILENET_V2_WEIGHTS or ~/.cache/jaxgan/weights/mobilenet_v2.pth)
+by jaxgan.weights.imagenet.load_mobilenet_v2_variables, loaded under G's 'backbone/'.
 
 Freezing (variants.freeze_prefixes, unfreeze_step): optax.multi_transform sends the frozen leaves
 to `start_at(start, fresh optimizer)`: exactly zero updates before unfreeze_step, and the
@@ -137,18 +137,33 @@ def _source_variables(config: ml_collections.ConfigDict) -> tuple[dict, dict]:
     return model.params, model.batch_stats
 
 
+IMAGENET = {"mobilenet_v2": "backbone"}  # 'imagenet:NAME' -> the G submodule its weights initialise
+
+
 def _imagenet_variables(name: str, path: str) -> tuple[dict, dict]:
-    """(params, batch_stats) of ImageNet weights NAME from the user's file, by jaxgan.weights."""
-    try:
-        from jaxgan.weights import imagenet_backbone
-    except ImportError:
-        raise ValueError(f"variants.transfer_from='imagenet:{name}' needs jaxgan.weights.imagenet_backbone "
-                         "(the loader of ImageNet weights you supply), which this installation lacks; set "
-                         "variants.transfer_from='' to train from scratch") from None
-    if not path:
-        raise ValueError(f"variants.transfer_from='imagenet:{name}' needs variants.transfer_file: the path of "
-                         f"the ImageNet {name} weights file")
-    return imagenet_backbone(name, path)
+    """(params, batch_stats) of ImageNet weights NAME from the user's file (transfer_file, else the
+    loader's default place), under the model's path IMAGENET[NAME]."""
+    if name not in IMAGENET:
+        raise ValueError(f"variants.transfer_from='imagenet:{name}': unknown ImageNet network; "
+                         f"known: {tuple('imagenet:' + n for n in IMAGENET)}")
+    from jaxgan.weights.imagenet import load_mobilenet_v2_variables
+
+    variables = load_mobilenet_v2_variables(path or None)
+    return {IMAGENET[name]: variables["params"]}, {IMAGENET[name]: variables["batch_stats"]}
+
+
+def check_source(config: ml_collections.ConfigDict) -> None:
+    """Fails at once (before any model is built) when variants.transfer_from names ImageNet weights
+    whose file is missing; the message says which file to put where."""
+    source = config.variants.transfer_from
+    if source.startswith("imagenet:"):
+        name = source[len("imagenet:"):]
+        if name not in IMAGENET:
+            raise ValueError(f"variants.transfer_from={source!r}: unknown ImageNet network; "
+                             f"known: {tuple('imagenet:' + n for n in IMAGENET)}")
+        from jaxgan.weights.imagenet import mobilenet_v2_path
+
+        mobilenet_v2_path(config.variants.transfer_file or None)
 
 
 def apply_transfer(config: ml_collections.ConfigDict, state, verbose: bool = True):

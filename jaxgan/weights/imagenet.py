@@ -21,13 +21,16 @@ DEFAULT_PATH = Path("~/.cache/jaxgan/weights/mobilenet_v2.pth")
 
 
 def mobilenet_v2_path(path: str | os.PathLike | None = None) -> Path:
+    """The MobileNetV2 weights file: `path`, else $JAXGAN_MOBILENET_V2_WEIGHTS, else the default place;
+    WeightsError saying where to put it when there is none."""
     candidate = Path(path) if path else Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
     candidate = candidate.expanduser()
     if not candidate.is_file():
         raise WeightsError(
             f"MobileNetV2 ImageNet weights not found at {candidate}: save torchvision's "
-            "mobilenet_v2(weights='IMAGENET1K_V1').state_dict() (mobilenet_v2-b0353104.pth) there, or point "
-            f"${ENV_VAR} at it (jaxgan never downloads weights)")
+            "mobilenet_v2(weights='IMAGENET1K_V1').state_dict() (mobilenet_v2-b0353104.pth) there, set "
+            f"variants.transfer_file or ${ENV_VAR} to it (jaxgan never downloads weights; "
+            "variants.transfer_from='' trains from scratch)")
     return candidate
 
 
