@@ -33,6 +33,7 @@ import numpy as np
 
 from jaxgan import logs, pretrained
 from jaxgan.data import prior
+from jaxgan.task import get_task
 from jaxgan.train.checkpoint import config_dict
 from jaxgan.train.restore import restore_generator
 
@@ -77,6 +78,7 @@ def size_multiple(module) -> int:
 def inference_fn(config, module):
     """fn(variables, image (B, H, W, 3) in [-1, 1]) -> {"image": ...} or {"mask": ...} (module docstring)."""
     multiple = size_multiple(module)
+    task = get_task(config.task)
     has_prior = config.data.prior != "none"
     blind_deconv = prior._blind_deconv_fn(prior._options(config)) if has_prior else None
 
@@ -87,10 +89,7 @@ def inference_fn(config, module):
             deconvolved = blind_deconv(jnp.clip((x + 1.0) / 2.0, 0.0, 1.0))
             x = jnp.concatenate([x, deconvolved * 2.0 - 1.0], axis=-1)
         out = module.apply(variables, pad_to_multiple(x, multiple), train=False)[:, :h, :w].astype(jnp.float32)
-        if config.task == "segment":
-            labels = out[..., 0] > 0 if out.shape[-1] == 1 else jnp.argmax(out, axis=-1)
-            return {"mask": labels.astype(jnp.int32)}
-        return {"image": jnp.clip(out, -1.0, 1.0)}
+        return {task.name_of_output: task.traced_prediction(out)}
 
     return fn
 

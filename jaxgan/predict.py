@@ -20,6 +20,7 @@ import numpy as np
 from jaxgan import config_io, images, infer, pretrained
 from jaxgan.data import prior
 from jaxgan.nets.inference import apply_generator
+from jaxgan.task import get_task
 from jaxgan.train.restore import restore_generator
 from jaxgan.train.state import make_modules
 
@@ -31,6 +32,7 @@ class Predictor:
     def __init__(self, task: str, generator_name: str, g_module, g_variables, generator_options=None,
                  config=None):
         self.task = task
+        self._task = get_task(task)
         self.module = g_module
         self.variables = g_variables
         self.config = config if config is not None and config.data.prior != "none" else None
@@ -70,9 +72,7 @@ class Predictor:
         if self.config is not None:
             image = prior.with_prior(image, self.config, what=name)
         out = infer.predict_array(self._run, image, tile_size=tile_size, overlap=overlap)
-        if self.task == "segment":
-            return logits_to_labels(out)
-        return np.clip(out, -1.0, 1.0)
+        return self._task.prediction(out)
 
     def predict_file(self, path: Path, out_dir: Path, *, tile_size: int = 0, overlap: int = 64,
                      stem: str | None = None) -> list[Path]:
@@ -81,14 +81,7 @@ class Predictor:
         rgb = images.read_image(path)
         result = self.predict_array(images.to_float(rgb), tile_size=tile_size, overlap=overlap, name=str(path))
         stem = Path(path).stem if stem is None else stem
-        if self.task == "segment":
-            mask_path, overlay_path = output_files(out_dir, stem, self.task)
-            images.write_mask_png(mask_path, result)
-            images.write_png(overlay_path, images.overlay(rgb, result))
-            return [mask_path, overlay_path]
-        out_path, = output_files(out_dir, stem, self.task)
-        images.write_png(out_path, images.to_uint8(result))
-        return [out_path]
+        return self._task.write_prediction(rgb, result, out_dir, stem)
 
 
 def load_pretrained(name: str, directory: Path | None = None):
@@ -123,10 +116,7 @@ class OutputClashError(ValueError):
 
 def output_files(out_dir: Path, stem: str, task: str) -> list[Path]:
     """The files `predict_file` writes for output stem `stem`."""
-    out_dir = Path(out_dir)
-    if task == "segment":
-        return [out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.png"]
-    return [out_dir / f"{stem}.png"]
+    return get_task(task).output_files(out_dir, stem)
 
 
 def output_stems(paths: list[Path], out_dir: Path, task: str) -> list[str]:
@@ -179,9 +169,3 @@ def predict_files(predictor: Predictor, paths: list[Path], out_dir: Path, *, ski
         report(" ".join(str(p) for p in written))
     return done, skipped
 
-
-def logits_to_labels(logits: np.ndarray) -> np.ndarray:
-    """(H, W, 1) binary logits -> {0, 1}; (H, W, C) -> argmax; as int32 (H, W)."""
-    if logits.shape[-1] == 1:
-        return (logits[..., 0] > 0).astype(np.int32)
-    return np.argmax(logits, axis=-1).astype(np.int32)

@@ -251,7 +251,6 @@ def test_resume_is_exact_with_the_real_data_pipeline(tmp_path, monkeypatch):
     config.data.data_dir = str(tmp_path / "tfds")
     config.data.num_train_examples = 8
     config.data.num_eval_examples = 4
-    config.data.shuffle_buffer = 8
     real = loop._make_train_iterator
 
     def interrupting(config, start_step):

@@ -11,7 +11,7 @@ Training order and augmentation are pure functions of (config.seed, process, pos
 stateless permutation seeded by (seed, e), and every random crop / flip / rot90 / scale / colour draw
 is stateless, seeded by (seed, global position). So batch n is the same whether the iterator starts
 at 0 or at start_step = k <= n, and starting at k costs nothing (no skipped decoding).
-Epochs are full permutations, so config.data.shuffle_buffer is not used.
+Epochs are full permutations (no shuffle buffer).
 
 Paired augmentation: one random window, flip and rot90 for input and target; colour jitter applies
 the same brightness / contrast / saturation factors to blurred and sharp (contrast pivots on each

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.nets import layers, registry
+from jaxgan.nets.outputs import probabilities_image
 
 _SET_BY_MULTISTAGE = ("in_channels", "out_channels", "out_activation", "dtype")
 
@@ -80,9 +81,7 @@ class MultiStageGenerator(nn.Module):
     def _as_image(self, out: jax.Array) -> jax.Array:
         if self.out_activation == "tanh":
             return out
-        if out.shape[-1] == 1:
-            return 2.0 * jax.nn.sigmoid(out) - 1.0
-        return 2.0 * jax.nn.softmax(out, axis=-1) - 1.0
+        return probabilities_image(out)
 
     def stages(self, x, train: bool = False) -> list:
         """Every stage's float32 output, coarsest first: stage k is (B, h_k, w_k, out_channels)."""

@@ -26,6 +26,7 @@ import numpy as np
 
 from jaxgan import metrics
 from jaxgan.nets.inference import apply_generator
+from jaxgan.nets.outputs import logits_to_labels
 from jaxgan.train import state as state_lib
 from jaxgan.train.parallel import to_host
 from jaxgan.train.restore import restore_generator
@@ -35,13 +36,6 @@ def _make_eval_iterator(config, split):
     from jaxgan import data  # deferred: jaxgan.data loads TensorFlow, wanted only when data is read
 
     return data.make_eval_iterator(config, split=split)
-
-
-def output_labels(logits: jax.Array) -> jax.Array:
-    """(B, H, W, 1) sigmoid logits -> {0, 1}; (B, H, W, C) -> argmax; int32 (B, H, W)."""
-    if logits.shape[-1] == 1:
-        return (logits[..., 0] > 0).astype(jnp.int32)
-    return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
 
 def _to_unit(x):
@@ -71,7 +65,7 @@ def baselines(x) -> dict:
 @functools.partial(jax.jit, static_argnames=("apply_fn", "num_classes", "train_mode"))
 def _segment_batch(apply_fn, variables, x, labels, valid, key, num_classes, train_mode=False):
     logits = apply_generator(apply_fn, variables, x, train_mode, key).astype(jnp.float32)
-    pred = output_labels(logits)
+    pred = logits_to_labels(logits)
     return pred, metrics.confusion_matrix(pred, labels, num_classes, valid)
 
 

@@ -38,6 +38,7 @@ import tqdm
 
 from jaxgan import config_io, images, pretrained
 from jaxgan.data.prior import input_channels
+from jaxgan.task import get_task
 from jaxgan.train import checkpoint, history, parallel, progressive, steps, transfer
 from jaxgan.train import state as state_lib
 # (the package re-exports the function `evaluate`, which shadows the module of that name)
@@ -165,8 +166,7 @@ class _Writer:
         if not self.active or not len(samples["input"]):
             return
 
-        def picture(a):
-            return images.colorize_mask(a) if task == "segment" else images.to_uint8(a)
+        picture = get_task(task).picture
 
         # input (and its prior, channels 3:6, when there is one) | output | target
         rows = [[images.to_uint8(x[..., c:c + 3]) for c in range(0, x.shape[-1], 3)] + [picture(o), picture(t)]

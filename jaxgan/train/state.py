@@ -22,6 +22,7 @@ from flax.training import train_state
 
 from jaxgan import nets
 from jaxgan.data.prior import input_channels
+from jaxgan.task import get_task
 from jaxgan.train import history
 from jaxgan.train.optim import MODELS, make_optimizer, with_freezing
 from jaxgan.trees import count_params  # noqa: F401  (re-exported: parameter counts of a state's trees)
@@ -72,9 +73,7 @@ def compute_dtype(config: ml_collections.ConfigDict):
 def d_image_channels(config: ml_collections.ConfigDict) -> int:
     """Channels of the image D judges: 3 (deblur), or G's output channels (segment masks as
     probabilities: 1 for a sigmoid mask, C for a softmax one)."""
-    if config.task == "deblur":
-        return 3
-    return int(config.generator.options.get("out_channels", config.data.num_classes))
+    return get_task(config.task).d_image_channels(config)
 
 
 def make_modules(config: ml_collections.ConfigDict):
