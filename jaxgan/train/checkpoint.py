@@ -191,6 +191,14 @@ def _check_fits(manager: ocp.CheckpointManager, step: int, target, where: Path) 
                           + "; ".join(diffs[:3]))
 
 
+def _restore_into(manager: ocp.CheckpointManager, step: int, target, where: Path):
+    """Checkpoint `step`'s state read into the structure, shapes and shardings of `target` (a state
+    or its abstract version), after checking that the saved arrays fit it."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    _check_fits(manager, step, abstract, where)
+    return manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))).state
+
+
 def config_dict(config: ml_collections.ConfigDict) -> dict:
     return json.loads(config_io.config_to_json(config))
 
@@ -282,15 +290,12 @@ class Checkpointer:
         into the structure, shapes and shardings of `target` (a state or its abstract version)."""
         if step is None and self.latest.latest_step() is None:
             raise NoCheckpointError(f"{self.workdir} holds no checkpoint in {self.workdir / LATEST_DIR}")
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-
         def attempt(s):
-            _check_fits(self.latest, s, abstract, self.workdir / LATEST_DIR)
-            return self.latest.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+            return _restore_into(self.latest, s, target, self.workdir / LATEST_DIR)
 
-        _, restored = _newest_good(self.latest, self.workdir / LATEST_DIR, attempt, step,
-                                   on_damaged=self._set_aside if step is None else None)
-        return restored.state
+        _, state = _newest_good(self.latest, self.workdir / LATEST_DIR, attempt, step,
+                                on_damaged=self._set_aside if step is None else None)
+        return state
 
     def wait(self) -> None:
         self._finish_previous()
@@ -333,10 +338,7 @@ def restore_newest_good(workdir: str | os.PathLike, make_target, which: str = LA
     def attempt(s):
         config = _restore_config(manager, s)
         target, extra = make_target(config, s)
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        _check_fits(manager, s, abstract, path)
-        restored = manager.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-        return config, restored.state, extra
+        return config, _restore_into(manager, s, target, path), extra
 
     try:
         step, (config, state, extra) = _newest_good(manager, path, attempt, step)
