@@ -17,7 +17,6 @@ epoch; here only the unfrozen leaves restart, the always-trained ones keep their
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -64,6 +63,9 @@ def make_schedule(config: ml_collections.ConfigDict, base_lr: float, updates_per
         [optax.constant_schedule(1.0),
          optax.linear_schedule(1.0, float(config.optim.min_lr) / base_lr if base_lr else 0.0, decay_steps)],
         [decay_start])
+    cosine = optax.cosine_decay_schedule(1.0, max(total - warmup, 1))  # from the end of the warmup
+    # min(1, (step + 1) / warmup): linear from 1 / warmup at step 0 to 1 at step warmup - 1
+    warm = optax.linear_schedule(1.0 / warmup, 1.0, warmup - 1) if warmup > 1 else None
 
     def schedule(count):
         step = (jnp.asarray(count) + count_offset) // updates_per_step
@@ -71,12 +73,11 @@ def make_schedule(config: ml_collections.ConfigDict, base_lr: float, updates_per
         if kind == "linear_decay":
             factor = linear(step)
         elif kind == "cosine":
-            progress = jnp.clip((step - warmup) / max(total - warmup, 1), 0.0, 1.0)
-            factor = 0.5 * (1.0 + jnp.cos(math.pi * progress))
+            factor = cosine(jnp.maximum(step - warmup, 0.0))
         else:
             factor = jnp.ones_like(step)
-        if warmup > 0:
-            factor = factor * jnp.minimum(1.0, (step + 1.0) / warmup)
+        if warm is not None:
+            factor = factor * warm(step)
         return base_lr * factor
 
     return schedule
