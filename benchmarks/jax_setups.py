@@ -108,6 +108,7 @@ def jax_step(config: ml_collections.ConfigDict, batch: dict) -> JaxStep:
     from jaxgan.train import parallel
     from jaxgan.train import state as state_lib
     from jaxgan.train import steps as steps_lib
+    from jaxgan.trees import count_params
 
     # Exactly what jaxgan.train.loop.train_and_evaluate builds (minus data, checkpoints and logging).
     mesh = parallel.make_mesh()
@@ -129,8 +130,8 @@ def jax_step(config: ml_collections.ConfigDict, batch: dict) -> JaxStep:
         holder["state"], metrics = compiled(holder["state"], device_batch, aux)
         jax.block_until_ready((holder["state"], metrics))
 
-    counts = {"generator": state_lib.count_params(state.g.params),
-              "discriminator": state_lib.count_params(state.d.params)}
+    counts = {"generator": count_params(state.g.params),
+              "discriminator": count_params(state.d.params)}
     stats = {"lower_s": t1 - t0, "compile_s": t2 - t0, "flops": cost_flops(compiled),
              "xla_peak_mib": xla_peak_mib(compiled),
              "hlo_convolutions": compiled.as_text().count(" convolution(")}
@@ -150,7 +151,7 @@ def jax_inference(config: ml_collections.ConfigDict, image_hw: tuple) -> JaxInfe
     from jaxgan.train import state as state_lib
 
     g_module, _ = state_lib.make_modules(config)
-    multiple = infer.size_multiple(config.generator.name, dict(config.generator.options))
+    multiple = int(getattr(g_module, "size_multiple", 1))
     image = np.random.default_rng(0).uniform(-1, 1, image_hw + (3,)).astype(np.float32)
     padded, _ = infer.pad_to_multiple(image, multiple)
     x = jnp.asarray(padded[None])

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from jaxgan import pretrained
-from jaxgan.predict import Predictor
+from jaxgan.export import export_generator
+from jaxgan.predict import Predictor, load_pretrained
 
 
 def training_record(workdir: Path) -> dict:
@@ -33,7 +34,7 @@ def training_record(workdir: Path) -> dict:
 
 def time_1280x720(name: str, directory: Path) -> dict:
     """Seconds for one 1280x720 photo through `Predictor` (first call: prior and net compile)."""
-    predictor = Predictor.from_config(*pretrained.load(name, directory))
+    predictor = Predictor.from_config(*load_pretrained(name, directory))
     image = np.random.default_rng(0).uniform(-1, 1, (720, 1280, 3)).astype(np.float32)
     times = []
     for _ in range(2):
@@ -56,9 +57,9 @@ def main():
     metrics = json.loads(args.eval.read_text())
     card = {"config_file": "experiments/configs/deblur_pretrained.py", **training_record(args.workdir),
             "metrics_test": metrics, "note": args.note, "known_limits": args.limits}
-    pretrained.export_generator(str(args.workdir), args.name, args.directory, card)
+    export_generator(str(args.workdir), args.name, args.directory, card)
     card["inference_1280x720"] = time_1280x720(args.name, args.directory)
-    pretrained.export_generator(str(args.workdir), args.name, args.directory, card)
+    export_generator(str(args.workdir), args.name, args.directory, card)
     print(json.dumps(card, indent=1))
 
 

@@ -50,7 +50,7 @@ def _parse_overrides(extra: list[str]) -> dict[str, str]:
 
 
 def _cmd_train(args, extra) -> int:
-    from jaxgan import config_io
+    from jaxgan import config_io  # deferred (JAX): `jaxgan --help` stays instant
 
     overrides = _parse_overrides(extra)
     workdir = Path(args.workdir)
@@ -68,7 +68,7 @@ def _cmd_train(args, extra) -> int:
         config.train.init_from = args.init_from
     if args.dry_run:
         return _dry_run(config)
-    from jaxgan.train import train_and_evaluate
+    from jaxgan.train import train_and_evaluate  # deferred (JAX): `jaxgan --help` stays instant
 
     metrics = train_and_evaluate(config, str(workdir))
     if metrics:
@@ -81,8 +81,9 @@ def _dry_run(config) -> int:
     import jax
     import numpy as np
 
-    from jaxgan.data.prior import input_channels
-    from jaxgan.train import state as state_lib
+    from jaxgan.data.prior import input_channels  # deferred (JAX): `jaxgan --help` stays instant
+    from jaxgan.train import state as state_lib  # deferred (JAX): `jaxgan --help` stays instant
+    from jaxgan.trees import count_params  # deferred (JAX): `jaxgan --help` stays instant
 
     g_module, d_module = state_lib.make_modules(config)
     size = int(config.data.crop_size)
@@ -90,8 +91,8 @@ def _dry_run(config) -> int:
     shapes = jax.eval_shape(lambda key: state_lib.create_state(config, g_module, d_module, sample, key),
                             jax.random.PRNGKey(0))
     print(config)
-    print(f"generator {config.generator.name}: {state_lib.count_params(shapes.g.params):,} parameters")
-    print(f"discriminator {config.discriminator.name}: {state_lib.count_params(shapes.d.params):,} parameters")
+    print(f"generator {config.generator.name}: {count_params(shapes.g.params):,} parameters")
+    print(f"discriminator {config.discriminator.name}: {count_params(shapes.d.params):,} parameters")
     return 0
 
 
@@ -99,7 +100,7 @@ EVAL_OVERRIDABLE = ("data.", "eval.")  # what evaluation reads from the config; 
 
 
 def _cmd_evaluate(args, extra) -> int:
-    from jaxgan.train import evaluate
+    from jaxgan.train import evaluate  # deferred (JAX): `jaxgan --help` stays instant
 
     config = None
     overrides = _parse_overrides(extra)
@@ -140,7 +141,7 @@ def _check_writable(folder: Path) -> None:
 def _cmd_predict(args, extra) -> int:
     if extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
-    from jaxgan import images, predict
+    from jaxgan import images, predict  # deferred (JAX): `jaxgan --help` stays instant
 
     if bool(args.workdir) == bool(args.pretrained):
         raise UsageError("give exactly one of --workdir DIR or --pretrained NAME")
@@ -157,7 +158,7 @@ def _cmd_predict(args, extra) -> int:
 
 
 def _pretrained_help() -> str:
-    from jaxgan import pretrained  # numpy only: cheap
+    from jaxgan import pretrained  # deferred like the commands' imports (numpy only: cheap)
 
     names = pretrained.available()
     return ("a model shipped with jaxgan: " + ", ".join(names) if names
@@ -167,7 +168,7 @@ def _pretrained_help() -> str:
 def _cmd_import_weights(args, extra) -> int:
     if extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
-    from jaxgan.weights.workdir import import_checkpoint
+    from jaxgan.weights.workdir import import_checkpoint  # deferred (JAX): `jaxgan --help` stays instant
 
     summary = import_checkpoint(args.format, args.file, args.workdir, args.config or None)
     print(json.dumps(summary, indent=1))
@@ -175,7 +176,7 @@ def _cmd_import_weights(args, extra) -> int:
 
 
 def _add_import_weights(sub) -> None:
-    from jaxgan.weights.formats import FORMATS
+    from jaxgan.weights.formats import FORMATS  # deferred (JAX): `jaxgan --help` stays instant
 
     im = sub.add_parser("import-weights", help="turn an original repository's generator checkpoint into a workdir")
     im.add_argument("file", help="latest_net_G.pth (pix2pix, DeblurGAN) or fpn_*.h5 (DeblurGAN-v2)")
@@ -256,7 +257,7 @@ def _one_line_warnings() -> None:
 def _cmd_export(args, extra) -> int:
     if extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
-    from jaxgan import export
+    from jaxgan import export  # deferred (JAX): `jaxgan --help` stays instant
 
     return export.main_export(args)
 
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if not debug:
         _one_line_warnings()
-    from jaxgan import logs
+    from jaxgan import logs  # deferred (JAX): `jaxgan --help` stays instant
 
     logs.configure(verbose_output=getattr(args, "verbose", False))
     try:

@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import ml_collections
 
-TASKS = ("deblur", "segment")
-
-
 def base_config() -> ml_collections.ConfigDict:
     """All keys with their defaults; the defaults describe a small pix2pix-style deblurring run."""
     c = ml_collections.ConfigDict()
@@ -54,7 +51,6 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.color_jitter = 0.0  # brightness / contrast / saturation strength (deblur only)
     c.data.num_classes = 2  # segmentation classes (binary = 2)
     c.data.cache = True  # cache decoded examples in memory
-    c.data.shuffle_buffer = 512
     c.data.skip_bad = False  # skip (and count) corrupt / unpaired files instead of failing
     c.data.blur_strength = "realistic"  # built-in photo_blur only: realistic | mild | strong
     c.data.num_train_examples = 0  # built-in datasets: examples generated per split (0 = default)
@@ -76,7 +72,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     # ---- generator (jaxgan.nets.make_generator) -----------------------------------------------
     c.generator = ml_collections.ConfigDict()
-    c.generator.name = "unet"  # unet | resnet | fpn_mobilenet
+    c.generator.name = "unet"  # unet | resnet | fpn_mobilenet | fpn_inception | nafnet | multistage
     # keyword options passed to make_generator; keys depend on the generator (see its docstring)
     c.generator.options = ml_collections.ConfigDict(
         {"in_channels": 3, "out_channels": 3, "base_width": 64, "depth": 8, "norm": "batch"})

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import ml_collections
 
+from jaxgan.config import base_config
+
 
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message says which and why."""
@@ -134,14 +136,12 @@ def config_to_json(config: ml_collections.ConfigDict) -> str:
 
 def config_from_json(text: str) -> ml_collections.ConfigDict:
     """Rebuilds a run's config (as saved in its workdir) on top of the current schema."""
-    from jaxgan.config import base_config
-
     config = base_config()
-    _merge(config, json.loads(text), "")
+    _merge(config, json.loads(text))
     return config
 
 
-def _merge(config: ml_collections.ConfigDict, values: dict, prefix: str) -> None:
+def _merge(config: ml_collections.ConfigDict, values: dict) -> None:
     for key, value in values.items():
         if key not in config:
             continue  # a key from an older schema: ignore it, the defaults stand
@@ -150,7 +150,7 @@ def _merge(config: ml_collections.ConfigDict, values: dict, prefix: str) -> None
                 with config.unlocked():
                     config[key] = ml_collections.ConfigDict(value)
             else:
-                _merge(config[key], value, prefix + key + ".")
+                _merge(config[key], value)
         elif isinstance(config[key], tuple) and isinstance(value, list):
             config[key] = tuple(value)
         else:

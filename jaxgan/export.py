@@ -31,6 +31,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import logs, pretrained
+from jaxgan.data import prior
+from jaxgan.task import get_task
+from jaxgan.train.checkpoint import config_dict
+from jaxgan.train.restore import restore_generator
+
 FORMATS = ("savedmodel", "tflite", "stablehlo")
 MIN_SIDE = 32  # a dynamic-size export takes images of at least this many pixels a side
 DYNAMIC_SHAPE = "(b, h, w, 3)"
@@ -62,23 +68,17 @@ def pad_to_multiple(x: jax.Array, m: int) -> jax.Array:
     return jnp.take(x, _padded_index(w, m, reflect), axis=2)
 
 
-def size_multiple(config, module) -> int:
-    """The side multiple the generator pads to: padding to it here gives the same values and leaves
-    no size-dependent branch inside the network (which a symbolic size could not decide)."""
-    from jaxgan import infer
-
-    if config.generator.name == "unet":
-        return 2 ** int(module.depth)
-    if config.generator.name == "nafnet":
-        return int(module.space_to_depth) * 2 ** int(module.depth)
-    return infer.size_multiple(config.generator.name, dict(config.generator.options))
+def size_multiple(module) -> int:
+    """The side multiple the generator pads to by itself (its `size_multiple`; 1 when it has none):
+    padding to it here gives the same values and leaves no size-dependent branch inside the network
+    (which a symbolic size could not decide)."""
+    return int(getattr(module, "size_multiple", 1))
 
 
 def inference_fn(config, module):
     """fn(variables, image (B, H, W, 3) in [-1, 1]) -> {"image": ...} or {"mask": ...} (module docstring)."""
-    from jaxgan.data import prior
-
-    multiple = size_multiple(config, module)
+    multiple = size_multiple(module)
+    task = get_task(config.task)
     has_prior = config.data.prior != "none"
     blind_deconv = prior._blind_deconv_fn(prior._options(config)) if has_prior else None
 
@@ -89,10 +89,7 @@ def inference_fn(config, module):
             deconvolved = blind_deconv(jnp.clip((x + 1.0) / 2.0, 0.0, 1.0))
             x = jnp.concatenate([x, deconvolved * 2.0 - 1.0], axis=-1)
         out = module.apply(variables, pad_to_multiple(x, multiple), train=False)[:, :h, :w].astype(jnp.float32)
-        if config.task == "segment":
-            labels = out[..., 0] > 0 if out.shape[-1] == 1 else jnp.argmax(out, axis=-1)
-            return {"mask": labels.astype(jnp.int32)}
-        return {"image": jnp.clip(out, -1.0, 1.0)}
+        return {task.name_of_output: task.traced_prediction(out)}
 
     return fn
 
@@ -120,8 +117,6 @@ def _input_shape(fmt: str, config, size):
                               "(its FFT sizes follow the image): pass --size HxW")
         return DYNAMIC_SHAPE
     if config.data.prior != "none":
-        from jaxgan.data import prior
-
         prior._check_size((size[0], size[1], 3), config, f"--size {size[0]}x{size[1]}")
     return None
 
@@ -152,8 +147,6 @@ def export_stablehlo(fn, variables, config, size, out: Path) -> None:
 
 def _tf_module(fn, variables, config, size, fmt: str):
     """(tf.Module holding the weights, its tf.function of the image)."""
-    from jaxgan import logs
-
     tf = logs.import_tensorflow()  # only these formats need TensorFlow: imported on demand, quietly
     from jax.experimental import jax2tf  # (imports TensorFlow too: after the quiet import)
     spec = _input_shape(fmt, config, size)
@@ -192,13 +185,19 @@ def export(workdir: str, fmt: str, output: str, size: tuple[int, int] | None = N
     out = Path(output)
     if out.exists():
         raise ExportError(f"{out} exists; export never overwrites: remove it or choose another --output")
-    from jaxgan.train import restore_generator
-
     config, module, variables = restore_generator(workdir)
     fn = inference_fn(config, module)
     {"savedmodel": export_savedmodel, "tflite": export_tflite, "stablehlo": export_stablehlo}[fmt](
         fn, variables, config, size, out)
     return out
+
+
+def export_generator(workdir: str, name: str, directory: Path | None = None, card: dict | None = None) -> Path:
+    """Writes a shipped-model pair NAME.npz + NAME.json (jaxgan.pretrained) from a run's latest
+    checkpoint (EMA params when kept); returns the .npz path."""
+    config, _, variables = restore_generator(workdir)
+    host = jax.tree.map(np.asarray, jax.device_get(dict(variables)))
+    return pretrained.write(name, host, config_dict(config), card, directory)
 
 
 def main_export(args) -> int:
@@ -208,4 +207,4 @@ def main_export(args) -> int:
     return 0
 
 
-__all__ = ["FORMATS", "ExportError", "export", "inference_fn", "pad_to_multiple", "parse_size"]
+__all__ = ["FORMATS", "ExportError", "export", "export_generator", "inference_fn", "pad_to_multiple", "parse_size"]

@@ -46,10 +46,12 @@ def _blend_window(tile: int, overlap: int) -> np.ndarray:
     return ramp
 
 
-def predict_array(apply_fn: ApplyFn, image: np.ndarray, *, multiple: int, tile_size: int = 0,
+def predict_array(apply_fn: ApplyFn, image: np.ndarray, *, multiple: int = 1, tile_size: int = 0,
                   overlap: int = 32) -> np.ndarray:
     """Applies `apply_fn` to one float image (H, W, C_in) in [-1, 1]; returns (H, W, C_out) float32.
 
+    multiple: pad the sides to a multiple of this first (1: the zoo's generators pad themselves,
+      see their `size_multiple`).
     tile_size: 0 runs the whole (padded) image at once; otherwise tiles of tile_size x tile_size
       (rounded up to `multiple`) with `overlap` pixels of overlap, blended without seams.
     """
@@ -79,13 +81,3 @@ def predict_array(apply_fn: ApplyFn, image: np.ndarray, *, multiple: int, tile_s
             weight[y:y + tile, x:x + tile] += window
     return (acc / weight)[:h, :w]
 
-
-def size_multiple(generator_name: str, options: dict) -> int:
-    """The factor an input side must divide for `generator_name` built with `options`."""
-    if generator_name == "unet":
-        return 1  # the U-Net pads and crops back by itself
-    if generator_name == "resnet":
-        return 4
-    if generator_name == "fpn_mobilenet":
-        return 32
-    return 1

@@ -1,4 +1,4 @@
-"""Trained generators applied to arrays and files: `Predictor` and the one-call `deblur`.
+"""Trained generators applied to arrays and files: `Predictor`, `load_pretrained` and the one-call `deblur`.
 
 A Predictor holds a generator module, its variables and the task; `predict_array` takes one image of
 any size (float [-1, 1], (H, W, 3)) and returns the deblurred image (same range) or the class mask
@@ -9,6 +9,7 @@ input has a prior (config.data.prior) gets it computed from the whole image firs
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from pathlib import Path
 
@@ -16,9 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import images, infer
+from jaxgan import config_io, images, infer, pretrained
 from jaxgan.data import prior
 from jaxgan.nets.inference import apply_generator
+from jaxgan.task import get_task
+from jaxgan.train.restore import restore_generator
+from jaxgan.train.state import make_modules
 
 
 class Predictor:
@@ -28,9 +32,9 @@ class Predictor:
     def __init__(self, task: str, generator_name: str, g_module, g_variables, generator_options=None,
                  config=None):
         self.task = task
+        self._task = get_task(task)
         self.module = g_module
         self.variables = g_variables
-        self.multiple = infer.size_multiple(generator_name, dict(generator_options or {}))
         self.config = config if config is not None and config.data.prior != "none" else None
         if self.config is not None:
             prior.check(self.config)
@@ -46,15 +50,11 @@ class Predictor:
 
     @classmethod
     def from_workdir(cls, workdir: str) -> "Predictor":
-        from jaxgan.train import restore_generator
-
         return cls.from_config(*restore_generator(workdir))
 
     @classmethod
     def from_pretrained(cls, name: str) -> "Predictor":
-        from jaxgan import pretrained
-
-        return cls.from_config(*pretrained.load(name))
+        return cls.from_config(*load_pretrained(name))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         key = jax.random.fold_in(jax.random.PRNGKey(0), self._calls)  # dropout masks in train mode
@@ -71,11 +71,8 @@ class Predictor:
             raise ValueError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
         if self.config is not None:
             image = prior.with_prior(image, self.config, what=name)
-        out = infer.predict_array(self._run, image, multiple=self.multiple, tile_size=tile_size,
-                                  overlap=overlap)
-        if self.task == "segment":
-            return logits_to_labels(out)
-        return np.clip(out, -1.0, 1.0)
+        out = infer.predict_array(self._run, image, tile_size=tile_size, overlap=overlap)
+        return self._task.prediction(out)
 
     def predict_file(self, path: Path, out_dir: Path, *, tile_size: int = 0, overlap: int = 64,
                      stem: str | None = None) -> list[Path]:
@@ -84,14 +81,33 @@ class Predictor:
         rgb = images.read_image(path)
         result = self.predict_array(images.to_float(rgb), tile_size=tile_size, overlap=overlap, name=str(path))
         stem = Path(path).stem if stem is None else stem
-        if self.task == "segment":
-            mask_path, overlay_path = output_files(out_dir, stem, self.task)
-            images.write_mask_png(mask_path, result)
-            images.write_png(overlay_path, images.overlay(rgb, result))
-            return [mask_path, overlay_path]
-        out_path, = output_files(out_dir, stem, self.task)
-        images.write_png(out_path, images.to_uint8(result))
-        return [out_path]
+        return self._task.write_prediction(rgb, result, out_dir, stem)
+
+
+def load_pretrained(name: str, directory: Path | None = None):
+    """(config, g_module, g_variables) of a shipped model (jaxgan.pretrained), ready for
+    `module.apply(variables, x)`."""
+    card, variables = pretrained.load_variables(name, directory)
+    config = config_io.config_from_json(json.dumps(card["config"]))
+    g_module, _ = make_modules(config)
+    return config, g_module, variables
+
+
+_PREDICTORS: dict = {}
+
+
+def deblur(image: np.ndarray, *, model: str = "deblur", tile_size: int = 768) -> np.ndarray:
+    """Deblurs one photo of any size with a shipped model.
+
+    image: uint8 (H, W, 3) or float in [0, 1]; returns the same dtype and range.
+    """
+    if model not in _PREDICTORS:
+        _PREDICTORS[model] = Predictor.from_pretrained(model)
+    image = np.asarray(image)
+    is_uint8 = image.dtype == np.uint8
+    x = images.to_float(image) if is_uint8 else np.asarray(image, np.float32) * 2.0 - 1.0
+    out = _PREDICTORS[model].predict_array(x, tile_size=tile_size)
+    return images.to_uint8(out) if is_uint8 else (out + 1.0) / 2.0
 
 
 class OutputClashError(ValueError):
@@ -100,10 +116,7 @@ class OutputClashError(ValueError):
 
 def output_files(out_dir: Path, stem: str, task: str) -> list[Path]:
     """The files `predict_file` writes for output stem `stem`."""
-    out_dir = Path(out_dir)
-    if task == "segment":
-        return [out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.png"]
-    return [out_dir / f"{stem}.png"]
+    return get_task(task).output_files(out_dir, stem)
 
 
 def output_stems(paths: list[Path], out_dir: Path, task: str) -> list[str]:
@@ -156,9 +169,3 @@ def predict_files(predictor: Predictor, paths: list[Path], out_dir: Path, *, ski
         report(" ".join(str(p) for p in written))
     return done, skipped
 
-
-def logits_to_labels(logits: np.ndarray) -> np.ndarray:
-    """(H, W, 1) binary logits -> {0, 1}; (H, W, C) -> argmax; as int32 (H, W)."""
-    if logits.shape[-1] == 1:
-        return (logits[..., 0] > 0).astype(np.int32)
-    return np.argmax(logits, axis=-1).astype(np.int32)

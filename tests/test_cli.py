@@ -29,7 +29,6 @@ def get_config():
     c.data.eval_size = 32
     c.data.batch_size = 2
     c.data.eval_batch_size = 4
-    c.data.shuffle_buffer = 8
     c.generator.name = "unet"
     c.generator.options = ml_collections.ConfigDict(dict(
         in_channels=3, out_channels=3, depth=3, base_width=4, norm="batch", upsample="resize"))

@@ -28,7 +28,7 @@ def test_tensorflow_import_is_quiet_unless_verbose():
 
 
 def test_builtin_dataset_build_prints_jaxgan_lines_only(tmp_path, capfd):
-    from jaxgan.data.builtin import prepare_builtin
+    from jaxgan.data.prepare import prepare_builtin
 
     c = base_config()
     c.data.data_dir = str(tmp_path)

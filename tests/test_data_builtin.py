@@ -6,7 +6,8 @@ import tensorflow_datasets as tfds
 
 from jaxgan.config import base_config
 from jaxgan.data import blur, photo_blur, shapes_seg
-from jaxgan.data.builtin import prepare_builtin, split_sizes
+from jaxgan.data.builtin import split_sizes
+from jaxgan.data.prepare import prepare_builtin
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import tensorflow_datasets as tfds
 
 from jaxgan.config import base_config
 from jaxgan.data import photo_blur, photo_seg
-from jaxgan.data.builtin import prepare_builtin
+from jaxgan.data.prepare import prepare_builtin
 from jaxgan.data.shapes_seg import otsu_iou
 
 

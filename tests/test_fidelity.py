@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from jaxgan.config_io import load_config_file
+from jaxgan.train import optim
 from jaxgan.train import state as state_lib
 from jaxgan.train import steps
 from train_helpers import fixed_batch, tiny_config
@@ -142,7 +143,7 @@ def test_pix2pix_schedule_is_the_original_lambda_rule():
     at every step of epoch e (niter = niter_decay = 100)."""
     config = _published("pix2pix_pets_seg")
     epoch = config.optim.schedule_period
-    lr = state_lib.make_schedule(config, 2e-4)
+    lr = optim.make_schedule(config, 2e-4)
     for e in (0, 50, 99, 100, 101, 150, 199):
         expected = 2e-4 * (1.0 - max(0, e + 1 - 100) / 101.0)
         for within in (0, epoch - 1):
@@ -310,7 +311,7 @@ def test_deblurgan_published_values():
     assert tuple(c.data.load_size) == (360, 640) and c.data.crop_size == 256 and c.data.flip
     assert (c.loss.perceptual_net, c.loss.perceptual_input, c.loss.perceptual_weight) == ("vgg19", "raw", 100.0)
     assert c.loss.gradient_penalty == "wgan_gp" and c.loss.n_critic == 5
-    lr = state_lib.make_schedule(c, 1e-4)  # conditional_gan_model.py update_learning_rate, per epoch
+    lr = optim.make_schedule(c, 1e-4)  # conditional_gan_model.py update_learning_rate, per epoch
     epoch = c.optim.schedule_period
     for e in (0, 150, 151, 200, 299):
         assert float(lr(e * epoch + 7)) == pytest.approx(1e-4 * (1 - max(0, e - 150) / 150), rel=1e-5)
@@ -339,19 +340,17 @@ def _update_ratio(tx, start, steps_after=5):
 
 
 def test_unfrozen_leaves_start_with_a_fresh_adam_state():
-    from jaxgan.train import transfer
-
     config = tiny_config()
     config.optim.b1 = 0.5
-    make = lambda offset: state_lib.make_optimizer(config, 1e-3, 1, offset)  # noqa: E731
-    tx = transfer.with_freezing(make, ("a",), unfreeze_step=300)
+    make = lambda offset: optim.make_optimizer(config, 1e-3, 1, offset)  # noqa: E731
+    tx = optim.with_freezing(make, ("a",), unfreeze_step=300)
     assert _update_ratio(tx, 300) <= 1.5  # measured 1.0
     # the former form (moments fed zeros while Adam's count ran on) fails this measure
     stale = optax_multi(make, 300)
     assert _update_ratio(stale, 300) > 4.0  # measured 8.0
     # schedule position: the first update after unfreezing has the trained leaves' rate at that step
     config.optim.schedule, config.train.steps = "linear_decay", 100
-    tx = transfer.with_freezing(make, ("a",), unfreeze_step=40)
+    tx = optim.with_freezing(make, ("a",), unfreeze_step=40)
     params = {"a": jnp.zeros(3), "b": jnp.zeros(3)}
     state = tx.init(params)
     for _ in range(41):
@@ -421,7 +420,7 @@ def test_deblurganv2_schedule_is_the_released_linear_decay():
     lr(e) = base for e < 50, else base - (base - min_lr) / num_epochs x (e - 50), once per epoch."""
     c = _published("deblurganv2_mobilenet_gopro")
     epoch = c.optim.schedule_period
-    lr = state_lib.make_schedule(c, 1e-4)
+    lr = optim.make_schedule(c, 1e-4)
     for e in (0, 49, 50, 51, 120, 199):
         expected = 1e-4 if e < 50 else 1e-4 - (1e-4 - 1e-7) / 200 * (e - 50)
         for within in (0, epoch - 1):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from jaxgan import pretrained
+from jaxgan.predict import load_pretrained
 from jaxgan.config import base_config
 from jaxgan.train.checkpoint import config_dict
 from jaxgan.train.state import make_modules
@@ -30,7 +31,7 @@ def _tiny_model(directory, name="tiny"):
 
 def test_round_trip_and_prediction_keeps_size_and_range(tmp_path):
     g, variables = _tiny_model(tmp_path)
-    config, module, loaded = pretrained.load("tiny", tmp_path)
+    config, module, loaded = load_pretrained("tiny", tmp_path)
     chex_equal = jax.tree.map(lambda a, b: np.array_equal(np.asarray(a), b), dict(variables), loaded)
     assert all(jax.tree.leaves(chex_equal))
     from jaxgan.predict import Predictor
@@ -111,9 +112,11 @@ def test_shipped_model_deblurs_a_small_non_square_photo_keeping_size_and_range()
     rng = np.random.default_rng(3)
     sharp = photo_blur.skimage_photo("coffee.png")[100:180, 150:262]  # 80 x 112, never trained on
     blurred, _ = blur.synthesize_blur(rng, sharp, "mild")
-    out = pretrained.deblur(blurred)
+    from jaxgan.predict import deblur
+
+    out = deblur(blurred)
     assert out.shape == blurred.shape and out.dtype == np.uint8
-    unit = pretrained.deblur(blurred.astype(np.float32) / 255.0)
+    unit = deblur(blurred.astype(np.float32) / 255.0)
     assert unit.shape == blurred.shape and unit.min() >= 0.0 and unit.max() <= 1.0
     np.testing.assert_allclose(unit * 255.0, out, atol=1.0)
     assert not np.array_equal(out, blurred)  # the model changed the photo

@@ -19,7 +19,7 @@ import pytest
 from jaxgan import cli
 from jaxgan.train import checkpoint, train_and_evaluate
 from jaxgan.train.checkpoint import CheckpointError, DamagedCheckpointWarning
-from jaxgan.train.evaluate import restore_state
+from jaxgan.train.restore import restore_state
 from train_helpers import enable_compilation_cache, loop_test_config, patch_engine
 
 ROOT = Path(__file__).parents[1]

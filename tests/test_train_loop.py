@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from jaxgan.train import NoCheckpointError, restore_generator, run_evaluation, train_and_evaluate
-from jaxgan.train.evaluate import restore_state
+from jaxgan.train.restore import restore_state
 from jaxgan.train.loop import TITLE_HEIGHT, DivergenceError
 from train_helpers import (enable_compilation_cache, fake_eval_iterator, fake_train_iterator, loop_test_config,
                            patch_engine, tiny_config)
@@ -251,7 +251,6 @@ def test_resume_is_exact_with_the_real_data_pipeline(tmp_path, monkeypatch):
     config.data.data_dir = str(tmp_path / "tfds")
     config.data.num_train_examples = 8
     config.data.num_eval_examples = 4
-    config.data.shuffle_buffer = 8
     real = loop._make_train_iterator
 
     def interrupting(config, start_step):

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgan.train import optim
 from jaxgan.train import state as state_lib
 from jaxgan.train import steps
 from train_helpers import enable_compilation_cache, fixed_batch, make_modules, tiny_config
@@ -150,7 +151,7 @@ def test_schedules_against_closed_forms(kind):
     config.optim.schedule = kind
     config.optim.decay_start = 60
     config.optim.warmup_steps = 10 if kind == "cosine" else 0
-    lr = state_lib.make_schedule(config, 1.0)
+    lr = optim.make_schedule(config, 1.0)
     at = lambda step: float(lr(step))  # noqa: E731
     if kind == "constant":
         assert at(0) == at(99) == 1.0
@@ -160,7 +161,7 @@ def test_schedules_against_closed_forms(kind):
     else:
         np.testing.assert_allclose([at(0), at(4), at(10), at(55), at(100)],
                                    [0.1, 0.5, 1.0, 0.5, 0.0], atol=1e-6)
-    d_lr = state_lib.make_schedule(config, 1.0, updates_per_step=5)  # D: 5 updates per train step
+    d_lr = optim.make_schedule(config, 1.0, updates_per_step=5)  # D: 5 updates per train step
     assert float(d_lr(5 * 70 + 4)) == pytest.approx(at(70))
 
 

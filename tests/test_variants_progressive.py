@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxgan.train import parallel, progressive, train_and_evaluate
-from jaxgan.train.evaluate import restore_state
+from jaxgan.train.restore import restore_state
 from train_helpers import enable_compilation_cache, fake_train_iterator, patch_engine, tiny_config
 
 enable_compilation_cache()

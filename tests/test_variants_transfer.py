@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan.train import transfer
+from jaxgan.train import optim, transfer
 from train_helpers import enable_compilation_cache, patch_engine, tiny_config
 
 enable_compilation_cache()
@@ -51,7 +51,7 @@ def test_load_from_vgg16_with_renaming():
 def test_freezing_keeps_params_bitwise_until_the_unfreeze_step():
     params = {"a": jnp.linspace(-1, 1, 5), "b": jnp.linspace(1, 2, 5)}
     grads = {"a": jnp.ones(5), "b": jnp.ones(5)}
-    tx = transfer.with_freezing(lambda offset: optax.adam(0.1), ("a",), unfreeze_step=2)
+    tx = optim.with_freezing(lambda offset: optax.adam(0.1), ("a",), unfreeze_step=2)
     state = tx.init(params)
     history = []
     for _ in range(3):
@@ -63,16 +63,16 @@ def test_freezing_keeps_params_bitwise_until_the_unfreeze_step():
     np.testing.assert_array_equal(history[1]["a"], a0)
     assert np.all(history[2]["a"] < a0)  # trained from update 3 (train step 3) on
     assert np.all(history[0]["b"] < np.linspace(1, 2, 5, dtype=np.float32))
-    never = transfer.with_freezing(lambda offset: optax.adam(0.1), ("a",), unfreeze_step=0)
+    never = optim.with_freezing(lambda offset: optax.adam(0.1), ("a",), unfreeze_step=0)
     updates, _ = never.update(grads, never.init(params), params)
     np.testing.assert_array_equal(updates["a"], 0.0)
     with pytest.raises(ValueError, match="unfreeze_step"):
-        transfer.with_freezing(lambda offset: optax.adam(0.1), ("a",), unfreeze_step=-1)
+        optim.with_freezing(lambda offset: optax.adam(0.1), ("a",), unfreeze_step=-1)
 
 
 def test_unfreeze_counts_train_steps_for_a_discriminator_with_n_critic_updates():
     params = {"a": jnp.ones(2)}
-    tx = transfer.with_freezing(lambda offset: optax.sgd(1.0), ("a",), unfreeze_step=1, updates_per_step=3)
+    tx = optim.with_freezing(lambda offset: optax.sgd(1.0), ("a",), unfreeze_step=1, updates_per_step=3)
     state = tx.init(params)
     moved = []
     for _ in range(4):
@@ -85,7 +85,7 @@ def test_transfer_from_a_run_and_frozen_encoder_through_the_training_loop(tmp_pa
     """Run A (U-Net depth 2) trains 1 step; run B (U-Net depth 3) loads A's encoder convs 'down_'
     where shapes match, freezes them and trains 3 steps: they stay bitwise equal to A's."""
     from jaxgan.train import train_and_evaluate
-    from jaxgan.train.evaluate import restore_state
+    from jaxgan.train.restore import restore_state
     from jaxgan.train import make_modules, create_state
     from train_helpers import fixed_batch
 

@@ -119,81 +119,22 @@ def fake_eval_iterator(config, *, split=None, num_batches: int = 2, last: int = 
         yield {k: v[index::count] for k, v in batch.items()}
 
 
-# ---- stand-in modules (used until jaxgan.nets provides make_generator / make_discriminator) -----
-
-def _standin_modules(config):
-    import flax.linen as nn
-    import jax.numpy as jnp
-
-    from jaxgan.train.state import compute_dtype, d_image_channels
-
-    dtype = compute_dtype(config)
-    g_opts, d_opts = dict(config.generator.options), dict(config.discriminator.options)
-
-    class TinyG(nn.Module):
-        out_channels: int = 3
-        width: int = 4
-        norm: str = "batch"
-        tanh: bool = True
-        dtype: object = jnp.float32
-
-        @nn.compact
-        def __call__(self, x, train: bool = False):
-            h = nn.Conv(self.width, (3, 3), use_bias=self.norm != "batch", dtype=self.dtype)(x)
-            if self.norm == "batch":
-                h = nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h)
-            h = nn.Dropout(0.5, deterministic=not train)(nn.relu(h))
-            h = nn.Conv(self.out_channels, (3, 3), dtype=self.dtype)(h)
-            return jnp.tanh(h) if self.tanh else h
-
-    class TinyD(nn.Module):
-        width: int = 4
-        norm: str = "batch"
-        dtype: object = jnp.float32
-
-        @nn.compact
-        def __call__(self, x, train: bool = False):
-            h = nn.Conv(self.width, (4, 4), strides=(2, 2), use_bias=self.norm != "batch",
-                        dtype=self.dtype)(x)
-            if self.norm == "batch":
-                h = nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h)
-            return nn.Conv(1, (3, 3), dtype=self.dtype)(nn.leaky_relu(h, 0.2))
-
-    del d_image_channels
-    g = TinyG(out_channels=g_opts["out_channels"], width=g_opts["base_width"], norm=g_opts["norm"],
-              tanh=config.task == "deblur", dtype=dtype)
-    d = TinyD(width=d_opts["base_width"], norm=d_opts["norm"], dtype=dtype)
-    return g, d
-
-
-def nets_available() -> bool:
-    from jaxgan import nets
-
-    return hasattr(nets, "make_generator") and hasattr(nets, "make_discriminator")
-
-
 def make_modules(config):
-    """(G, D) from jaxgan.nets when it exists, else tiny stand-ins with the same interface."""
-    if nets_available():
-        from jaxgan.train.state import make_modules as real
+    """(G, D) of the config (jaxgan.train.state.make_modules)."""
+    from jaxgan.train.state import make_modules as real
 
-        return real(config)
-    return _standin_modules(config)
+    return real(config)
 
 
 def patch_engine(setattr_fn, *, train_iterator=None, eval_iterator=None):
-    """Points the engine at the fake iterators (and the stand-in modules while jaxgan.nets is
-    missing). setattr_fn: pytest's monkeypatch.setattr, or plain setattr in a subprocess script."""
+    """Points the engine at the fake iterators. setattr_fn: pytest's monkeypatch.setattr, or plain setattr in a subprocess script."""
     import importlib
 
     loop = importlib.import_module("jaxgan.train.loop")
     evaluate = importlib.import_module("jaxgan.train.evaluate")  # the package attribute is the function
-    state_lib = importlib.import_module("jaxgan.train.state")
 
     setattr_fn(loop, "_make_train_iterator", lambda config, start_step: (train_iterator or fake_train_iterator)(
         config, start_step=start_step))
     setattr_fn(evaluate, "_make_eval_iterator", lambda config, split: (eval_iterator or fake_eval_iterator)(
         config, split=split))
     setattr_fn(loop, "_check_eval_data", lambda config: None)  # the fake eval split is always good
-    if not nets_available():
-        setattr_fn(state_lib, "make_modules", _standin_modules)

@@ -70,7 +70,7 @@ def run_steps(out):
 
 def run_distributed(out, process_id, port):
     from jaxgan.train import train_and_evaluate
-    from jaxgan.train.evaluate import restore_state
+    from jaxgan.train.restore import restore_state
 
     # relativistic loss: G's loss runs D on real and fake too. (Not in run_steps: the loss is
     # invariant to a shift of D's last bias, whose gradient is then rounding noise that Adam scales

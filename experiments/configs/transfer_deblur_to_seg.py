@@ -3,7 +3,7 @@ of a deblurring U-Net trained on `photo_blur` (experiments/configs/deblur_unet.p
 width 32). The encoder kernels ('down_*/kernel') are loaded where their shapes match (the report
 lists what was loaded and what was skipped, e.g. biases this batch-norm U-Net does not have), frozen
 for the first 500 steps while the decoder adapts, then fine-tuned with the rest. At step 500 the
-encoder starts a fresh Adam state (moments and count; jaxgan.train.transfer.start_at) at the
+encoder starts a fresh Adam state (moments and count; jaxgan.train.optim.start_at) at the
 schedule's current rate, so its first updates are as large as a new optimizer's (|update| / lr about
 1), not the several-fold steps of moments that saw only zeros while the count ran on.
 

@@ -20,7 +20,7 @@ __all__ = ["DataError", "load_image", "make_train_iterator", "make_eval_iterator
 
 def __getattr__(name):
     if name in ("make_train_iterator", "make_eval_iterator", "make_semi_train_iterator"):
-        from jaxgan.data import pipeline
+        from jaxgan.data import pipeline  # deferred: TensorFlow, loaded on the first iterator asked for
 
         return getattr(pipeline, name)
     raise AttributeError(f"module 'jaxgan.data' has no attribute {name!r}")

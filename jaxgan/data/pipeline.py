@@ -11,7 +11,7 @@ Training order and augmentation are pure functions of (config.seed, process, pos
 stateless permutation seeded by (seed, e), and every random crop / flip / rot90 / scale / colour draw
 is stateless, seeded by (seed, global position). So batch n is the same whether the iterator starts
 at 0 or at start_step = k <= n, and starting at k costs nothing (no skipped decoding).
-Epochs are full permutations, so config.data.shuffle_buffer is not used.
+Epochs are full permutations (no shuffle buffer).
 
 Paired augmentation: one random window, flip and rot90 for input and target; colour jitter applies
 the same brightness / contrast / saturation factors to blurred and sharp (contrast pivots on each
@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from jaxgan.data import prior
+from jaxgan.data import deblurganv2_aug, prior
 from jaxgan.data.errors import DataError
 from jaxgan.data.sources import Source, make_source
 from jaxgan.data.tf_cpu import tf
@@ -202,8 +202,6 @@ def train_transform(example, seed, data_config, is_mask: bool):
     dgv2 = augment_kind(data_config, is_mask) == "deblurganv2"
     dgv2_seeds = tf.random.experimental.stateless_split(seeds[8], 2)
     if dgv2:  # DeblurGAN-v2 aug.py: a geometric transform of the pair, then the random crop
-        from jaxgan.data import deblurganv2_aug
-
         image, target = deblurganv2_aug.geometric_window(image, target, crop, dgv2_seeds[0])
     else:
         h, w = tf.shape(image)[0], tf.shape(image)[1]

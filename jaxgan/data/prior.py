@@ -66,7 +66,7 @@ def _blind_deconv_fn(options: tuple):
     import jax
     import jax.numpy as jnp
 
-    from jaxgan import deconv
+    from jaxgan import deconv  # deferred with jax: the tf.data pipeline imports this module
 
     size, threshold, gamma, iterations, weights, cg_steps, max_side = options
 

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from jaxgan.data import folders
-from jaxgan.data.builtin import prepare_builtin
+from jaxgan.data.prepare import prepare_builtin
 from jaxgan.data.errors import DataError
 from jaxgan.data.tf_cpu import tf
 

@@ -5,7 +5,7 @@ Adversarial pairs (`get_adversarial`), gradient penalties (`wgan_gp`, `wgan_gp_d
 """
 
 from jaxgan.losses.adversarial import ADVERSARIAL_KINDS, AdversarialLoss, get_adversarial
-from jaxgan.losses.penalty import GRADIENT_PENALTIES, r1, wgan_gp, wgan_gp_deblurgan
+from jaxgan.losses.penalty import r1, wgan_gp, wgan_gp_deblurgan
 from jaxgan.losses.perceptual import perceptual_loss
 from jaxgan.losses.pixel import (
     CHARBONNIER_EPS,
@@ -24,7 +24,7 @@ from jaxgan.losses.pixel import (
 
 __all__ = [
     "ADVERSARIAL_KINDS", "AdversarialLoss", "get_adversarial",
-    "GRADIENT_PENALTIES", "wgan_gp", "wgan_gp_deblurgan", "r1",
+    "wgan_gp", "wgan_gp_deblurgan", "r1",
     "perceptual_loss",
     "CHARBONNIER_EPS", "PIXEL_LOSSES", "MASK_LOSSES", "get_pixel_loss", "get_mask_loss",
     "l1_loss", "l2_loss", "charbonnier_loss",

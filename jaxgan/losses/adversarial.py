@@ -49,6 +49,8 @@ class AdversarialLoss(NamedTuple):
 
     d_loss: Callable[[Logits, Logits], jax.Array]
     g_loss: Callable[[Logits, Logits], jax.Array]
+    kind: str = ""
+    needs_real: bool = False  # G's loss needs D(real) too (the relativistic kinds)
 
 
 def _mean(x: jax.Array) -> jax.Array:
@@ -155,7 +157,9 @@ def get_adversarial(kind: str) -> AdversarialLoss:
     if kind not in _PAIRS:
         raise ValueError(f"unknown adversarial loss kind {kind!r}; valid kinds: {ADVERSARIAL_KINDS}")
     d_pair, g_pair = _PAIRS[kind]
+    needs_real = kind in _NEEDS_REAL_IN_G
     return AdversarialLoss(
         d_loss=_over_leaves(d_pair, kind, needs_real=True),
-        g_loss=_over_leaves(g_pair, kind, needs_real=kind in _NEEDS_REAL_IN_G),
+        g_loss=_over_leaves(g_pair, kind, needs_real=needs_real),
+        kind=kind, needs_real=needs_real,
     )

@@ -106,5 +106,3 @@ def r1(critic_fn: CriticFn, real: jax.Array) -> jax.Array:
     grads = jax.grad(_summed_logits(critic_fn))(real)
     return jnp.mean(_squared_norms(grads))
 
-
-GRADIENT_PENALTIES = {"wgan_gp": wgan_gp, "wgan_gp_deblurgan": wgan_gp_deblurgan, "r1": r1}

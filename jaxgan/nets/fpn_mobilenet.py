@@ -126,11 +126,16 @@ class FPNMobileNet(nn.Module):
             raise ValueError(f"base_width must be >= 2, got {self.base_width}")
         super().__post_init__()
 
+    @property
+    def size_multiple(self) -> int:
+        """The multiple of the input sides the network pads to (and crops back from) by itself."""
+        return 32
+
     @nn.compact
     def __call__(self, x, train: bool = False):
         layers.check_image(x, self.in_channels, "FPNMobileNet")
         height, width = x.shape[1:3]
-        x = layers.pad_to_multiple(x, 32)
+        x = layers.pad_to_multiple(x, self.size_multiple)
         common = dict(weight_init=self.weight_init, dtype=self.dtype)
         fpn_width, head_width = 2 * self.base_width, self.base_width
 

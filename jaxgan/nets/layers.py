@@ -14,14 +14,13 @@ CPU, plain lax on GPU / TPU); these modules only hold the parameters and call it
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan import ops
+from jaxgan import ops, trees
 
 
 Dtype = Any
@@ -200,5 +199,4 @@ def count_params(module: nn.Module, input_shape: Sequence[int]) -> int:
         key = jax.random.key(0)
         return module.init({"params": key, "dropout": key}, jnp.zeros(input_shape, jnp.float32))
 
-    shapes = jax.eval_shape(init)["params"]
-    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
+    return trees.count_params(jax.eval_shape(init)["params"])

@@ -25,7 +25,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.nets import layers
+from jaxgan.nets import layers, registry
+from jaxgan.nets.outputs import probabilities_image
 
 _SET_BY_MULTISTAGE = ("in_channels", "out_channels", "out_activation", "dtype")
 
@@ -54,14 +55,12 @@ class MultiStageGenerator(nn.Module):
     dtype: Any = jnp.float32
 
     def __post_init__(self):
-        from jaxgan import nets
-
         layers.check_choice("out_activation", self.out_activation, layers.OUT_ACTIVATIONS)
         if self.num_stages < 1:
             raise ValueError(f"num_stages must be >= 1, got {self.num_stages}")
-        if self.stage not in nets.GENERATORS or self.stage == "multistage":
+        if self.stage not in registry.STAGE_GENERATORS:
             raise ValueError(f"unknown stage generator {self.stage!r}; valid names: "
-                             f"{sorted(n for n in nets.GENERATORS if n != 'multistage')}")
+                             f"{sorted(registry.STAGE_GENERATORS)}")
         options = dict(self.stage_options or {})
         clash = sorted(set(options) & set(_SET_BY_MULTISTAGE))
         if clash:
@@ -70,23 +69,19 @@ class MultiStageGenerator(nn.Module):
         super().__post_init__()
 
     def setup(self):
-        from jaxgan import nets
-
         common = dict(self.stage_options, out_channels=self.out_channels,
                       out_activation=self.out_activation, dtype=self.dtype)
         refine = dict(common, in_channels=self.in_channels + self.out_channels)
         if "learn_residual" in refine:  # refining stages are residual already (on the previous output)
             refine["learn_residual"] = False
-        self.nets = [nets.make_generator(self.stage, **(dict(common, in_channels=self.in_channels) if k == 0
-                                                        else refine))
+        first = dict(common, in_channels=self.in_channels)
+        self.nets = [registry.make("generator", registry.STAGE_GENERATORS, self.stage, first if k == 0 else refine)
                      for k in range(self.num_stages)]
 
     def _as_image(self, out: jax.Array) -> jax.Array:
         if self.out_activation == "tanh":
             return out
-        if out.shape[-1] == 1:
-            return 2.0 * jax.nn.sigmoid(out) - 1.0
-        return 2.0 * jax.nn.softmax(out, axis=-1) - 1.0
+        return probabilities_image(out)
 
     def stages(self, x, train: bool = False) -> list:
         """Every stage's float32 output, coarsest first: stage k is (B, h_k, w_k, out_channels)."""

@@ -177,6 +177,11 @@ class NAFNet(nn.Module):
                              f"{self.blocks}, {self.middle_blocks}")
         super().__post_init__()
 
+    @property
+    def size_multiple(self) -> int:
+        """The multiple of the input sides the network pads to (and crops back from) by itself."""
+        return self.space_to_depth * 2 ** self.depth
+
     @nn.compact
     def __call__(self, x, train: bool = False):
         layers.check_image(x, self.in_channels, "NAFNet")
@@ -187,7 +192,7 @@ class NAFNet(nn.Module):
         h = x.astype(jnp.float32)
         if self.wiener_angles > 0:
             h = jnp.concatenate([h, self._wiener_candidates(h)], axis=-1)
-        h = space_to_depth(layers.pad_to_multiple(h, f * 2 ** self.depth).astype(self.dtype), f)
+        h = space_to_depth(layers.pad_to_multiple(h, self.size_multiple).astype(self.dtype), f)
         h = layers.conv(self.base_width, 3, 1, 1, name="intro", **common)(h)
 
         skips = []

@@ -68,11 +68,16 @@ class ResNetGenerator(nn.Module):
                              f"{self.out_activation!r}, {self.in_channels} -> {self.out_channels}")
         super().__post_init__()
 
+    @property
+    def size_multiple(self) -> int:
+        """The multiple of the input sides the network pads to (and crops back from) by itself."""
+        return 4
+
     @nn.compact
     def __call__(self, x, train: bool = False):
         layers.check_image(x, self.in_channels, "ResNetGenerator")
         height, width = x.shape[1:3]
-        x = layers.pad_to_multiple(x, 4)
+        x = layers.pad_to_multiple(x, self.size_multiple)
         use_bias = self.norm != "batch"
         common = dict(weight_init=self.weight_init, dtype=self.dtype)
 

@@ -54,11 +54,16 @@ class UNet(nn.Module):
     def width(self, level: int) -> int:
         return self.base_width * min(2 ** level, 8)
 
+    @property
+    def size_multiple(self) -> int:
+        """The multiple of the input sides the network pads to (and crops back from) by itself."""
+        return 2 ** self.depth
+
     @nn.compact
     def __call__(self, x, train: bool = False):
         layers.check_image(x, self.in_channels, "UNet")
         height, width = x.shape[1:3]
-        h = layers.pad_to_multiple(x, 2 ** self.depth).astype(self.dtype)
+        h = layers.pad_to_multiple(x, self.size_multiple).astype(self.dtype)
         use_bias = self.norm != "batch"
         common = dict(weight_init=self.weight_init, dtype=self.dtype)
 

@@ -29,6 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.nets.vgg import max_pool_2x2
+from jaxgan.weights.mapping import to_flax
+from jaxgan.weights.torch_file import WeightsError, load_state_dict
 
 BLOCKS = (2, 2, 4, 4, 4)  # convs per block
 WIDTHS = (64, 128, 256, 512, 512)
@@ -90,8 +92,6 @@ def vgg19_features(params: dict, x: jax.Array, layers: Sequence[str] = ("conv3_3
 def weights_path(path: str | os.PathLike | None = None) -> Path:
     """The VGG19 weights file: `path`, else $JAXGAN_VGG19_WEIGHTS, else ~/.cache/jaxgan/weights/vgg19.pth;
     WeightsError saying where to put it when there is none."""
-    from jaxgan.weights.torch_file import WeightsError
-
     candidates = [Path(path).expanduser()] if path else (
         [Path(os.environ[ENV_VAR]).expanduser()] if os.environ.get(ENV_VAR) else [DEFAULT_PATH.expanduser()])
     for candidate in candidates:
@@ -106,9 +106,6 @@ def weights_path(path: str | os.PathLike | None = None) -> Path:
 def load_vgg19_params(path: str | os.PathLike | None = None) -> dict:
     """{conv1_1: {kernel, bias}, ..., conv5_4: ...} float32 numpy arrays from torchvision's VGG19
     state dict (features.{i}.weight|bias; classifier.* ignored); see `weights_path` for the lookup."""
-    from jaxgan.weights.mapping import to_flax
-    from jaxgan.weights.torch_file import WeightsError, load_state_dict
-
     file = weights_path(path)
     state = load_state_dict(file)
     params, used = {}, set()

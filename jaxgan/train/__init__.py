@@ -1,23 +1,27 @@
 """jaxgan.train: the training engine.
 
 - state:      `GANState` (G and D TrainStates with batch_stats, EMA params, RNG key), `create_state`,
-              `make_modules`, optax optimizers and schedules.
+              `make_modules`.
+- optim:      optax optimizers, learning-rate schedules and freezing (`with_freezing`).
 - steps:      pure `d_step`, `g_step`, `train_step` `(state, batch, aux) -> (state, metrics)` via
               `make_step_fns(config)`; `make_aux(config)` for the VGG weights.
 - parallel:   mesh over all devices, shardings, `jit_step`, multi-host helpers.
 - checkpoint: orbax checkpoints of the state + config.
 - loop:       `train_and_evaluate(config, workdir)`.
-- evaluate:   `evaluate(config, workdir, split, state)`, `restore_generator(workdir)`.
+- restore:    `restore_state(workdir)` (a `RestoredRun`), `restore_generator(workdir)`.
+- evaluate:   `evaluate(config, workdir, split, state)`, `run_evaluation`.
 - variants (config.variants, all off by default): `progressive` (crop-size schedule, fade-in),
   `history` (image pool for D, in GANState.pool), `transfer` (load by path where shapes match,
-  report, freezing via optax.multi_transform); the multi-stage G and the semi-supervised losses
+  report; freezing is optim's); the multi-stage G and the semi-supervised losses
   hook into `steps`.
 """
 
 from jaxgan.train.checkpoint import Checkpointer, CheckpointError, NoCheckpointError
-from jaxgan.train.evaluate import evaluate, restore_generator, run_evaluation
+from jaxgan.train.evaluate import evaluate, run_evaluation
 from jaxgan.train.loop import DivergenceError, train_and_evaluate
-from jaxgan.train.state import GANState, ModelState, create_state, make_modules, make_optimizer, make_schedule
+from jaxgan.train.optim import make_optimizer, make_schedule
+from jaxgan.train.restore import RestoredGenerator, RestoredRun, restore_generator, restore_state
+from jaxgan.train.state import GANState, ModelState, create_state, make_modules
 from jaxgan.train.steps import LossSettings, StepFns, make_aux, make_step_fns
 
 __all__ = [
@@ -25,5 +29,5 @@ __all__ = [
     "LossSettings", "StepFns", "make_aux", "make_step_fns",
     "Checkpointer", "CheckpointError", "NoCheckpointError",
     "train_and_evaluate", "DivergenceError",
-    "evaluate", "restore_generator", "run_evaluation",
+    "evaluate", "run_evaluation", "RestoredRun", "RestoredGenerator", "restore_state", "restore_generator",
 ]

@@ -31,6 +31,9 @@ import ml_collections
 import orbax.checkpoint as ocp
 import numpy as np
 
+from jaxgan import config_io
+from jaxgan.trees import flatten_with_names
+
 LATEST_DIR = "checkpoints"
 BEST_DIR = "best"
 DAMAGED_DIR = "checkpoints_damaged"
@@ -190,14 +193,7 @@ def _manager(path: Path, max_to_keep: int, best_metric: str = "", best_mode: str
 
 
 def _shapes_by_path(tree) -> dict:
-    def name(entry):
-        for attr in ("key", "name", "idx"):
-            if hasattr(entry, attr):
-                return str(getattr(entry, attr))
-        return str(entry)
-
-    return {"/".join(name(e) for e in path): tuple(leaf.shape)
-            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    return {name: tuple(leaf.shape) for name, leaf in flatten_with_names(tree).items()}
 
 
 def _check_fits(manager: ocp.CheckpointManager, step: int, target, where: Path) -> None:
@@ -214,9 +210,15 @@ def _check_fits(manager: ocp.CheckpointManager, step: int, target, where: Path) 
                           + "; ".join(diffs[:3]))
 
 
-def config_dict(config: ml_collections.ConfigDict) -> dict:
-    from jaxgan import config_io
+def _restore_into(manager: ocp.CheckpointManager, step: int, target, where: Path):
+    """Checkpoint `step`'s state read into the structure, shapes and shardings of `target` (a state
+    or its abstract version), after checking that the saved arrays fit it."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    _check_fits(manager, step, abstract, where)
+    return manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))).state
 
+
+def config_dict(config: ml_collections.ConfigDict) -> dict:
     return json.loads(config_io.config_to_json(config))
 
 
@@ -321,15 +323,12 @@ class Checkpointer:
         into the structure, shapes and shardings of `target` (a state or its abstract version)."""
         if step is None and self.latest.latest_step() is None:
             raise NoCheckpointError(f"{self.workdir} holds no checkpoint in {self.workdir / LATEST_DIR}")
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-
         def attempt(s):
-            _check_fits(self.latest, s, abstract, self.workdir / LATEST_DIR)
-            return self.latest.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+            return _restore_into(self.latest, s, target, self.workdir / LATEST_DIR)
 
-        _, restored = _newest_good(self.latest, self.workdir / LATEST_DIR, attempt, step,
-                                   on_damaged=self._set_aside if step is None else None)
-        return restored.state
+        _, state = _newest_good(self.latest, self.workdir / LATEST_DIR, attempt, step,
+                                on_damaged=self._set_aside if step is None else None)
+        return state
 
     def wait(self) -> None:
         self._finish_previous()
@@ -348,8 +347,6 @@ def _read_only_manager(workdir: Path, which: str) -> tuple[ocp.CheckpointManager
 
 
 def _restore_config(manager: ocp.CheckpointManager, step: int) -> ml_collections.ConfigDict:
-    from jaxgan import config_io
-
     saved = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
     return config_io.config_from_json(json.dumps(saved.config))
 
@@ -374,10 +371,7 @@ def restore_newest_good(workdir: str | os.PathLike, make_target, which: str = LA
     def attempt(s):
         config = _restore_config(manager, s)
         target, extra = make_target(config, s)
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        _check_fits(manager, s, abstract, path)
-        restored = manager.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-        return config, restored.state, extra
+        return config, _restore_into(manager, s, target, path), extra
 
     try:
         step, (config, state, extra) = _newest_good(manager, path, attempt, step)

@@ -1,4 +1,4 @@
-"""Evaluation of a generator over the eval split, and restoring a trained generator from a workdir.
+"""Evaluation of a generator over the eval split.
 
 Deblur: PSNR and SSIM on [0, 1] images and LPIPS (VGG16, on [-1, 1]) of G's output vs the sharp
 target, and the same for the blurred input (`input_psnr`, ...) as the do-nothing baseline and, with
@@ -24,23 +24,18 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan.data.prior import input_channels
+from jaxgan import metrics
 from jaxgan.nets.inference import apply_generator
-from jaxgan.train import checkpoint
+from jaxgan.nets.outputs import logits_to_labels
 from jaxgan.train import state as state_lib
+from jaxgan.train.parallel import to_host
+from jaxgan.train.restore import restore_generator
 
 
 def _make_eval_iterator(config, split):
-    from jaxgan import data  # TensorFlow lives behind jaxgan.data: import only when reading data
+    from jaxgan import data  # deferred: jaxgan.data loads TensorFlow, wanted only when data is read
 
     return data.make_eval_iterator(config, split=split)
-
-
-def output_labels(logits: jax.Array) -> jax.Array:
-    """(B, H, W, 1) sigmoid logits -> {0, 1}; (B, H, W, C) -> argmax; int32 (B, H, W)."""
-    if logits.shape[-1] == 1:
-        return (logits[..., 0] > 0).astype(jnp.int32)
-    return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
 
 def _to_unit(x):
@@ -49,8 +44,6 @@ def _to_unit(x):
 
 @functools.partial(jax.jit, static_argnames=("apply_fn", "train_mode"))
 def _deblur_batch(apply_fn, variables, x, target, key, train_mode=False):
-    from jaxgan import metrics
-
     out = apply_generator(apply_fn, variables, x, train_mode, key).astype(jnp.float32)
     out, t01 = jnp.clip(out, -1.0, 1.0), _to_unit(target)
     scores = {"psnr": metrics.psnr(_to_unit(out), t01), "ssim": metrics.ssim(_to_unit(out), t01)}
@@ -71,10 +64,8 @@ def baselines(x) -> dict:
 
 @functools.partial(jax.jit, static_argnames=("apply_fn", "num_classes", "train_mode"))
 def _segment_batch(apply_fn, variables, x, labels, valid, key, num_classes, train_mode=False):
-    from jaxgan import metrics
-
     logits = apply_generator(apply_fn, variables, x, train_mode, key).astype(jnp.float32)
-    pred = output_labels(logits)
+    pred = logits_to_labels(logits)
     return pred, metrics.confusion_matrix(pred, labels, num_classes, valid)
 
 
@@ -89,9 +80,7 @@ def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, spl
     want_lpips = bool(config.train.eval_lpips) if lpips is None else bool(lpips)
     lpips = None
     if config.task == "deblur" and want_lpips:
-        from jaxgan.metrics import LPIPS
-
-        lpips = LPIPS("vgg16")
+        lpips = metrics.LPIPS("vgg16")
     num_classes = max(int(config.data.num_classes), 2)
     sums: dict = {}
     count = 0
@@ -129,9 +118,7 @@ def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, spl
     if config.task == "deblur":
         results = {name: total / count for name, total in sums.items()}
     else:
-        from jaxgan.metrics import segmentation_scores
-
-        results = segmentation_scores(confusion)
+        results = metrics.segmentation_scores(confusion)
     results["num_examples"] = count
     samples = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in samples.items()}
     return results, samples
@@ -146,40 +133,6 @@ def _sum_over_processes(sums: dict, count: int, confusion: np.ndarray):
     floats, ints = multihost_utils.process_allgather((floats, ints))
     floats, ints = np.asarray(floats).sum(0), np.asarray(ints).astype(np.int64).sum(0)
     return dict(zip(names, floats.tolist())), int(ints[0]), ints[1:].reshape(confusion.shape)
-
-
-def _abstract_state(config, g_module, d_module, sharding, step: int = 0):
-    from jaxgan.train import progressive
-
-    # an image pool (variants.history_size) has the crop size of the phase of the step's last batch
-    size = progressive.size_at(config, max(int(step) - 1, 0))
-    sample = {"input": np.zeros((1, size, size, input_channels(config.data)), np.float32)}
-    shapes = jax.eval_shape(
-        lambda key: state_lib.create_state(config, g_module, d_module, sample, key),
-        jax.ShapeDtypeStruct((2,), jnp.uint32))
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
-
-
-def restore_state(workdir: str, sharding=None, step: int | None = None):
-    """(config, g_module, d_module, state, step) of a workdir's newest good (or given) checkpoint,
-    arrays placed with `sharding` (default: this process's first device)."""
-    sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-
-    def make_target(config, s):  # from the config saved with checkpoint s
-        g_module, d_module = state_lib.make_modules(config)
-        return _abstract_state(config, g_module, d_module, sharding, s), (g_module, d_module)
-
-    # the newest checkpoint that passes its checksums (damaged ones are skipped with a warning)
-    config, step, state, (g_module, d_module) = checkpoint.restore_newest_good(workdir, make_target, step=step)
-    return config, g_module, d_module, state, step
-
-
-def restore_generator(workdir: str):
-    """(config, g_module, g_variables) of a trained run: the config saved with its latest
-    checkpoint and G's variables (EMA params when kept). NoCheckpointError (a ValueError) names
-    the workdir when it holds no checkpoint."""
-    config, g_module, _, state, _ = restore_state(workdir)
-    return config, g_module, jax.device_get(state.generator_variables())
 
 
 def evaluate(config: ml_collections.ConfigDict | None = None, workdir: str | None = None,
@@ -199,8 +152,6 @@ def evaluate(config: ml_collections.ConfigDict | None = None, workdir: str | Non
         if config is None:
             raise ValueError("evaluate(state=...) needs the run's config")
         g_module, _ = state_lib.make_modules(config)
-        from jaxgan.train.parallel import to_host
-
         g_variables = to_host(state.generator_variables())
     results, _ = run_evaluation(config, g_module, g_variables, split, lpips=lpips)
     return results

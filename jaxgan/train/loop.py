@@ -36,12 +36,15 @@ import ml_collections
 import numpy as np
 import tqdm
 
+from jaxgan import config_io, images, pretrained
 from jaxgan.data.prior import input_channels
+from jaxgan.task import get_task
 from jaxgan.train import checkpoint, history, parallel, progressive, steps, transfer
 from jaxgan.train import state as state_lib
-from jaxgan.train.lock import WorkdirLock
 # (the package re-exports the function `evaluate`, which shadows the module of that name)
-from jaxgan.train.evaluate import restore_state, run_evaluation
+from jaxgan.train.evaluate import run_evaluation
+from jaxgan.train.lock import WorkdirLock
+from jaxgan.train.restore import restore_state
 
 POSTFIX_KEYS = ("d_loss", "g_loss", "g_adv", "g_pixel", "g_mask", "g_perceptual")
 TITLE_HEIGHT = 14  # pixels of the sample grid's title strip
@@ -52,7 +55,7 @@ class DivergenceError(FloatingPointError):
 
 
 def _make_train_iterator(config, start_step):
-    from jaxgan import data  # TensorFlow lives behind jaxgan.data: import only when reading data
+    from jaxgan import data  # deferred: jaxgan.data loads TensorFlow, wanted only when data is read
 
     make = data.make_semi_train_iterator if config.variants.semi_supervised else data.make_train_iterator
     return make(config, start_step=start_step, process_index=jax.process_index(),
@@ -162,10 +165,8 @@ class _Writer:
     def samples(self, step: int, task: str, samples: dict) -> None:
         if not self.active or not len(samples["input"]):
             return
-        from jaxgan import images
 
-        def picture(a):
-            return images.colorize_mask(a) if task == "segment" else images.to_uint8(a)
+        picture = get_task(task).picture
 
         # input (and its prior, channels 3:6, when there is one) | output | target
         rows = [[images.to_uint8(x[..., c:c + 3]) for c in range(0, x.shape[-1], 3)] + [picture(o), picture(t)]
@@ -226,15 +227,13 @@ def _init_from(config, state, mesh):
                 and all(np.shape(x) == np.shape(y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))))
 
     if source.startswith("pretrained:"):  # a generator shipped with jaxgan (jaxgan/pretrained/)
-        from jaxgan import pretrained
-
         _, variables = pretrained.load_variables(source[len("pretrained:"):])
         other_g = parallel.replicate((variables["params"], variables.get("batch_stats", {})), mesh)
         other_d = None
     else:
         if not Path(source).is_dir():
             raise ValueError(f"train.init_from={source!r} is not a workdir (no such folder)")
-        _, _, _, other, _ = restore_state(source, parallel.replicated_sharding(mesh))
+        other = restore_state(source, parallel.replicated_sharding(mesh)).state
         other_g = (other.g.params, other.g.batch_stats)
         other_d = (other.d.params, other.d.batch_stats)
     if not same_shapes((state.g.params, state.g.batch_stats), other_g):
@@ -263,8 +262,7 @@ def _phase_batches(config, index, batches, size, state, mesh):
 
 def _evaluate(config, state, g_module, writer: _Writer, ckpt, step: int) -> dict:
     variables = parallel.to_host(state.generator_variables())
-    results, samples = run_evaluation(config, g_module, variables,
-                                               num_samples=int(config.train.num_samples))
+    results, samples = run_evaluation(config, g_module, variables, num_samples=int(config.train.num_samples))
     writer.scalars(step, "eval", results)
     writer.samples(step, config.task, samples)
     ckpt.save_best(step, state, results)
@@ -274,7 +272,7 @@ def _evaluate(config, state, g_module, writer: _Writer, ckpt, step: int) -> dict
 def _check_eval_data(config) -> None:
     """Reads the evaluation split now (a folder dataset validates every file of it), so an empty or
     unreadable split stops the run before its first step instead of at its first evaluation."""
-    from jaxgan.data import sources  # TensorFlow lives behind jaxgan.data
+    from jaxgan.data import sources  # deferred: jaxgan.data loads TensorFlow, wanted only when data is read
 
     sources.make_source(config, config.data.eval_split)
 
@@ -365,8 +363,6 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     start = int(parallel.to_host(state.step))
     if is_main:
         _truncate_metrics(workdir, start)
-        from jaxgan import config_io
-
         (workdir / "config.json").write_text(config_io.config_to_json(config) + "\n")
     writer = _Writer(workdir, is_main)
     total = int(t.steps)

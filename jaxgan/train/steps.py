@@ -66,6 +66,10 @@ import ml_collections
 import optax
 
 from jaxgan import losses, ops
+from jaxgan.losses import perceptual as perceptual_lib
+from jaxgan.losses import semi
+from jaxgan.task import get_task
+from jaxgan.train import history
 from jaxgan.train.state import GANState, ModelState, model_variables
 
 Metrics = dict
@@ -104,28 +108,28 @@ class LossSettings:
     semi_threshold: float = 0.2
     semi_start_step: int = 0
     semi_d_unlabelled: bool = True
+    # the loss pair of `adversarial`, resolved once (its needs_real: G's loss needs D(real) too)
+    adversarial_loss: Any = dataclasses.field(default=None, compare=False)
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> "LossSettings":
         lo = config.loss
         if lo.gradient_penalty not in PENALTIES:
             raise ValueError(f"loss.gradient_penalty must be one of {PENALTIES}, got {lo.gradient_penalty!r}")
-        if config.task not in ("deblur", "segment"):
-            raise ValueError(f"task must be 'deblur' or 'segment', got {config.task!r}")
-        from jaxgan.losses import perceptual
-
-        if lo.perceptual_net not in perceptual.NETS:
-            raise ValueError(f"loss.perceptual_net must be one of {perceptual.NETS}, got {lo.perceptual_net!r}")
+        task = get_task(config.task)
+        if lo.perceptual_net not in perceptual_lib.NETS:
+            raise ValueError(f"loss.perceptual_net must be one of {perceptual_lib.NETS}, got {lo.perceptual_net!r}")
         for key in ("perceptual_input", "pixel_input"):
-            if lo[key] not in perceptual.INPUTS:
-                raise ValueError(f"loss.{key} must be one of {perceptual.INPUTS}, got {lo[key]!r}")
+            if lo[key] not in perceptual_lib.INPUTS:
+                raise ValueError(f"loss.{key} must be one of {perceptual_lib.INPUTS}, got {lo[key]!r}")
         if int(lo.n_critic) < 1:
             raise ValueError(f"loss.n_critic must be >= 1, got {lo.n_critic}")
         v = config.variants
         semi = bool(v.semi_supervised)
-        if semi and config.task != "segment":
+        if semi and not task.semi_supervised:
             raise ValueError("variants.semi_supervised needs task 'segment'")
-        if semi and lo.adversarial in ("ragan", "ragan_ls"):
+        adversarial_loss = losses.get_adversarial(lo.adversarial)
+        if semi and adversarial_loss.needs_real:
             raise ValueError(f"variants.semi_supervised needs a non-relativistic loss.adversarial, got "
                              f"{lo.adversarial!r} (unlabelled images have no real counterpart)")
         if int(v.history_size) < 0:
@@ -144,11 +148,11 @@ class LossSettings:
                    semi=semi, semi_adversarial_weight=float(v.semi_adversarial_weight),
                    semi_self_training_weight=float(v.semi_self_training_weight),
                    semi_threshold=float(v.semi_threshold), semi_start_step=int(v.semi_start_step),
-                   semi_d_unlabelled=bool(v.semi_d_unlabelled))
+                   semi_d_unlabelled=bool(v.semi_d_unlabelled), adversarial_loss=adversarial_loss)
 
     @property
     def uses_perceptual(self) -> bool:
-        return self.task == "deblur" and self.perceptual_weight > 0
+        return get_task(self.task).perceptual and self.perceptual_weight > 0
 
 
 class StepFns(NamedTuple):
@@ -162,9 +166,7 @@ def make_aux(config: ml_collections.ConfigDict) -> dict:
     loss is on, else {}. VGG19 without its weights file stops here, before any step runs."""
     s = LossSettings.from_config(config)
     if s.uses_perceptual:
-        from jaxgan.losses.perceptual import load_params
-
-        return {"vgg": load_params(s.perceptual_net)}
+        return {"vgg": perceptual_lib.load_params(s.perceptual_net)}
     return {}
 
 
@@ -201,20 +203,12 @@ def _labelled(s: LossSettings, output, batch):
 
 def fake_image(s: LossSettings, output: jax.Array) -> jax.Array:
     """G's output as D sees it (B, H, W, c) in [-1, 1]."""
-    if s.task == "deblur":
-        return output
-    if output.shape[-1] == 1:
-        return 2.0 * jax.nn.sigmoid(output) - 1.0
-    return 2.0 * jax.nn.softmax(output, axis=-1) - 1.0
+    return get_task(s.task).fake_image(output)
 
 
 def real_image(s: LossSettings, target: jax.Array, channels: int) -> jax.Array:
     """The target as D sees it: the sharp image, or the mask one-hot ({0,1} for 1 channel) in [-1, 1]."""
-    if s.task == "deblur":
-        return target.astype(jnp.float32)
-    if channels == 1:
-        return 2.0 * (target[..., None] > 0).astype(jnp.float32) - 1.0
-    return 2.0 * jax.nn.one_hot(target, channels, dtype=jnp.float32) - 1.0
+    return get_task(s.task).real_image(target, channels)
 
 
 def _d_input(s: LossSettings, condition, image):
@@ -258,7 +252,7 @@ def _d_update(s: LossSettings, d: ModelState, condition, real_img, fake_img, ste
     key = jax.random.fold_in(jax.random.fold_in(step_key, 1), d.step)
     logit_key, gp_key = jax.random.split(key)
     gp_alpha = _gp_alpha(s, d, batch)
-    adversarial = losses.get_adversarial(s.adversarial)
+    adversarial = s.adversarial_loss
 
     def loss_fn(params):
         real_logits, fake_logits, stats = _d_logits(s, d, params, condition, real_img, fake_img, logit_key,
@@ -270,7 +264,8 @@ def _d_update(s: LossSettings, d: ModelState, condition, real_img, fake_img, ste
 
         n = real_img.shape[0]  # (semi-supervised: D's fakes also hold unlabelled rows; the penalty not)
         if s.gradient_penalty in ("wgan_gp", "wgan_gp_deblurgan"):
-            penalty = losses.GRADIENT_PENALTIES[s.gradient_penalty](critic, real_img, fake_img[:n], gp_key, gp_alpha)
+            wgan_gp = losses.wgan_gp if s.gradient_penalty == "wgan_gp" else losses.wgan_gp_deblurgan
+            penalty = wgan_gp(critic, real_img, fake_img[:n], gp_key, gp_alpha)
         elif s.gradient_penalty == "r1":
             penalty = losses.r1(critic, real_img)
         else:
@@ -288,39 +283,16 @@ def _d_update(s: LossSettings, d: ModelState, condition, real_img, fake_img, ste
 # ---- G loss and update -----------------------------------------------------------------------
 
 def _supervised_loss(s: LossSettings, output, target, aux, perceptual: bool = True, total=0.0):
-    """total + the weighted pixel (+ perceptual) loss for deblur, mask loss for segment; returns
-    (total, metrics)."""
-    metrics = {}
-    if s.task == "deblur":
-        if s.pixel != "none":  # on [-1, 1] (raw) or ImageNet-normalised images (DeblurGAN-v2)
-            from jaxgan.losses.perceptual import network_input
-
-            pixel = losses.get_pixel_loss(s.pixel)(network_input(output, s.pixel_input),
-                                                   network_input(target, s.pixel_input))
-            total = total + s.pixel_weight * pixel
-            metrics["g_pixel"] = pixel
-        if perceptual and s.uses_perceptual:
-            perceptual_value = losses.perceptual_loss(aux["vgg"], output, target, layers=s.perceptual_layers,
-                                                      net=s.perceptual_net, input=s.perceptual_input)
-            total = total + s.perceptual_weight * perceptual_value
-            metrics["g_perceptual"] = perceptual_value
-    elif s.mask != "none":
-        mask = losses.get_mask_loss(s.mask)(output, target)
-        total = total + s.mask_weight * mask
-        metrics["g_mask"] = mask
-    return total, metrics
+    """total + the task's weighted supervised loss (jaxgan.task: pixel (+ perceptual) for deblur,
+    mask for segment); returns (total, metrics)."""
+    return get_task(s.task).supervised_loss(s, output, target, aux, perceptual and s.uses_perceptual, total)
 
 
 def resize_target(s: LossSettings, target: jax.Array, height: int, width: int) -> jax.Array:
     """The target at a stage's size: images bilinear (antialiased), class masks nearest."""
     if target.shape[1:3] == (height, width):
         return target
-    if s.task == "deblur":
-        return jax.image.resize(target, (target.shape[0], height, width, target.shape[-1]), "linear",
-                                antialias=True)
-    labels = jax.image.resize(target.astype(jnp.float32)[..., None], (target.shape[0], height, width, 1),
-                              "nearest")
-    return labels[..., 0].astype(target.dtype)
+    return get_task(s.task).resize_target(target, height, width)
 
 
 def _stage_losses(s: LossSettings, stages, target, aux):
@@ -341,9 +313,7 @@ def _semi_loss(s: LossSettings, d: ModelState, logits_u, condition_u, key, step)
     """Hung et al.'s unlabelled terms: semi_adversarial_weight x adversarial loss from step 0 +
     semi_self_training_weight x masked self-training CE from step semi_start_step on (AdvSemiSeg
     train.py: semi_start_adv 0, semi_start 5000); returns (loss, metrics)."""
-    from jaxgan.losses import semi
-
-    adversarial = losses.get_adversarial(s.adversarial)
+    adversarial = s.adversarial_loss
     fake_u = fake_image(s, logits_u)
     d_logits_u, _ = _apply(d, d.params, d.batch_stats, _d_input(s, condition_u, fake_u), True, key)
     adv_u = adversarial.g_loss(None, d_logits_u)
@@ -357,13 +327,13 @@ def _g_loss(s: LossSettings, d: ModelState, output, batch, aux, step_key, step=0
     """G's loss given its float32 output pytree (differentiable w.r.t. `output`: an array, or the
     list of stage outputs of a multi-stage G; semi-supervised: labelled rows, then unlabelled
     ones); returns (loss, metrics)."""
-    adversarial = losses.get_adversarial(s.adversarial)
+    adversarial = s.adversarial_loss
     condition, target = batch["input"], batch["target"]
     labelled = _labelled(s, output, batch)
     final = final_output(labelled)
     fake_img = fake_image(s, final)
     key = jax.random.fold_in(step_key, 2)
-    if s.adversarial in ("ragan", "ragan_ls"):  # relativistic: G's loss needs D(real) too
+    if adversarial.needs_real:  # relativistic: G's loss needs D(real) too
         real_img = real_image(s, target, final.shape[-1])
         real_logits, fake_logits, _ = _d_logits(s, d, d.params, condition, real_img, fake_img, key)
     else:
@@ -430,8 +400,6 @@ def _labelled_d_fakes(s: LossSettings, state: GANState, batch, output, step_key)
     condition = batch["input"]
     if not s.history_size:
         return state, condition, fake_img
-    from jaxgan.train import history
-
     pool, mixed = history.query(state.pool, _d_input(s, condition, fake_img), jax.random.fold_in(step_key, 4))
     state = state.replace(pool=pool)
     if s.conditional:
@@ -491,12 +459,8 @@ def train_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANS
 
 def make_step_fns(config: ml_collections.ConfigDict) -> StepFns:
     """The three steps with the config's loss settings bound: each `(state, batch, aux)`."""
-    s = LossSettings.from_config(config)
-    losses.get_adversarial(s.adversarial)  # fail early on a bad kind
-    if s.task == "deblur" and s.pixel != "none":
-        losses.get_pixel_loss(s.pixel)
-    if s.task == "segment" and s.mask != "none":
-        losses.get_mask_loss(s.mask)
+    s = LossSettings.from_config(config)  # (fails early on a bad adversarial kind)
+    get_task(s.task).check_losses(s)
 
     conv_impl = ops.check_impl(config.train.get("conv_impl", "auto"), "train.conv_impl")
 

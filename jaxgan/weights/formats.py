@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxgan.weights.mapping import Table, require
+from jaxgan.weights.mapping import Table, convert, require
 from jaxgan.weights.torch_file import WeightsError
 
 
@@ -180,7 +180,7 @@ def fpn_inception_options(state: dict, source: str) -> dict:
 
 
 def fpn_inception_table(options: dict) -> Table:
-    from jaxgan.nets.fpn_inception import backbone_torch_names
+    from jaxgan.nets.fpn_inception import backbone_torch_names  # deferred: jax, kept out of `jaxgan --help`
 
     t = Table()
     _fpn_head_table(t)
@@ -224,8 +224,7 @@ def convert_generator(fmt: str, state: dict[str, np.ndarray], source: str = "sta
     import jax
     import jax.numpy as jnp
 
-    from jaxgan import nets
-    from jaxgan.weights.mapping import convert
+    from jaxgan import nets  # deferred: jax, kept out of `jaxgan --help` (which lists FORMATS)
 
     _check_format(fmt)
     name, options_fn, table_fn = FORMATS[fmt]

@@ -53,7 +53,7 @@ def load_mobilenet_v2_variables(path: str | os.PathLike | None = None) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from jaxgan.nets.fpn_mobilenet import MobileNetV2Features
+    from jaxgan.nets.fpn_mobilenet import MobileNetV2Features  # deferred with jax: jaxgan.weights stays light
 
     file = mobilenet_v2_path(path)
     state = load_state_dict(file)

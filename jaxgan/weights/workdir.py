@@ -14,14 +14,19 @@ from pathlib import Path
 
 import ml_collections
 
+from jaxgan import config_io
+from jaxgan.config import base_config
+from jaxgan.data.prior import input_channels
+from jaxgan.train import checkpoint
+from jaxgan.train import state as state_lib
+from jaxgan.train.checkpoint import LATEST_DIR
+from jaxgan.trees import count_params
 from jaxgan.weights.formats import FORMATS, convert_generator
 from jaxgan.weights.torch_file import WeightsError, load_state_dict
 
 
 def published_config(fmt: str) -> ml_collections.ConfigDict:
     """The original setup of each format as a jaxgan config (image -> image, task 'deblur')."""
-    from jaxgan.config import base_config
-
     c = base_config()
     c.task = "deblur"
     if fmt == "pix2pix":  # train.py of pix2pix: conditional 70x70 PatchGAN, vanilla GAN + 100 x L1
@@ -45,8 +50,6 @@ def published_config(fmt: str) -> ml_collections.ConfigDict:
 
 
 def _check_workdir(workdir: Path) -> None:
-    from jaxgan.train.checkpoint import LATEST_DIR
-
     latest = workdir / LATEST_DIR
     if latest.exists() and any(latest.iterdir()):
         raise WeightsError(f"{workdir} already holds checkpoints ({latest}); choose a new --workdir")
@@ -54,10 +57,6 @@ def _check_workdir(workdir: Path) -> None:
 
 def import_checkpoint(fmt: str, path: str | Path, workdir: str | Path, config_path: str | Path | None = None) -> dict:
     """Writes WORKDIR/checkpoints/0 from the original checkpoint `path`; returns a summary dict."""
-    from jaxgan import config_io
-    from jaxgan.data.prior import input_channels
-    from jaxgan.train import checkpoint, state as state_lib
-
     if fmt not in FORMATS:
         raise WeightsError(f"unknown format {fmt!r}; valid formats: {', '.join(sorted(FORMATS))}")
     workdir = Path(workdir)
@@ -84,7 +83,7 @@ def import_checkpoint(fmt: str, path: str | Path, workdir: str | Path, config_pa
         saver.close()
     (workdir / "config.json").write_text(config_io.config_to_json(config) + "\n")
     return {"workdir": str(workdir), "format": fmt, "generator": name, "options": options,
-            "params": state_lib.count_params(state.g.params)}
+            "params": count_params(state.g.params)}
 
 
 def _state_with_generator(config, g_module, d_module, side: int, variables: dict):
@@ -94,8 +93,6 @@ def _state_with_generator(config, g_module, d_module, side: int, variables: dict
     import jax
     import jax.numpy as jnp
     import numpy as np
-
-    from jaxgan.train import state as state_lib
 
     sample = {"input": np.zeros((1, side, side, g_module.in_channels), np.float32)}
     key = jax.random.PRNGKey(int(config.seed))
