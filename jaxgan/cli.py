@@ -105,8 +105,8 @@ def _cmd_evaluate(args, extra) -> int:
     config = None
     overrides = _parse_overrides(extra)
     if overrides:
-        from jaxgan import config_io
-        from jaxgan.train.checkpoint import read_config
+        from jaxgan import config_io  # deferred (JAX): `jaxgan --help` stays instant
+        from jaxgan.train.checkpoint import read_config  # deferred (JAX): `jaxgan --help` stays instant
 
         bad = [k for k in overrides if not k.startswith(EVAL_OVERRIDABLE)]
         if bad:

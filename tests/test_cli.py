@@ -138,6 +138,13 @@ def test_train_interrupt_resume_evaluate_predict(tiny_config, tmp_path, capsys):
     assert code == 0, err
     quick = json.loads(out)
     assert "lpips" not in quick and "input_lpips" not in quick and quick["psnr"] == results["psnr"]
+    # evaluation data can be overridden (the model stays the checkpoint's); other sections cannot
+    code, out, err = _run(["evaluate", "--workdir", workdir, "--no-lpips", "--output", tmp_path / "e2.json",
+                           "--config.data.num_eval_examples=2"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["num_examples"] == 2 < results["num_examples"]
+    code, _, err = _run(["evaluate", "--workdir", workdir, "--config.train.steps=3"], capsys)
+    _one_line_error(code, err, "--config.train.steps")
 
     # 4. predict on a non-square image (and a folder), sizes kept; errors are one line.
     photos = tmp_path / "photos"
