@@ -58,7 +58,7 @@ def time_train_step(config, batches: int, width: int) -> None:
     try:
         import jax
 
-        from jaxgan.train import create_state, make_aux, make_modules, make_step_fns
+        from jaxgan.train import create_state, make_loss_nets, make_modules, make_step_fns
     except ImportError as e:
         print(f"train step: skipped (jaxgan.train unavailable: {e})")
         return
@@ -72,12 +72,12 @@ def time_train_step(config, batches: int, width: int) -> None:
     batch = next(iterator)
     state = create_state(c, g_module, d_module, batch, jax.random.PRNGKey(0))
     step = jax.jit(make_step_fns(c).train_step, donate_argnums=0)
-    aux = make_aux(c)
-    state, metrics = step(state, batch, aux)  # compile
+    loss_nets = make_loss_nets(c)
+    state, metrics = step(state, batch, loss_nets)  # compile
     jax.block_until_ready(metrics)
     start = time.perf_counter()
     for _ in range(batches):
-        state, metrics = step(state, next(iterator), aux)
+        state, metrics = step(state, next(iterator), loss_nets)
     jax.block_until_ready(metrics)
     rate = batches * c.data.batch_size / (time.perf_counter() - start)
     print(f"pix2pix train step (U-Net/PatchGAN width {width}, batch {c.data.batch_size}, "

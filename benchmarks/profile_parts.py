@@ -77,7 +77,7 @@ def jax_parts(config, batch) -> dict:
             return losses.wgan_gp(lambda im: d_apply(p, im), real, fake, jax.random.PRNGKey(2))
         parts["wgan_gp_update"] = (jax.jit(jax.grad(gp)), (st.d.params, y, x))
     if config.loss.perceptual_weight > 0:
-        vgg = jax.device_put(steps_lib.make_aux(config)["vgg"])
+        vgg = jax.device_put(steps_lib.make_loss_nets(config)["vgg"])
         perc = jax.grad(lambda pred, t, v: losses.perceptual_loss(v, pred, t))
         parts["perceptual"] = (jax.jit(perc), (x, y, vgg))
     parts["g_adam"] = (jax.jit(lambda s: s.apply_gradients(grads=s.params)), (st.g,))

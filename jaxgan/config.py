@@ -56,7 +56,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.num_train_examples = 0  # built-in datasets: examples generated per split (0 = default)
     c.data.pet_border = "pet"  # oxford_iiit_pet, 2 classes: trimap border counted as "pet" | "background"
     # extra input channels computed from the blurred image (deblur only; jaxgan.data.prior):
-    # 'none' | 'blind_deconv' (its classical blind deconvolutions, jaxgan.deconv: 3 more input
+    # 'none' | 'blind_deconv' (its classical blind deconvolutions, jaxgan.blind_deconvolution: 3 more input
     # channels per entry of prior_options.deconv_weights)
     c.data.prior = "none"
     c.data.prior_options = ml_collections.ConfigDict(dict(

@@ -7,7 +7,7 @@ tiling), with the run's EMA weights when it kept them:
                                                segment: {"mask": int32 (B, H, W) class indices}
 
 Inside it: the run's input prior when it has one (config.data.prior, jaxgan.data.prior), the padding
-to the generator's size multiple (reflect, or edge for tiny images, as jaxgan.infer.pad_to_multiple)
+to the generator's size multiple (reflect, or edge for tiny images, as jaxgan.nets.layers.pad_to_multiple)
 and the crop back, then the clip (deblur) or the argmax / threshold (segment).
 
 Sizes: SavedModel and StableHLO take any batch and any H, W >= MIN_SIDE; TFLite needs a fixed size
@@ -31,8 +31,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import logs, pretrained
+from jaxgan import logs, ops, pretrained
 from jaxgan.data import prior
+from jaxgan.nets.layers import pad_to_multiple
 from jaxgan.task import get_task
 from jaxgan.train.checkpoint import config_dict
 from jaxgan.train.restore import restore_generator
@@ -49,25 +50,6 @@ class ExportError(ValueError):
     """A model that a format cannot carry, or a bad export request; the message says which."""
 
 
-def _padded_index(n, m: int, reflect):
-    """Source rows of a side of length n padded at its end to a multiple of m (reflect or edge)."""
-    i = jnp.arange(((n + m - 1) // m) * m)
-    return jnp.where(reflect, jnp.where(i < n, i, 2 * (n - 1) - i), jnp.minimum(i, n - 1))
-
-
-def pad_to_multiple(x: jax.Array, m: int) -> jax.Array:
-    """(B, H, W, C) padded at the bottom / right to sides divisible by m, like
-    jaxgan.infer.pad_to_multiple (reflect when both pads are shorter than their sides, else edge);
-    H and W may be symbolic."""
-    if m == 1:
-        return x
-    h, w = x.shape[1], x.shape[2]
-    ph, pw = ((h + m - 1) // m) * m - h, ((w + m - 1) // m) * m - w
-    reflect = jnp.logical_and(jnp.asarray(ph) < jnp.asarray(h), jnp.asarray(pw) < jnp.asarray(w))
-    x = jnp.take(x, _padded_index(h, m, reflect), axis=1)
-    return jnp.take(x, _padded_index(w, m, reflect), axis=2)
-
-
 def size_multiple(module) -> int:
     """The side multiple the generator pads to by itself (its `size_multiple`; 1 when it has none):
     padding to it here gives the same values and leaves no size-dependent branch inside the network
@@ -80,6 +62,7 @@ def inference_fn(config, module):
     multiple = size_multiple(module)
     task = get_task(config.task)
     has_prior = config.data.prior != "none"
+    conv_impl = ops.check_impl(config.train.get("conv_impl", "auto"), "train.conv_impl")
     blind_deconv = prior._blind_deconv_fn(prior._options(config)) if has_prior else None
 
     def fn(variables, image):
@@ -88,7 +71,9 @@ def inference_fn(config, module):
         if has_prior:  # as prior.with_prior: on [0, 1], appended in [-1, 1]
             deconvolved = blind_deconv(jnp.clip((x + 1.0) / 2.0, 0.0, 1.0))
             x = jnp.concatenate([x, deconvolved * 2.0 - 1.0], axis=-1)
-        out = module.apply(variables, pad_to_multiple(x, multiple), train=False)[:, :h, :w].astype(jnp.float32)
+        with ops.conv_impl(conv_impl):
+            out = module.apply(variables, pad_to_multiple(x, multiple), train=False)
+        out = out[:, :h, :w].astype(jnp.float32)
         return {task.name_of_output: task.traced_prediction(out)}
 
     return fn
@@ -207,4 +192,4 @@ def main_export(args) -> int:
     return 0
 
 
-__all__ = ["FORMATS", "ExportError", "export", "export_generator", "inference_fn", "pad_to_multiple", "parse_size"]
+__all__ = ["FORMATS", "ExportError", "export", "export_generator", "inference_fn", "parse_size"]

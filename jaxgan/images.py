@@ -13,9 +13,7 @@ import numpy as np
 from PIL import Image
 
 from jaxgan.data.errors import DataError
-from jaxgan.data.images import load_image
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from jaxgan.data.images import IMAGE_SUFFIXES, images_in, load_image
 
 # Class colours for palette masks: background black, then well-separated hues.
 PALETTE = np.array([
@@ -45,7 +43,7 @@ def list_images(inputs: list[str]) -> list[Path]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+            found = images_in(p)
             if not found:
                 raise ImageFileError(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
             paths.extend(found)

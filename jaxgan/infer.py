@@ -4,7 +4,7 @@ A fully convolutional generator needs sides that are a multiple of its total dow
 a whole photo may not fit in memory. `predict_array` pads the image (reflect) to that multiple and
 crops back; with `tile_size` it cuts the padded image into overlapping tiles of one fixed shape (so
 the network compiles once), runs them, and blends them with weights that fall off linearly towards
-each tile's edge, which hides the seams. Everything here is NumPy around one jitted apply function.
+each tile's edge, which hides the seams. Everything here is NumPy around one jitted apply function (the padding: jaxgan.nets.layers.pad_to_multiple).
 """
 
 from __future__ import annotations
@@ -13,17 +13,9 @@ from typing import Callable
 
 import numpy as np
 
+from jaxgan.nets.layers import pad_to_multiple
+
 ApplyFn = Callable[[np.ndarray], np.ndarray]  # (1, h, w, c_in) in [-1, 1] -> (1, h, w, c_out)
-
-
-def pad_to_multiple(image: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Pads (H, W, C) at the bottom / right to sides divisible by `multiple`; returns the original size."""
-    h, w = image.shape[:2]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return image, (h, w)
-    mode = "reflect" if ph < h and pw < w else "edge"
-    return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode), (h, w)
 
 
 def _tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -57,7 +49,8 @@ def predict_array(apply_fn: ApplyFn, image: np.ndarray, *, multiple: int = 1, ti
     """
     if image.ndim != 3:
         raise ValueError(f"expected one image of shape (H, W, C), got shape {image.shape}")
-    padded, (h, w) = pad_to_multiple(np.asarray(image, np.float32), multiple)
+    h, w = image.shape[:2]
+    padded = np.asarray(pad_to_multiple(np.asarray(image, np.float32)[None], multiple))[0]
     ph, pw = padded.shape[:2]
     if tile_size <= 0 or (ph <= tile_size and pw <= tile_size):
         out = np.asarray(apply_fn(padded[None]))[0]

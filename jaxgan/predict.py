@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import config_io, images, infer, pretrained
+from jaxgan import config_io, images, infer, ops, pretrained
 from jaxgan.data import prior
 from jaxgan.nets.inference import apply_generator
 from jaxgan.task import get_task
@@ -41,8 +41,11 @@ class Predictor:
         # train-mode inference (config.eval.train_mode_inference): dropout on, batch norm on the
         # image's own statistics, as the originals' test scripts (jaxgan.nets.inference)
         self.train_mode = bool(config is not None and config.eval.train_mode_inference)
+        self.conv_impl = ops.check_impl(config.train.get("conv_impl", "auto") if config is not None else "auto",
+                                        "train.conv_impl")
         self._calls = 0
-        self._apply = jax.jit(functools.partial(apply_generator, g_module.apply, train_mode=self.train_mode))
+        self._apply = jax.jit(functools.partial(apply_generator, g_module.apply, train_mode=self.train_mode,
+                                                conv_impl=self.conv_impl))
 
     @classmethod
     def from_config(cls, config, module, variables) -> "Predictor":

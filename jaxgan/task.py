@@ -6,25 +6,107 @@
 - the supervised loss: pixel (+ perceptual) for deblur, mask loss for segment;
 - how a target is resized (bilinear images, nearest masks);
 - what a prediction is (the clipped image; the labels) and the files `jaxgan predict` writes
-  (STEM.png; STEM_mask.png + STEM_overlay.png), and the picture in the sample grid.
+  (STEM.png; STEM_mask.png + STEM_overlay.png), and the picture in the sample grid;
+- the evaluation scores (`new_scores`): per-image PSNR / SSIM / LPIPS of the output and of its
+  baselines (the blurred input, the prior), or a confusion matrix and the IoU / Dice from it.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import images, losses
+from jaxgan import images, losses, metrics
 from jaxgan.losses import perceptual as perceptual_lib
 from jaxgan.nets.outputs import logits_to_labels, probabilities_image
+
+
+def _to_unit(x):
+    return (jnp.clip(x.astype(jnp.float32), -1.0, 1.0) + 1.0) / 2.0
+
+
+def baselines(x) -> dict:
+    """The images G's output is compared with, from its input: `input` (the blurred image, channels
+    0:3) and, with an input prior (config.data.prior), `prior` (channels 3:6)."""
+    named = {"input": x[..., :3]}
+    if x.shape[-1] >= 6:
+        named["prior"] = x[..., 3:6]
+    return named
+
+
+@jax.jit
+def _image_scores(out, x, target):
+    out, t01 = jnp.clip(out, -1.0, 1.0), _to_unit(target)
+    scores = {"psnr": metrics.psnr(_to_unit(out), t01), "ssim": metrics.ssim(_to_unit(out), t01)}
+    for name, image in baselines(x).items():
+        scores.update({f"{name}_psnr": metrics.psnr(_to_unit(image), t01),
+                       f"{name}_ssim": metrics.ssim(_to_unit(image), t01)})
+    return out, scores
+
+
+@functools.partial(jax.jit, static_argnames="num_classes")
+def _mask_scores(logits, labels, valid, num_classes):
+    pred = logits_to_labels(logits)
+    return pred, metrics.confusion_matrix(pred, labels, num_classes, valid)
+
+
+class ImageScores:
+    """Sums over the valid rows of per-image PSNR and SSIM on [0, 1] images (and, with `lpips`, LPIPS
+    VGG16 on [-1, 1]) of G's clipped output (`psnr`, ...) and of its baselines (`input_psnr`, ...)."""
+
+    def __init__(self, lpips: bool):
+        self.lpips = metrics.LPIPS("vgg16") if lpips else None
+        self.sums: dict = {}
+
+    def add(self, out, x, target, valid: np.ndarray):
+        """Scores one batch (device arrays; `valid` a host bool mask); returns the clipped output."""
+        out, scores = _image_scores(out, x, target)
+        if self.lpips is not None:
+            named = {"": out, **{f"{name}_": image for name, image in baselines(x).items()}}
+            distances = self.lpips.to_reference(tuple(named.values()), target)
+            scores = dict(scores, **{f"{name}lpips": d for name, d in zip(named, distances)})
+        for name, per_image in jax.device_get(scores).items():
+            self.sums[name] = self.sums.get(name, 0.0) + float(np.sum(np.asarray(per_image, np.float64)[valid]))
+        return out
+
+    def totals(self) -> dict:
+        return {name: np.float64(total) for name, total in self.sums.items()}
+
+    def results(self, totals: dict, count: int) -> dict:
+        """The means over `count` valid examples of `totals` (this run's or summed over processes)."""
+        return {name: float(total) / count for name, total in totals.items()}
+
+
+class MaskScores:
+    """The confusion matrix over every valid pixel of the valid rows; IoU / Dice / accuracy from it."""
+
+    def __init__(self, num_classes: int):
+        self.num_classes = max(int(num_classes), 2)  # a 1-channel (sigmoid) G predicts 2 classes
+        self.confusion = np.zeros((self.num_classes, self.num_classes), np.int64)
+
+    def add(self, logits, x, labels, valid: np.ndarray):
+        """Counts one batch; returns the predicted labels."""
+        del x
+        pred, confusion = _mask_scores(logits, labels, jnp.asarray(valid), self.num_classes)
+        self.confusion += np.asarray(confusion, np.int64)
+        return pred
+
+    def totals(self) -> dict:
+        return {"confusion": self.confusion}
+
+    def results(self, totals: dict, count: int) -> dict:
+        del count
+        return metrics.segmentation_scores(totals["confusion"])
 
 
 class Deblur:
     name = "deblur"
     perceptual = True  # a perceptual loss applies (VGG features of images)
+    target_is_image = True  # (a mask otherwise: resized nearest, never blended)
     semi_supervised = False  # unlabelled images can be learnt from (Hung et al.)
 
     def d_image_channels(self, config) -> int:
@@ -40,7 +122,7 @@ class Deblur:
         return jax.image.resize(target, (target.shape[0], height, width, target.shape[-1]), "linear",
                                 antialias=True)
 
-    def supervised_loss(self, s, output, target, aux, perceptual: bool, total):
+    def supervised_loss(self, s, output, target, loss_nets, perceptual: bool, total):
         """total + pixel_weight x pixel loss (+ perceptual_weight x perceptual loss); (total, metrics)."""
         metrics = {}
         if s.pixel != "none":  # on [-1, 1] (raw) or ImageNet-normalised images (DeblurGAN-v2)
@@ -49,7 +131,7 @@ class Deblur:
             total = total + s.pixel_weight * pixel
             metrics["g_pixel"] = pixel
         if perceptual and s.perceptual_weight > 0:
-            value = losses.perceptual_loss(aux["vgg"], output, target, layers=s.perceptual_layers,
+            value = losses.perceptual_loss(loss_nets["vgg"], output, target, layers=s.perceptual_layers,
                                            net=s.perceptual_net, input=s.perceptual_input)
             total = total + s.perceptual_weight * value
             metrics["g_perceptual"] = value
@@ -58,6 +140,10 @@ class Deblur:
     def check_losses(self, s) -> None:
         if s.pixel != "none":
             losses.get_pixel_loss(s.pixel)
+
+    def new_scores(self, config, lpips: bool) -> ImageScores:
+        del config
+        return ImageScores(lpips)
 
     name_of_output = "image"  # the key of an exported model's output
 
@@ -84,6 +170,7 @@ class Deblur:
 class Segment:
     name = "segment"
     perceptual = False
+    target_is_image = False
     semi_supervised = True
 
     def d_image_channels(self, config) -> int:
@@ -103,9 +190,9 @@ class Segment:
                                   "nearest")
         return labels[..., 0].astype(target.dtype)
 
-    def supervised_loss(self, s, output, target, aux, perceptual: bool, total):
+    def supervised_loss(self, s, output, target, loss_nets, perceptual: bool, total):
         """total + mask_weight x mask loss; (total, metrics)."""
-        del aux, perceptual
+        del loss_nets, perceptual
         if s.mask == "none":
             return total, {}
         mask = losses.get_mask_loss(s.mask)(output, target)
@@ -114,6 +201,10 @@ class Segment:
     def check_losses(self, s) -> None:
         if s.mask != "none":
             losses.get_mask_loss(s.mask)
+
+    def new_scores(self, config, lpips: bool) -> MaskScores:
+        del lpips
+        return MaskScores(config.data.num_classes)
 
     name_of_output = "mask"
 

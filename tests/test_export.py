@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -56,13 +57,23 @@ def image_and_expected(run):
     return image, expected
 
 
-def test_padding_matches_infer_pad_to_multiple():
-    from jaxgan import infer
+def test_symbolic_padding_matches_numpy_pad():
+    """pad_to_multiple with symbolic sides (an exported model) pads as numpy does: reflect, or edge when a
+    pad is not shorter than its side."""
+    from jax import export as jax_export
+
+    from jaxgan.nets.layers import pad_to_multiple
 
     for shape in ((5, 7, 2), (2, 9, 1), (8, 8, 3)):
         x = np.random.default_rng(1).normal(size=shape).astype(np.float32)
-        reference, _ = infer.pad_to_multiple(x, 4)
-        np.testing.assert_array_equal(np.asarray(export.pad_to_multiple(x[None], 4))[0], reference)
+        ph, pw = -shape[0] % 4, -shape[1] % 4
+        mode = "reflect" if ph < shape[0] and pw < shape[1] else "edge"
+        reference = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode=mode)
+        h, w = jax_export.symbolic_shape("h, w")
+        spec = jax.ShapeDtypeStruct((1, h, w, shape[2]), jnp.float32)
+        exported = jax_export.export(jax.jit(lambda a: pad_to_multiple(a, 4)))(spec)
+        np.testing.assert_array_equal(np.asarray(exported.call(x[None]))[0], reference)
+        np.testing.assert_array_equal(np.asarray(pad_to_multiple(x[None], 4))[0], reference)
 
 
 def test_stablehlo_deserialised_equals_prediction(run, image_and_expected, tmp_path):

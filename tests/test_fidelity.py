@@ -432,7 +432,7 @@ def test_imagenet_normalised_mse_against_its_formula():
     rng = np.random.default_rng(0)
     out = jnp.asarray(rng.uniform(-1, 1, (2, 4, 4, 3)), jnp.float32)
     target = jnp.asarray(rng.uniform(-1, 1, (2, 4, 4, 3)), jnp.float32)
-    s = steps.LossSettings.from_config(config)
+    s = steps.StepConfig.from_config(config)
     total, metrics = steps._supervised_loss(s, out, target, {})
     std = np.array([0.229, 0.224, 0.225], np.float32)
     expected = np.mean(np.square((np.asarray(out) - np.asarray(target)) / 2 / std))

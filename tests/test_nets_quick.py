@@ -160,7 +160,7 @@ def test_refiner_overfits_one_fixed_batch():
     conv, a saturating clip, a residual on the wrong channels) stays near its starting L1."""
     import optax
 
-    from jaxgan import deconv
+    from jaxgan import blind_deconvolution as deconv
     from jaxgan.data import photo_blur
 
     rng = np.random.default_rng(0)

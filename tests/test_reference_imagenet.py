@@ -114,12 +114,12 @@ def test_published_config_perceptual_loss_with_a_vgg19_file_is_the_torch_loss(na
     torch.save(net.state_dict(), path)
     monkeypatch.setenv(vgg19.ENV_VAR, str(path))
     config = load_config_file(f"experiments/configs/{name}.py")
-    aux = steps.make_aux(config)
+    loss_nets = steps.make_loss_nets(config)
     rng = np.random.default_rng(2)
     pred, target = (rng.uniform(-1, 1, (2, 24, 24, 3)).astype(np.float32) for _ in range(2))
     loss = float(jax.jit(lambda v, p, t: losses.perceptual_loss(
         v, p, t, config.loss.perceptual_layers, net=config.loss.perceptual_net,
-        input=config.loss.perceptual_input))(aux["vgg"], pred, target))
+        input=config.loss.perceptual_input))(loss_nets["vgg"], pred, target))
 
     def torch_input(x):
         t = (nchw(x) + 1) / 2
@@ -130,7 +130,7 @@ def test_published_config_perceptual_loss_with_a_vgg19_file_is_the_torch_loss(na
     with torch.no_grad():
         f_pred, f_target = features(torch_input(pred)), features(torch_input(target))
         expected = float(torch.nn.functional.mse_loss(f_pred, f_target))
-    ours = np.asarray(vgg19.vgg19_features(aux["vgg"], jnp.asarray(pred if not normalise else
+    ours = np.asarray(vgg19.vgg19_features(loss_nets["vgg"], jnp.asarray(pred if not normalise else
                                            np.asarray(losses.perceptual.network_input(pred, "imagenet"))))["conv3_3"])
     abs_err, _ = max_errors(ours, nhwc(f_pred))
     assert abs_err <= 1e-4 * max(np.abs(nhwc(f_pred)).max(), 1.0)

@@ -367,15 +367,15 @@ def test_deblurgan_train_step_matches_pytorch(tmp_path):
         mask = (rng.uniform(size=shape) < 0.5).astype(np.float32)  # (B, H, W, C)
         masks[path] = jnp.asarray(mask)
         drop.mask = torch.from_numpy(np.ascontiguousarray(mask.transpose(0, 3, 1, 2)))
-    aux = {"vgg": vgg_params}
+    loss_nets = {"vgg": vgg_params}
     fns = steps.make_step_fns(config)
 
-    def step(state, batch, aux, masks):
+    def step(state, batch, loss_nets, masks):
         with injected_dropout(masks):
-            return fns.train_step(state, batch, aux)
+            return fns.train_step(state, batch, loss_nets)
 
     batch = {"input": jnp.asarray(x), "target": jnp.asarray(y), "gp_alpha": jnp.asarray(gp_alpha)}
-    new_state, metrics = jax.jit(step)(state, batch, aux, masks)
+    new_state, metrics = jax.jit(step)(state, batch, loss_nets, masks)
 
     # PyTorch: DeblurGAN's optimize_parameters (conditional_gan_model.py): one forward, 5 critic
     # updates on the detached fake (DiscLossWGANGP with Gulrajani's per-sample penalty), then G

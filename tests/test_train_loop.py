@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgan import ops
 from jaxgan.train import NoCheckpointError, restore_generator, run_evaluation, train_and_evaluate
 from jaxgan.train.restore import restore_state
 from jaxgan.train.loop import TITLE_HEIGHT, DivergenceError
@@ -284,3 +285,30 @@ def test_workdir_of_another_model_is_a_clear_error(uninterrupted, monkeypatch):
     config.train.log_every = 0
     with pytest.raises(ValueError, match="train.log_every must be a positive"):
         train_and_evaluate(config, str(workdir))
+
+
+_TRACED_IMPLS: list = []
+
+
+class _RecordsConvImpl(nn.Module):
+    """Identity that records, when traced, which convolution implementation jaxgan.ops would use."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        _TRACED_IMPLS.append(ops.resolve())
+        return x
+
+
+@pytest.mark.parametrize("impl", ["xla", "cpu_fast"])
+def test_evaluate_predict_and_export_trace_with_the_runs_conv_impl(monkeypatch, impl):
+    from jaxgan import export
+    from jaxgan.predict import Predictor
+
+    patch_engine(monkeypatch.setattr)
+    config = loop_test_config()
+    config.train.conv_impl = impl
+    _TRACED_IMPLS.clear()
+    run_evaluation(config, _RecordsConvImpl(), {})
+    Predictor.from_config(config, _RecordsConvImpl(), {}).predict_array(np.zeros((8, 8, 3), np.float32))
+    jax.jit(export.inference_fn(config, _RecordsConvImpl()))({}, jnp.zeros((1, 8, 8, 3)))
+    assert len(_TRACED_IMPLS) >= 3 and set(_TRACED_IMPLS) == {impl}  # the default here would be cpu_fast

@@ -124,7 +124,7 @@ def test_bfloat16_losses_close_to_float32():
 def test_joint_d_forward_equals_separate_passes_without_batch_norm():
     config = tiny_config("deblur", norm="none")
     state, batch, _ = _setup(config)
-    s = steps.LossSettings.from_config(config)
+    s = steps.StepConfig.from_config(config)
     real, fake = batch["target"], -batch["target"]
     real_logits, fake_logits, _ = steps._d_logits(s, state.d, state.d.params, batch["input"], real, fake, KEY)
     apply = lambda img: state.d.apply_fn({"params": state.d.params},  # noqa: E731
@@ -134,7 +134,7 @@ def test_joint_d_forward_equals_separate_passes_without_batch_norm():
 
 
 def test_what_d_sees_for_masks():
-    s = steps.LossSettings.from_config(tiny_config("segment"))
+    s = steps.StepConfig.from_config(tiny_config("segment"))
     labels = jnp.array([[[0, 1], [2, 1]]])
     one_hot = steps.real_image(s, labels, 3)
     chex.assert_trees_all_equal(one_hot[0, 1, 0], jnp.array([-1.0, -1.0, 1.0]))
@@ -174,13 +174,13 @@ def test_discriminator_channel_mismatch_is_a_clear_error():
 
 def test_generator_loss_mix_deblur_with_perceptual():
     """g_loss = adversarial_weight x adv + pixel_weight x L1 + perceptual_weight x VGG term, with the
-    VGG weights passed in `aux` (an argument of the jitted step)."""
+    VGG weights passed in `loss_nets` (an argument of the jitted step)."""
     config = tiny_config("deblur", adversarial="lsgan", adversarial_weight=0.5, pixel="l2",
                          pixel_weight=3.0, perceptual_weight=2.0)
     state, batch, fns = _setup(config)
-    aux = steps.make_aux(config)
-    assert set(aux) == {"vgg"}
-    _, m = jax.jit(fns.g_step)(state, batch, aux)
+    loss_nets = steps.make_loss_nets(config)
+    assert set(loss_nets) == {"vgg"}
+    _, m = jax.jit(fns.g_step)(state, batch, loss_nets)
     assert float(m["g_perceptual"]) > 0
     np.testing.assert_allclose(m["g_loss"], 0.5 * m["g_adv"] + 3.0 * m["g_pixel"] + 2.0 * m["g_perceptual"],
                                rtol=1e-6)
@@ -189,14 +189,14 @@ def test_generator_loss_mix_deblur_with_perceptual():
 
     output = state.g.apply_fn({"params": state.g.params, "batch_stats": state.g.batch_stats},
                               batch["input"], train=True, mutable=["batch_stats"])[0]
-    expected = losses.perceptual_loss(aux["vgg"], output, batch["target"], layers=("conv3_3",))
+    expected = losses.perceptual_loss(loss_nets["vgg"], output, batch["target"], layers=("conv3_3",))
     np.testing.assert_allclose(m["g_perceptual"], expected, rtol=1e-4)
 
 
 def test_generator_loss_mix_segment():
     config = tiny_config("segment", mask="dice", mask_weight=7.0, adversarial_weight=2.0)
     state, batch, fns = _setup(config)
-    assert steps.make_aux(config) == {}  # no VGG for masks
+    assert steps.make_loss_nets(config) == {}  # no VGG for masks
     _, m = jax.jit(fns.g_step)(state, batch, {})
     assert "g_pixel" not in m and "g_perceptual" not in m
     np.testing.assert_allclose(m["g_loss"], 2.0 * m["g_adv"] + 7.0 * m["g_mask"], rtol=1e-6)

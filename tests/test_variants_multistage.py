@@ -8,7 +8,7 @@ import pytest
 
 from jaxgan import nets
 from jaxgan.train import create_state, make_modules, make_step_fns
-from jaxgan.train.steps import LossSettings, resize_target
+from jaxgan.train.steps import StepConfig, resize_target
 from train_helpers import enable_compilation_cache, fixed_batch, tiny_config
 
 enable_compilation_cache()
@@ -86,7 +86,7 @@ def test_train_step_puts_a_loss_on_every_stage(task):
 
     coarse = g.apply({"params": state.g.params}, jnp.asarray(batch["input"]), train=True, method="stages")[0]
     assert coarse.shape[1:3] == (8, 8)
-    s = LossSettings.from_config(config)
+    s = StepConfig.from_config(config)
     small = resize_target(s, jnp.asarray(batch["target"]), 8, 8)
     if task == "deblur":
         expected = losses.l1_loss(coarse, small)

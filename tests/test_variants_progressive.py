@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 
+from jaxgan.task import get_task
 from jaxgan.train import parallel, progressive, train_and_evaluate
 from jaxgan.train.restore import restore_state
 from train_helpers import enable_compilation_cache, fake_train_iterator, patch_engine, tiny_config
@@ -96,10 +97,10 @@ def test_fade_batch_blends_images_with_their_low_resolution_version():
     low = progressive.low_resolution(batch["input"], 2)
     np.testing.assert_allclose(low[0, 0, 0], batch["input"][0, :2, :2].mean((0, 1)), rtol=1e-6)
     np.testing.assert_array_equal(low[:, :2, :2], np.repeat(np.repeat(low[:, :1, :1], 2, 1), 2, 2))
-    faded = progressive.fade_batch(batch, 0.25, 2, "segment")
+    faded = progressive.fade_batch(batch, 0.25, 2, get_task("segment"))
     np.testing.assert_allclose(faded["input"], 0.25 * batch["input"] + 0.75 * low, rtol=1e-6)
     np.testing.assert_array_equal(faded["target"], batch["target"])  # masks are not blended
-    assert progressive.fade_batch(batch, 1.0, 2, "segment") is batch
+    assert progressive.fade_batch(batch, 1.0, 2, get_task("segment")) is batch
 
 
 @pytest.fixture()

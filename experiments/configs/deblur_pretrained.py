@@ -1,7 +1,7 @@
 """The shipped deblurring model (`jaxgan predict --pretrained deblur PHOTO`): deblur_quick's two
 stages trained longer on more data, with the learned stage given candidates to choose from.
 
-Front end (classical, jaxgan/deconv.py, computed once per photo and cached): blind kernel
+Front end (classical, jaxgan/blind_deconvolution.py, computed once per photo and cached): blind kernel
 estimation, then three non-blind deconvolutions of the whole image with gradient-prior weights
 1e-2 (the baseline `prior_*`), 1e-3 (sharper, more ringing and noise) and 1e-1 (smoother). The learned stage
 sees [blurred, the three deconvolutions] (12 channels) and predicts a residual on the 1e-2 one: where

@@ -1,7 +1,7 @@
 """Quick deblurring on the built-in `photo_blur` (realistic camera shake), minutes on a CPU.
 
 Two stages. A classical front end, computed once per photo before training and cached on disk
-(config.data.prior = 'blind_deconv', jaxgan/deconv.py): blind kernel estimation with an L0 gradient
+(config.data.prior = 'blind_deconv', jaxgan/blind_deconvolution.py): blind kernel estimation with an L0 gradient
 prior, coarse to fine (Pan et al. 2014 / Xu et al. 2013), then Tikhonov-gradient deconvolution of the
 valid region by preconditioned conjugate gradients. Then a small NAFNet-style U-Net (space-to-depth 4,
 width 32) that sees [blurred, deconvolved] (6 channels) and predicts a residual on the deconvolved

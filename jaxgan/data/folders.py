@@ -25,15 +25,9 @@ import numpy as np
 from PIL import Image
 
 from jaxgan.data.errors import DataError
-from jaxgan.data.images import check_jpeg_data
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")  # what tf.io.decode_image reads
+from jaxgan.data.images import TF_IMAGE_SUFFIXES, check_jpeg_data, images_in
 IMAGE_MODES = ("RGB", "RGBA", "L", "LA", "P")
 MASK_MODES = ("L", "P", "1")
-
-
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def inspect_image(path: Path) -> tuple[tuple[int, int] | None, str | None]:
@@ -100,7 +94,7 @@ def deblur_pairs(root: str | os.PathLike, *, skip_bad: bool = False) -> list[tup
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder (expected blur/ and sharp/ image folders inside)")
-    files = _images_in(root)
+    files = images_in(root, TF_IMAGE_SUFFIXES)
     blurred = [p for p in files if p.parent.name == "blur"]
     if not blurred:
         raise DataError(f"{root}: found no images in a folder named 'blur' (expected ROOT/blur/*.png + "
@@ -141,9 +135,9 @@ def seg_pairs(root: str | os.PathLike, num_classes: int, *, skip_bad: bool = Fal
     for folder in (image_dir, mask_dir):
         if not folder.is_dir():
             raise DataError(f"{folder}: no such folder (expected ROOT/images/* and ROOT/masks/*.png)")
-    images, masks = _images_in(image_dir), _images_in(mask_dir)
+    images, masks = images_in(image_dir, TF_IMAGE_SUFFIXES), images_in(mask_dir, TF_IMAGE_SUFFIXES)
     if not images:
-        raise DataError(f"{image_dir}: holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise DataError(f"{image_dir}: holds no images ({', '.join(TF_IMAGE_SUFFIXES)})")
     problems = []
     mask_by_stem = {}
     for m in masks:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from jaxgan.data.errors import DataError
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")  # what load_image reads
+TF_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")  # what tf.io.decode_image reads (datasets)
 INTEGER_RANGES = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535}
 
 
@@ -67,6 +70,11 @@ def _to_rgb8(im: Image.Image, path) -> np.ndarray:
             raise DataError(f"{path}: pixel mode {mode} cannot be converted to RGB ({e})") from None
     gray = np.clip(gray, 0, 255).astype(np.uint8)
     return np.repeat(gray[..., None], 3, axis=-1)
+
+
+def images_in(folder: str | os.PathLike, suffixes: tuple = IMAGE_SUFFIXES) -> list[Path]:
+    """The image files under `folder` (recursively, by suffix, any case), sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in suffixes and p.is_file())
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:

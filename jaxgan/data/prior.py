@@ -3,9 +3,9 @@
 config.data.prior:
   'none'          the input is the image (3 channels);
   'blind_deconv'  the image, then its classical blind deconvolutions (3 + 3 n channels): the kernel is
-                  estimated on the whole image (`jaxgan.deconv.estimate_kernel`; on a centred crop of
+                  estimated on the whole image (`jaxgan.blind_deconvolution.estimate_kernel`; on a centred crop of
                   prior_options.max_estimate_side for larger images), then the whole image is
-                  deconvolved with it (`jaxgan.deconv.deconvolve`) once per gradient-prior weight in
+                  deconvolved with it (`jaxgan.blind_deconvolution.deconvolve`) once per gradient-prior weight in
                   prior_options.deconv_weights (n of them), each clipped to [0, 1]. Channels 3:6 (the
                   first weight) are "the prior" that evaluation reports as a baseline.
 The prior has no parameters, so the training pipeline computes it once per decoded example (before
@@ -28,7 +28,7 @@ import numpy as np
 
 PRIORS = ("none", "blind_deconv")
 BATCH = 8  # images per jitted call when priors are computed for a whole split
-ALGORITHM_VERSION = 2  # bump when jaxgan.deconv changes its results: old disk caches stop matching
+ALGORITHM_VERSION = 2  # bump when jaxgan.blind_deconvolution changes its results: old disk caches stop matching
 
 
 def check(config) -> None:
@@ -66,7 +66,7 @@ def _blind_deconv_fn(options: tuple):
     import jax
     import jax.numpy as jnp
 
-    from jaxgan import deconv  # deferred with jax: the tf.data pipeline imports this module
+    from jaxgan import blind_deconvolution as deconv  # deferred with jax: the tf.data pipeline imports this module
 
     size, threshold, gamma, iterations, weights, cg_steps, max_side = options
 

@@ -35,6 +35,7 @@ batch's means (the form of Jolicoeur-Martineau, 2018), which keeps the functions
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -149,8 +150,10 @@ _PAIRS = {
 ADVERSARIAL_KINDS = tuple(_PAIRS)
 
 
+@functools.cache
 def get_adversarial(kind: str) -> AdversarialLoss:
-    """The `AdversarialLoss(d_loss, g_loss)` pair of `kind` (one of ADVERSARIAL_KINDS).
+    """The `AdversarialLoss(d_loss, g_loss)` pair of `kind` (one of ADVERSARIAL_KINDS); one object per
+    kind, so that pairs compare and hash by kind.
 
     See the module docstring for every formula. Raises ValueError for an unknown kind.
     """

@@ -180,17 +180,6 @@ def _reflect(x, top, bottom, left, right):
     return jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), mode="reflect")
 
 
-def _pad_input(x, multiple: int = 32, minimum: int = 128):
-    """Bottom / right padding to multiples of 32 and at least 128: reflect where possible, else edge."""
-    h, w = x.shape[1:3]
-    target = [max(minimum, -(-s // multiple) * multiple) for s in (h, w)]
-    pads = [t - s for t, s in zip(target, (h, w))]
-    if not any(pads):
-        return x
-    mode = "reflect" if all(p < s for p, s in zip(pads, (h, w))) else "edge"
-    return jnp.pad(x, ((0, 0), (0, pads[0]), (0, pads[1]), (0, 0)), mode=mode)
-
-
 class FPNInception(nn.Module):
     """(B, H, W, in_channels) in [-1, 1] -> (B, H, W, out_channels) float32 (see the module docstring).
 
@@ -224,7 +213,7 @@ class FPNInception(nn.Module):
     def __call__(self, x, train: bool = False):
         layers.check_image(x, self.in_channels, "FPNInception")
         height, width = x.shape[1:3]
-        x = _pad_input(x)
+        x = layers.pad_to_multiple(x, 32, minimum=128)  # multiples of 32, at least 128
         common = dict(weight_init=self.weight_init, dtype=self.dtype)
         fpn_width, head_width = 2 * self.base_width, self.base_width
 

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import jax
 
+from jaxgan import ops
 
-def apply_generator(apply_fn, variables, x, train_mode: bool = False, key=None):
+
+def apply_generator(apply_fn, variables, x, train_mode: bool = False, key=None, conv_impl: str = "auto"):
     """G's output on x: apply_fn(variables, x, train=False), or in train mode (see module docstring);
-    train mode needs a PRNG `key` for the dropout masks."""
+    train mode needs a PRNG `key` for the dropout masks. `conv_impl`: how jaxgan.ops computes the
+    convolutions (the run's train.conv_impl), read when this is traced."""
+    with ops.conv_impl(conv_impl):
+        return _apply(apply_fn, variables, x, train_mode, key)
+
+
+def _apply(apply_fn, variables, x, train_mode, key):
     if not train_mode:
         return apply_fn(variables, x, train=False)
     if key is None:

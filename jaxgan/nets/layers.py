@@ -180,17 +180,35 @@ def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
     return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
 
 
-def pad_to_multiple(x: jax.Array, multiple: int) -> jax.Array:
-    """Pad H and W at the bottom / right up to multiples of `multiple`: reflect where the side is
-    long enough (pad < side), edge padding otherwise. Crop back with `x[:, :h, :w]`."""
-    widths = [(0, 0)]
-    for side in x.shape[1:3]:
-        widths.append((0, -side % multiple))
-    widths.append((0, 0))
-    if widths[1][1] == 0 and widths[2][1] == 0:
+def pad_to_multiple(x: jax.Array, multiple: int, minimum: int = 0) -> jax.Array:
+    """(B, H, W, C) padded at the bottom / right to sides that are multiples of `multiple` (and at
+    least `minimum`): reflect when both pads are shorter than their sides, edge padding otherwise.
+    Crop back with `x[:, :h, :w]`. H and W may be symbolic (jax.export), then as a gather."""
+    h, w = x.shape[1], x.shape[2]
+    if not (isinstance(h, int) and isinstance(w, int)):
+        return _pad_symbolic(x, multiple, minimum)
+    ph, pw = (max(minimum, -(-side // multiple) * multiple) - side for side in (h, w))
+    if ph == 0 and pw == 0:
         return x
-    reflect_ok = all(w[1] < side for w, side in zip(widths[1:3], x.shape[1:3]))
-    return jnp.pad(x, widths, mode="reflect" if reflect_ok else "edge")
+    mode = "reflect" if ph < h and pw < w else "edge"
+    return jnp.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), mode=mode)
+
+
+def _pad_symbolic(x: jax.Array, multiple: int, minimum: int) -> jax.Array:
+    """pad_to_multiple for symbolic sides: the padded rows / columns gathered from their sources."""
+    if minimum:
+        raise ValueError("pad_to_multiple: a minimum size needs concrete image sides")
+    if multiple == 1:
+        return x
+    h, w = x.shape[1], x.shape[2]
+    ph, pw = ((h + multiple - 1) // multiple) * multiple - h, ((w + multiple - 1) // multiple) * multiple - w
+    reflect = jnp.logical_and(jnp.asarray(ph) < jnp.asarray(h), jnp.asarray(pw) < jnp.asarray(w))
+
+    def sources(n):
+        i = jnp.arange(((n + multiple - 1) // multiple) * multiple)
+        return jnp.where(reflect, jnp.where(i < n, i, 2 * (n - 1) - i), jnp.minimum(i, n - 1))
+
+    return jnp.take(jnp.take(x, sources(h), axis=1), sources(w), axis=2)
 
 
 def count_params(module: nn.Module, input_shape: Sequence[int]) -> int:

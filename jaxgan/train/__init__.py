@@ -3,8 +3,8 @@
 - state:      `GANState` (G and D TrainStates with batch_stats, EMA params, RNG key), `create_state`,
               `make_modules`.
 - optim:      optax optimizers, learning-rate schedules and freezing (`with_freezing`).
-- steps:      pure `d_step`, `g_step`, `train_step` `(state, batch, aux) -> (state, metrics)` via
-              `make_step_fns(config)`; `make_aux(config)` for the VGG weights.
+- steps:      pure `d_step`, `g_step`, `train_step` `(state, batch, loss_nets) -> (state, metrics)` via
+              `make_step_fns(config)`; `make_loss_nets(config)` for the VGG weights.
 - parallel:   mesh over all devices, shardings, `jit_step`, multi-host helpers.
 - checkpoint: orbax checkpoints of the state + config.
 - loop:       `train_and_evaluate(config, workdir)`.
@@ -22,11 +22,11 @@ from jaxgan.train.loop import DivergenceError, train_and_evaluate
 from jaxgan.train.optim import make_optimizer, make_schedule
 from jaxgan.train.restore import RestoredGenerator, RestoredRun, restore_generator, restore_state
 from jaxgan.train.state import GANState, ModelState, create_state, make_modules
-from jaxgan.train.steps import LossSettings, StepFns, make_aux, make_step_fns
+from jaxgan.train.steps import StepConfig, StepFns, make_loss_nets, make_step_fns
 
 __all__ = [
     "GANState", "ModelState", "create_state", "make_modules", "make_optimizer", "make_schedule",
-    "LossSettings", "StepFns", "make_aux", "make_step_fns",
+    "StepConfig", "StepFns", "make_loss_nets", "make_step_fns",
     "Checkpointer", "CheckpointError", "NoCheckpointError",
     "train_and_evaluate", "DivergenceError",
     "evaluate", "run_evaluation", "RestoredRun", "RestoredGenerator", "restore_state", "restore_generator",

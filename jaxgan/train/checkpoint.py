@@ -17,6 +17,7 @@ between orbax's commit and the manifest) restores without that check.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -336,11 +337,17 @@ class Checkpointer:
             self.best.close()
 
 
-def _read_only_manager(workdir: Path, which: str) -> tuple[ocp.CheckpointManager, Path]:
+@contextlib.contextmanager
+def _read_only_manager(workdir: Path, which: str):
+    """(manager, folder) of `workdir`'s `which` checkpoints, opened without creating anything, closed after."""
     path = workdir / which
     if not path.is_dir():
         raise NoCheckpointError(f"{workdir} holds no checkpoint (no folder {path})")
-    return _manager(path, 1, create=False), path
+    manager = _manager(path, 1, create=False)
+    try:
+        yield manager, path
+    finally:
+        manager.close()
 
 
 def _restore_config(manager: ocp.CheckpointManager, step: int) -> ml_collections.ConfigDict:
@@ -350,11 +357,8 @@ def _restore_config(manager: ocp.CheckpointManager, step: int) -> ml_collections
 
 def read_config(workdir: str | os.PathLike, which: str = LATEST_DIR) -> tuple[ml_collections.ConfigDict, int]:
     """(config saved with the newest good checkpoint, its step); NoCheckpointError if there is none."""
-    manager, path = _read_only_manager(Path(workdir), which)
-    try:
+    with _read_only_manager(Path(workdir), which) as (manager, path):
         step, config = _newest_good(manager, path, lambda s: _restore_config(manager, s))
-    finally:
-        manager.close()
     return config, int(step)
 
 
@@ -363,17 +367,13 @@ def restore_newest_good(workdir: str | os.PathLike, make_target, which: str = LA
     """(config, step, state, extra) of the newest good checkpoint (or of `step`): make_target(config,
     step) -> (target state or its abstract version, extra) builds what the state is restored into
     from the config saved with that checkpoint. Damaged checkpoints are skipped with a warning."""
-    manager, path = _read_only_manager(Path(workdir), which)
+    with _read_only_manager(Path(workdir), which) as (manager, path):
+        def attempt(s):
+            config = _restore_config(manager, s)
+            target, extra = make_target(config, s)
+            return config, _restore_into(manager, s, target, path), extra
 
-    def attempt(s):
-        config = _restore_config(manager, s)
-        target, extra = make_target(config, s)
-        return config, _restore_into(manager, s, target, path), extra
-
-    try:
         step, (config, state, extra) = _newest_good(manager, path, attempt, step)
-    finally:
-        manager.close()
     return config, int(step), state, extra
 
 

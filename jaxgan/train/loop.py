@@ -162,11 +162,11 @@ class _Writer:
             f.write(json.dumps({"step": step, "split": split, **values}) + "\n")
         self.tb.flush()
 
-    def samples(self, step: int, task: str, samples: dict) -> None:
+    def samples(self, step: int, task, samples: dict) -> None:
+        """The sample grid of `samples` (from run_evaluation), drawn as `task` (a jaxgan.task object) says."""
         if not self.active or not len(samples["input"]):
             return
-
-        picture = get_task(task).picture
+        picture = task.picture
 
         # input (and its prior, channels 3:6, when there is one) | output | target
         rows = [[images.to_uint8(x[..., c:c + 3]) for c in range(0, x.shape[-1], 3)] + [picture(o), picture(t)]
@@ -264,7 +264,7 @@ def _evaluate(config, state, g_module, writer: _Writer, ckpt, step: int) -> dict
     variables = parallel.to_host(state.generator_variables())
     results, samples = run_evaluation(config, g_module, variables, num_samples=int(config.train.num_samples))
     writer.scalars(step, "eval", results)
-    writer.samples(step, config.task, samples)
+    writer.samples(step, get_task(config.task), samples)
     ckpt.save_best(step, state, results)
     return results
 
@@ -342,7 +342,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     mesh = parallel.make_mesh()
     parallel.local_batch_size(int(config.data.batch_size), mesh)
     transfer.check_source(config)  # missing weight files stop the run here, before any model is built
-    aux = parallel.replicate(steps.make_aux(config), mesh)
+    loss_nets = parallel.replicate(steps.make_loss_nets(config), mesh)
     g_module, d_module = state_lib.make_modules(config)
     step_fn = parallel.jit_step(steps.make_step_fns(config).train_step, mesh)
     ckpt = checkpoint.Checkpointer(workdir, config)
@@ -379,9 +379,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                 batches, batch_size, state = _phase_batches(config, step - 1, batches, batch_size, state, mesh)
                 host_batch = next(batches)
                 alpha, low_size = progressive.fade(config, step - 1)
-                host_batch = progressive.fade_batch(host_batch, alpha, low_size, config.task)
+                host_batch = progressive.fade_batch(host_batch, alpha, low_size, get_task(config.task))
                 batch = parallel.shard_batch(host_batch, mesh)
-                state, metrics = step_fn(state, batch, aux)
+                state, metrics = step_fn(state, batch, loss_nets)
                 pending.append((step, metrics))
                 bar.dispatched(metrics)
                 at_eval = step % t.eval_every == 0 or step == total

@@ -1,8 +1,8 @@
 """Data parallelism: one code path for 1 device, many devices and many hosts.
 
 A 1-D `Mesh` over every device (axis 'data'); batches are sharded along their first axis, the
-state and the aux weights are replicated, and the step is `jax.jit` with explicit in/out shardings
-and the state donated. XLA inserts the gradient all-reduce; BatchNorm statistics are computed over
+state and the losses' frozen networks (loss_nets) are replicated, and the step is `jax.jit` with
+explicit in/out shardings and the state donated. XLA inserts the gradient all-reduce; BatchNorm statistics are computed over
 the whole global batch (the mean over a sharded axis is a global mean), so the numbers do not
 depend on the device count (tested). Multi-host: `initialize_distributed` calls
 `jax.distributed.initialize`, each process reads its own slice of the global batch and
@@ -95,7 +95,7 @@ def to_host(tree):
 
 
 def jit_step(step_fn: Callable, mesh: Mesh, donate: bool = True) -> Callable:
-    """jax.jit of `step_fn(state, batch, aux) -> (state, metrics)`: batch sharded, state / aux /
+    """jax.jit of `step_fn(state, batch, loss_nets) -> (state, metrics)`: batch sharded, state / loss_nets /
     outputs replicated, state donated."""
     repl, data = replicated_sharding(mesh), batch_sharding(mesh)
     return jax.jit(step_fn, in_shardings=(repl, data, repl), out_shardings=(repl, repl),

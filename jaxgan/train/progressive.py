@@ -120,12 +120,13 @@ def low_resolution(images: np.ndarray, low_size: int) -> np.ndarray:
     return np.repeat(np.repeat(pooled, f, axis=1), f, axis=2).astype(images.dtype)
 
 
-def fade_batch(batch: dict, alpha: float, low_size: int, task: str) -> dict:
-    """The batch with its images blended towards their low-resolution versions (see module docstring)."""
+def fade_batch(batch: dict, alpha: float, low_size: int, task) -> dict:
+    """The batch with its images blended towards their low-resolution versions (see module docstring);
+    the target too when the task's target is an image (`task`: a jaxgan.task object)."""
     if alpha >= 1.0:
         return batch
     out = dict(batch)
-    names = ["input", "unlabelled_input"] + (["target"] if task == "deblur" else [])
+    names = ["input", "unlabelled_input"] + (["target"] if task.target_is_image else [])
     for name in names:
         if name in batch:
             x = np.asarray(batch[name], np.float32)

@@ -1,10 +1,10 @@
-"""Pure update steps: `d_step`, `g_step` and the fused `train_step`, all `(state, batch, aux) ->
+"""Pure update steps: `d_step`, `g_step` and the fused `train_step`, all `(state, batch, loss_nets) ->
 (new_state, metrics)` where metrics is a dict of float32 scalars.
 
-`make_step_fns(config)` binds the loss settings and returns the three functions (jit them with
-jaxgan.train.parallel). `aux` holds constant weights the losses need, today `{'vgg': params}` for
-the perceptual loss (see `make_aux`); it is an argument, never a closure, so XLA cannot
-constant-fold the network into the program.
+`make_step_fns(config)` binds the `StepConfig` resolved from the config and returns the three
+functions (jit them with jaxgan.train.parallel). `loss_nets` holds the frozen networks the losses
+need, today `{'vgg': params}` for the perceptual loss (see `make_loss_nets`); it is an argument,
+never a closure, so XLA cannot constant-fold the network into the program.
 
 Batch: `input` float32 (B, H, W, 3) in [-1, 1]; `target` float32 (B, H, W, 3) in [-1, 1] (deblur)
 or int32 (B, H, W) class indices (segment).
@@ -77,12 +77,13 @@ PENALTIES = ("none", "wgan_gp", "wgan_gp_deblurgan", "r1")
 
 
 @dataclasses.dataclass(frozen=True)
-class LossSettings:
-    """The part of the config the steps read (hashable, static)."""
+class StepConfig:
+    """What the steps read of the config, resolved once (hashable, static): the task object, the loss
+    terms and weights, the critic updates, EMA, and the variants."""
 
-    task: str
+    task: Any  # jaxgan.task.Deblur | Segment
     conditional: bool
-    adversarial: str
+    adversarial_loss: Any  # the resolved jaxgan.losses.AdversarialLoss (kind, needs_real, d_loss, g_loss)
     adversarial_weight: float
     pixel: str
     pixel_weight: float
@@ -108,11 +109,9 @@ class LossSettings:
     semi_threshold: float = 0.2
     semi_start_step: int = 0
     semi_d_unlabelled: bool = True
-    # the loss pair of `adversarial`, resolved once (its needs_real: G's loss needs D(real) too)
-    adversarial_loss: Any = dataclasses.field(default=None, compare=False)
 
     @classmethod
-    def from_config(cls, config: ml_collections.ConfigDict) -> "LossSettings":
+    def from_config(cls, config: ml_collections.ConfigDict) -> "StepConfig":
         lo = config.loss
         if lo.gradient_penalty not in PENALTIES:
             raise ValueError(f"loss.gradient_penalty must be one of {PENALTIES}, got {lo.gradient_penalty!r}")
@@ -134,8 +133,8 @@ class LossSettings:
                              f"{lo.adversarial!r} (unlabelled images have no real counterpart)")
         if int(v.history_size) < 0:
             raise ValueError(f"variants.history_size must be >= 0, got {v.history_size}")
-        return cls(task=config.task, conditional=bool(config.discriminator.conditional),
-                   adversarial=lo.adversarial, adversarial_weight=float(lo.adversarial_weight),
+        return cls(task=task, conditional=bool(config.discriminator.conditional),
+                   adversarial_loss=adversarial_loss, adversarial_weight=float(lo.adversarial_weight),
                    pixel=lo.pixel, pixel_weight=float(lo.pixel_weight), mask=lo.mask,
                    mask_weight=float(lo.mask_weight), perceptual_weight=float(lo.perceptual_weight),
                    perceptual_layers=tuple(lo.perceptual_layers), gradient_penalty=lo.gradient_penalty,
@@ -148,11 +147,11 @@ class LossSettings:
                    semi=semi, semi_adversarial_weight=float(v.semi_adversarial_weight),
                    semi_self_training_weight=float(v.semi_self_training_weight),
                    semi_threshold=float(v.semi_threshold), semi_start_step=int(v.semi_start_step),
-                   semi_d_unlabelled=bool(v.semi_d_unlabelled), adversarial_loss=adversarial_loss)
+                   semi_d_unlabelled=bool(v.semi_d_unlabelled))
 
     @property
     def uses_perceptual(self) -> bool:
-        return get_task(self.task).perceptual and self.perceptual_weight > 0
+        return self.task.perceptual and self.perceptual_weight > 0
 
 
 class StepFns(NamedTuple):
@@ -161,10 +160,10 @@ class StepFns(NamedTuple):
     train_step: Callable[[GANState, dict, Any], tuple[GANState, Metrics]]
 
 
-def make_aux(config: ml_collections.ConfigDict) -> dict:
+def make_loss_nets(config: ml_collections.ConfigDict) -> dict:
     """Constant weights for the steps: {'vgg': params of loss.perceptual_net} when the perceptual
     loss is on, else {}. VGG19 without its weights file stops here, before any step runs."""
-    s = LossSettings.from_config(config)
+    s = StepConfig.from_config(config)
     if s.uses_perceptual:
         return {"vgg": perceptual_lib.load_params(s.perceptual_net)}
     return {}
@@ -193,7 +192,7 @@ def final_output(output):
     return output[-1] if isinstance(output, (list, tuple)) else output
 
 
-def _labelled(s: LossSettings, output, batch):
+def _labelled(s: StepConfig, output, batch):
     """The rows of G's output that belong to the labelled batch (all rows unless semi-supervised)."""
     if not s.semi:
         return output
@@ -201,21 +200,21 @@ def _labelled(s: LossSettings, output, batch):
     return jax.tree.map(lambda o: o[:n], output)
 
 
-def fake_image(s: LossSettings, output: jax.Array) -> jax.Array:
+def fake_image(s: StepConfig, output: jax.Array) -> jax.Array:
     """G's output as D sees it (B, H, W, c) in [-1, 1]."""
-    return get_task(s.task).fake_image(output)
+    return s.task.fake_image(output)
 
 
-def real_image(s: LossSettings, target: jax.Array, channels: int) -> jax.Array:
+def real_image(s: StepConfig, target: jax.Array, channels: int) -> jax.Array:
     """The target as D sees it: the sharp image, or the mask one-hot ({0,1} for 1 channel) in [-1, 1]."""
-    return get_task(s.task).real_image(target, channels)
+    return s.task.real_image(target, channels)
 
 
-def _d_input(s: LossSettings, condition, image):
+def _d_input(s: StepConfig, condition, image):
     return jnp.concatenate([condition.astype(jnp.float32), image], axis=-1) if s.conditional else image
 
 
-def _d_logits(s: LossSettings, d: ModelState, params, condition, real_img, fake_img, key,
+def _d_logits(s: StepConfig, d: ModelState, params, condition, real_img, fake_img, key,
               fake_condition=None):
     """D (train mode) on real and fake -> (real_logits, fake_logits, batch_stats after). The fake's
     condition is `condition` unless fake_condition is given (fakes from the image history)."""
@@ -237,7 +236,7 @@ def _mean_logit(logits) -> jax.Array:
 
 # ---- D update --------------------------------------------------------------------------------
 
-def _gp_alpha(s: LossSettings, d: ModelState, batch):
+def _gp_alpha(s: StepConfig, d: ModelState, batch):
     """The WGAN-GP mixing weights of this critic update when the batch carries them (`gp_alpha`:
     (n_critic, B) for wgan_gp, (n_critic,) for wgan_gp_deblurgan; row d.step mod n_critic), else None."""
     if batch is None or "gp_alpha" not in batch:
@@ -246,7 +245,7 @@ def _gp_alpha(s: LossSettings, d: ModelState, batch):
     return alphas[d.step % s.n_critic]
 
 
-def _d_update(s: LossSettings, d: ModelState, condition, real_img, fake_img, step_key, fake_condition=None,
+def _d_update(s: StepConfig, d: ModelState, condition, real_img, fake_img, step_key, fake_condition=None,
               batch=None):
     """One D update on a detached fake; returns (new D ModelState, metrics)."""
     key = jax.random.fold_in(jax.random.fold_in(step_key, 1), d.step)
@@ -282,34 +281,34 @@ def _d_update(s: LossSettings, d: ModelState, condition, real_img, fake_img, ste
 
 # ---- G loss and update -----------------------------------------------------------------------
 
-def _supervised_loss(s: LossSettings, output, target, aux, perceptual: bool = True, total=0.0):
+def _supervised_loss(s: StepConfig, output, target, loss_nets, perceptual: bool = True, total=0.0):
     """total + the task's weighted supervised loss (jaxgan.task: pixel (+ perceptual) for deblur,
     mask for segment); returns (total, metrics)."""
-    return get_task(s.task).supervised_loss(s, output, target, aux, perceptual and s.uses_perceptual, total)
+    return s.task.supervised_loss(s, output, target, loss_nets, perceptual and s.uses_perceptual, total)
 
 
-def resize_target(s: LossSettings, target: jax.Array, height: int, width: int) -> jax.Array:
+def resize_target(s: StepConfig, target: jax.Array, height: int, width: int) -> jax.Array:
     """The target at a stage's size: images bilinear (antialiased), class masks nearest."""
     if target.shape[1:3] == (height, width):
         return target
-    return get_task(s.task).resize_target(target, height, width)
+    return s.task.resize_target(target, height, width)
 
 
-def _stage_losses(s: LossSettings, stages, target, aux):
+def _stage_losses(s: StepConfig, stages, target, loss_nets):
     """Deep supervision: the supervised loss of every stage but the last (pixel_weight x pixel loss
     or mask_weight x mask loss, no perceptual term) against the target resized to the stage's
     size, times stage_loss_weight; returns (loss, metrics g_stageK = the unweighted loss)."""
     total = jnp.zeros((), jnp.float32)
     metrics = {}
     for k, out in enumerate(stages[:-1]):
-        loss, parts = _supervised_loss(s, out, resize_target(s, target, *out.shape[1:3]), aux, perceptual=False,
+        loss, parts = _supervised_loss(s, out, resize_target(s, target, *out.shape[1:3]), loss_nets, perceptual=False,
                                        total=jnp.zeros((), jnp.float32))
         total = total + s.stage_loss_weight * loss
         metrics[f"g_stage{k}"] = parts.get("g_pixel", parts.get("g_mask", loss))  # unweighted
     return total, metrics
 
 
-def _semi_loss(s: LossSettings, d: ModelState, logits_u, condition_u, key, step):
+def _semi_loss(s: StepConfig, d: ModelState, logits_u, condition_u, key, step):
     """Hung et al.'s unlabelled terms: semi_adversarial_weight x adversarial loss from step 0 +
     semi_self_training_weight x masked self-training CE from step semi_start_step on (AdvSemiSeg
     train.py: semi_start_adv 0, semi_start 5000); returns (loss, metrics)."""
@@ -323,7 +322,7 @@ def _semi_loss(s: LossSettings, d: ModelState, logits_u, condition_u, key, step)
     return total, {"g_semi_adv": adv_u, "g_semi_ce": self_training, "semi_selected": selected}
 
 
-def _g_loss(s: LossSettings, d: ModelState, output, batch, aux, step_key, step=0):
+def _g_loss(s: StepConfig, d: ModelState, output, batch, loss_nets, step_key, step=0):
     """G's loss given its float32 output pytree (differentiable w.r.t. `output`: an array, or the
     list of stage outputs of a multi-stage G; semi-supervised: labelled rows, then unlabelled
     ones); returns (loss, metrics)."""
@@ -340,10 +339,10 @@ def _g_loss(s: LossSettings, d: ModelState, output, batch, aux, step_key, step=0
         real_logits = None
         fake_logits, _ = _apply(d, d.params, d.batch_stats, _d_input(s, condition, fake_img), True, key)
     adv = adversarial.g_loss(real_logits, fake_logits)
-    total, metrics = _supervised_loss(s, final, target, aux, total=s.adversarial_weight * adv)
+    total, metrics = _supervised_loss(s, final, target, loss_nets, total=s.adversarial_weight * adv)
     metrics["g_adv"] = adv
     if s.multistage:
-        stage_loss, stage_metrics = _stage_losses(s, labelled, target, aux)
+        stage_loss, stage_metrics = _stage_losses(s, labelled, target, loss_nets)
         total = total + stage_loss
         metrics.update(stage_metrics)
     if s.semi:
@@ -356,7 +355,7 @@ def _g_loss(s: LossSettings, d: ModelState, output, batch, aux, step_key, step=0
     return total, metrics
 
 
-def _finish_g(s: LossSettings, state: GANState, grads, g_stats, metrics) -> tuple[GANState, Metrics]:
+def _finish_g(s: StepConfig, state: GANState, grads, g_stats, metrics) -> tuple[GANState, Metrics]:
     metrics["g_grad_norm"] = optax.tree.norm(grads)
     g = state.g.apply_gradients(grads=grads).replace(batch_stats=g_stats)
     ema = state.ema_params
@@ -369,20 +368,20 @@ def _step_key(state: GANState) -> jax.Array:
     return jax.random.fold_in(state.key, state.step)
 
 
-def _g_input(s: LossSettings, batch: dict) -> jax.Array:
+def _g_input(s: StepConfig, batch: dict) -> jax.Array:
     """What G runs on: the input, plus (semi-supervised) the unlabelled images after it."""
     if s.semi:
         return jnp.concatenate([batch["input"], batch["unlabelled_input"]], 0)
     return batch["input"]
 
 
-def _g_forward(s: LossSettings, state: GANState, params, batch, step_key):
+def _g_forward(s: StepConfig, state: GANState, params, batch, step_key):
     """(output pytree, G's batch_stats): every stage's output for a multi-stage G, else the output."""
     return _apply(state.g, params, state.g.batch_stats, _g_input(s, batch), True, jax.random.fold_in(step_key, 0),
                   method="stages" if s.multistage else None)
 
 
-def _d_fakes(s: LossSettings, state: GANState, batch, output, step_key):
+def _d_fakes(s: StepConfig, state: GANState, batch, output, step_key):
     """(state, fake condition, fake image) for D's update: the detached fakes of the labelled rows,
     mixed with earlier ones by the image history buffer when it is on (the state's pool advances);
     semi-supervised with semi_d_unlabelled, followed by the unlabelled rows' fakes (Hung et al.)."""
@@ -395,7 +394,7 @@ def _d_fakes(s: LossSettings, state: GANState, batch, output, step_key):
     return state, condition, fake_img
 
 
-def _labelled_d_fakes(s: LossSettings, state: GANState, batch, output, step_key):
+def _labelled_d_fakes(s: StepConfig, state: GANState, batch, output, step_key):
     fake_img = jax.lax.stop_gradient(fake_image(s, final_output(_labelled(s, output, batch))))
     condition = batch["input"]
     if not s.history_size:
@@ -410,9 +409,9 @@ def _labelled_d_fakes(s: LossSettings, state: GANState, batch, output, step_key)
 
 # ---- the three steps -------------------------------------------------------------------------
 
-def d_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANState, Metrics]:
+def d_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[GANState, Metrics]:
     """One D update against the current G (G's params and statistics unchanged)."""
-    del aux
+    del loss_nets
     step_key = _step_key(state)
     output, _ = _g_forward(s, state, state.g.params, batch, step_key)
     state, fake_condition, fake_img = _d_fakes(s, state, batch, output, step_key)
@@ -421,20 +420,20 @@ def d_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANState
     return state.replace(d=d), metrics
 
 
-def g_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANState, Metrics]:
+def g_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[GANState, Metrics]:
     """One G update against the current D (D's params and statistics unchanged); step += 1."""
     step_key = _step_key(state)
 
     def loss_fn(params):
         output, g_stats = _g_forward(s, state, params, batch, step_key)
-        loss, metrics = _g_loss(s, state.d, output, batch, aux, step_key, state.step)
+        loss, metrics = _g_loss(s, state.d, output, batch, loss_nets, step_key, state.step)
         return loss, (g_stats, metrics)
 
     grads, (g_stats, metrics) = jax.grad(loss_fn, has_aux=True)(state.g.params)
     return _finish_g(s, state, grads, g_stats, metrics)
 
 
-def train_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANState, Metrics]:
+def train_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[GANState, Metrics]:
     """n_critic D updates then one G update, with one G forward (see the module docstring)."""
     step_key = _step_key(state)
     forward = lambda params: _g_forward(s, state, params, batch, step_key)  # noqa: E731
@@ -450,7 +449,7 @@ def train_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANS
         # convs in a form that runs ~100x slower (benchmarks/README.md); elsewhere a rolled loop.
         d, d_metrics = jax.lax.fori_loop(1, s.n_critic, critic_update, (d, d_metrics), unroll=ops.on_cpu())
     state = state.replace(d=d)
-    loss_fn = lambda out: _g_loss(s, d, out, batch, aux, step_key, state.step)  # noqa: E731
+    loss_fn = lambda out: _g_loss(s, d, out, batch, loss_nets, step_key, state.step)  # noqa: E731
     (_, g_metrics), d_output = jax.value_and_grad(loss_fn, has_aux=True)(output)
     (grads,) = g_vjp(d_output)
     state, g_metrics = _finish_g(s, state, grads, g_stats, g_metrics)
@@ -458,16 +457,16 @@ def train_step(s: LossSettings, state: GANState, batch: dict, aux) -> tuple[GANS
 
 
 def make_step_fns(config: ml_collections.ConfigDict) -> StepFns:
-    """The three steps with the config's loss settings bound: each `(state, batch, aux)`."""
-    s = LossSettings.from_config(config)  # (fails early on a bad adversarial kind)
-    get_task(s.task).check_losses(s)
+    """The three steps with the config's loss settings bound: each `(state, batch, loss_nets)`."""
+    s = StepConfig.from_config(config)  # (fails early on a bad adversarial kind)
+    s.task.check_losses(s)
 
     conv_impl = ops.check_impl(config.train.get("conv_impl", "auto"), "train.conv_impl")
 
     def bind(fn):
-        def step(state, batch, aux):
+        def step(state, batch, loss_nets):
             with ops.conv_impl(conv_impl):  # read when the step is traced
-                return fn(s, state, batch, aux)
+                return fn(s, state, batch, loss_nets)
         step.__name__ = fn.__name__
         step.__doc__ = fn.__doc__
         return step

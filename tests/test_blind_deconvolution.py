@@ -1,4 +1,4 @@
-"""jaxgan.deconv: Fourier conventions against scipy, adjointness, kernel cleaning, non-blind
+"""jaxgan.blind_deconvolution: Fourier conventions against scipy, adjointness, kernel cleaning, non-blind
 deconvolution with the true kernel, blind kernel estimation on a real photo with a known blur."""
 
 import jax
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import ndimage, signal
 
-from jaxgan import deconv
+from jaxgan import blind_deconvolution as deconv
 from jaxgan.data import blur, photo_blur
 
 
