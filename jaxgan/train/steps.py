@@ -29,9 +29,9 @@ Choices (documented behaviour):
   detached fake to `n_critic` D updates, then back-propagates the G loss (computed with the
   UPDATED D, as pix2pix does; with loss.g_sees_updated_d False with D as it was before this
   step's updates, as Hung et al.'s train.py, where both optimizers step at the end) through the
-  saved VJP. With n_critic > 1 every critic update sees the
-  same batch and the same fake, as DeblurGAN does (G does not change between critic updates; the
-  WGAN-GP paper draws a fresh batch per critic update instead). `train_step` equals `d_step`
+  saved VJP. With n_critic > 1 every critic update sees the same batch and the same fake, as
+  DeblurGAN does (G does not change between critic updates; the WGAN-GP paper draws a fresh batch
+  per critic update instead). `train_step` equals `d_step`
   applied n_critic times followed by `g_step` (tested), without the recomputation (with
   g_sees_updated_d False: `g_step` on the state before the D updates).
 - D's forward over real and fake: one pass over concat([real, fake]) along the batch when D has no
