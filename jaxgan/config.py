@@ -83,6 +83,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.discriminator.conditional = True  # D sees concat(condition, image) (pix2pix) or image only
     c.discriminator.options = ml_collections.ConfigDict(
         {"in_channels": 6, "base_width": 64, "num_layers": 3, "norm": "batch"})
+    # segment: D sees the probabilities and the one-hot masks as 2 p - 1 ('signed') or as p in [0, 1]
+    # ('probabilities': Hung et al., D(softmax(pred)) and D(one_hot(label)))
+    c.discriminator.mask_input = "signed"
+    # D's logit map resized (bilinear, corners aligned) to the image size before every adversarial
+    # loss (Hung et al.'s interp of D's output); False: the losses average D's own map
+    c.discriminator.upsample_logits = False
 
     # ---- losses (jaxgan.losses) ---------------------------------------------------------------
     c.loss = ml_collections.ConfigDict()
@@ -103,6 +109,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss.gradient_penalty = "none"
     c.loss.gradient_penalty_weight = 10.0
     c.loss.n_critic = 1  # D updates per G update (5 for WGAN-GP as DeblurGAN)
+    # G's adversarial terms judged by D after this step's D update (pix2pix's order); False: by D
+    # before it, both updates computed from the same start (Hung et al.: both optimizers step at the end)
+    c.loss.g_sees_updated_d = True
 
     # ---- optimizers (optax) -------------------------------------------------------------------
     c.optim = ml_collections.ConfigDict()

@@ -3,6 +3,7 @@
 
 - what D sees: G's output as an image in [-1, 1] (deblur: as it is; segment: the probabilities,
   jaxgan.nets.outputs) and the target likewise (the sharp image; the one-hot / {0, 1} mask);
+  segment with mask_input 'probabilities': the probabilities and masks in [0, 1] (Hung et al.);
 - the supervised loss: pixel (+ perceptual) for deblur, mask loss for segment;
 - how a target is resized (bilinear images, nearest masks);
 - what a prediction is (the clipped image; the labels) and the files `jaxgan predict` writes
@@ -22,7 +23,9 @@ import numpy as np
 
 from jaxgan import images, losses, metrics
 from jaxgan.losses import perceptual as perceptual_lib
-from jaxgan.nets.outputs import logits_to_labels, probabilities_image
+from jaxgan.nets.outputs import logits_to_labels, probabilities, probabilities_image
+
+MASK_INPUTS = ("signed", "probabilities")  # discriminator.mask_input: D sees 2 p - 1, or p
 
 
 def _to_unit(x):
@@ -112,10 +115,12 @@ class Deblur:
     def d_image_channels(self, config) -> int:
         return 3
 
-    def fake_image(self, output: jax.Array) -> jax.Array:
+    def fake_image(self, output: jax.Array, mask_input: str = "signed") -> jax.Array:
+        del mask_input  # (images only)
         return output
 
-    def real_image(self, target: jax.Array, channels: int) -> jax.Array:
+    def real_image(self, target: jax.Array, channels: int, mask_input: str = "signed") -> jax.Array:
+        del mask_input
         return target.astype(jnp.float32)
 
     def resize_target(self, target: jax.Array, height: int, width: int) -> jax.Array:
@@ -177,13 +182,18 @@ class Segment:
         """G's output channels: 1 for a sigmoid mask, C for a softmax one."""
         return int(config.generator.options.get("out_channels", config.data.num_classes))
 
-    def fake_image(self, output: jax.Array) -> jax.Array:
-        return probabilities_image(output)
+    def fake_image(self, output: jax.Array, mask_input: str = "signed") -> jax.Array:
+        """G's logits -> 2 p - 1 ('signed') or p ('probabilities': AdvSemiSeg train.py:345 F.softmax(pred))."""
+        return probabilities(output) if mask_input == "probabilities" else probabilities_image(output)
 
-    def real_image(self, target: jax.Array, channels: int) -> jax.Array:
+    def real_image(self, target: jax.Array, channels: int, mask_input: str = "signed") -> jax.Array:
+        """The mask one-hot ({0, 1} for 1 channel), as 2 m - 1 ('signed') or m ('probabilities':
+        train.py:176-182 one_hot)."""
         if channels == 1:
-            return 2.0 * (target[..., None] > 0).astype(jnp.float32) - 1.0
-        return 2.0 * jax.nn.one_hot(target, channels, dtype=jnp.float32) - 1.0
+            mask = (target[..., None] > 0).astype(jnp.float32)
+        else:
+            mask = jax.nn.one_hot(target, channels, dtype=jnp.float32)
+        return mask if mask_input == "probabilities" else 2.0 * mask - 1.0
 
     def resize_target(self, target: jax.Array, height: int, width: int) -> jax.Array:
         labels = jax.image.resize(target.astype(jnp.float32)[..., None], (target.shape[0], height, width, 1),

@@ -1,12 +1,17 @@
-"""Helpers of the reference-parity tests: torch <-> numpy layouts, random statistics, injected dropout."""
+"""Helpers of the reference-parity tests: torch <-> numpy layouts, random statistics, injected dropout,
+and the comparison of a train step's updated parameters and Adam moments with torch's."""
 
 from __future__ import annotations
 
 import contextlib
 
 import flax.linen as nn
+import jax
 import numpy as np
+import optax
 import torch
+
+from jaxgan.weights.mapping import Table, convert, to_flax
 
 
 def nchw(x_nhwc: np.ndarray) -> torch.Tensor:
@@ -55,3 +60,102 @@ def max_errors(a, b) -> tuple[float, float]:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     diff = np.abs(a - b)
     return float(diff.max()), float((diff / np.maximum(np.abs(b), 1e-3)).max())
+
+
+def numpy_state(module):
+    return {k: v.detach().numpy().copy() for k, v in module.state_dict().items() if not k.endswith("tracked")}
+
+
+def rel_error(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+
+
+def adam_moments(opt_state):
+    adam = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda s: isinstance(s, optax.ScaleByAdamState))
+            if isinstance(s, optax.ScaleByAdamState)]
+    assert len(adam) == 1
+    return adam[0].mu, adam[0].nu
+
+
+def flax_of(table: Table, values: dict, shapes) -> dict:
+    """Torch-keyed arrays (parameters or their Adam moments) in the flax layout of `table`."""
+    flat = {}
+    for path, (key, layout) in table.entries.items():
+        if path.startswith("params/") and key in values:
+            flat[path[len("params/"):]] = to_flax(values[key], layout)
+    return flat
+
+
+def flat_tree(tree, prefix=""):
+    out = {}
+    for k, v in tree.items():
+        p = f"{prefix}/{k}" if prefix else k
+        out.update(flat_tree(v, p) if isinstance(v, dict) else {p: np.asarray(v)})
+    return out
+
+
+def param_errors(what: str, ref, table: Table, new, opt, null=(), floor: float = 0.0, before=None,
+                 lr: float = 0.0) -> dict:
+    """Max relative errors of jaxgan's updated params and Adam moments (ModelState `new`) against
+    the torch module `ref` and its torch.optim.Adam `opt`: {what_params, what_mu, what_nu}.
+
+    `null`: flax paths of leaves whose gradient is zero in exact arithmetic (a conv bias before an
+    instance norm, the critic's last bias under WGAN): both frameworks feed Adam rounding noise
+    there, which it scales to steps of about lr with arbitrary signs. They are checked apart:
+    what_null_mu = their largest |mu| on either side over the largest |mu| of the other leaves
+    (the caller checks that those params moved by at most lr per update).
+
+    `floor` > 0 (one update; needs `before`, the ModelState before it, and `lr`): entries whose
+    gradient (torch's mu / (1 - b1)) is below floor x the largest of the tree are at the rounding
+    level, where Adam's step lr * g / (|g| + eps) takes the sign of the noise; their params are
+    compared as what_small_step = max |update| / lr on both sides (<= 1), the other entries as
+    above; a leaf's moments are compared relative to max(its largest, floor x the tree's largest)."""
+    names = dict(ref.named_parameters())
+    torch_params = {k: v.detach().numpy() for k, v in names.items()}
+    exp_avg = {k: opt.state[v]["exp_avg"].numpy() for k, v in names.items() if v in opt.state}
+    exp_avg_sq = {k: opt.state[v]["exp_avg_sq"].numpy() for k, v in names.items() if v in opt.state}
+    mu, nu = adam_moments(new.opt_state)
+    trees = {}
+    for label, values, tree in (("params", torch_params, new.params), ("mu", exp_avg, mu), ("nu", exp_avg_sq, nu)):
+        expected, got = flax_of(table, values, None), flat_tree(jax.device_get(tree))
+        assert sorted(expected) == sorted(got) and set(null) <= set(got)
+        trees[label] = (got, expected)
+    kept = [k for k in trees["params"][0] if k not in null]
+    errors = {}
+    for label in ("mu", "nu"):
+        got, expected = trees[label]
+        level = floor * max(np.abs(expected[k]).max() for k in kept)
+        per_leaf = {k: np.abs(got[k] - expected[k]).max() / max(np.abs(expected[k]).max(), level, 1e-30) for k in kept}
+        errors[f"{what}_{label}"] = max(per_leaf.values())
+        tree_max = max(np.abs(expected[k]).max() for k in kept)
+        errors[f"{what}_{label}_tree"] = max(np.abs(got[k] - expected[k]).max() for k in kept) / tree_max
+    got, expected = trees["params"]
+    if floor:
+        mu_torch = trees["mu"][1]
+        level = floor * max(np.abs(mu_torch[k]).max() for k in kept)
+        old = flat_tree(jax.device_get(before.params))
+        errors[f"{what}_params"], small_step = 0.0, 0.0
+        for k in kept:
+            settled = np.abs(mu_torch[k]) >= level
+            scale = max(np.abs(expected[k]).max(), 1e-12)
+            if settled.any():
+                errors[f"{what}_params"] = max(errors[f"{what}_params"],
+                                               float(np.abs(got[k] - expected[k])[settled].max() / scale))
+            if (~settled).any():
+                small_step = max(small_step, float(np.abs(got[k] - old[k])[~settled].max()),
+                                 float(np.abs(expected[k] - old[k])[~settled].max()))
+        errors[f"{what}_small_step"] = small_step / lr
+    else:
+        errors[f"{what}_params"] = max(rel_error(got[k], expected[k]) for k in kept)
+    if null:
+        got, expected = trees["mu"]
+        scale = max(np.abs(expected[k]).max() for k in kept)
+        errors[f"{what}_null_mu"] = max(max(np.abs(got[k]).max(), np.abs(expected[k]).max()) for k in null) / scale
+    return errors
+
+
+def with_variables(model, state_dict: dict, table: Table, what: str):
+    """jaxgan ModelState `model` with params / batch_stats converted from a torch state dict."""
+    variables = convert(state_dict, table, {"params": model.params, "batch_stats": model.batch_stats}, what, what)
+    return model.replace(params=variables["params"], batch_stats=variables.get("batch_stats", model.batch_stats))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jaxgan.nets import layers
-from jaxgan.nets import (DISCRIMINATORS, GENERATORS, FPNMobileNet, Norm, PatchGAN, ResidualBlock,
+from jaxgan.nets import (DISCRIMINATORS, GENERATORS, FCDiscriminator, FPNMobileNet, Norm, PatchGAN, ResidualBlock,
                          ResNetGenerator, UNet, count_params, make_discriminator, make_generator)
 
 KEY = jax.random.key(0)
@@ -23,6 +23,7 @@ TINY_DISCRIMINATORS = {
     "pixelgan": dict(base_width=4),
     "multiscale": dict(base_width=4, num_layers=2, num_scales=2),
     "double_scale": dict(base_width=4, patch_layers=2, full_layers=3),
+    "fc": dict(base_width=4),
 }
 
 
@@ -111,6 +112,7 @@ def test_discriminator_shapes_and_dtypes(name, dtype, shape):
         "pixelgan": [(b, h, w, 1)],
         "multiscale": [(b, h // 4 - 2, w // 4 - 2, 1), (b, h // 8 - 2, w // 8 - 2, 1)],
         "double_scale": [(b, h // 4 - 2, w // 4 - 2, 1), (b, h // 8 - 2, w // 8 - 2, 1)],
+        "fc": [(b, h // 32, w // 32, 1)],
     }[name]
     outs = out if isinstance(out, list) else [out]
     assert isinstance(out, list) == (name in ("multiscale", "double_scale"))
@@ -133,6 +135,9 @@ def test_exact_parameter_counts():
     assert count_params(resnet, (1, 256, 256, 3)) == 11_378_179
     assert count_params(PatchGAN(in_channels=6, num_layers=3, norm="batch"), (1, 256, 256, 6)) == 2_768_705
     assert count_params(FPNMobileNet(), (1, 256, 256, 3)) == 2_106_627  # see fpn_mobilenet docstring
+    # Hung et al.'s D on VOC's 21 classes: 4x4 kernels 21->64->128->256->512->1, each with a bias
+    fc_weights = 16 * (21 * 64 + 64 * 128 + 128 * 256 + 256 * 512 + 512 * 1)
+    assert count_params(FCDiscriminator(in_channels=21), (1, 321, 321, 21)) == fc_weights + 64 + 128 + 256 + 512 + 1
 
 
 def test_patchgan_30x30_output_on_256():

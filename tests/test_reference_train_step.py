@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -23,10 +22,11 @@ from jaxgan.config import base_config  # noqa: E402
 from jaxgan.train import state as state_lib  # noqa: E402
 from jaxgan.train import steps  # noqa: E402
 from jaxgan.weights.formats import deblurgan_table, pix2pix_table  # noqa: E402
-from jaxgan.weights.mapping import Table, convert, to_flax  # noqa: E402
+from jaxgan.weights.mapping import Table, convert  # noqa: E402
 from reference import pix2pix  # noqa: E402
 from reference.common import dropouts  # noqa: E402
-from reference_helpers import injected_dropout, nchw, nhwc, randomize_norm_stats  # noqa: E402
+from reference_helpers import (flat_tree, injected_dropout, nchw, nhwc, numpy_state, param_errors,  # noqa: E402
+                               randomize_norm_stats, rel_error, with_variables)
 
 TOL = 1e-4
 # G's gradients through the 52-layer MobileNetV2 backbone (batch-1 BatchNorm down to 3 x 3 maps) are
@@ -68,105 +68,6 @@ def _config():
     return c
 
 
-def _numpy_state(module):
-    return {k: v.detach().numpy().copy() for k, v in module.state_dict().items() if not k.endswith("tracked")}
-
-
-def _rel(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
-
-
-def _adam_moments(opt_state):
-    adam = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda s: isinstance(s, optax.ScaleByAdamState))
-            if isinstance(s, optax.ScaleByAdamState)]
-    assert len(adam) == 1
-    return adam[0].mu, adam[0].nu
-
-
-def _flax_of(table: Table, values: dict, shapes) -> dict:
-    """Torch-keyed arrays (parameters or their Adam moments) in the flax layout of `table`."""
-    flat = {}
-    for path, (key, layout) in table.entries.items():
-        if path.startswith("params/") and key in values:
-            flat[path[len("params/"):]] = to_flax(values[key], layout)
-    return flat
-
-
-def _flat(tree, prefix=""):
-    out = {}
-    for k, v in tree.items():
-        p = f"{prefix}/{k}" if prefix else k
-        out.update(_flat(v, p) if isinstance(v, dict) else {p: np.asarray(v)})
-    return out
-
-
-def param_errors(what: str, ref, table: Table, new, opt, null=(), floor: float = 0.0, before=None,
-                 lr: float = 0.0) -> dict:
-    """Max relative errors of jaxgan's updated params and Adam moments (ModelState `new`) against
-    the torch module `ref` and its torch.optim.Adam `opt`: {what_params, what_mu, what_nu}.
-
-    `null`: flax paths of leaves whose gradient is zero in exact arithmetic (a conv bias before an
-    instance norm, the critic's last bias under WGAN): both frameworks feed Adam rounding noise
-    there, which it scales to steps of about lr with arbitrary signs. They are checked apart:
-    what_null_mu = their largest |mu| on either side over the largest |mu| of the other leaves
-    (the caller checks that those params moved by at most lr per update).
-
-    `floor` > 0 (one update; needs `before`, the ModelState before it, and `lr`): entries whose
-    gradient (torch's mu / (1 - b1)) is below floor x the largest of the tree are at the rounding
-    level, where Adam's step lr * g / (|g| + eps) takes the sign of the noise; their params are
-    compared as what_small_step = max |update| / lr on both sides (<= 1), the other entries as
-    above; a leaf's moments are compared relative to max(its largest, floor x the tree's largest)."""
-    names = dict(ref.named_parameters())
-    torch_params = {k: v.detach().numpy() for k, v in names.items()}
-    exp_avg = {k: opt.state[v]["exp_avg"].numpy() for k, v in names.items() if v in opt.state}
-    exp_avg_sq = {k: opt.state[v]["exp_avg_sq"].numpy() for k, v in names.items() if v in opt.state}
-    mu, nu = _adam_moments(new.opt_state)
-    trees = {}
-    for label, values, tree in (("params", torch_params, new.params), ("mu", exp_avg, mu), ("nu", exp_avg_sq, nu)):
-        expected, got = _flax_of(table, values, None), _flat(jax.device_get(tree))
-        assert sorted(expected) == sorted(got) and set(null) <= set(got)
-        trees[label] = (got, expected)
-    kept = [k for k in trees["params"][0] if k not in null]
-    errors = {}
-    for label in ("mu", "nu"):
-        got, expected = trees[label]
-        level = floor * max(np.abs(expected[k]).max() for k in kept)
-        per_leaf = {k: np.abs(got[k] - expected[k]).max() / max(np.abs(expected[k]).max(), level, 1e-30) for k in kept}
-        errors[f"{what}_{label}"] = max(per_leaf.values())
-        tree_max = max(np.abs(expected[k]).max() for k in kept)
-        errors[f"{what}_{label}_tree"] = max(np.abs(got[k] - expected[k]).max() for k in kept) / tree_max
-    got, expected = trees["params"]
-    if floor:
-        mu_torch = trees["mu"][1]
-        level = floor * max(np.abs(mu_torch[k]).max() for k in kept)
-        old = _flat(jax.device_get(before.params))
-        errors[f"{what}_params"], small_step = 0.0, 0.0
-        for k in kept:
-            settled = np.abs(mu_torch[k]) >= level
-            scale = max(np.abs(expected[k]).max(), 1e-12)
-            if settled.any():
-                errors[f"{what}_params"] = max(errors[f"{what}_params"],
-                                               float(np.abs(got[k] - expected[k])[settled].max() / scale))
-            if (~settled).any():
-                small_step = max(small_step, float(np.abs(got[k] - old[k])[~settled].max()),
-                                 float(np.abs(expected[k] - old[k])[~settled].max()))
-        errors[f"{what}_small_step"] = small_step / lr
-    else:
-        errors[f"{what}_params"] = max(_rel(got[k], expected[k]) for k in kept)
-    if null:
-        got, expected = trees["mu"]
-        scale = max(np.abs(expected[k]).max() for k in kept)
-        errors[f"{what}_null_mu"] = max(max(np.abs(got[k]).max(), np.abs(expected[k]).max()) for k in null) / scale
-    return errors
-
-
-def with_variables(model, state_dict: dict, table: Table, what: str):
-    """jaxgan ModelState `model` with params / batch_stats converted from a torch state dict."""
-    variables = convert(state_dict, table, {"params": model.params, "batch_stats": model.batch_stats}, what, what)
-    return model.replace(params=variables["params"], batch_stats=variables.get("batch_stats", model.batch_stats))
-
-
 def _g_norm_pixels(path: str) -> int:
     """Side of the feature map at a U-Net norm of a 64 x 64 input: down_norm_L at 64 / 2**(L+1),
     up_norm_L (after level L's up conv) at 64 / 2**L."""
@@ -195,9 +96,9 @@ def test_pix2pix_train_step_matches_pytorch():
     g_mod, d_mod = state_lib.make_modules(config)
     state = jax.jit(lambda k: state_lib.create_state(config, g_mod, d_mod, {"input": x}, k))(jax.random.PRNGKey(0))
     g_table, d_table = pix2pix_table(dict(depth=6, norm="batch")), patchgan_table(3)
-    g_vars = convert(_numpy_state(g_ref), g_table, {"params": state.g.params, "batch_stats": state.g.batch_stats},
+    g_vars = convert(numpy_state(g_ref), g_table, {"params": state.g.params, "batch_stats": state.g.batch_stats},
                      "pix2pix", "G")
-    d_vars = convert(_numpy_state(d_ref), d_table, {"params": state.d.params, "batch_stats": state.d.batch_stats},
+    d_vars = convert(numpy_state(d_ref), d_table, {"params": state.d.params, "batch_stats": state.d.batch_stats},
                      "patchgan", "D")
     state = state.replace(g=state.g.replace(params=g_vars["params"], batch_stats=g_vars["batch_stats"]),
                           d=state.d.replace(params=d_vars["params"], batch_stats=d_vars["batch_stats"]))
@@ -216,7 +117,7 @@ def test_pix2pix_train_step_matches_pytorch():
 
     new_state, metrics = jax.jit(step)(state, {"input": jnp.asarray(x), "target": jnp.asarray(y)}, masks)
 
-    g_stats_before, d_stats_before = _numpy_state(g_ref), _numpy_state(d_ref)
+    g_stats_before, d_stats_before = numpy_state(g_ref), numpy_state(d_ref)
 
     # PyTorch: pix2pix's optimize_parameters
     opt_g = torch.optim.Adam(g_ref.parameters(), lr=LR, betas=(0.5, 0.999))
@@ -232,7 +133,7 @@ def test_pix2pix_train_step_matches_pytorch():
     opt_d.zero_grad()
     d_loss.backward()
     opt_d.step()
-    d_stats_after_d = _numpy_state(d_ref)  # jaxgan keeps D's statistics of the D update only
+    d_stats_after_d = numpy_state(d_ref)  # jaxgan keeps D's statistics of the D update only
     for p in d_ref.parameters():
         p.requires_grad_(False)
     pred = d_ref(torch.cat([a, fake], 1))
@@ -243,28 +144,28 @@ def test_pix2pix_train_step_matches_pytorch():
     g_loss.backward()
     opt_g.step()
 
-    errors = {"d_loss": _rel(metrics["d_loss"], d_loss.item()), "g_adv": _rel(metrics["g_adv"], g_adv.item()),
-              "g_pixel": _rel(metrics["g_pixel"], g_l1.item()), "g_loss": _rel(metrics["g_loss"], g_loss.item())}
+    errors = {"d_loss": rel_error(metrics["d_loss"], d_loss.item()), "g_adv": rel_error(metrics["g_adv"], g_adv.item()),
+              "g_pixel": rel_error(metrics["g_pixel"], g_l1.item()), "g_loss": rel_error(metrics["g_loss"], g_loss.item())}
     for what, ref, table, new, opt in (("g", g_ref, g_table, new_state.g, opt_g), ("d", d_ref, d_table, new_state.d, opt_d)):
         errors.update(param_errors(what, ref, table, new, opt))
     # BatchNorm statistics: means equal; PyTorch's running variance takes the unbiased batch variance,
     # flax's the biased one, so torch's increment = n / (n - 1) x jaxgan's (n = B*H*W at the norm).
     # D updates its statistics twice (fake pass, real pass): decay 0.9**2 of the old value.
     for what, table, new, before, after, decay, pixels in (
-            ("g", g_table, new_state.g, g_stats_before, _numpy_state(g_ref), 0.9, _g_norm_pixels),
+            ("g", g_table, new_state.g, g_stats_before, numpy_state(g_ref), 0.9, _g_norm_pixels),
             ("d", d_table, new_state.d, d_stats_before, d_stats_after_d, 0.81, _d_norm_pixels)):
-        got = _flat(jax.device_get(new.batch_stats))
+        got = flat_tree(jax.device_get(new.batch_stats))
         mean_err, var_err = 0.0, 0.0
         for path, (key, _) in table.entries.items():
             if not path.startswith("batch_stats/"):
                 continue
             value = got[path[len("batch_stats/"):]]
             if key.endswith("running_mean"):
-                mean_err = max(mean_err, _rel(value, after[key]))
+                mean_err = max(mean_err, rel_error(value, after[key]))
             else:
                 n = 2 * pixels(path) ** 2
                 corrected = decay * before[key] + (value - decay * before[key]) * n / (n - 1)
-                var_err = max(var_err, _rel(corrected, after[key]))
+                var_err = max(var_err, rel_error(corrected, after[key]))
         errors[f"{what}_running_mean"], errors[f"{what}_running_var_bessel"] = mean_err, var_err
     print(errors)
     assert max(errors.values()) <= TOL, errors
@@ -357,8 +258,8 @@ def test_deblurgan_train_step_matches_pytorch(tmp_path):
     state = jax.jit(lambda k: state_lib.create_state(config, g_mod, d_mod, {"input": x}, k))(jax.random.PRNGKey(0))
     g_table = deblurgan_table(dict(config.generator.options))
     d_table = patchgan_table(3, "instance")
-    state = state.replace(g=with_variables(state.g, _numpy_state(g_ref), g_table, "deblurgan"),
-                          d=with_variables(state.d, _numpy_state(d_ref), d_table, "patchgan"))
+    state = state.replace(g=with_variables(state.g, numpy_state(g_ref), g_table, "deblurgan"),
+                          d=with_variables(state.d, numpy_state(d_ref), d_table, "patchgan"))
     shapes = _dropout_shapes(g_mod, {"params": state.g.params}, x)
     torch_drops = dropouts(g_ref)
     assert len(shapes) == len(torch_drops) == 2
@@ -406,22 +307,22 @@ def test_deblurgan_train_step_matches_pytorch(tmp_path):
     # Null leaves (see param_errors): every conv bias before an instance norm, and the critic's last
     # bias, whose WGAN gradient is mean(1) - mean(1) = 0. That bias shifts G's adversarial term by a
     # constant (no gradient): compare -mean(D(fake)) without it.
-    g_null = tuple(k for k in _flat(jax.device_get(new_state.g.params)) if k.endswith("bias") and k != "head/bias")
+    g_null = tuple(k for k in flat_tree(jax.device_get(new_state.g.params)) if k.endswith("bias") and k != "head/bias")
     d_null = ("Conv_1/bias", "Conv_2/bias", "Conv_3/bias", "Conv_4/bias")
     last_bias = (float(new_state.d.params["Conv_4"]["bias"][0]), float(d_ref.model[-1].bias[0]))
-    errors = {"d_adv": _rel(metrics["d_adv"], d_adv.item()), "d_penalty": _rel(metrics["d_penalty"], d_penalty.item()),
-              "d_loss": _rel(metrics["d_loss"], d_loss.item()),
-              "g_adv": _rel(metrics["g_adv"] + last_bias[0], g_adv.item() + last_bias[1]),
-              "g_perceptual": _rel(metrics["g_perceptual"], g_perceptual.item()),
-              "g_loss": _rel(metrics["g_loss"] + last_bias[0], g_loss.item() + last_bias[1]),
-              "g_output": _rel(np.asarray(jax.jit(lambda s, m: _train_forward(g_mod, s.g, x, m))(state, masks)),
+    errors = {"d_adv": rel_error(metrics["d_adv"], d_adv.item()), "d_penalty": rel_error(metrics["d_penalty"], d_penalty.item()),
+              "d_loss": rel_error(metrics["d_loss"], d_loss.item()),
+              "g_adv": rel_error(metrics["g_adv"] + last_bias[0], g_adv.item() + last_bias[1]),
+              "g_perceptual": rel_error(metrics["g_perceptual"], g_perceptual.item()),
+              "g_loss": rel_error(metrics["g_loss"] + last_bias[0], g_loss.item() + last_bias[1]),
+              "g_output": rel_error(np.asarray(jax.jit(lambda s, m: _train_forward(g_mod, s.g, x, m))(state, masks)),
                                nhwc(fake))}
     errors.update(param_errors("g", g_ref, g_table, new_state.g, opt_g, g_null))
     errors.update(param_errors("d", d_ref, d_table, new_state.d, opt_d, d_null))
     print(errors)
     assert max(errors.values()) <= TOL, errors
     for new, before, null, updates in ((new_state.g, state.g, g_null, 1), (new_state.d, state.d, d_null, n_critic)):
-        moved = _flat(jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)), new.params, before.params))
+        moved = flat_tree(jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)), new.params, before.params))
         assert max(moved[k].max() for k in null) <= 1e-4 * updates * 1.001
 
 
@@ -484,9 +385,9 @@ def test_deblurganv2_train_step_matches_pytorch(tmp_path):
     full = patchgan_table(5, "instance", "full.model", "full/")
     d_table.entries.update(full.entries)
     d_table.unused.update(full.unused)
-    g_stats_before = _numpy_state(g_ref)
+    g_stats_before = numpy_state(g_ref)
     state = state.replace(g=with_variables(state.g, g_stats_before, g_table, "deblurganv2_fpn_mobilenet"),
-                          d=with_variables(state.d, _numpy_state(d_ref), d_table, "double_scale"))
+                          d=with_variables(state.d, numpy_state(d_ref), d_table, "double_scale"))
     fns = steps.make_step_fns(config)
     batch = {"input": jnp.asarray(x), "target": jnp.asarray(y)}
     new_state, metrics = jax.jit(fns.train_step)(state, batch, {"vgg": vgg_params})
@@ -520,17 +421,17 @@ def test_deblurganv2_train_step_matches_pytorch(tmp_path):
     # bias (it cancels in r - mean(f)).
     g_null = ("smooth/bias", "smooth2/bias", "top_down_1/bias", "top_down_2/bias", "top_down_3/bias")
     d_null = tuple(f"{d}/Conv_{k}/bias" for d, n in (("patch", 3), ("full", 5)) for k in range(1, n + 2))
-    errors = {"d_adv": _rel(metrics["d_adv"], d_adv.item()), "d_loss": _rel(metrics["d_loss"], 0.001 * d_adv.item()),
-              "g_adv": _rel(metrics["g_adv"], g_adv.item()), "g_pixel": _rel(metrics["g_pixel"], g_pixel.item()),
-              "g_perceptual": _rel(metrics["g_perceptual"], g_perceptual.item()),
-              "g_loss": _rel(metrics["g_loss"], g_loss.item()), "g_output": _rel(output, nhwc(fake))}
+    errors = {"d_adv": rel_error(metrics["d_adv"], d_adv.item()), "d_loss": rel_error(metrics["d_loss"], 0.001 * d_adv.item()),
+              "g_adv": rel_error(metrics["g_adv"], g_adv.item()), "g_pixel": rel_error(metrics["g_pixel"], g_pixel.item()),
+              "g_perceptual": rel_error(metrics["g_perceptual"], g_perceptual.item()),
+              "g_loss": rel_error(metrics["g_loss"], g_loss.item()), "g_output": rel_error(output, nhwc(fake))}
     errors.update(param_errors("g", g_ref, g_table, new_state.g, opt_g, g_null, floor=FLOOR, before=state.g, lr=1e-4))
     errors.update(param_errors("d", d_ref, d_table, new_state.d, opt_d, d_null))
     small_step = errors.pop("g_small_step")
     # the backbone's BatchNorm running means (running variances: flax's biased batch variance vs
     # PyTorch's unbiased one; the Bessel-corrected comparison is in the pix2pix test)
-    got, after = _flat(jax.device_get(new_state.g.batch_stats)), _numpy_state(g_ref)
-    errors["g_running_mean"] = max(_rel(got[path[len("batch_stats/"):]], after[key])
+    got, after = flat_tree(jax.device_get(new_state.g.batch_stats)), numpy_state(g_ref)
+    errors["g_running_mean"] = max(rel_error(got[path[len("batch_stats/"):]], after[key])
                                    for path, (key, _) in g_table.entries.items()
                                    if path.startswith("batch_stats/") and key.endswith("running_mean"))
     print(errors, small_step)
@@ -540,5 +441,5 @@ def test_deblurganv2_train_step_matches_pytorch(tmp_path):
     assert max(errors.values()) <= TOL and max(deep.values()) <= DEEP_TOL and small_step <= 1.001, (
         errors, deep, small_step)
     for new, before, null in ((new_state.g, state.g, g_null), (new_state.d, state.d, d_null)):
-        moved = _flat(jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)), new.params, before.params))
+        moved = flat_tree(jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)), new.params, before.params))
         assert max(moved[k].max() for k in null) <= 1e-4 * 1.001

@@ -57,6 +57,63 @@ def test_confidence_map_rejects_a_list_of_logits_shape():
         semi.confidence_map(jnp.zeros((1, 4, 4, 2)), 4, 4)
 
 
+def test_resize_aligned_is_corner_aligned_bilinear_by_hand():
+    """AdvSemiSeg's interp (nn.Upsample bilinear, align_corners=True): the corner samples stay, the
+    ones between interpolate linearly along each axis."""
+    x = jnp.array([[0.0, 2.0], [4.0, 6.0]])[None, :, :, None]
+    np.testing.assert_allclose(semi.resize_aligned(x, 3, 3)[0, :, :, 0], [[0, 1, 2], [2, 3, 4], [4, 5, 6]],
+                               atol=1e-6)
+    # 2 -> 4 samples the input at 0, 1/3, 2/3, 1
+    np.testing.assert_allclose(semi.resize_aligned(x, 2, 4)[0, 0, :, 0], [0, 2 / 3, 4 / 3, 2], rtol=1e-6)
+    np.testing.assert_array_equal(semi.resize_aligned(x, 2, 2), x)
+    np.testing.assert_allclose(semi.resize_aligned(jnp.full((1, 1, 1, 1), 3.0), 2, 5), 3.0)
+    # the threshold keeps a confidence equal to it (train.py ignores confidence < mask_T only)
+    _, selected = semi.self_training_loss(jnp.zeros((1, 1, 2, 2)), jnp.array([[[[0.0], [-1.0]]]]), 0.5)
+    assert float(selected) == 0.5
+
+
+def test_mask_input_probabilities_gives_d_the_unscaled_maps():
+    """discriminator.mask_input 'probabilities': D sees softmax(logits) and one_hot(labels) in [0, 1]
+    (train.py model_D(F.softmax(pred)), one_hot), 'signed' (the default) 2 p - 1."""
+    from jaxgan.train import steps
+
+    logits = jnp.array([[[[1.0, 0.0, -1.0]]]])
+    labels = jnp.array([[[2]]])
+    for mask_input, scale in (("probabilities", lambda p: p), ("signed", lambda p: 2 * p - 1)):
+        config = _semi_config()
+        config.discriminator.mask_input = mask_input
+        s = steps.StepConfig.from_config(config)
+        np.testing.assert_allclose(steps.fake_image(s, logits), scale(jax.nn.softmax(logits, -1)), rtol=1e-6)
+        np.testing.assert_allclose(steps.real_image(s, labels, 3)[0, 0, 0], scale(jnp.array([0.0, 0.0, 1.0])))
+    config = tiny_config("deblur")
+    config.discriminator.mask_input = "probabilities"
+    with pytest.raises(ValueError, match="mask_input.*segment"):
+        make_step_fns(config)
+
+
+def test_g_judged_by_d_before_its_update_is_g_step_on_the_state_before():
+    """loss.g_sees_updated_d False (Hung et al.: both optimizers step at the end): train_step's G
+    update is g_step's on the state before D's update, its D update d_step's."""
+    config = _semi_config(semi_adversarial_weight=0.5, semi_self_training_weight=2.0)
+    config.loss.g_sees_updated_d = False
+    config.discriminator.upsample_logits = True
+    g, d = make_modules(config)
+    batch = _semi_batch(config)
+    state = create_state(config, g, d, batch, jax.random.PRNGKey(0))
+    fns = make_step_fns(config)
+    both, m = jax.jit(fns.train_step)(state, batch, {})
+    g_only, m_g = jax.jit(fns.g_step)(state, batch, {})
+    d_only, m_d = jax.jit(fns.d_step)(state, batch, {})
+    for new, ref in ((both.g.params, g_only.g.params), (both.d.params, d_only.d.params)):
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), new, ref)
+    np.testing.assert_allclose(m["g_loss"], m_g["g_loss"], rtol=1e-6)
+    np.testing.assert_allclose(m["d_loss"], m_d["d_loss"], rtol=1e-6)
+    # the default judges G with the updated D: another G loss
+    config.loss.g_sees_updated_d = True
+    _, m_updated = jax.jit(make_step_fns(config).train_step)(state, batch, {})
+    assert float(m_updated["g_loss"]) != float(m["g_loss"])
+
+
 def test_labelled_rows_are_a_deterministic_disjoint_split():
     from jaxgan.data.pipeline import labelled_rows
 

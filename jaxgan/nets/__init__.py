@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import flax.linen as nn
 
-from jaxgan.nets.discriminators import DoubleScaleDiscriminator, MultiScaleDiscriminator, PatchGAN, PixelGAN
+from jaxgan.nets.discriminators import (DoubleScaleDiscriminator, FCDiscriminator, MultiScaleDiscriminator, PatchGAN,
+                                        PixelGAN)
 from jaxgan.nets.fpn_inception import FPNInception
 from jaxgan.nets.fpn_mobilenet import FPNMobileNet
 from jaxgan.nets.layers import ConvTranspose, Norm, count_params
@@ -37,7 +38,7 @@ def make_generator(name: str, **options) -> nn.Module:
 
 
 def make_discriminator(name: str, **options) -> nn.Module:
-    """Discriminator by name: 'patchgan', 'pixelgan', 'multiscale', 'double_scale'."""
+    """Discriminator by name: 'patchgan', 'pixelgan', 'multiscale', 'double_scale', 'fc' (Hung et al.)."""
     return make("discriminator", DISCRIMINATORS, name, options)
 
 
@@ -45,6 +46,6 @@ __all__ = [
     "GENERATORS", "DISCRIMINATORS", "make_generator", "make_discriminator", "module_options",
     "UNet", "ResNetGenerator", "MultiStageGenerator", "ResidualBlock", "FPNMobileNet", "FPNInception", "NAFNet",
     "NAFBlock",
-    "PatchGAN", "PixelGAN", "MultiScaleDiscriminator", "DoubleScaleDiscriminator",
+    "PatchGAN", "PixelGAN", "MultiScaleDiscriminator", "DoubleScaleDiscriminator", "FCDiscriminator",
     "ConvTranspose", "Norm", "conv_transpose", "conv_transpose_reference", "count_params",
 ]

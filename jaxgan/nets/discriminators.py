@@ -12,6 +12,9 @@
 - `DoubleScaleDiscriminator`: DeblurGAN-v2 'double_gan': a PatchGAN with patch_layers (3) and a
   "full" PatchGAN with full_layers (5: receptive field covers a 256 crop) on the same image; a list
   [patch_logits, full_logits]. DeblurGAN-v2 averages the two losses; jaxgan.losses means over leaves.
+- `FCDiscriminator`: Hung et al.'s fully convolutional D (AdvSemiSeg): five 4x4 stride-2 convs with
+  bias (padding 1) of widths base_width x (1, 2, 4, 8), then 1, LeakyReLU(0.2) between, no norm;
+  (B, H, W, C) class probabilities -> logits (B, H // 32, W // 32, 1).
 Conditioning is the caller's job: pass concat([condition, image], -1) and in_channels = the sum.
 """
 
@@ -144,3 +147,32 @@ class DoubleScaleDiscriminator(nn.Module):
                       weight_init=self.weight_init, dtype=self.dtype, padding=self.padding)
         return [PatchGAN(num_layers=self.patch_layers, name="patch", **common)(x, train),
                 PatchGAN(num_layers=self.full_layers, name="full", **common)(x, train)]
+
+
+class FCDiscriminator(nn.Module):
+    """Hung et al.'s D (hfslyc/AdvSemiSeg model/discriminator.py:5-34): conv1..conv4 (4x4, stride 2,
+    padding 1, bias; widths base_width x 1, 2, 4, 8) each followed by LeakyReLU(0.2), then the
+    classifier conv to 1 channel (4x4, stride 2, padding 1); no norm. Module names follow the
+    original's attributes. weight_init 'default' (lecun_normal: the original keeps PyTorch's default
+    init, not pix2pix's N(0, 0.02)).
+    (B, H, W, in_channels) -> logits (B, H // 32, W // 32, 1) (each conv halves a side, rounding down)."""
+    in_channels: int = 2
+    base_width: int = 64
+    weight_init: str = "default"
+    dtype: Any = jnp.float32
+
+    def __post_init__(self):
+        layers.check_choice("weight_init", self.weight_init, layers.INITS)
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        del train  # no norm, no dropout
+        layers.check_image(x, self.in_channels, "FCDiscriminator")
+        if min(x.shape[1:3]) < 32:  # five stride-2 convs: a side below 32 leaves nothing
+            raise ValueError(f"FCDiscriminator needs H, W >= 32; got shape {tuple(x.shape)}")
+        common = dict(weight_init=self.weight_init, dtype=self.dtype)
+        h = x.astype(self.dtype)
+        for n, mult in enumerate((1, 2, 4, 8), start=1):
+            h = nn.leaky_relu(layers.conv(self.base_width * mult, 4, 2, 1, name=f"conv{n}", **common)(h), 0.2)
+        return layers.conv(1, 4, 2, 1, name="classifier", **common)(h).astype(jnp.float32)

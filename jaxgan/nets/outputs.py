@@ -18,8 +18,13 @@ def logits_to_labels(logits: jax.Array) -> jax.Array:
     return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
 
+def probabilities(logits: jax.Array) -> jax.Array:
+    """(..., 1) sigmoid or (..., C) softmax logits -> probabilities in [0, 1]."""
+    if logits.shape[-1] == 1:
+        return jax.nn.sigmoid(logits)
+    return jax.nn.softmax(logits, axis=-1)
+
+
 def probabilities_image(logits: jax.Array) -> jax.Array:
     """(..., 1) sigmoid or (..., C) softmax logits -> probabilities scaled to [-1, 1] (2 p - 1)."""
-    if logits.shape[-1] == 1:
-        return 2.0 * jax.nn.sigmoid(logits) - 1.0
-    return 2.0 * jax.nn.softmax(logits, axis=-1) - 1.0
+    return 2.0 * probabilities(logits) - 1.0

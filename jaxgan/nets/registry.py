@@ -10,7 +10,8 @@ import dataclasses
 
 import flax.linen as nn
 
-from jaxgan.nets.discriminators import DoubleScaleDiscriminator, MultiScaleDiscriminator, PatchGAN, PixelGAN
+from jaxgan.nets.discriminators import (DoubleScaleDiscriminator, FCDiscriminator, MultiScaleDiscriminator, PatchGAN,
+                                        PixelGAN)
 from jaxgan.nets.fpn_inception import FPNInception
 from jaxgan.nets.fpn_mobilenet import FPNMobileNet
 from jaxgan.nets.nafnet import NAFNet
@@ -20,7 +21,7 @@ from jaxgan.nets.unet import UNet
 STAGE_GENERATORS = {"unet": UNet, "resnet": ResNetGenerator, "fpn_mobilenet": FPNMobileNet, "nafnet": NAFNet,
                     "fpn_inception": FPNInception}  # (fpn_inception: DeblurGAN-v2's default generator)
 DISCRIMINATORS = {"patchgan": PatchGAN, "pixelgan": PixelGAN, "multiscale": MultiScaleDiscriminator,
-                  "double_scale": DoubleScaleDiscriminator}
+                  "double_scale": DoubleScaleDiscriminator, "fc": FCDiscriminator}  # (fc: Hung et al.)
 
 
 def module_options(cls: type[nn.Module]) -> list[str]:

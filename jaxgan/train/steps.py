@@ -11,7 +11,11 @@ or int32 (B, H, W) class indices (segment).
 
 What D sees. Deblur: the image (G's output or the sharp target). Segment: the mask as
 probabilities scaled to [-1, 1] (sigmoid for 1 output channel, softmax for C; the real mask one-hot
-/ {0, 1}, scaled the same way). A conditional D gets concat([input, image], -1).
+/ {0, 1}, scaled the same way), or unscaled in [0, 1] with discriminator.mask_input
+'probabilities' (Hung et al.). A conditional D gets concat([input, image], -1). With
+discriminator.upsample_logits D's logit map is resized (bilinear, corners aligned:
+jaxgan.losses.semi.resize_aligned) to the image size before every adversarial loss, so each loss
+is a mean over pixels (Hung et al.'s interp); the gradient penalties see D's own map.
 
 Choices (documented behaviour):
 - Randomness: step_key = fold_in(state.key, step); G's dropout uses fold_in(step_key, 0); each D
@@ -23,10 +27,13 @@ Choices (documented behaviour):
   from its rng fold_in(step_key, 0) (Flax's nn.Dropout draws from the 'dropout' stream).
 - One G forward per train step. `train_step` runs G once (train mode, with a VJP), feeds the
   detached fake to `n_critic` D updates, then back-propagates the G loss (computed with the
-  UPDATED D, as pix2pix does) through the saved VJP. With n_critic > 1 every critic update sees the
-  same batch and the same fake, as DeblurGAN does (G does not change between critic updates; the
-  WGAN-GP paper draws a fresh batch per critic update instead). `train_step` equals `d_step`
-  applied n_critic times followed by `g_step` (tested), without the recomputation.
+  UPDATED D, as pix2pix does; with loss.g_sees_updated_d False with D as it was before this
+  step's updates, as Hung et al.'s train.py, where both optimizers step at the end) through the
+  saved VJP. With n_critic > 1 every critic update sees the same batch and the same fake, as
+  DeblurGAN does (G does not change between critic updates; the WGAN-GP paper draws a fresh batch
+  per critic update instead). `train_step` equals `d_step`
+  applied n_critic times followed by `g_step` (tested), without the recomputation (with
+  g_sees_updated_d False: `g_step` on the state before the D updates).
 - D's forward over real and fake: one pass over concat([real, fake]) along the batch when D has no
   BatchNorm; with BatchNorm two passes (fake, then real) so that each is normalised by its own
   batch statistics as in pix2pix (a joint pass would mix real and fake statistics). D's running
@@ -68,7 +75,7 @@ import optax
 from jaxgan import losses, ops
 from jaxgan.losses import perceptual as perceptual_lib
 from jaxgan.losses import semi
-from jaxgan.task import get_task
+from jaxgan.task import MASK_INPUTS, get_task
 from jaxgan.train import history
 from jaxgan.train.state import GANState, ModelState, model_variables
 
@@ -109,6 +116,10 @@ class StepConfig:
     semi_threshold: float = 0.2
     semi_start_step: int = 0
     semi_d_unlabelled: bool = True
+    # Hung et al.'s D input range, D map resized to the image, G judged by D before its update
+    d_mask_input: str = "signed"
+    d_upsample_logits: bool = False
+    g_sees_updated_d: bool = True
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> "StepConfig":
@@ -133,6 +144,11 @@ class StepConfig:
                              f"{lo.adversarial!r} (unlabelled images have no real counterpart)")
         if int(v.history_size) < 0:
             raise ValueError(f"variants.history_size must be >= 0, got {v.history_size}")
+        mask_input = config.discriminator.mask_input
+        if mask_input not in MASK_INPUTS:
+            raise ValueError(f"discriminator.mask_input must be one of {MASK_INPUTS}, got {mask_input!r}")
+        if mask_input != "signed" and task.target_is_image:
+            raise ValueError(f"discriminator.mask_input {mask_input!r} needs task 'segment'")
         return cls(task=task, conditional=bool(config.discriminator.conditional),
                    adversarial_loss=adversarial_loss, adversarial_weight=float(lo.adversarial_weight),
                    pixel=lo.pixel, pixel_weight=float(lo.pixel_weight), mask=lo.mask,
@@ -147,7 +163,9 @@ class StepConfig:
                    semi=semi, semi_adversarial_weight=float(v.semi_adversarial_weight),
                    semi_self_training_weight=float(v.semi_self_training_weight),
                    semi_threshold=float(v.semi_threshold), semi_start_step=int(v.semi_start_step),
-                   semi_d_unlabelled=bool(v.semi_d_unlabelled))
+                   semi_d_unlabelled=bool(v.semi_d_unlabelled), d_mask_input=mask_input,
+                   d_upsample_logits=bool(config.discriminator.upsample_logits),
+                   g_sees_updated_d=bool(lo.g_sees_updated_d))
 
     @property
     def uses_perceptual(self) -> bool:
@@ -201,13 +219,23 @@ def _labelled(s: StepConfig, output, batch):
 
 
 def fake_image(s: StepConfig, output: jax.Array) -> jax.Array:
-    """G's output as D sees it (B, H, W, c) in [-1, 1]."""
-    return s.task.fake_image(output)
+    """G's output as D sees it (B, H, W, c) in [-1, 1] ([0, 1]: mask_input 'probabilities')."""
+    return s.task.fake_image(output, s.d_mask_input)
 
 
 def real_image(s: StepConfig, target: jax.Array, channels: int) -> jax.Array:
-    """The target as D sees it: the sharp image, or the mask one-hot ({0,1} for 1 channel) in [-1, 1]."""
-    return s.task.real_image(target, channels)
+    """The target as D sees it: the sharp image, or the mask one-hot ({0,1} for 1 channel) in [-1, 1]
+    ([0, 1]: mask_input 'probabilities')."""
+    return s.task.real_image(target, channels, s.d_mask_input)
+
+
+def _judged(s: StepConfig, logits, image):
+    """D's logits as the adversarial losses see them: resized to `image`'s size with
+    discriminator.upsample_logits (AdvSemiSeg train.py:345, 399, 425, 444 interp(model_D(...)))."""
+    if not s.d_upsample_logits:
+        return logits
+    height, width = image.shape[1:3]
+    return jax.tree.map(lambda l: semi.resize_aligned(l, height, width), logits)
 
 
 def _d_input(s: StepConfig, condition, image):
@@ -223,9 +251,10 @@ def _d_logits(s: StepConfig, d: ModelState, params, condition, real_img, fake_im
     if d.batch_stats:  # separate passes: each normalised by its own batch statistics (pix2pix)
         fake_logits, stats = _apply(d, params, d.batch_stats, fake_in, True, jax.random.fold_in(key, 0))
         real_logits, stats = _apply(d, params, stats, real_in, True, jax.random.fold_in(key, 1))
-        return real_logits, fake_logits, stats
+        return _judged(s, real_logits, real_img), _judged(s, fake_logits, fake_img), stats
     n = real_in.shape[0]
     both, stats = _apply(d, params, d.batch_stats, jnp.concatenate([real_in, fake_in], 0), True, key)
+    both = _judged(s, both, real_img)
     return (jax.tree.map(lambda l: l[:n], both), jax.tree.map(lambda l: l[n:], both), stats)
 
 
@@ -315,6 +344,7 @@ def _semi_loss(s: StepConfig, d: ModelState, logits_u, condition_u, key, step):
     adversarial = s.adversarial_loss
     fake_u = fake_image(s, logits_u)
     d_logits_u, _ = _apply(d, d.params, d.batch_stats, _d_input(s, condition_u, fake_u), True, key)
+    d_logits_u = _judged(s, d_logits_u, fake_u)
     adv_u = adversarial.g_loss(None, d_logits_u)
     self_training, selected = semi.self_training_loss(logits_u, d_logits_u, s.semi_threshold)
     on = (jnp.asarray(step) >= s.semi_start_step).astype(jnp.float32)
@@ -338,6 +368,7 @@ def _g_loss(s: StepConfig, d: ModelState, output, batch, loss_nets, step_key, st
     else:
         real_logits = None
         fake_logits, _ = _apply(d, d.params, d.batch_stats, _d_input(s, condition, fake_img), True, key)
+        fake_logits = _judged(s, fake_logits, fake_img)
     adv = adversarial.g_loss(real_logits, fake_logits)
     total, metrics = _supervised_loss(s, final, target, loss_nets, total=s.adversarial_weight * adv)
     metrics["g_adv"] = adv
@@ -438,6 +469,7 @@ def train_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[
     step_key = _step_key(state)
     forward = lambda params: _g_forward(s, state, params, batch, step_key)  # noqa: E731
     output, g_vjp, g_stats = jax.vjp(forward, state.g.params, has_aux=True)
+    d_before = state.d
     state, fake_condition, fake_img = _d_fakes(s, state, batch, output, step_key)
     real_img = real_image(s, batch["target"], fake_img.shape[-1])
     d, d_metrics = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key, fake_condition, batch)
@@ -449,7 +481,8 @@ def train_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[
         # convs in a form that runs ~100x slower (benchmarks/README.md); elsewhere a rolled loop.
         d, d_metrics = jax.lax.fori_loop(1, s.n_critic, critic_update, (d, d_metrics), unroll=ops.on_cpu())
     state = state.replace(d=d)
-    loss_fn = lambda out: _g_loss(s, d, out, batch, loss_nets, step_key, state.step)  # noqa: E731
+    judge = d if s.g_sees_updated_d else d_before
+    loss_fn = lambda out: _g_loss(s, judge, out, batch, loss_nets, step_key, state.step)  # noqa: E731
     (_, g_metrics), d_output = jax.value_and_grad(loss_fn, has_aux=True)(output)
     (grads,) = g_vjp(d_output)
     state, g_metrics = _finish_g(s, state, grads, g_stats, g_metrics)

@@ -7,6 +7,8 @@ reduced-width checkpoints load too), `table(options)` lists which torch key fill
   learn_residual (DeblurGAN is trained with --learn_residual; the flag is not in the file).
 - 'deblurganv2_fpn_mobilenet': FPNMobileNet (VITA-Group/DeblurGANv2 models/fpn_mobilenet.py) -> 'fpn_mobilenet'.
 - 'deblurganv2_fpn_inception': FPNInception (models/fpn_inception.py) -> 'fpn_inception'.
+Discriminator tables (no format of their own: `convert(state, table, shapes, ...)` takes them):
+- `fc_discriminator_table`: Hung et al.'s FCDiscriminator (hfslyc/AdvSemiSeg model/discriminator.py) -> 'fc'.
 """
 
 from __future__ import annotations
@@ -198,6 +200,16 @@ def fpn_inception_table(options: dict) -> Table:
             t.unused.add(f"fpn.{aliases[head]}.{rest}")
     # Inception-ResNet-v2's tail after mixed_7a (and its classifier): held by the original, unused.
     t.unused_patterns.append(r"fpn\.inception\.(repeat_2|block8|conv2d_7b|last_linear)\..*")
+    return t
+
+
+# ---- Hung et al.'s FCDiscriminator ----------------------------------------------------------------
+def fc_discriminator_table() -> Table:
+    """conv1..conv4 and classifier (discriminator.py:10-14), each with a bias; jaxgan's 'fc' D uses
+    the same module names."""
+    t = Table()
+    for name in ("conv1", "conv2", "conv3", "conv4", "classifier"):
+        t.conv(name, name)
     return t
 
 
