@@ -95,6 +95,20 @@ def flat_tree(tree, prefix=""):
     return out
 
 
+def adam_max_steps(updates: int, b1: float, b2: float = 0.999) -> float:
+    """The most a parameter can move in `updates` Adam steps, in units of lr (eps = 0): step t moves it
+    by lr |m_hat_t| / sqrt(v_hat_t), at most sqrt(sum_i w_i^2 / u_i) by Cauchy-Schwarz, with w_i and
+    u_i the bias-corrected weights of g_i in m_hat_t and of g_i^2 in v_hat_t (1 at t = 1; above 1
+    later when b1 weights recent gradients more than b2 does, e.g. 1.33 at t = 5 for b1 0.5)."""
+    total = 0.0
+    for t in range(1, updates + 1):
+        i = np.arange(1, t + 1)
+        w = (1 - b1) * b1 ** (t - i) / (1 - b1 ** t)
+        u = (1 - b2) * b2 ** (t - i) / (1 - b2 ** t)
+        total += float(np.sqrt(np.sum(w * w / u)))
+    return total
+
+
 def param_errors(what: str, ref, table: Table, new, opt, null=(), floor: float = 0.0, before=None,
                  lr: float = 0.0) -> dict:
     """Max relative errors of jaxgan's updated params and Adam moments (ModelState `new`) against
@@ -104,7 +118,7 @@ def param_errors(what: str, ref, table: Table, new, opt, null=(), floor: float =
     instance norm, the critic's last bias under WGAN): both frameworks feed Adam rounding noise
     there, which it scales to steps of about lr with arbitrary signs. They are checked apart:
     what_null_mu = their largest |mu| on either side over the largest |mu| of the other leaves
-    (the caller checks that those params moved by at most lr per update).
+    (the caller checks that those params moved by at most lr x `adam_max_steps`).
 
     `floor` > 0 (one update; needs `before`, the ModelState before it, and `lr`): entries whose
     gradient (torch's mu / (1 - b1)) is below floor x the largest of the tree are at the rounding

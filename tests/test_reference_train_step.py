@@ -25,7 +25,7 @@ from jaxgan.weights.formats import deblurgan_table, pix2pix_table  # noqa: E402
 from jaxgan.weights.mapping import Table, convert  # noqa: E402
 from reference import pix2pix  # noqa: E402
 from reference.common import dropouts  # noqa: E402
-from reference_helpers import (flat_tree, injected_dropout, nchw, nhwc, numpy_state, param_errors,  # noqa: E402
+from reference_helpers import (adam_max_steps, flat_tree, injected_dropout, nchw, nhwc, numpy_state, param_errors,  # noqa: E402
                                randomize_norm_stats, rel_error, with_variables)
 
 TOL = 1e-4
@@ -146,8 +146,13 @@ def test_pix2pix_train_step_matches_pytorch():
 
     errors = {"d_loss": rel_error(metrics["d_loss"], d_loss.item()), "g_adv": rel_error(metrics["g_adv"], g_adv.item()),
               "g_pixel": rel_error(metrics["g_pixel"], g_l1.item()), "g_loss": rel_error(metrics["g_loss"], g_loss.item())}
-    for what, ref, table, new, opt in (("g", g_ref, g_table, new_state.g, opt_g), ("d", d_ref, d_table, new_state.d, opt_d)):
-        errors.update(param_errors(what, ref, table, new, opt))
+    # entries whose gradient is at the rounding level (below FLOOR of the largest) take Adam steps of
+    # about lr with the sign of the noise, which differs between CPUs: checked by Adam's bound instead
+    small_steps = []
+    for what, ref, table, new, old, opt in (("g", g_ref, g_table, new_state.g, state.g, opt_g),
+                                            ("d", d_ref, d_table, new_state.d, state.d, opt_d)):
+        errors.update(param_errors(what, ref, table, new, opt, floor=FLOOR, before=old, lr=LR))
+        small_steps.append(errors.pop(f"{what}_small_step"))
     # BatchNorm statistics: means equal; PyTorch's running variance takes the unbiased batch variance,
     # flax's the biased one, so torch's increment = n / (n - 1) x jaxgan's (n = B*H*W at the norm).
     # D updates its statistics twice (fake pass, real pass): decay 0.9**2 of the old value.
@@ -167,8 +172,8 @@ def test_pix2pix_train_step_matches_pytorch():
                 corrected = decay * before[key] + (value - decay * before[key]) * n / (n - 1)
                 var_err = max(var_err, rel_error(corrected, after[key]))
         errors[f"{what}_running_mean"], errors[f"{what}_running_var_bessel"] = mean_err, var_err
-    print(errors)
-    assert max(errors.values()) <= TOL, errors
+    print(errors, small_steps)
+    assert max(errors.values()) <= TOL and max(small_steps) <= 1.001, (errors, small_steps)
 
 
 # ---- DeblurGAN: WGAN-GP, 5 critic updates, VGG19 perceptual x 100 ---------------------------------
@@ -323,7 +328,7 @@ def test_deblurgan_train_step_matches_pytorch(tmp_path):
     assert max(errors.values()) <= TOL, errors
     for new, before, null, updates in ((new_state.g, state.g, g_null, 1), (new_state.d, state.d, d_null, n_critic)):
         moved = flat_tree(jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)), new.params, before.params))
-        assert max(moved[k].max() for k in null) <= 1e-4 * updates * 1.001
+        assert max(moved[k].max() for k in null) <= 1e-4 * adam_max_steps(updates, b1=0.5) * 1.001
 
 
 # ---- DeblurGAN-v2: FPN-MobileNet G, double-scale D, RaGAN-LS, content loss ------------------------
