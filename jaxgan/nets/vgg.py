@@ -50,17 +50,20 @@ VGG16_LAYERS = tuple(name for name, _ in VGG16_CONVS)
 _POOL_AFTER = ("conv1_2", "conv2_2", "conv3_3", "conv4_3")
 
 
-def check_layers(layers: Sequence[str]) -> tuple:
-    """Validate layer names; returns them as a tuple. ValueError names the culprit."""
-    if isinstance(layers, str):
-        layers = (layers,)
-    layers = tuple(layers)
+def check_layer_names(layers: Sequence[str] | str, valid: Sequence[str], net: str) -> tuple:
+    """`layers` (one name or several) as a tuple of names of `valid`; ValueError naming the culprit."""
+    layers = (layers,) if isinstance(layers, str) else tuple(layers)
     if not layers:
-        raise ValueError(f"VGG16 layers: expected at least one of {VGG16_LAYERS}, got none")
-    unknown = [layer for layer in layers if layer not in VGG16_LAYERS]
+        raise ValueError(f"{net} layers: expected at least one of {tuple(valid)}, got none")
+    unknown = [layer for layer in layers if layer not in valid]
     if unknown:
-        raise ValueError(f"unknown VGG16 layer(s) {unknown}; valid layers: {VGG16_LAYERS}")
+        raise ValueError(f"unknown {net} layer(s) {unknown}; valid layers: {tuple(valid)}")
     return layers
+
+
+def check_layers(layers: Sequence[str]) -> tuple:
+    """Validate VGG16 layer names; returns them as a tuple. ValueError names the culprit."""
+    return check_layer_names(layers, VGG16_LAYERS, "VGG16")
 
 
 class VGG16Features(nn.Module):

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.nets.vgg import IMAGENET_MEAN, IMAGENET_STD, max_pool_2x2
+from jaxgan.nets.vgg import IMAGENET_MEAN, IMAGENET_STD, check_layer_names, max_pool_2x2
 from jaxgan.weights.mapping import to_flax
 from jaxgan.weights.torch_file import WeightsError, load_state_dict
 
@@ -67,13 +67,7 @@ def torchvision_index(conv: str) -> int:
 
 def check_layers(layers: Sequence[str]) -> tuple:
     """The layer names as a tuple; ValueError naming an unknown one."""
-    layers = (layers,) if isinstance(layers, str) else tuple(layers)
-    if not layers:
-        raise ValueError(f"VGG19 layers: expected at least one of {LAYERS}, got none")
-    unknown = [layer for layer in layers if layer not in LAYERS]
-    if unknown:
-        raise ValueError(f"unknown VGG19 layer(s) {unknown}; valid layers: {LAYERS}")
-    return layers
+    return check_layer_names(layers, LAYERS, "VGG19")
 
 
 def vgg19_features(params: dict, x: jax.Array, layers: Sequence[str] = ("conv3_3",)) -> dict:
