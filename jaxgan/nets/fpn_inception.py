@@ -197,12 +197,7 @@ class FPNInception(nn.Module):
     dtype: Any = jnp.float32
 
     def __post_init__(self):
-        layers.check_choice("norm", self.norm, layers.NORMS)
-        layers.check_choice("out_activation", self.out_activation, layers.OUT_ACTIVATIONS)
-        layers.check_choice("weight_init", self.weight_init, layers.INITS)
-        if self.learn_residual and (self.out_activation != "tanh" or self.in_channels != self.out_channels):
-            raise ValueError("learn_residual needs out_activation='tanh' and out_channels == in_channels; got "
-                             f"{self.out_activation!r}, {self.in_channels} -> {self.out_channels}")
+        layers.check_generator(self, upsample=False)
         if self.in_channels != 3:
             raise ValueError(f"FPNInception's Inception-ResNet-v2 stem takes 3 channels, got {self.in_channels}")
         if self.base_width < 2:

@@ -6,7 +6,7 @@
 - `Norm`: 'batch' | 'instance' | 'none', configured like pix2pix (momentum 0.1 in PyTorch terms,
   eps 1e-5, instance norm without affine parameters).
 - `upsample_nearest` / `UpConv`: decoder upsampling by transposed conv or nearest resize + 3x3 conv.
-- `pad_to_multiple`, `reflect_pad`, `check_image`, `check_choice`, `count_params`.
+- `pad_to_multiple`, `reflect_pad`, `check_image`, `check_choice`, `check_generator`, `count_params`.
 
 How a convolution is computed on each backend is `jaxgan.ops`'s business (its fast paths for XLA
 CPU, plain lax on GPU / TPU); these modules only hold the parameters and call it.
@@ -35,6 +35,19 @@ def check_choice(what: str, value: Any, choices: Sequence[Any]) -> None:
     """Raise ValueError unless `value` is one of `choices`."""
     if value not in choices:
         raise ValueError(f"{what} must be one of {list(choices)}, got {value!r}")
+
+
+def check_generator(module, upsample: bool = True) -> None:
+    """The options the zoo's image generators share: norm, out_activation, weight_init (and upsample),
+    and that learn_residual (output = tanh-bounded input + correction) has an output like its input."""
+    check_choice("norm", module.norm, NORMS)
+    if upsample:
+        check_choice("upsample", module.upsample, UPSAMPLES)
+    check_choice("out_activation", module.out_activation, OUT_ACTIVATIONS)
+    check_choice("weight_init", module.weight_init, INITS)
+    if module.learn_residual and (module.out_activation != "tanh" or module.in_channels != module.out_channels):
+        raise ValueError("learn_residual needs out_activation='tanh' and out_channels == in_channels; got "
+                         f"{module.out_activation!r}, {module.in_channels} -> {module.out_channels}")
 
 
 def check_image(x: jax.Array, channels: int, who: str) -> None:

@@ -59,13 +59,7 @@ class ResNetGenerator(nn.Module):
     dtype: Any = jnp.float32
 
     def __post_init__(self):
-        layers.check_choice("norm", self.norm, layers.NORMS)
-        layers.check_choice("upsample", self.upsample, layers.UPSAMPLES)
-        layers.check_choice("out_activation", self.out_activation, layers.OUT_ACTIVATIONS)
-        layers.check_choice("weight_init", self.weight_init, layers.INITS)
-        if self.learn_residual and (self.out_activation != "tanh" or self.in_channels != self.out_channels):
-            raise ValueError("learn_residual needs out_activation='tanh' and out_channels == in_channels; got "
-                             f"{self.out_activation!r}, {self.in_channels} -> {self.out_channels}")
+        layers.check_generator(self)
         super().__post_init__()
 
     @property
