@@ -31,9 +31,9 @@ Choices (documented behaviour):
   step's updates, as Hung et al.'s train.py, where both optimizers step at the end) through the
   saved VJP. With n_critic > 1 every critic update sees the same batch and the same fake, as
   DeblurGAN does (G does not change between critic updates; the WGAN-GP paper draws a fresh batch
-  per critic update instead). `train_step` equals `d_step`
-  applied n_critic times followed by `g_step` (tested), without the recomputation (with
-  g_sees_updated_d False: `g_step` on the state before the D updates).
+  per critic update instead). `train_step` equals `d_step` applied n_critic times followed by
+  `g_step` (tested), without the recomputation (with g_sees_updated_d False: `g_step` on the
+  state before the D updates).
 - D's forward over real and fake: one pass over concat([real, fake]) along the batch when D has no
   BatchNorm; with BatchNorm two passes (fake, then real) so that each is normalised by its own
   batch statistics as in pix2pix (a joint pass would mix real and fake statistics). D's running
@@ -490,7 +490,7 @@ def train_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[
 
 
 def make_step_fns(config: ml_collections.ConfigDict) -> StepFns:
-    """The three steps with the config's loss settings bound: each `(state, batch, loss_nets)`."""
+    """The three steps with the config's StepConfig bound: each `(state, batch, loss_nets)`."""
     s = StepConfig.from_config(config)  # (fails early on a bad adversarial kind)
     s.task.check_losses(s)
 
