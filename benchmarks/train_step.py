@@ -293,6 +293,9 @@ def parse_args(argv=None):
     bad = sorted(set(args.setups.split(",")) - set(SETUP_NAMES))
     if bad:
         p.error(f"unknown setups {bad}; valid: {', '.join(SETUP_NAMES)}")
+    for flag in ("steps", "infer_steps"):  # a median needs one timed call; --no-inference skips inference
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     return args
 
 
