@@ -15,7 +15,8 @@ from jaxgan.nets.layers import Conv, ConvTranspose
 from jaxgan.ops import kernel_grad as kernel_grad_mod
 from jaxgan.ops.conv import conv_patches, conv_vjp as conv_fast
 from jaxgan.ops.conv_transpose import conv_transpose_matmul, conv_transpose_phases, use_matmul
-from jaxgan.ops.kernel_grad import kernel_grad_rows, kernel_grad_taps, use_row_kernel_grad, use_tap_kernel_grad
+from jaxgan.ops.kernel_grad import (kernel_grad_flat, kernel_grad_rows, kernel_grad_taps, use_flat_kernel_grad,
+                                    use_row_kernel_grad, use_tap_kernel_grad)
 
 conv_transpose = ops.conv2d_transpose_cpu_fast
 conv_transpose_reference = ops.conv2d_transpose_lax
@@ -152,13 +153,42 @@ def test_kernel_grad_rows_equals_the_conv_kernel_vjp(k, pads, hw, cin, cout):
 
 
 def test_row_kernel_grad_rule_and_conv_fast_through_it(monkeypatch):
-    """Rows for the PatchGAN's stride-1 512->1 output conv only; conv_fast's kernel gradient through
-    the row form equals lax's (the rule forced on for a small conv)."""
-    assert use_row_kernel_grad(4, 1, 512, 1)
-    assert not use_row_kernel_grad(4, 2, 512, 1)  # strided
-    assert not use_row_kernel_grad(7, 1, 64, 3)  # the ResNet's output conv: XLA's form is faster
-    assert not use_row_kernel_grad(3, 1, 256, 256)
+    """Rows for the PatchGAN's stride-1 512->1 output conv and where they copy fewer values than the
+    taps (the FPN's 256->64 and 64->32 smoothing convs); conv_fast's kernel gradient through the row
+    form equals lax's (the rule forced on for a small conv)."""
+    assert use_row_kernel_grad(4, 1, 512, 1, 31 * 31)
+    assert not use_row_kernel_grad(4, 2, 512, 1, 15 * 15)  # strided
+    assert use_row_kernel_grad(3, 1, 256, 64, 64 * 64)
+    assert use_row_kernel_grad(3, 1, 64, 32, 128 * 128)
+    assert not use_row_kernel_grad(7, 1, 64, 3, 256 * 256)  # the ResNet's output conv: XLA's form is faster
+    assert not use_row_kernel_grad(3, 1, 256, 256, 64 * 64)  # the per-tap form copies less
+    assert not use_row_kernel_grad(4, 1, 256, 512, 31 * 31)
     monkeypatch.setattr(kernel_grad_mod, "use_row_kernel_grad", lambda *args: True)
+    monkeypatch.setattr(kernel_grad_mod, "use_flat_kernel_grad", lambda *args: False)
+    _assert_conv_fast_grads_equal_lax(stride=1, padding=1, cout=2)
+
+
+@pytest.mark.parametrize("k,pads,hw,cin,cout", [(4, ((1, 1), (1, 1)), (7, 6), 64, 1), (3, ((0, 2), (1, 0)), (8, 9), 5, 3),
+                                                (1, ((0, 0), (0, 0)), (4, 5), 3, 2), (7, ((0, 0), (0, 0)), (9, 8), 4, 3)])
+def test_kernel_grad_flat_equals_the_conv_kernel_vjp(k, pads, hw, cin, cout):
+    """One GEMM over k*k shifted copies of g = XLA's kernel VJP of a stride-1 conv (batch 2: the
+    shifts must not cross from one image into the next)."""
+    x = jax.random.normal(jax.random.key(k + 7), (2, *hw, cin))
+    g, expected = _lax_kernel_vjp(x, k, 1, pads, cout, jax.random.key(k + 8))
+    chex.assert_trees_all_close(jax.jit(kernel_grad_flat, static_argnums=(2, 3))(x, g, k, pads), expected,
+                                rtol=1e-5, atol=1e-4)
+    assert float(jnp.abs(expected).max()) > 1.0
+
+
+def test_flat_kernel_grad_rule_and_conv_fast_through_it(monkeypatch):
+    """Flat for stride-1 convs with few output values per pixel and tap (the FPN's 32->3 output conv,
+    the PatchGAN's 512->1 one), never strided; conv_fast's gradients through it equal lax's."""
+    assert use_flat_kernel_grad(3, 1, 3)
+    assert use_flat_kernel_grad(4, 1, 1)
+    assert not use_flat_kernel_grad(4, 2, 1)
+    assert not use_flat_kernel_grad(7, 1, 3)  # the ResNet's output conv: 147 shifted channels
+    assert not use_flat_kernel_grad(3, 1, 64)
+    monkeypatch.setattr(kernel_grad_mod, "use_flat_kernel_grad", lambda *args: True)
     _assert_conv_fast_grads_equal_lax(stride=1, padding=1, cout=2)
 
 
@@ -322,12 +352,14 @@ ZOO_CONVS = {
     "unet_down": (4, 2, 1, 1, 3, 4, (8, 8)),
     "unet_inner_gemm": (4, 2, 1, 1, 8, 16, (2, 2)),  # 2 output pixels <= 16 channels: the GEMM form
     "patchgan_stride1": (4, 1, 1, 1, 4, 8, (6, 6)),
-    "patchgan_output": (4, 1, 1, 1, 64, 1, (5, 5)),  # per-row kernel gradient
+    "patchgan_output": (4, 1, 1, 1, 64, 1, (5, 5)),  # flat kernel gradient
     "resnet_stem_valid": (7, 1, 0, 1, 3, 4, (10, 10)),  # after reflect padding: 'valid'
     "resnet_block_valid": (3, 1, 0, 1, 4, 4, (6, 6)),
     "resnet_down": (3, 2, 1, 1, 4, 8, (8, 8)),
     "pointwise": (1, 1, 0, 1, 4, 6, (4, 4)),
     "fpn_3x3": (3, 1, 1, 1, 4, 4, (6, 6)),
+    "fpn_smooth": (3, 1, 1, 1, 8, 4, (6, 6)),  # per-row kernel gradient
+    "fpn_output": (3, 1, 1, 1, 4, 3, (6, 6)),  # flat kernel gradient
     "depthwise": (3, 1, 1, 6, 6, 6, (6, 6)),
     "depthwise_stride2": (3, 2, 1, 6, 6, 6, (8, 8)),
     "nafnet_down": (2, 2, 0, 1, 4, 8, (6, 6)),

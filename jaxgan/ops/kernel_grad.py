@@ -14,9 +14,12 @@ from jax import lax
 # Per-tap GEMMs unless few output channels meet large input slices (k*k*rows*Cin values).
 TAP_GRAD_MIN_COUT = 32
 TAP_GRAD_MAX_SLICE_VALUES = 2 ** 24
-# Per-row GEMMs: stride 1, k * Cout at most this, Cin at least that (the PatchGAN's 512->1 output conv).
+# Per-row GEMMs: stride 1, k * Cout at most this, Cin at least that (the PatchGAN's 512->1 output conv),
+# or wherever the per-tap form applies and the row form copies fewer values (few output channels).
 ROW_GRAD_MAX_K_COUT = 16
 ROW_GRAD_MIN_CIN = 64
+# One GEMM over shifted copies of g: stride 1, k * k * Cout at most this (the FPN's 32->3 output conv).
+FLAT_GRAD_MAX_TAPS_COUT = 32
 
 
 def use_tap_kernel_grad(kernel_size: int, rows: int, cin: int, cout: int) -> bool:
@@ -24,9 +27,21 @@ def use_tap_kernel_grad(kernel_size: int, rows: int, cin: int, cout: int) -> boo
     return cout >= TAP_GRAD_MIN_COUT or kernel_size * kernel_size * rows * cin <= TAP_GRAD_MAX_SLICE_VALUES
 
 
-def use_row_kernel_grad(kernel_size: int, stride: int, cin: int, cout: int) -> bool:
-    """Whether the kernel gradient runs as k GEMMs, one per kernel row (`kernel_grad_rows`)."""
-    return stride == 1 and kernel_size * cout <= ROW_GRAD_MAX_K_COUT and cin >= ROW_GRAD_MIN_CIN
+def use_row_kernel_grad(kernel_size: int, stride: int, cin: int, cout: int, rows: int) -> bool:
+    """Whether the kernel gradient runs as k GEMMs, one per kernel row (`kernel_grad_rows`): per output
+    pixel it copies k * (k * Cout + Cin) values (g shifted k times, k row slices of x), the per-tap
+    form k * k * Cin; rows = batch x output pixels."""
+    if stride != 1:
+        return False
+    if kernel_size * cout <= ROW_GRAD_MAX_K_COUT and cin >= ROW_GRAD_MIN_CIN:
+        return True
+    fewer_copies = kernel_size * cout + cin < kernel_size * cin
+    return fewer_copies and use_tap_kernel_grad(kernel_size, rows, cin, cout)
+
+
+def use_flat_kernel_grad(kernel_size: int, stride: int, cout: int) -> bool:
+    """Whether the kernel gradient runs as one GEMM over k * k shifted copies of g (`kernel_grad_flat`)."""
+    return stride == 1 and kernel_size * kernel_size * cout <= FLAT_GRAD_MAX_TAPS_COUT
 
 
 def kernel_grad_taps(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
@@ -64,13 +79,36 @@ def kernel_grad_rows(x: jax.Array, g: jax.Array, kernel_size: int, pads: Sequenc
     return jnp.stack(per_row).reshape(k, k, cout, cin).swapaxes(2, 3)
 
 
+def kernel_grad_flat(x: jax.Array, g: jax.Array, kernel_size: int, pads: Sequence[tuple[int, int]]) -> jax.Array:
+    """Kernel gradient (k, k, Cin, Cout) of a stride-1 conv (padding `pads`) as one GEMM. With the
+    padded input flattened per image to Hp * Wp rows and g placed in the top-left Ho x Wo corner of
+    that grid, tap (i, j) pairs x's row q with g's row q - (i * Wp + j): the k * k copies of g
+    shifted by those offsets, stacked (channels first, so the GEMM's left operand is row-major),
+    meet x, which is not copied at all."""
+    b, _, _, cin = x.shape
+    _, ho, wo, cout = g.shape
+    k = kernel_size
+    xp = jnp.pad(x, ((0, 0), tuple(pads[0]), tuple(pads[1]), (0, 0)))
+    hp, wp = xp.shape[1:3]
+    last = (k - 1) * wp + k - 1  # the largest shift
+    g_t = jnp.pad(jnp.transpose(g, (3, 0, 1, 2)), ((0, 0), (0, 0), (0, hp - ho), (0, wp - wo)))
+    g_t = jnp.pad(g_t.reshape(cout, b, hp * wp), ((0, 0), (0, 0), (last, 0)))
+    shifted = jnp.concatenate([lax.slice_in_dim(g_t, last - i * wp - j, last - i * wp - j + hp * wp, axis=2)
+                               for i in range(k) for j in range(k)])
+    grad = shifted.reshape(k * k * cout, b * hp * wp) @ xp.reshape(b * hp * wp, cin)
+    return grad.reshape(k, k, cout, cin).swapaxes(2, 3)
+
+
 def gemm_kernel_grad(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
                      pads: Sequence[tuple[int, int]]) -> jax.Array | None:
-    """The kernel gradient in the GEMM form the rules pick (rows, else taps), or None where XLA's
-    own form is the faster one."""
+    """The kernel gradient in the GEMM form the rules pick (flat, rows, else taps), or None where
+    XLA's own form is the faster one."""
     cin, cout = x.shape[-1], g.shape[-1]
-    if use_row_kernel_grad(kernel_size, stride, cin, cout):
+    rows = g.shape[0] * g.shape[1] * g.shape[2]
+    if use_flat_kernel_grad(kernel_size, stride, cout):
+        return kernel_grad_flat(x, g, kernel_size, pads)
+    if use_row_kernel_grad(kernel_size, stride, cin, cout, rows):
         return kernel_grad_rows(x, g, kernel_size, pads)
-    if use_tap_kernel_grad(kernel_size, g.shape[0] * g.shape[1] * g.shape[2], cin, cout):
+    if use_tap_kernel_grad(kernel_size, rows, cin, cout):
         return kernel_grad_taps(x, g, kernel_size, stride, pads)
     return None
