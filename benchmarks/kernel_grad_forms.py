@@ -1,0 +1,99 @@
+"""Conv kernel gradients: every GEMM form of `jaxgan.ops.kernel_grad` against XLA's own form, on the
+zoo's stride-1 shapes, and the form the rules pick.
+
+    JAX_PLATFORMS=cpu python -m benchmarks.kernel_grad_forms [--rounds 7] [--shapes fpn_final,...]
+
+Baseline: XLA's kernel VJP of `lax.conv_general_dilated` ('xla'), compiled and timed in the same run.
+Each form is checked equal to it first; the forms are timed interleaved, best of `--rounds`.
+Prints ms per form, ratio to 'xla', and the rules' choice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan.ops import conv as conv_ops
+from jaxgan.ops import kernel_grad as kg
+
+# name: (batch, input side, Cin, Cout, kernel, padding); stride 1 (the rows and flat forms need it).
+SHAPES = {
+    "fpn_top_down_1": (1, 64, 128, 128, 3, 1),
+    "fpn_head_1b": (1, 64, 64, 64, 3, 1),
+    "fpn_smooth": (1, 64, 256, 64, 3, 1),
+    "fpn_smooth2": (1, 128, 64, 32, 3, 1),
+    "fpn_final": (1, 256, 32, 3, 3, 1),
+    "resnet_block": (1, 66, 256, 256, 3, 0),
+    "resnet_final": (1, 262, 64, 3, 7, 0),
+    "patchgan_stride1": (2, 33, 256, 512, 4, 1),
+    "patchgan_output": (2, 32, 512, 1, 4, 1),
+}
+
+
+def xla_kernel_grad(x, g, k, pads):
+    kernel = jnp.zeros((k, k, x.shape[-1], g.shape[-1]), x.dtype)
+    return jax.vjp(lambda w: conv_ops.conv2d_lax(x, w, 1, pads[0][0]), kernel)[1](g)[0]
+
+
+FORMS = {
+    "xla": xla_kernel_grad,
+    "taps": lambda x, g, k, pads: kg.kernel_grad_taps(x, g, k, 1, pads),
+    "rows": kg.kernel_grad_rows,
+    "flat": kg.kernel_grad_flat,
+}
+
+
+def chosen(x, g, k) -> str:
+    """The form `gemm_kernel_grad` picks for these operands."""
+    cin, cout, rows = x.shape[-1], g.shape[-1], g.shape[0] * g.shape[1] * g.shape[2]
+    if kg.use_flat_kernel_grad(k, 1, cout):
+        return "flat"
+    if kg.use_row_kernel_grad(k, 1, cin, cout, rows):
+        return "rows"
+    return "taps" if kg.use_tap_kernel_grad(k, rows, cin, cout) else "xla"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--shapes", default=",".join(SHAPES))
+    args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    names = args.shapes.split(",")
+    unknown = [n for n in names if n not in SHAPES]
+    if unknown:
+        parser.error(f"unknown shapes {unknown}; valid: {', '.join(SHAPES)}")
+    print(f"| shape | {' | '.join(f'{f} ms' for f in FORMS)} | best / xla | rules pick | picked / xla |")
+    print(f"|---|{'---|' * len(FORMS)}---|---|---|")
+    for name in names:
+        b, side, cin, cout, k, p = SHAPES[name]
+        rng = np.random.default_rng(0)
+        x = jnp.asarray(rng.standard_normal((b, side, side, cin), np.float32))
+        out_side = side + 2 * p - k + 1
+        g = jnp.asarray(rng.standard_normal((b, out_side, out_side, cout), np.float32))
+        pads = ((p, p), (p, p))
+        fns = {f: jax.jit(lambda x, g, form=form: form(x, g, k, pads)) for f, form in FORMS.items()}
+        reference = np.asarray(fns["xla"](x, g))
+        scale = float(np.abs(reference).max())
+        for f, fn in fns.items():
+            np.testing.assert_allclose(np.asarray(fn(x, g)), reference, rtol=1e-4, atol=1e-4 * scale, err_msg=f)
+        best = {f: float("inf") for f in fns}
+        for _ in range(args.rounds):
+            for f, fn in fns.items():
+                t0 = time.perf_counter()
+                jax.block_until_ready(fn(x, g))
+                best[f] = min(best[f], time.perf_counter() - t0)
+        pick = chosen(x, g, k)
+        fastest = min(best, key=best.get)
+        cells = " | ".join(f"{best[f] * 1e3:.1f}" for f in FORMS)
+        print(f"| {name} | {cells} | {fastest} {best[fastest] / best['xla']:.2f} | {pick} | "
+              f"{best[pick] / best['xla']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
