@@ -1,6 +1,6 @@
 """Conv kernel gradients as GEMMs: XLA CPU computes a conv's kernel gradient as one convolution whose
-window is the whole output, at about half a GEMM's speed (far worse with a 1-channel side).
-Both are equal to the VJP of `lax.conv_general_dilated` with respect to its kernel (float32
+window is the whole output, at about half a GEMM's speed (far worse with few channels on a side).
+Every form here is equal to the VJP of `lax.conv_general_dilated` with respect to its kernel (float32
 summation order); the rules below pick the form measured faster (benchmarks/README.md)."""
 
 from __future__ import annotations
