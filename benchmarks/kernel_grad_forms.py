@@ -47,16 +47,6 @@ FORMS = {
 }
 
 
-def chosen(x, g, k) -> str:
-    """The form `gemm_kernel_grad` picks for these operands."""
-    cin, cout, rows = x.shape[-1], g.shape[-1], g.shape[0] * g.shape[1] * g.shape[2]
-    if kg.use_flat_kernel_grad(k, 1, cout):
-        return "flat"
-    if kg.use_row_kernel_grad(k, 1, cin, cout, rows):
-        return "rows"
-    return "taps" if kg.use_tap_kernel_grad(k, rows, cin, cout) else "xla"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -88,7 +78,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 jax.block_until_ready(fn(x, g))
                 best[f] = min(best[f], time.perf_counter() - t0)
-        pick = chosen(x, g, k)
+        pick = kg.kernel_grad_form(k, 1, cin, cout, b * out_side * out_side)
         fastest = min(best, key=best.get)
         cells = " | ".join(f"{best[f] * 1e3:.1f}" for f in FORMS)
         print(f"| {name} | {cells} | {fastest} {best[fastest] / best['xla']:.2f} | {pick} | "

@@ -99,16 +99,24 @@ def kernel_grad_flat(x: jax.Array, g: jax.Array, kernel_size: int, pads: Sequenc
     return grad.reshape(k, k, cout, cin).swapaxes(2, 3)
 
 
+def kernel_grad_form(kernel_size: int, stride: int, cin: int, cout: int, rows: int) -> str:
+    """The form the rules pick: 'flat', 'rows', 'taps', or 'xla' where XLA's own form is the faster
+    one; rows = batch x output pixels."""
+    if use_flat_kernel_grad(kernel_size, stride, cout):
+        return "flat"
+    if use_row_kernel_grad(kernel_size, stride, cin, cout, rows):
+        return "rows"
+    return "taps" if use_tap_kernel_grad(kernel_size, rows, cin, cout) else "xla"
+
+
 def gemm_kernel_grad(x: jax.Array, g: jax.Array, kernel_size: int, stride: int,
                      pads: Sequence[tuple[int, int]]) -> jax.Array | None:
-    """The kernel gradient in the GEMM form the rules pick (flat, rows, else taps), or None where
-    XLA's own form is the faster one."""
-    cin, cout = x.shape[-1], g.shape[-1]
-    rows = g.shape[0] * g.shape[1] * g.shape[2]
-    if use_flat_kernel_grad(kernel_size, stride, cout):
+    """The kernel gradient in the GEMM form `kernel_grad_form` picks, or None for XLA's own form."""
+    form = kernel_grad_form(kernel_size, stride, x.shape[-1], g.shape[-1], g.shape[0] * g.shape[1] * g.shape[2])
+    if form == "flat":
         return kernel_grad_flat(x, g, kernel_size, pads)
-    if use_row_kernel_grad(kernel_size, stride, cin, cout, rows):
+    if form == "rows":
         return kernel_grad_rows(x, g, kernel_size, pads)
-    if use_tap_kernel_grad(kernel_size, rows, cin, cout):
+    if form == "taps":
         return kernel_grad_taps(x, g, kernel_size, stride, pads)
     return None
