@@ -14,7 +14,8 @@ from jaxgan import ops
 from jaxgan.nets.layers import Conv, ConvTranspose
 from jaxgan.ops import kernel_grad as kernel_grad_mod
 from jaxgan.ops.conv import conv_patches, conv_vjp as conv_fast
-from jaxgan.ops.conv_transpose import conv_transpose_matmul, conv_transpose_phases, use_matmul
+from jaxgan.ops.conv_transpose import (PHASES_MIN_COUT, conv_transpose_matmul, conv_transpose_phases,
+                                       use_matmul, use_phases)
 from jaxgan.ops.kernel_grad import (kernel_grad_flat, kernel_grad_rows, kernel_grad_taps, use_flat_kernel_grad,
                                     use_row_kernel_grad, use_tap_kernel_grad)
 
@@ -128,17 +129,23 @@ def test_phase_transposed_conv_equals_reference(k, s, p, op, hw):
     assert float(jnp.abs(ref).max()) > 1.0
 
 
-def test_strided_conv_transpose_runs_without_lhs_dilation():
-    """conv_transpose's strided forward (and the strided conv's input gradient, which is one) has no
-    lhs-dilated convolution left, the form XLA CPU computes at 4x the FLOPs."""
-    x, kernel, g, strides, padding, output_padding = _inputs("k4s2p1", 3, 5)
+@pytest.mark.parametrize("cout,phases", [(PHASES_MIN_COUT, True), (PHASES_MIN_COUT - 1, False), (3, False)])
+def test_strided_conv_transpose_lhs_dilation_only_for_few_outputs(cout, phases):
+    """conv_transpose's strided forward (and the strided conv's input gradient, which is one) runs by
+    phases, without the lhs-dilated convolution XLA CPU computes at 4x the FLOPs, from
+    PHASES_MIN_COUT output channels on; with fewer (the RGB output of a U-Net, a discriminator's
+    input gradient) the lhs-dilated form, whose phase convs would have as few outputs."""
+    x, kernel, g, strides, padding, output_padding = _inputs("k4s2p1", 3, cout)
+    assert use_phases(kernel.shape, strides) is phases
     forward = jax.make_jaxpr(conv_transpose, static_argnums=(2, 3, 4))(x, kernel, strides, padding, output_padding)
-    assert "lhs_dilation=(2, 2)" not in str(forward)
+    assert ("lhs_dilation=(2, 2)" not in str(forward)) is phases
     reference = jax.make_jaxpr(conv_transpose_reference, static_argnums=(2, 3, 4))(x, kernel, strides, padding,
                                                                                 output_padding)
     assert "lhs_dilation=(2, 2)" in str(reference)  # the check sees the form it rules out
     input_grad = jax.make_jaxpr(jax.grad(lambda x: jnp.sum(conv_fast(x, kernel.swapaxes(2, 3), 2, 1))))(g)
-    assert "conv_general_dilated" in str(input_grad) and "lhs_dilation=(2, 2)" not in str(input_grad)
+    assert "conv_general_dilated" in str(input_grad)
+    assert ("lhs_dilation=(2, 2)" not in str(input_grad)) is phases
+    assert not use_phases(kernel.shape, (1, 1))
 
 
 @pytest.mark.parametrize("k,pads,hw,cin,cout", [(4, ((1, 1), (1, 1)), (7, 6), 64, 1), (3, ((0, 2), (1, 0)), (8, 9), 5, 3),
@@ -366,9 +373,10 @@ ZOO_CONVS = {
 }
 # (kernel, stride, padding, output_padding, Cin, Cout, input H x W)
 ZOO_TRANSPOSED = {
-    "unet_up": (4, 2, 1, 0, 4, 3, (4, 5)),
+    "unet_up": (4, 2, 1, 0, 4, 3, (4, 5)),  # RGB output: the lhs-dilated form
+    "unet_up_wide": (4, 2, 1, 0, 4, 8, (4, 5)),  # by phases
     "unet_inner_gemm": (4, 2, 1, 0, 8, 4, (1, 1)),  # 2 input pixels <= 8 channels: the GEMM form
-    "resnet_up": (3, 2, 1, 1, 4, 3, (5, 4)),
+    "resnet_up": (3, 2, 1, 1, 4, 8, (5, 4)),
 }
 
 
@@ -470,11 +478,12 @@ def test_env_var_refines_auto_and_explicit_choices_win(monkeypatch):
 @pytest.mark.parametrize("backend", ["gpu", "tpu"])
 def test_gpu_and_tpu_trace_plain_lax(backend, monkeypatch):
     """With the backend reported as GPU / TPU, a net's forward and backward hold no custom VJP, no
-    GEMM form and the transposed conv is lax's lhs-dilated conv; on CPU the rewrites are there."""
+    GEMM form and the transposed conv is lax's lhs-dilated conv; on CPU the rewrites are there (the
+    lhs-dilated form only where a transposed conv has RGB outputs, `use_phases`)."""
     monkeypatch.delenv(ops.ENV_VAR, raising=False)
     from jaxgan.nets import make_generator
 
-    g = make_generator("unet", depth=3, base_width=4)
+    g = make_generator("unet", depth=3, base_width=8)
     x = jnp.zeros((1, 16, 16, 3))
     variables = g.init(jax.random.key(0), x)
 
@@ -486,7 +495,8 @@ def test_gpu_and_tpu_trace_plain_lax(backend, monkeypatch):
     cpu = str(traced())  # the printed jaxpr includes every sub-jaxpr (custom VJP rules, loops)
     monkeypatch.setattr(jax, "default_backend", lambda: backend)
     plain = str(traced())
-    assert "custom_vjp" in cpu and "lhs_dilation=(2, 2)" not in cpu
+    # lhs-dilated on CPU: the RGB up-conv and the RGB down-conv's input gradient (3 outputs each)
+    assert "custom_vjp" in cpu and cpu.count("lhs_dilation=(2, 2)") == 2
     assert "custom_vjp" not in plain and "dot_general" not in plain
     assert "lhs_dilation=(2, 2)" in plain  # lax's transposed conv and strided input gradients
 

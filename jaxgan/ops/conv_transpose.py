@@ -23,6 +23,9 @@ NHWC = ("NHWC", "HWIO", "NHWC")
 # A conv (or transposed conv) with at most this many pixels (output pixels, input pixels for a
 # transposed conv; batch included) per kernel channel on that side runs as one GEMM.
 GEMM_MAX_ROWS_PER_CHANNEL = 1
+# A strided transposed conv runs by output phases from this many output channels on; below it XLA's
+# lhs-dilated form is faster despite its zeros (each phase conv has as few outputs, XLA's slow case).
+PHASES_MIN_COUT = 8
 
 
 def use_matmul(rows: int, kernel_rows: int) -> bool:
@@ -107,16 +110,22 @@ def conv_transpose_phases(x, kernel, strides, padding, output_padding):
     return full[:, ph:ph + ho, pw:pw + wo]
 
 
+def use_phases(kernel_shape: Sequence[int], strides: tuple[int, int]) -> bool:
+    """Whether a transposed conv's forward runs by output phases (`conv_transpose_phases`)."""
+    kh, kw, _, cout = kernel_shape
+    return strides != (1, 1) and kh >= strides[0] and kw >= strides[1] and cout >= PHASES_MIN_COUT
+
+
 def _conv_transpose_forward(x, kernel, strides, padding, output_padding):
-    kh, kw = kernel.shape[:2]
-    if strides != (1, 1) and kh >= strides[0] and kw >= strides[1]:
+    if use_phases(kernel.shape, strides):
         return conv_transpose_phases(x, kernel, strides, padding, output_padding)
     return conv2d_transpose_lax(x, kernel, strides, padding, output_padding)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def conv_transpose_vjp(x, kernel, strides, padding, output_padding):
-    """The transposed conv with the adjoint-conv backward (module docstring); forward by phases."""
+    """The transposed conv with the adjoint-conv backward (module docstring); forward by phases
+    where `use_phases` says so."""
     return _conv_transpose_forward(x, kernel, strides, padding, output_padding)
 
 
