@@ -146,7 +146,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.ema_decay = 0.0  # 0 = no EMA of the generator's params
     c.train.compute_dtype = "float32"  # float32 | bfloat16 (params and optimizer state stay float32)
     # how convs / pools run (jaxgan.ops.dispatch): 'auto' (env JAXGAN_CONV_IMPL, else the XLA-CPU
-    # rewrites on CPU and plain lax on GPU / TPU) | 'xla' | 'cpu_fast'
+    # rewrites on CPU and plain lax on GPU / TPU) | 'xla' | 'cpu_fast' | 'tflite' (what a TFLite export uses)
     c.train.conv_impl = "auto"
     c.train.num_samples = 4  # images in the sample grid written at each evaluation
     c.train.eval_lpips = True  # deblur evaluations during training: also LPIPS (VGG16; slower)

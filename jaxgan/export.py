@@ -16,7 +16,8 @@ image size).
 
 - savedmodel: jax2tf (jax.experimental.jax2tf, native serialisation) with the weights as tf.Variables;
   signature `serving_default`, input `image`.
-- tflite: TensorFlow's converter from that function (builtin ops only, float32, no quantisation).
+- tflite: TensorFlow's converter from that function (builtin ops only, float32, no quantisation),
+  traced with the convs in the forms the converter maps correctly (conv impl 'tflite', jaxgan.ops.dispatch).
 - stablehlo: a folder with `model.jax_exported` (jax.export serialisation; arguments: the variables,
   then the image) and `variables.msgpack` (flax.serialization); weights stay arguments so that
   compiling the module never constant-folds the network.
@@ -57,12 +58,13 @@ def size_multiple(module) -> int:
     return int(getattr(module, "size_multiple", 1))
 
 
-def inference_fn(config, module):
-    """fn(variables, image (B, H, W, 3) in [-1, 1]) -> {"image": ...} or {"mask": ...} (module docstring)."""
+def inference_fn(config, module, conv_impl: str | None = None):
+    """fn(variables, image (B, H, W, 3) in [-1, 1]) -> {"image": ...} or {"mask": ...} (module docstring);
+    convs as `conv_impl`, by default the run's train.conv_impl."""
     multiple = size_multiple(module)
     task = get_task(config.task)
     has_prior = config.data.prior != "none"
-    conv_impl = ops.check_impl(config.train.get("conv_impl", "auto"), "train.conv_impl")
+    conv_impl = conv_impl or ops.check_impl(config.train.get("conv_impl", "auto"), "train.conv_impl")
     blind_deconv = prior._blind_deconv_fn(prior._options(config)) if has_prior else None
 
     def fn(variables, image):
@@ -171,7 +173,7 @@ def export(workdir: str, fmt: str, output: str, size: tuple[int, int] | None = N
     if out.exists():
         raise ExportError(f"{out} exists; export never overwrites: remove it or choose another --output")
     config, module, variables = restore_generator(workdir)
-    fn = inference_fn(config, module)
+    fn = inference_fn(config, module, "tflite" if fmt == "tflite" else None)
     {"savedmodel": export_savedmodel, "tflite": export_tflite, "stablehlo": export_stablehlo}[fmt](
         fn, variables, config, size, out)
     return out

@@ -1,7 +1,9 @@
-"""jaxgan.ops: every implementation ('xla', 'cpu_fast') against plain lax (values, input and kernel
+"""jaxgan.ops: every implementation ('xla', 'cpu_fast', 'tflite') against plain lax (values, input and kernel
 gradients, the gradient penalty's second derivatives) for the zoo's conv shapes; the fast paths one by
 one (the transposed conv against a numpy scatter of PyTorch's ConvTranspose2d, the GEMM forms against
 XLA's kernel VJP); the dispatch; a whole train step under 'xla' and 'cpu_fast'."""
+
+import functools
 
 import chex
 import flax.linen as nn
@@ -148,6 +150,21 @@ def test_strided_conv_transpose_lhs_dilation_only_for_few_outputs(cout, phases):
     assert not use_phases(kernel.shape, (1, 1))
 
 
+@pytest.mark.parametrize("k,p,op", [(3, 1, 1), (4, 1, 0), (3, 2, 0), (5, 1, 1)])
+def test_tflite_form_pads_every_transposed_conv_evenly(k, p, op):
+    """The 'tflite' impl's transposed conv is one lhs-dilated conv with even pads, the larger of lax's
+    (k-1-p, k-1-p+op), cropped back: lax's values (TFLite's converter gets uneven pads wrong)."""
+    x = jax.random.normal(jax.random.key(k), (1, 5, 6, 4))
+    kernel = jax.random.normal(jax.random.key(p), (k, k, 4, 3))
+    ours = functools.partial(ops.conv2d_transpose, strides=2, padding=p, output_padding=op, impl="tflite")
+    jaxpr = str(jax.make_jaxpr(ours)(x, kernel))
+    even = max(k - 1 - p, k - 1 - p + op)
+    assert jaxpr.count("conv_general_dilated") == 1 and f"padding=(({even}, {even}), ({even}, {even}))" in jaxpr
+    expected = ops.conv2d_transpose_lax(x, kernel, 2, p, op)
+    np.testing.assert_allclose(ours(x, kernel), expected, rtol=1e-5, atol=1e-5)
+    assert expected.shape[1:3] == ((5 - 1) * 2 - 2 * p + k + op, (6 - 1) * 2 - 2 * p + k + op)
+
+
 @pytest.mark.parametrize("k,pads,hw,cin,cout", [(4, ((1, 1), (1, 1)), (7, 6), 64, 1), (3, ((0, 2), (1, 0)), (8, 9), 5, 3),
                                                 (1, ((0, 0), (0, 0)), (4, 5), 3, 2)])
 def test_kernel_grad_rows_equals_the_conv_kernel_vjp(k, pads, hw, cin, cout):
@@ -173,6 +190,21 @@ def test_row_kernel_grad_rule_and_conv_fast_through_it(monkeypatch):
     monkeypatch.setattr(kernel_grad_mod, "use_row_kernel_grad", lambda *args: True)
     monkeypatch.setattr(kernel_grad_mod, "use_flat_kernel_grad", lambda *args: False)
     _assert_conv_fast_grads_equal_lax(stride=1, padding=1, cout=2)
+
+
+@pytest.mark.parametrize("k,p,op", [(3, 1, 1), (4, 1, 0), (3, 2, 0), (5, 1, 1)])
+def test_tflite_form_pads_every_transposed_conv_evenly(k, p, op):
+    """The 'tflite' impl's transposed conv is one lhs-dilated conv with even pads, the larger of lax's
+    (k-1-p, k-1-p+op), cropped back: lax's values (TFLite's converter gets uneven pads wrong)."""
+    x = jax.random.normal(jax.random.key(k), (1, 5, 6, 4))
+    kernel = jax.random.normal(jax.random.key(p), (k, k, 4, 3))
+    ours = functools.partial(ops.conv2d_transpose, strides=2, padding=p, output_padding=op, impl="tflite")
+    jaxpr = str(jax.make_jaxpr(ours)(x, kernel))
+    even = max(k - 1 - p, k - 1 - p + op)
+    assert jaxpr.count("conv_general_dilated") == 1 and f"padding=(({even}, {even}), ({even}, {even}))" in jaxpr
+    expected = ops.conv2d_transpose_lax(x, kernel, 2, p, op)
+    np.testing.assert_allclose(ours(x, kernel), expected, rtol=1e-5, atol=1e-5)
+    assert expected.shape[1:3] == ((5 - 1) * 2 - 2 * p + k + op, (6 - 1) * 2 - 2 * p + k + op)
 
 
 @pytest.mark.parametrize("k,pads,hw,cin,cout", [(4, ((1, 1), (1, 1)), (7, 6), 64, 1), (3, ((0, 2), (1, 0)), (8, 9), 5, 3),
@@ -377,6 +409,7 @@ ZOO_TRANSPOSED = {
     "unet_up_wide": (4, 2, 1, 0, 4, 8, (4, 5)),  # by phases
     "unet_inner_gemm": (4, 2, 1, 0, 8, 4, (1, 1)),  # 2 input pixels <= 8 channels: the GEMM form
     "resnet_up": (3, 2, 1, 1, 4, 8, (5, 4)),
+    "resnet_up_rgb": (3, 2, 1, 1, 4, 3, (5, 4)),  # uneven lax pads (1, 2): the 'tflite' form pads (2, 2), crops
 }
 
 
@@ -405,7 +438,7 @@ def _assert_close_scaled(actual, expected, rtol=1e-4):
         np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=rtol, atol=rtol * scale)
 
 
-@pytest.mark.parametrize("impl", ["xla", "cpu_fast"])
+@pytest.mark.parametrize("impl", ["xla", "cpu_fast", "tflite"])
 @pytest.mark.parametrize("case", list(ZOO_CONVS))
 def test_conv2d_every_impl_equals_lax_to_second_order(case, impl):
     k, s, p, groups, cin, cout, hw = ZOO_CONVS[case]
@@ -419,7 +452,7 @@ def test_conv2d_every_impl_equals_lax_to_second_order(case, impl):
     _assert_close_scaled(ours, ref)
 
 
-@pytest.mark.parametrize("impl", ["xla", "cpu_fast"])
+@pytest.mark.parametrize("impl", ["xla", "cpu_fast", "tflite"])
 @pytest.mark.parametrize("case", list(ZOO_TRANSPOSED))
 def test_conv2d_transpose_every_impl_equals_lax_to_second_order(case, impl):
     k, s, p, op, cin, cout, hw = ZOO_TRANSPOSED[case]
@@ -432,7 +465,7 @@ def test_conv2d_transpose_every_impl_equals_lax_to_second_order(case, impl):
     _assert_close_scaled(ours, ref)
 
 
-@pytest.mark.parametrize("impl", ["xla", "cpu_fast"])
+@pytest.mark.parametrize("impl", ["xla", "cpu_fast", "tflite"])
 @pytest.mark.parametrize("hw", [(6, 8), (7, 5)])
 def test_max_pool_every_impl_equals_flax_max_pool(impl, hw):
     """Values (odd sides: last row / column dropped) and, on tie-free input, the gradient."""

@@ -155,6 +155,6 @@ def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, padding: int = 0, g
     if x.shape[-1] != kernel.shape[2] * groups:
         raise ValueError(f"conv2d: {x.shape[-1]} input channels do not match kernel {kernel.shape} "
                          f"with groups={groups}")
-    if dispatch.resolve(impl) == "xla":
+    if dispatch.resolve(impl) in ("xla", "tflite"):
         return conv2d_lax(x, kernel, stride, padding, groups)
     return conv2d_cpu_fast(x, kernel, stride, padding, groups)

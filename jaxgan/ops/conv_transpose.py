@@ -48,10 +48,28 @@ def _pair(v) -> tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else tuple(int(a) for a in v)
 
 
+def _lax_pads(kernel_shape, padding, output_padding) -> list[tuple[int, int]]:
+    """`lax.conv_transpose`'s (low, high) pads per axis for PyTorch's (padding, output_padding)."""
+    return [(k - 1 - p, k - 1 - p + op) for k, p, op in zip(kernel_shape[:2], _pair(padding), _pair(output_padding))]
+
+
 def conv2d_transpose_lax(x, kernel, strides=(2, 2), padding=(1, 1), output_padding=(0, 0)):
     """Plain `lax.conv_transpose` with PyTorch's (padding, output_padding); autodiff backward."""
-    pads = [(k - 1 - p, k - 1 - p + op) for k, p, op in zip(kernel.shape[:2], _pair(padding), _pair(output_padding))]
-    return lax.conv_transpose(x, kernel, _pair(strides), pads, dimension_numbers=NHWC)
+    return lax.conv_transpose(x, kernel, _pair(strides), _lax_pads(kernel.shape, padding, output_padding),
+                              dimension_numbers=NHWC)
+
+
+def conv2d_transpose_even_pads(x, kernel, strides=(2, 2), padding=(1, 1), output_padding=(0, 0)):
+    """`conv2d_transpose_lax` with each axis padded evenly (by the larger of its two pads) and the
+    extra rows cropped: the form TFLite's converter maps correctly (it maps an unevenly padded
+    lhs-dilated conv, e.g. k3 s2 p1 op1, to a TRANSPOSE_CONV with other values)."""
+    pads = _lax_pads(kernel.shape, padding, output_padding)
+    even = [(max(pad), max(pad)) for pad in pads]
+    y = lax.conv_transpose(x, kernel, _pair(strides), even, dimension_numbers=NHWC)
+    sizes = [(n - 1) * s + 1 + lo + hi - k + 1 for n, s, (lo, hi), k in
+             zip(x.shape[1:3], _pair(strides), pads, kernel.shape[:2])]
+    starts = [m - lo for (m, _), (lo, _) in zip(even, pads)]
+    return y[:, starts[0]:starts[0] + sizes[0], starts[1]:starts[1] + sizes[1]]
 
 
 def _adjoint_conv_operand(g, padding, output_padding):
@@ -194,6 +212,9 @@ def conv2d_transpose(x: jax.Array, kernel: jax.Array, strides: int | Sequence[in
     (H - 1) s - 2p + k + op. Inputs are promoted to a common dtype. `impl`: see `jaxgan.ops.dispatch`."""
     dtype = jnp.result_type(x, kernel)
     x, kernel = x.astype(dtype), kernel.astype(dtype)
-    if dispatch.resolve(impl) == "xla":
+    chosen = dispatch.resolve(impl)
+    if chosen == "xla":
         return conv2d_transpose_lax(x, kernel, strides, padding, output_padding)
+    if chosen == "tflite":
+        return conv2d_transpose_even_pads(x, kernel, strides, padding, output_padding)
     return conv2d_transpose_cpu_fast(x, kernel, strides, padding, output_padding)

@@ -2,6 +2,9 @@
 
 - 'xla': plain `lax` ops, autodiff backward.
 - 'cpu_fast': the rewrites measured faster on XLA's CPU backend (benchmarks/README.md).
+- 'tflite': plain `lax`, with transposed convs padded evenly and cropped
+  (`conv2d_transpose_even_pads`): what `jaxgan export --format tflite` traces, as TFLite's
+  converter gets unevenly padded transposed convs wrong.
 - 'auto': the environment variable JAXGAN_CONV_IMPL when it is set (to 'xla' or 'cpu_fast'), else
   'cpu_fast' on the CPU backend and 'xla' on GPU / TPU, where the rewrites are unmeasured.
 
@@ -18,7 +21,7 @@ from typing import Iterator
 
 import jax
 
-IMPLS = ("auto", "xla", "cpu_fast")
+IMPLS = ("auto", "xla", "cpu_fast", "tflite")
 ENV_VAR = "JAXGAN_CONV_IMPL"
 _requested = contextvars.ContextVar("jaxgan_conv_impl", default="auto")
 
@@ -32,7 +35,7 @@ def check_impl(impl: str, what: str = "conv_impl") -> str:
 
 @contextlib.contextmanager
 def conv_impl(impl: str) -> Iterator[None]:
-    """Ops traced inside this block use `impl` ('auto' | 'xla' | 'cpu_fast')."""
+    """Ops traced inside this block use `impl` (one of IMPLS)."""
     token = _requested.set(check_impl(impl))
     try:
         yield
@@ -46,7 +49,7 @@ def on_cpu() -> bool:
 
 
 def resolve(impl: str | None = None) -> str:
-    """'xla' or 'cpu_fast': `impl`, else the enclosing `conv_impl` block's, with 'auto' resolved."""
+    """'xla', 'cpu_fast' or 'tflite': `impl`, else the enclosing `conv_impl` block's, with 'auto' resolved."""
     impl = check_impl(_requested.get() if impl is None else impl)
     if impl == "auto":
         impl = check_impl(os.environ.get(ENV_VAR) or "auto", ENV_VAR)

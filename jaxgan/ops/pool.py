@@ -25,6 +25,6 @@ def max_pool_2x2_reshape(x: jax.Array) -> jax.Array:
 
 def max_pool_2x2(x: jax.Array, *, impl: str | None = None) -> jax.Array:
     """2x2 / stride-2 max pool; `impl`: see `jaxgan.ops.dispatch`."""
-    if dispatch.resolve(impl) == "xla":
+    if dispatch.resolve(impl) in ("xla", "tflite"):
         return max_pool_2x2_lax(x)
     return max_pool_2x2_reshape(x)
