@@ -31,6 +31,7 @@ SHAPES = {
     "patchgan_3": (1, 64, 128, 256, 4, 2, 1),
     "patchgan_stride1": (1, 32, 256, 512, 4, 1, 1),
     "fpn_top_down": (1, 64, 128, 128, 3, 1, 1),
+    "vgg_conv1_2": (1, 256, 64, 64, 3, 1, 1),  # VGG16 (the perceptual loss: forward and input gradient)
     "vgg_conv2_2": (1, 128, 128, 128, 3, 1, 1),
     "vgg_conv3_2": (1, 64, 256, 256, 3, 1, 1),
 }
