@@ -11,7 +11,6 @@ the three passes together, and which kernel-gradient form the rules picked.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -20,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from benchmarks import shape_args
 from jaxgan import ops
 from jaxgan.ops import kernel_grad as kg
 
@@ -67,17 +67,9 @@ def jax_passes(x, w, g, s, p):
 def main() -> None:
     import torch
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser = shape_args.shape_parser(__doc__)
     parser.add_argument("--torch-threads", type=int, default=0, help="0 = as many as JAX's CPU cores")
-    args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
-    names = args.shapes.split(",")
-    unknown = [n for n in names if n not in SHAPES]
-    if unknown:
-        parser.error(f"unknown shapes {unknown}; valid: {', '.join(SHAPES)}")
+    args, names = shape_args.parse_shapes(parser, SHAPES)
     torch.set_num_threads(args.torch_threads or os.cpu_count())
     passes = ("fwd", "igrad", "wgrad")
     print("| shape | " + " | ".join(f"{who} {p} ms" for who in ("jaxgan", "lax", "torch") for p in passes)

@@ -10,13 +10,13 @@ Prints ms per form, ratio to 'xla', and the rules' choice.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks import shape_args
 from jaxgan.ops import conv as conv_ops
 from jaxgan.ops import kernel_grad as kg
 
@@ -48,16 +48,8 @@ FORMS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--shapes", default=",".join(SHAPES))
-    args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
-    names = args.shapes.split(",")
-    unknown = [n for n in names if n not in SHAPES]
-    if unknown:
-        parser.error(f"unknown shapes {unknown}; valid: {', '.join(SHAPES)}")
+    parser = shape_args.shape_parser(__doc__)
+    args, names = shape_args.parse_shapes(parser, SHAPES)
     print(f"| shape | {' | '.join(f'{f} ms' for f in FORMS)} | best / xla | rules pick | picked / xla |")
     print(f"|---|{'---|' * len(FORMS)}---|---|---|")
     for name in names:
