@@ -1,5 +1,5 @@
-"""jaxgan.ops: every implementation ('xla', 'cpu_fast', 'tflite') against plain lax (values, input and kernel
-gradients, the gradient penalty's second derivatives) for the zoo's conv shapes; the fast paths one by
+"""jaxgan.ops: every implementation ('xla', 'cpu_fast', 'tflite') against plain lax (values, input and
+kernel gradients, the gradient penalty's second derivatives) for the zoo's conv shapes; the fast paths one by
 one (the transposed conv against a numpy scatter of PyTorch's ConvTranspose2d, the GEMM forms against
 XLA's kernel VJP); the dispatch; a whole train step under 'xla' and 'cpu_fast'."""
 

@@ -63,13 +63,12 @@ def conv2d_transpose_even_pads(x, kernel, strides=(2, 2), padding=(1, 1), output
     """`conv2d_transpose_lax` with each axis padded evenly (by the larger of its two pads) and the
     extra rows cropped: the form TFLite's converter maps correctly (it maps an unevenly padded
     lhs-dilated conv, e.g. k3 s2 p1 op1, to a TRANSPOSE_CONV with other values)."""
+    strides, padding, output_padding = _pair(strides), _pair(padding), _pair(output_padding)
     pads = _lax_pads(kernel.shape, padding, output_padding)
-    even = [(max(pad), max(pad)) for pad in pads]
-    y = lax.conv_transpose(x, kernel, _pair(strides), even, dimension_numbers=NHWC)
-    sizes = [(n - 1) * s + 1 + lo + hi - k + 1 for n, s, (lo, hi), k in
-             zip(x.shape[1:3], _pair(strides), pads, kernel.shape[:2])]
-    starts = [m - lo for (m, _), (lo, _) in zip(even, pads)]
-    return y[:, starts[0]:starts[0] + sizes[0], starts[1]:starts[1] + sizes[1]]
+    y = lax.conv_transpose(x, kernel, strides, [(max(pad), max(pad)) for pad in pads], dimension_numbers=NHWC)
+    (top, left) = (max(pad) - pad[0] for pad in pads)  # the rows / columns the even pads added in front
+    ho, wo = (output_size(*args) for args in zip(x.shape[1:3], kernel.shape[:2], strides, padding, output_padding))
+    return y[:, top:top + ho, left:left + wo]
 
 
 def _adjoint_conv_operand(g, padding, output_padding):

@@ -5,7 +5,7 @@
 - 'tflite': plain `lax`, with transposed convs padded evenly and cropped
   (`conv2d_transpose_even_pads`): what `jaxgan export --format tflite` traces, as TFLite's
   converter gets unevenly padded transposed convs wrong.
-- 'auto': the environment variable JAXGAN_CONV_IMPL when it is set (to 'xla' or 'cpu_fast'), else
+- 'auto': the environment variable JAXGAN_CONV_IMPL when it is set (to one of the above), else
   'cpu_fast' on the CPU backend and 'xla' on GPU / TPU, where the rewrites are unmeasured.
 
 The choice is made at trace time: `resolve()` reads the impl set by the innermost `conv_impl(...)`
