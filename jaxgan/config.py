@@ -112,6 +112,10 @@ def base_config() -> ml_collections.ConfigDict:
     # G's adversarial terms judged by D after this step's D update (pix2pix's order); False: by D
     # before it, both updates computed from the same start (Hung et al.: both optimizers step at the end)
     c.loss.g_sees_updated_d = True
+    # ragan / ragan_ls centres: pool (DeblurGAN-v2: means of D's last relativistic_pool_size outputs
+    # per sample, stored detached) | batch (the batch's means, differentiated through)
+    c.loss.relativistic_centres = "pool"
+    c.loss.relativistic_pool_size = 50
 
     # ---- optimizers (optax) -------------------------------------------------------------------
     c.optim = ml_collections.ConfigDict()

@@ -179,11 +179,16 @@ def test_deblurgan_generator_has_dropout_in_train_and_test_mode_and_the_same_par
     np.testing.assert_array_equal(plain_a, plain_b)
 
 
-def test_deblurgan_critic_padding_2_output_size_and_same_params():
+def test_deblurgan_critic_padding_is_the_python2_runs_and_sets_the_output_size():
+    """The paper-era code (Python 2: bare xrange at 926f4f4 conditional_gan_model.py:101) computes
+    networks.py:289 padw = int(np.ceil((kw-1)/2)) with integer division: 1 (Python 3: 2)."""
     from jaxgan import nets
 
     c = _published("deblurgan_gopro")
-    assert c.discriminator.options.padding == 2
+    kw = 4
+    python2_padw, python3_padw = int(np.ceil((kw - 1) // 2)), int(np.ceil((kw - 1) / 2))
+    assert (python2_padw, python3_padw) == (1, 2)
+    assert c.discriminator.options.padding == python2_padw
     x = jnp.zeros((1, 32, 32, 3))
     out = {}
     for p in (1, 2):
@@ -310,7 +315,8 @@ def test_deblurgan_published_values():
     c = _published("deblurgan_gopro")
     assert tuple(c.data.load_size) == (360, 640) and c.data.crop_size == 256 and c.data.flip
     assert (c.loss.perceptual_net, c.loss.perceptual_input, c.loss.perceptual_weight) == ("vgg19", "raw", 100.0)
-    assert c.loss.gradient_penalty == "wgan_gp" and c.loss.n_critic == 5
+    # the original's penalty (models/losses.py:141-159): one alpha per batch, norm over channels
+    assert c.loss.gradient_penalty == "wgan_gp_deblurgan" and c.loss.n_critic == 5
     lr = optim.make_schedule(c, 1e-4)  # conditional_gan_model.py update_learning_rate, per epoch
     epoch = c.optim.schedule_period
     for e in (0, 150, 151, 200, 299):
@@ -450,3 +456,127 @@ def test_deblurganv2_published_values():
     assert c.variants.transfer_from == "imagenet:mobilenet_v2" and c.variants.freeze_prefixes == ("backbone/",)
     assert c.variants.unfreeze_step == 3 * c.optim.schedule_period
     assert c.discriminator.options.padding == 2
+
+
+# ---- initialisation: PyTorch's default where the originals keep it --------------------------------
+
+def _torch_default_init_errors(torch_module, table, flax_params, skip_prefix=""):
+    """Per conv of `table` (flax path -> torch key): jaxgan's initial kernel against torch's default
+    init of the same layer, kaiming_uniform(a=sqrt(5)) = U(-b, b) with b = 1/sqrt(torch's fan_in):
+    [(path, max|w| / b, std(w) / (b / sqrt(3)), max|bias| / b)]."""
+    import torch
+    from reference_helpers import flat_tree
+
+    weights = dict(torch_module.named_parameters())
+    flat = flat_tree(flax_params)
+    rows = []
+    for path, (key, _) in table.entries.items():
+        if not (path.startswith("params/") and path.endswith("/kernel")) or (
+                skip_prefix and path.startswith("params/" + skip_prefix)):
+            continue
+        fan_in = torch.nn.init._calculate_fan_in_and_fan_out(weights[key])[0]
+        bound = 1.0 / np.sqrt(fan_in)
+        torch_w = weights[key].detach().numpy()
+        assert np.abs(torch_w).max() <= bound * (1 + 1e-6)  # torch's own init: the bound is right
+        kernel = flat[path[len("params/"):]]
+        bias = flat.get(path[len("params/"):-len("kernel")] + "bias")
+        rows.append((path, float(np.abs(kernel).max() / bound), float(kernel.std() / (bound / np.sqrt(3))),
+                     None if bias is None else float(np.abs(bias).max() / bound), kernel.size))
+    assert rows
+    return rows
+
+
+def _assert_torch_like(rows):
+    for path, top, spread, bias, size in rows:
+        assert top <= 1.0 + 1e-6, (path, top)  # inside torch's bound
+        if size >= 256:  # enough entries for the statistics of U(-b, b)
+            assert top >= 0.9 and abs(spread - 1.0) <= 0.15, (path, top, spread)
+        if bias is not None:
+            assert 0.0 < bias <= 1.0 + 1e-6, (path, bias)
+
+
+def test_deblurganv2_head_and_discriminators_start_as_pytorch_defaults():
+    """DeblurGAN-v2 never re-initialises its FPN head or D's (models/fpn_mobilenet.py, models/networks.py:
+    no init call; only the backbone comes from ImageNet): the published config's weight_init='torch'
+    gives every head / D conv torch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (N(0, 0.02) would not)."""
+    pytest.importorskip("torch")
+    from jaxgan import nets
+    from jaxgan.weights.formats import fpn_mobilenet_table
+    from reference import deblurganv2 as ref
+    from reference_steps import patchgan_table
+
+    c = _published("deblurganv2_mobilenet_gopro")
+    assert c.generator.options.weight_init == "torch" and c.discriminator.options.weight_init == "torch"
+    g_options = dict(c.generator.options, base_width=8)
+    g = nets.make_generator("fpn_mobilenet", **g_options)
+    g_params = jax.jit(g.init)(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)))["params"]
+    g_rows = _torch_default_init_errors(ref.FPNMobileNet(3, num_filters=8, num_filters_fpn=16),
+                                        fpn_mobilenet_table(g_options), jax.device_get(g_params), "backbone/")
+    d_options = dict(c.discriminator.options, base_width=8)
+    d = nets.make_discriminator("double_scale", **d_options)
+    d_params = jax.jit(d.init)(jax.random.PRNGKey(1), jnp.zeros((1, 96, 96, 3)))["params"]
+    d_table = patchgan_table(3, "instance", "patch.model", "patch/")
+    d_table.entries.update(patchgan_table(5, "instance", "full.model", "full/").entries)
+    d_rows = _torch_default_init_errors(ref.DoubleScaleD(3, ndf=8, padw=2), d_table, jax.device_get(d_params))
+    _assert_torch_like(g_rows + d_rows)
+    # pix2pix's N(0, 0.02) on the same layers is not PyTorch's default
+    d_normal = nets.make_discriminator("double_scale", **dict(d_options, weight_init="normal"))
+    normal_rows = _torch_default_init_errors(ref.DoubleScaleD(3, ndf=8, padw=2), d_table, jax.device_get(
+        jax.jit(d_normal.init)(jax.random.PRNGKey(1), jnp.zeros((1, 96, 96, 3)))["params"]))
+    with pytest.raises(AssertionError):
+        _assert_torch_like(normal_rows)
+
+
+def test_hung_discriminator_starts_as_pytorch_default():
+    """AdvSemiSeg train.py:225-228 builds FCDiscriminator and never re-initialises it."""
+    pytest.importorskip("torch")
+    from jaxgan import nets
+    from jaxgan.weights.formats import fc_discriminator_table
+    from reference.advsemiseg import FCDiscriminator
+
+    c = _published("semi_seg")
+    options = dict(c.discriminator.options, base_width=16)
+    d = nets.make_discriminator("fc", **options)
+    params = jax.jit(d.init)(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, options["in_channels"])))["params"]
+    rows = _torch_default_init_errors(FCDiscriminator(options["in_channels"], ndf=16), fc_discriminator_table(),
+                                      jax.device_get(params))
+    _assert_torch_like(rows)
+
+
+# ---- DeblurGAN-v2's pool of D outputs: in the state, advanced by D, checkpointed ---------------------
+
+def test_relativistic_pool_lives_in_the_state_and_resumes_exactly(tmp_path):
+    """RaGAN-LS with loss.relativistic_centres 'pool': every D update adds D's outputs, G's loss only
+    queries (train_step == d_step then g_step, pool included); the pool is saved with the checkpoint
+    and a restored run continues exactly."""
+    from jaxgan.train.checkpoint import Checkpointer
+    from reference_helpers import flat_tree
+
+    config = tiny_config("deblur", norm="none", adversarial="ragan_ls", relativistic_pool_size=6)
+    g, d = state_lib.make_modules(config)
+    batches = [fixed_batch(config, n) for n in range(3)]
+    state = state_lib.create_state(config, g, d, batches[0], jax.random.PRNGKey(0))
+    assert int(state.logit_pool["count"]) == 0 and state.logit_pool["real"].shape == (1, 6)
+    fns = steps.make_step_fns(config)
+    d_step, g_step, train_step = (jax.jit(f) for f in fns)
+    fused, _ = train_step(state, batches[0], {})
+    split, _ = g_step(*d_step(state, batches[0], {})[:1], batches[0], {})
+    for a, b in ((fused.logit_pool, split.logit_pool), (fused.g.params, split.g.params)):
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)  # two XLA programs: rounding apart
+    assert int(fused.logit_pool["count"]) == 4  # one D update of a batch of 4
+    state, _ = train_step(fused, batches[1], {})
+    assert int(state.logit_pool["count"]) == 6  # full: the oldest two dropped
+    checkpoints = Checkpointer(tmp_path / "run", config)
+    checkpoints.save(2, state)
+    checkpoints.wait()
+    restored = checkpoints.restore(jax.tree.map(jnp.zeros_like, state))
+    checkpoints.close()
+    np.testing.assert_array_equal(restored.logit_pool["real"], state.logit_pool["real"])
+    went_on, _ = train_step(state, batches[2], {})
+    resumed, _ = train_step(restored, batches[2], {})
+    for path, value in flat_tree(jax.device_get({"pool": went_on.logit_pool, "d": went_on.d.params})).items():
+        np.testing.assert_array_equal(value, flat_tree(jax.device_get({"pool": resumed.logit_pool,
+                                                                       "d": resumed.d.params}))[path])
+    batch_config = tiny_config("deblur", norm="none", adversarial="ragan_ls", relativistic_centres="batch")
+    assert state_lib.create_state(batch_config, g, d, batches[0], jax.random.PRNGKey(0)).logit_pool is None

@@ -105,6 +105,87 @@ def test_relativistic_generator_sees_real_logits():
     assert np.abs(np.asarray(grad_real)).sum() > 0
 
 
+@pytest.mark.parametrize("kind", ["ragan", "ragan_ls"])
+def test_pooled_relativistic_losses_match_deblurganv2_values_and_gradients(kind):
+    """Three batches of 2 through a pool of 3 outputs (the third batch drops the oldest): D's and G's
+    losses and their gradients w.r.t. D's outputs against reference/losses.py (DeblurGAN-v2
+    models/losses.py:132-215 over util/image_pool.py), where the pooled means are detached."""
+    torch = pytest.importorskip("torch")
+    from reference import losses as ref
+
+    criterion = (ref.RelativisticDiscLossLS if kind == "ragan_ls" else ref.RelativisticDiscLoss)(3)
+    pair = losses.get_adversarial(kind)
+    pool = losses.logit_pool.init(1, 3)
+    rng = np.random.default_rng(0)
+
+    class Outputs(torch.nn.Module):  # D's outputs as parameters: D(real) = P_real, D(fake) = P_fake
+        def __init__(self, real, fake):
+            super().__init__()
+            self.real, self.fake = torch.nn.Parameter(torch.tensor(real)), torch.nn.Parameter(torch.tensor(fake))
+
+        def forward(self, which):
+            return self.real if which == "real" else self.fake
+
+    for t in range(3):
+        r = rng.normal(1.0, 1.0, (2, 1, 3, 3)).astype(np.float32)
+        f = rng.normal(-0.5, 1.0, (2, 1, 3, 3)).astype(np.float32)
+        net = Outputs(r, f)
+
+        class Tag:  # what net receives: detach() keeps the tag (D's loss detaches the fake)
+            def __init__(self, which):
+                self.which = which
+
+            def detach(self):
+                return self
+
+        d_ref = criterion(lambda tag: net(tag.which), Tag("fake"), Tag("real"))
+        d_ref.backward()
+        d_grads = (net.real.grad.numpy().copy(), net.fake.grad.numpy().copy())
+        net.zero_grad()
+        g_ref = criterion.get_g_loss(lambda tag: net(tag.which), Tag("fake"), Tag("real"))
+        g_ref.backward()
+        g_grads = (net.real.grad.numpy(), net.fake.grad.numpy())
+
+        def d_loss_fn(real, fake, pool):  # as the D update: add this batch's outputs, then query
+            return pair.d_loss(real, fake, losses.logit_pool.centres(losses.logit_pool.add(pool, real, fake)))
+
+        d_loss, d_jax = jax.value_and_grad(d_loss_fn, argnums=(0, 1))(jnp.asarray(r), jnp.asarray(f), pool)
+        pool = losses.logit_pool.add(pool, r, f)
+        centres = losses.logit_pool.centres(pool)  # G's loss queries without adding
+        g_loss, g_jax = jax.value_and_grad(pair.g_loss, argnums=(0, 1))(jnp.asarray(r), jnp.asarray(f), centres)
+        np.testing.assert_allclose([d_loss, g_loss], [d_ref.item(), g_ref.item()], rtol=1e-5)
+        for got, want in zip(d_jax + g_jax, d_grads + g_grads):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert int(pool["count"]) == 3
+
+
+def test_logit_pool_keeps_the_last_samples_per_output():
+    pool = losses.logit_pool.init(2, 3)
+    means = []
+    for value in (1.0, 2.0, 3.0, 4.0):  # batches of 2 samples; two D outputs of different shapes
+        pool = losses.logit_pool.add(pool, [jnp.full((2, 4, 4, 1), value), jnp.full((2, 1), -value)],
+                                     [jnp.full((2, 4, 4, 1), 10 * value), jnp.full((2, 1), 0.0)])
+        means.append([(float(r), float(f)) for r, f in losses.logit_pool.centres(pool)])
+    # after batch 2: samples (1, 2, 2); after 4: (3, 4, 4); the pool holds 3 samples
+    assert means[0] == [(1.0, 10.0), (-1.0, 0.0)]
+    assert means[1][0] == pytest.approx((5 / 3, 50 / 3)) and means[3][0] == pytest.approx((11 / 3, 110 / 3))
+    assert means[3][1] == pytest.approx((-11 / 3, 0.0))
+
+
+def test_batch_centres_are_differentiated_through():
+    """Without a pool the centres are the batch's means, with their gradient (Jolicoeur-Martineau)."""
+    pair = losses.get_adversarial("ragan_ls")
+    r, f = jnp.asarray(REAL), jnp.asarray(FAKE)
+    constant = [(jnp.mean(r), jnp.mean(f))]
+    np.testing.assert_allclose(pair.d_loss(r, f), pair.d_loss(r, f, constant), rtol=1e-6)
+    batch_grad = jax.grad(pair.d_loss)(r, f)
+    pooled_grad = jax.grad(pair.d_loss)(r, f, constant)
+    np.testing.assert_allclose(pooled_grad, (r - jnp.mean(f) - 1) / r.size, rtol=1e-5)
+    assert float(jnp.max(jnp.abs(batch_grad - pooled_grad))) > 1e-2
+    with pytest.raises(ValueError, match="takes no centres"):
+        losses.get_adversarial("lsgan").d_loss(r, f, constant)
+
+
 def test_adversarial_errors():
     with pytest.raises(ValueError, match="ragan_ls"):  # lists the valid kinds
         losses.get_adversarial("bce")

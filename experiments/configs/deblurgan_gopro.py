@@ -6,13 +6,18 @@ docs/fidelity.md lists every item with its test:
   convs (models/networks.py ResnetBlock before 2019-03, commit 7363c59 build_conv_block; opt.txt
   no_dropout False), learn_residual: output = clip(blurred + G(blurred)) (README train command
   --learn_residual; train.py sets it).
-- Unconditional 70x70 PatchGAN critic with the original's padding 2 on every 4x4 conv
-  (models/networks.py NLayerDiscriminator: padw = ceil((kw - 1) / 2)): `discriminator.options.padding`.
-- WGAN-GP, lambda 10, 5 critic updates per G update on the same batch (models/losses.py
-  DiscLossWGANGP, models/conditional_gan_model.py criticUpdates). The penalty here is the corrected
-  per-sample form of Gulrajani et al. (`loss.gradient_penalty='wgan_gp'`, the default); the
-  original draws ONE alpha per batch and takes the gradient norm over channels only, a defect kept
-  as `loss.gradient_penalty='wgan_gp_deblurgan'` for faithful runs.
+- Unconditional 70x70 PatchGAN critic with padding 1 on every 4x4 conv: `discriminator.options.padding=1`.
+  This config reproduces the paper's run (28.7 dB), trained with the 2017 code on Python 2: its
+  conditional_gan_model.py:101 (commit 926f4f4) loops with a bare `xrange` (the Python 3 shim came
+  on 2017-11-26, 5a7e6c2), and under Python 2 networks.py:289 `padw = int(np.ceil((kw-1)/2))` is
+  ceil(3 / 2 floored) = 1. The same line gives 2 under Python 3 (the 2019 code, networks.py:426),
+  and the released latest_net_D of that era would need padding=2.
+- WGAN-GP, lambda 10, 5 critic updates per G update on the same batch (models/losses.py:127-171
+  DiscLossWGANGP, models/conditional_gan_model.py:55, :106-109). The penalty is the original's
+  (`loss.gradient_penalty='wgan_gp_deblurgan'`, losses.py:141-159): ONE alpha per batch
+  (torch.rand(1, 1) expanded) and the gradient norm over the channels of each pixel
+  (gradients.norm(2, dim=1) on NCHW), averaged over batch and pixels. Gulrajani et al.'s per-sample
+  form is the named option `loss.gradient_penalty='wgan_gp'` (off here).
 - Perceptual loss x 100 (lambda_A): MSE of VGG19 conv3_3 features (features[:15], before its ReLU)
   on the raw [-1, 1] images, no ImageNet normalisation (models/losses.py PerceptualLoss):
   `loss.perceptual_input='raw'`, `loss.perceptual_net='vgg19'` (needs the ImageNet VGG19 weights
@@ -61,9 +66,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.discriminator.name = "patchgan"
     c.discriminator.conditional = False
     c.discriminator.options = ml_collections.ConfigDict(dict(
-        in_channels=3, base_width=64, num_layers=3, norm="instance", padding=2))
+        in_channels=3, base_width=64, num_layers=3, norm="instance", padding=1))
     c.loss.adversarial = "wgan"
-    c.loss.gradient_penalty = "wgan_gp"  # corrected; the original's form: 'wgan_gp_deblurgan'
+    c.loss.gradient_penalty = "wgan_gp_deblurgan"  # the original's; Gulrajani's per-sample form: 'wgan_gp'
     c.loss.gradient_penalty_weight = 10.0
     c.loss.n_critic = 5
     c.loss.pixel = "none"

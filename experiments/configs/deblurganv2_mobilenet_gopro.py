@@ -11,8 +11,16 @@ config/config.yaml); docs/fidelity.md lists every item with its test:
   scheduler for the whole G instead.
 - Double-scale D (a 3-layer patch PatchGAN and a 5-layer "full" one, instance norm, padding 2:
   models/networks.py NLayerDiscriminator padw = 2, get_fullD n_layers 5), the two losses averaged
-  (adversarial_trainer.py DoubleGAN). RaGAN-LS as in the paper (models/losses.py
-  RelativisticDiscLossLS); the released config.yaml names 'wgan-gp'.
+  (adversarial_trainer.py:79-94 DoubleGAN). RaGAN-LS as in the paper (models/losses.py:175-215
+  RelativisticDiscLossLS; the released config.yaml:56 names 'wgan-gp'), centred as the original on
+  the means of a pool of each D's last 50 outputs (util/image_pool.py:8-33, ImagePool(50) at
+  losses.py:183-184; stored from `.data`, so the means are constants: no gradient through them, in
+  D's loss or G's; D adds its outputs before querying, G queries only): `loss.relativistic_centres=
+  'pool'`, `loss.relativistic_pool_size=50`. The batch's means (Jolicoeur-Martineau's form,
+  differentiated through) are the named option 'batch', off here.
+- Initialisation: PyTorch's default (kaiming_uniform(a=sqrt(5)), bias U(+-1/sqrt(fan_in))) for the
+  FPN head and both D's, which the original never re-initialises (models/fpn_mobilenet.py,
+  models/networks.py have no init; the backbone comes from ImageNet): `weight_init='torch'`.
 - Content loss 0.5 x MSE + 0.006 x VGG19 conv3_3 perceptual (features[:15]), both on
   ImageNet-normalised images (models/losses.py PerceptualLoss.get_loss normalises item 0 of the
   batch in place before both terms; the batch is 1): `loss.pixel_input='imagenet'`,
@@ -56,12 +64,14 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.rot90 = False
     c.data.augment = "deblurganv2"
     c.generator.name = "fpn_mobilenet"
-    c.generator.options = ml_collections.ConfigDict(dict(in_channels=3, out_channels=3))
+    c.generator.options = ml_collections.ConfigDict(dict(in_channels=3, out_channels=3, weight_init="torch"))
     c.discriminator.name = "double_scale"
     c.discriminator.conditional = False
     c.discriminator.options = ml_collections.ConfigDict(dict(
-        in_channels=3, base_width=64, norm="instance", padding=2))
+        in_channels=3, base_width=64, norm="instance", padding=2, weight_init="torch"))
     c.loss.adversarial = "ragan_ls"
+    c.loss.relativistic_centres = "pool"  # models/losses.py:175-215 over util/image_pool.py; 'batch': off
+    c.loss.relativistic_pool_size = 50
     c.loss.adversarial_weight = 0.001
     c.loss.d_loss_weight = 0.001
     c.loss.pixel = "l2"

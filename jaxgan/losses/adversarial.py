@@ -28,9 +28,11 @@ Formulas (d = D loss, g = G loss):
     ragan_ls  d = [E (r - E f - 1)^2 + E (f - E r + 1)^2] / 2
               g = [E (r - E f + 1)^2 + E (f - E r - 1)^2] / 2          (DeblurGAN-v2's RaGAN-LS)
 
-Notes: pix2pix halves its D loss; here the caller's weight does that if wanted. DeblurGAN-v2
-replaces E r / E f by means over a pool of the last 50 predictions; here they are the current
-batch's means (the form of Jolicoeur-Martineau, 2018), which keeps the functions pure.
+Notes: pix2pix halves its D loss; here the caller's weight does that if wanted. The relativistic
+kinds take optional `centres`, one (real centre, fake centre) pair per leaf, used in place of E r
+and E f: DeblurGAN-v2's means over a pool of its last 50 D outputs, stored detached
+(jaxgan.losses.logit_pool), so no gradient flows through them. Without them the centres are the
+current batch's means, differentiated through (the form of Jolicoeur-Martineau, 2018).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ _PairLoss = Callable[[jax.Array, jax.Array], jax.Array]
 
 
 class AdversarialLoss(NamedTuple):
-    """A discriminator loss and a generator loss, both `(real_logits, fake_logits) -> scalar`."""
+    """A discriminator loss and a generator loss, both `(real_logits, fake_logits, centres=None) ->
+    scalar` (`centres`: relativistic kinds only, see the module docstring)."""
 
     d_loss: Callable[[Logits, Logits], jax.Array]
     g_loss: Callable[[Logits, Logits], jax.Array]
@@ -91,23 +94,29 @@ def _hinge_d(r, f):
     return _mean(jax.nn.relu(1.0 - r)) + _mean(jax.nn.relu(1.0 + f))
 
 
-def _ragan_d(r, f):
-    real_vs_fake, fake_vs_real = r - _mean(f), f - _mean(r)
+def _centred(r, f, centre):
+    """(r - centre of f, f - centre of r): the batch means, or the given constant centres."""
+    real_centre, fake_centre = (_mean(r), _mean(f)) if centre is None else centre
+    return r - fake_centre, f - real_centre
+
+
+def _ragan_d(r, f, centre=None):
+    real_vs_fake, fake_vs_real = _centred(r, f, centre)
     return 0.5 * (_mean(jax.nn.softplus(-real_vs_fake)) + _mean(jax.nn.softplus(fake_vs_real)))
 
 
-def _ragan_g(r, f):
-    real_vs_fake, fake_vs_real = r - _mean(f), f - _mean(r)
+def _ragan_g(r, f, centre=None):
+    real_vs_fake, fake_vs_real = _centred(r, f, centre)
     return 0.5 * (_mean(jax.nn.softplus(real_vs_fake)) + _mean(jax.nn.softplus(-fake_vs_real)))
 
 
-def _ragan_ls_d(r, f):
-    real_vs_fake, fake_vs_real = r - _mean(f), f - _mean(r)
+def _ragan_ls_d(r, f, centre=None):
+    real_vs_fake, fake_vs_real = _centred(r, f, centre)
     return 0.5 * (_mean(jnp.square(real_vs_fake - 1.0)) + _mean(jnp.square(fake_vs_real + 1.0)))
 
 
-def _ragan_ls_g(r, f):
-    real_vs_fake, fake_vs_real = r - _mean(f), f - _mean(r)
+def _ragan_ls_g(r, f, centre=None):
+    real_vs_fake, fake_vs_real = _centred(r, f, centre)
     return 0.5 * (_mean(jnp.square(real_vs_fake + 1.0)) + _mean(jnp.square(fake_vs_real - 1.0)))
 
 
@@ -117,7 +126,7 @@ _NEEDS_REAL_IN_G = ("ragan", "ragan_ls")
 def _over_leaves(pair_loss: _PairLoss, kind: str, needs_real: bool):
     """Lift a per-array loss to pytrees of logits: mean over paired leaves."""
 
-    def loss(real_logits: Logits, fake_logits: Logits) -> jax.Array:
+    def loss(real_logits: Logits, fake_logits: Logits, centres=None) -> jax.Array:
         fake_leaves = jax.tree_util.tree_leaves(fake_logits)
         if not fake_leaves:
             raise ValueError(f"adversarial loss '{kind}': fake_logits has no arrays")
@@ -131,7 +140,14 @@ def _over_leaves(pair_loss: _PairLoss, kind: str, needs_real: bool):
                 raise ValueError(
                     f"adversarial loss '{kind}': real_logits has {len(real_leaves)} arrays but "
                     f"fake_logits has {len(fake_leaves)}; expected one real per fake (same D)")
-        losses = [pair_loss(r, f) for r, f in zip(real_leaves, fake_leaves)]
+        if centres is None:
+            losses = [pair_loss(r, f) for r, f in zip(real_leaves, fake_leaves)]
+        elif kind not in _NEEDS_REAL_IN_G:
+            raise ValueError(f"adversarial loss '{kind}' takes no centres (only {_NEEDS_REAL_IN_G} do)")
+        elif len(centres) != len(fake_leaves):
+            raise ValueError(f"adversarial loss '{kind}': {len(centres)} centres for {len(fake_leaves)} arrays")
+        else:
+            losses = [pair_loss(r, f, c) for r, f, c in zip(real_leaves, fake_leaves, centres)]
         return sum(losses) / len(losses)
 
     loss.__name__ = f"{kind}_{pair_loss.__name__.rsplit('_', 1)[-1]}_loss"

@@ -153,12 +153,12 @@ class FCDiscriminator(nn.Module):
     """Hung et al.'s D (hfslyc/AdvSemiSeg model/discriminator.py:5-34): conv1..conv4 (4x4, stride 2,
     padding 1, bias; widths base_width x 1, 2, 4, 8) each followed by LeakyReLU(0.2), then the
     classifier conv to 1 channel (4x4, stride 2, padding 1); no norm. Module names follow the
-    original's attributes. weight_init 'default' (lecun_normal: the original keeps PyTorch's default
-    init, not pix2pix's N(0, 0.02)).
+    original's attributes. weight_init 'torch': PyTorch's default conv init, as the original (train.py
+    builds FCDiscriminator and never re-initialises it; no init in model/discriminator.py).
     (B, H, W, in_channels) -> logits (B, H // 32, W // 32, 1) (each conv halves a side, rounding down)."""
     in_channels: int = 2
     base_width: int = 64
-    weight_init: str = "default"
+    weight_init: str = "torch"
     dtype: Any = jnp.float32
 
     def __post_init__(self):

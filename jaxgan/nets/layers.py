@@ -25,7 +25,7 @@ from jaxgan import ops, trees
 
 Dtype = Any
 NORMS = ("batch", "instance", "none")
-INITS = ("normal", "default")
+INITS = ("normal", "default", "torch")
 UPSAMPLES = ("transpose", "resize")
 OUT_ACTIVATIONS = ("tanh", "none")
 
@@ -58,16 +58,33 @@ def check_image(x: jax.Array, channels: int, who: str) -> None:
 
 
 # ----------------------------------------------------------------------------- initializers
-def kernel_init(init: str) -> Callable:
-    """'normal': N(0, 0.02) as pix2pix / DeblurGAN; 'default': flax's lecun_normal."""
+def kernel_init(init: str, transposed: bool = False) -> Callable:
+    """'normal': N(0, 0.02) as pix2pix / DeblurGAN; 'default': flax's lecun_normal; 'torch': PyTorch's
+    default conv init, kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with torch's
+    fan_in (for a transposed conv torch counts its out channels: weight (in, out, k, k), dim 1)."""
     check_choice("weight_init", init, INITS)
+    if init == "torch":
+        axes = dict(in_axis=-1, out_axis=-2) if transposed else {}
+        return nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform", **axes)
     return nn.initializers.normal(0.02) if init == "normal" else nn.initializers.lecun_normal()
 
 
+def bias_init(init: str, fan_in: int) -> Callable:
+    """Conv bias: zeros, or ('torch') U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as PyTorch's default."""
+    if init != "torch":
+        return nn.initializers.zeros
+    bound = 1.0 / float(fan_in) ** 0.5
+
+    def uniform(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return uniform
+
+
 def scale_init(init: str) -> Callable:
-    """Norm-layer scale: N(1, 0.02) as pix2pix ('normal') or ones ('default')."""
+    """Norm-layer scale: N(1, 0.02) as pix2pix ('normal') or ones ('default', 'torch')."""
     check_choice("weight_init", init, INITS)
-    if init == "default":
+    if init in ("default", "torch"):
         return nn.initializers.ones
 
     def normal_around_one(key, shape, dtype=jnp.float32):
@@ -101,7 +118,9 @@ class Conv(nn.Module):
                             jnp.float32)
         y = ops.conv2d(x.astype(self.dtype), kernel.astype(self.dtype), self.stride, self.padding, self.groups)
         if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(self.dtype)
+            fan_in = k * k * (cin // self.groups)
+            y = y + self.param("bias", bias_init(self.weight_init, fan_in), (self.features,),
+                               jnp.float32).astype(self.dtype)
         return y
 
 
@@ -131,11 +150,12 @@ class ConvTranspose(nn.Module):
     @nn.compact
     def __call__(self, x):
         k = self.kernel_size
-        kernel = self.param("kernel", kernel_init(self.weight_init), (k, k, x.shape[-1], self.features), jnp.float32)
+        kernel = self.param("kernel", kernel_init(self.weight_init, transposed=True), (k, k, x.shape[-1], self.features),
+                            jnp.float32)
         y = ops.conv2d_transpose(x.astype(self.dtype), kernel.astype(self.dtype), self.strides, self.padding,
                                  self.output_padding)
         if self.use_bias:
-            bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+            bias = self.param("bias", bias_init(self.weight_init, k * k * self.features), (self.features,), jnp.float32)
             y = y + bias.astype(self.dtype)
         return y
 

@@ -22,6 +22,7 @@ from flax.training import train_state
 
 from jaxgan import nets
 from jaxgan.data.prior import input_channels
+from jaxgan.losses import get_adversarial, logit_pool
 from jaxgan.task import get_task
 from jaxgan.train import history
 from jaxgan.train.optim import MODELS, make_optimizer, with_freezing
@@ -44,6 +45,7 @@ class GANState:
     ema_params: Any  # EMA of g.params (same tree), or None when train.ema_decay == 0
     key: jax.Array  # uint32[2]; step randomness is fold_in(key, step)
     pool: Any = None  # image history for D (jaxgan.train.history) when variants.history_size > 0
+    logit_pool: Any = None  # recent D outputs centring ragan / ragan_ls (jaxgan.losses.logit_pool), or None
 
     @property
     def step(self) -> jax.Array:
@@ -140,5 +142,14 @@ def create_state(config: ml_collections.ConfigDict, g_module, d_module, sample_b
     pool = None
     if int(config.variants.history_size) > 0:
         pool = history.init_pool(int(config.variants.history_size), d_x.shape[1:])
-    return GANState(g=g, d=d, ema_params=ema, key=run_key, pool=pool)
+    return GANState(g=g, d=d, ema_params=ema, key=run_key, pool=pool, logit_pool=_logit_pool(config, d, d_x))
+
+
+def _logit_pool(config: ml_collections.ConfigDict, d: ModelState, d_x):
+    """An empty pool of D's outputs for ragan / ragan_ls with loss.relativistic_centres 'pool', else None."""
+    lo = config.loss
+    if not get_adversarial(lo.adversarial).needs_real or lo.get("relativistic_centres", "batch") != "pool":
+        return None
+    outputs = jax.eval_shape(lambda p, x: d.apply_fn(model_variables(p, d.batch_stats), x, train=False), d.params, d_x)
+    return logit_pool.init(len(jax.tree_util.tree_leaves(outputs)), int(lo.relativistic_pool_size))
 

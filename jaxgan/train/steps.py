@@ -47,6 +47,11 @@ Choices (documented behaviour):
 - Mixed precision: modules compute in train.compute_dtype; params, gradients, optimizer state
   and every loss are float32 (outputs are cast to float32 before any loss).
 
+Relativistic losses (ragan, ragan_ls) with loss.relativistic_centres 'pool' (DeblurGAN-v2): every
+D update adds D's outputs on the real and the fake batch, detached, to `state.logit_pool`
+(jaxgan.losses.logit_pool) and centres its loss on the pool's means; G's loss uses the pool as the
+step's last D update left it. 'batch': the batch's means, differentiated through.
+
 Variants (config.variants; all off by default, and then the steps are exactly the plain ones):
 - Multi-stage G (generator.name 'multistage'): G runs its `stages` method; D and the adversarial
   and perceptual terms see the last stage; every earlier stage adds stage_loss_weight x its pixel /
@@ -73,6 +78,7 @@ import ml_collections
 import optax
 
 from jaxgan import losses, ops
+from jaxgan.losses import logit_pool
 from jaxgan.losses import perceptual as perceptual_lib
 from jaxgan.losses import semi
 from jaxgan.task import MASK_INPUTS, get_task
@@ -81,6 +87,7 @@ from jaxgan.train.state import GANState, ModelState, model_variables
 
 Metrics = dict
 PENALTIES = ("none", "wgan_gp", "wgan_gp_deblurgan", "r1")
+RELATIVISTIC_CENTRES = ("pool", "batch")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +127,8 @@ class StepConfig:
     d_mask_input: str = "signed"
     d_upsample_logits: bool = False
     g_sees_updated_d: bool = True
+    # ragan / ragan_ls centred on a pool of D's recent outputs (0: on the batch's means)
+    logit_pool_size: int = 0
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> "StepConfig":
@@ -149,6 +158,13 @@ class StepConfig:
             raise ValueError(f"discriminator.mask_input must be one of {MASK_INPUTS}, got {mask_input!r}")
         if mask_input != "signed" and task.target_is_image:
             raise ValueError(f"discriminator.mask_input {mask_input!r} needs task 'segment'")
+        centres = lo.get("relativistic_centres", "batch")
+        if centres not in RELATIVISTIC_CENTRES:
+            raise ValueError(f"loss.relativistic_centres must be one of {RELATIVISTIC_CENTRES}, got {centres!r}")
+        pool_size = int(lo.get("relativistic_pool_size", logit_pool.DEBLURGANV2_POOL_SIZE))
+        if centres == "pool" and pool_size < 1:
+            raise ValueError(f"loss.relativistic_pool_size must be >= 1, got {pool_size}")
+        pool_size = pool_size if (adversarial_loss.needs_real and centres == "pool") else 0
         return cls(task=task, conditional=bool(config.discriminator.conditional),
                    adversarial_loss=adversarial_loss, adversarial_weight=float(lo.adversarial_weight),
                    pixel=lo.pixel, pixel_weight=float(lo.pixel_weight), mask=lo.mask,
@@ -165,7 +181,7 @@ class StepConfig:
                    semi_threshold=float(v.semi_threshold), semi_start_step=int(v.semi_start_step),
                    semi_d_unlabelled=bool(v.semi_d_unlabelled), d_mask_input=mask_input,
                    d_upsample_logits=bool(config.discriminator.upsample_logits),
-                   g_sees_updated_d=bool(lo.g_sees_updated_d))
+                   g_sees_updated_d=bool(lo.g_sees_updated_d), logit_pool_size=pool_size)
 
     @property
     def uses_perceptual(self) -> bool:
@@ -275,8 +291,9 @@ def _gp_alpha(s: StepConfig, d: ModelState, batch):
 
 
 def _d_update(s: StepConfig, d: ModelState, condition, real_img, fake_img, step_key, fake_condition=None,
-              batch=None):
-    """One D update on a detached fake; returns (new D ModelState, metrics)."""
+              batch=None, pool=None):
+    """One D update on a detached fake; returns (new D ModelState, metrics, logit pool). With a logit
+    pool (relativistic losses) D's outputs are added to it (detached) before its means centre the loss."""
     key = jax.random.fold_in(jax.random.fold_in(step_key, 1), d.step)
     logit_key, gp_key = jax.random.split(key)
     gp_alpha = _gp_alpha(s, d, batch)
@@ -285,7 +302,12 @@ def _d_update(s: StepConfig, d: ModelState, condition, real_img, fake_img, step_
     def loss_fn(params):
         real_logits, fake_logits, stats = _d_logits(s, d, params, condition, real_img, fake_img, logit_key,
                                                     fake_condition)
-        adv = adversarial.d_loss(real_logits, fake_logits)
+        new_pool = pool
+        if s.logit_pool_size:  # DeblurGAN-v2 models/losses.py:200-212: add, then query
+            new_pool = logit_pool.add(pool, real_logits, fake_logits)
+            adv = adversarial.d_loss(real_logits, fake_logits, logit_pool.centres(new_pool))
+        else:
+            adv = adversarial.d_loss(real_logits, fake_logits)
 
         def critic(image):
             return _apply(d, params, d.batch_stats, _d_input(s, condition, image), True, logit_key)[0]
@@ -301,11 +323,11 @@ def _d_update(s: StepConfig, d: ModelState, condition, real_img, fake_img, step_
         total = s.d_loss_weight * adv + s.gradient_penalty_weight * penalty
         metrics = {"d_loss": total, "d_adv": adv, "d_penalty": penalty,
                    "d_real_logit": _mean_logit(real_logits), "d_fake_logit": _mean_logit(fake_logits)}
-        return total, (stats, metrics)
+        return total, (stats, metrics, new_pool)
 
-    grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(d.params)
+    grads, (stats, metrics, pool) = jax.grad(loss_fn, has_aux=True)(d.params)
     metrics["d_grad_norm"] = optax.tree.norm(grads)
-    return d.apply_gradients(grads=grads).replace(batch_stats=stats), metrics
+    return d.apply_gradients(grads=grads).replace(batch_stats=stats), metrics, pool
 
 
 # ---- G loss and update -----------------------------------------------------------------------
@@ -352,10 +374,11 @@ def _semi_loss(s: StepConfig, d: ModelState, logits_u, condition_u, key, step):
     return total, {"g_semi_adv": adv_u, "g_semi_ce": self_training, "semi_selected": selected}
 
 
-def _g_loss(s: StepConfig, d: ModelState, output, batch, loss_nets, step_key, step=0):
+def _g_loss(s: StepConfig, d: ModelState, output, batch, loss_nets, step_key, step=0, pool=None):
     """G's loss given its float32 output pytree (differentiable w.r.t. `output`: an array, or the
     list of stage outputs of a multi-stage G; semi-supervised: labelled rows, then unlabelled
-    ones); returns (loss, metrics)."""
+    ones); returns (loss, metrics). A logit pool (relativistic losses) is queried, not added to
+    (DeblurGAN-v2 models/losses.py:186-194)."""
     adversarial = s.adversarial_loss
     condition, target = batch["input"], batch["target"]
     labelled = _labelled(s, output, batch)
@@ -369,7 +392,8 @@ def _g_loss(s: StepConfig, d: ModelState, output, batch, loss_nets, step_key, st
         real_logits = None
         fake_logits, _ = _apply(d, d.params, d.batch_stats, _d_input(s, condition, fake_img), True, key)
         fake_logits = _judged(s, fake_logits, fake_img)
-    adv = adversarial.g_loss(real_logits, fake_logits)
+    centres = logit_pool.centres(pool) if s.logit_pool_size else None
+    adv = adversarial.g_loss(real_logits, fake_logits, centres)
     total, metrics = _supervised_loss(s, final, target, loss_nets, total=s.adversarial_weight * adv)
     metrics["g_adv"] = adv
     if s.multistage:
@@ -447,8 +471,9 @@ def d_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[GANS
     output, _ = _g_forward(s, state, state.g.params, batch, step_key)
     state, fake_condition, fake_img = _d_fakes(s, state, batch, output, step_key)
     real_img = real_image(s, batch["target"], fake_img.shape[-1])
-    d, metrics = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key, fake_condition, batch)
-    return state.replace(d=d), metrics
+    d, metrics, pool = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key, fake_condition, batch,
+                                 state.logit_pool)
+    return state.replace(d=d, logit_pool=pool), metrics
 
 
 def g_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[GANState, Metrics]:
@@ -457,7 +482,7 @@ def g_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[GANS
 
     def loss_fn(params):
         output, g_stats = _g_forward(s, state, params, batch, step_key)
-        loss, metrics = _g_loss(s, state.d, output, batch, loss_nets, step_key, state.step)
+        loss, metrics = _g_loss(s, state.d, output, batch, loss_nets, step_key, state.step, state.logit_pool)
         return loss, (g_stats, metrics)
 
     grads, (g_stats, metrics) = jax.grad(loss_fn, has_aux=True)(state.g.params)
@@ -472,17 +497,20 @@ def train_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[
     d_before = state.d
     state, fake_condition, fake_img = _d_fakes(s, state, batch, output, step_key)
     real_img = real_image(s, batch["target"], fake_img.shape[-1])
-    d, d_metrics = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key, fake_condition, batch)
+    d, d_metrics, pool = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key, fake_condition, batch,
+                                   state.logit_pool)
     if s.n_critic > 1:
         def critic_update(_, carry):
-            return _d_update(s, carry[0], batch["input"], real_img, fake_img, step_key, fake_condition, batch)
+            return _d_update(s, carry[0], batch["input"], real_img, fake_img, step_key, fake_condition, batch,
+                             carry[2])
 
         # Unrolled on CPU only: inside an XLA while loop the CPU backend leaves the D kernel-gradient
         # convs in a form that runs ~100x slower (benchmarks/README.md); elsewhere a rolled loop.
-        d, d_metrics = jax.lax.fori_loop(1, s.n_critic, critic_update, (d, d_metrics), unroll=ops.on_cpu())
-    state = state.replace(d=d)
+        d, d_metrics, pool = jax.lax.fori_loop(1, s.n_critic, critic_update, (d, d_metrics, pool),
+                                               unroll=ops.on_cpu())
+    state = state.replace(d=d, logit_pool=pool)
     judge = d if s.g_sees_updated_d else d_before
-    loss_fn = lambda out: _g_loss(s, judge, out, batch, loss_nets, step_key, state.step)  # noqa: E731
+    loss_fn = lambda out: _g_loss(s, judge, out, batch, loss_nets, step_key, state.step, pool)  # noqa: E731
     (_, g_metrics), d_output = jax.value_and_grad(loss_fn, has_aux=True)(output)
     (grads,) = g_vjp(d_output)
     state, g_metrics = _finish_g(s, state, grads, g_stats, g_metrics)
