@@ -426,7 +426,7 @@ def deblurgan(tmp_dir) -> dict:
     # constant (no gradient): compare -mean(D(fake)) without it.
     g_null = tuple(k for k in flat_tree(jax.device_get(new_state.g.params)) if k.endswith("bias") and k != "head/bias")
     d_null = ("Conv_1/bias", "Conv_2/bias", "Conv_3/bias", "Conv_4/bias")
-    last_bias = (float(new_state.d.params["Conv_4"]["bias"][0]), float(d_ref.model[-1].bias[0]))
+    last_bias = (float(new_state.d.params["Conv_4"]["bias"][0]), float(d_ref.model[-1].bias[0].detach()))
     errors = {"loss/d_adv": rel_error(metrics["d_adv"], out["d_adv"]),
               "loss/d_penalty": rel_error(10.0 * metrics["d_penalty"], out["d_penalty"]),
               "loss/d_loss": rel_error(metrics["d_loss"], out["d_loss"]),

@@ -580,3 +580,17 @@ def test_relativistic_pool_lives_in_the_state_and_resumes_exactly(tmp_path):
                                                                        "d": resumed.d.params}))[path])
     batch_config = tiny_config("deblur", norm="none", adversarial="ragan_ls", relativistic_centres="batch")
     assert state_lib.create_state(batch_config, g, d, batches[0], jax.random.PRNGKey(0)).logit_pool is None
+
+
+def test_deblurganv2_cutout_always_cuts_once_chosen():
+    """aug.py:69-72: albumentations' OneOf applies the transform it picks with force_apply=True, so
+    the cutout's own prob 0.5 weights the pick and gates nothing: every call cuts holes."""
+    import tensorflow as tf
+
+    from jaxgan.data import deblurganv2_aug
+
+    image = tf.ones([64, 64, 3])
+    for i in range(12):
+        seeds = tf.random.experimental.stateless_split(tf.constant([i, 3], tf.int64), 8)
+        out = deblurganv2_aug._cutout(image, seeds).numpy()
+        assert (out == 0).any() and (out == 1).any(), i

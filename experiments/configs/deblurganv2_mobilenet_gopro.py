@@ -38,6 +38,9 @@ config/config.yaml); docs/fidelity.md lists every item with its test:
   approximated as its docstring says); no other flip / rot90. Batch 1, random 256 crops of the
   native frames (no resize; preload_size 0).
 - Test time in train mode, as predict.py (model.train(True)): `eval.train_mode_inference`.
+- Channel order: RGB throughout (torchvision's VGG19 / MobileNetV2 order, and what predict.py:86 and
+  test_metrics.py:38 feed). The original's training reads frames with cv2.imread (dataset.py:43-48)
+  and never converts them, so there its VGG19, ImageNet normalisation and backbone see BGR.
 Published: 28.17 dB / SSIM 0.925 on GoPro test, 0.06 s per 1280x720 frame on a GPU.
 
     jaxgan train --config experiments/configs/deblurganv2_mobilenet_gopro.py --workdir runs/dgv2 \

@@ -12,7 +12,7 @@ OneOf, p 0.5, of five transforms with equal weight), then a random crop (RandomC
   moved by up to 50 pixels); its elastic field (alpha 1 on a sigma-50 Gaussian-smoothed noise, a
   fraction of a pixel) is left out.
 Corruption, on the blurred input only (aug.py get_corrupt_function: OneOf, p 0.5, of the config's
-eight, equal weight): cutout (3 holes of up to 25 x 25, itself p 0.5), JPEG quality 70-90, motion
+eight, equal weight; the chosen one always applies): cutout (3 holes of up to 25 x 25), JPEG quality 70-90, motion
 blur (a random line kernel of side 3-7), median blur (3, 5 or 7), gamma 0.8-1.2, RGB shift
 +-20 / 255 per channel, HSV shift (hue +-20 of 180, saturation +-30 / 255, value +-20 / 255) and
 sharpen (imgaug Sharpen: alpha 0.2-0.5, lightness 0.5-1).
@@ -167,7 +167,8 @@ def _median(image, k):
 
 
 def _cutout(image, seeds):
-    if_apply = _u(seeds[0]) < 0.5
+    """Always applied once chosen: albumentations' OneOf calls the chosen transform with
+    force_apply=True, so its own p (config.yaml prob 0.5) only weights the choice (aug.py:69-72)."""
     h, w = tf.shape(image)[0], tf.shape(image)[1]
     rows, cols = tf.range(h)[:, None], tf.range(w)[None, :]
     keep = tf.ones([h, w], tf.bool)
@@ -180,7 +181,7 @@ def _cutout(image, seeds):
         hole = (rows >= y - hole_h // 2) & (rows < y + hole_h - hole_h // 2) & \
                (cols >= x - hole_w // 2) & (cols < x + hole_w - hole_w // 2)
         keep = keep & ~hole
-    return tf.where(if_apply & ~keep[..., None], 0.0, image)
+    return tf.where(~keep[..., None], 0.0, image)
 
 
 def _hsv_shift(image, seeds):

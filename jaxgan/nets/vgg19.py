@@ -19,9 +19,10 @@ jaxgan never downloads them: `load_vgg19_params()` looks at $JAXGAN_VGG19_WEIGHT
 saying so when none exists. Pass params to jitted code as an argument (closing over them makes XLA
 constant-fold the network).
 
-Keras's VGG19 is the same network trained for another input: BGR pixels in [0, 255] minus the caffe
-means (103.939, 116.779, 123.68) (keras.applications' 'caffe' preprocessing) instead of torchvision's
-RGB (x / 255 - mean) / std. The loader folds that into conv1_1 (`caffe_to_torchvision_conv1`): its
+Keras's VGG19 has the same layers but other weights: the Oxford group's caffe model, for BGR pixels in
+[0, 255] minus the caffe means (103.939, 116.779, 123.68) (keras.applications' 'caffe' preprocessing),
+where torchvision's were trained anew in PyTorch for RGB (x / 255 - mean) / std; a perceptual loss
+with the Keras file is therefore close to the originals' (torchvision's) but not the same. The loader folds that into conv1_1 (`caffe_to_torchvision_conv1`): its
 input channels reversed and scaled by 255 std, its bias shifted by the kernel's response to
 255 mean - the caffe mean, so both files are used with the same (torchvision) inputs. Exact away from
 the image border; in the one-pixel border Keras's zero padding stands for the caffe mean, torchvision's
