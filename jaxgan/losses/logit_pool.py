@@ -35,7 +35,7 @@ def init(num_outputs: int, size: int = DEBLURGANV2_POOL_SIZE) -> dict:
 def _per_sample_means(logits) -> jax.Array:
     """(L, B): the mean of each sample's output map, per output array, detached."""
     leaves = jax.tree_util.tree_leaves(logits)
-    means = [jnp.mean(l.astype(jnp.float32).reshape(l.shape[0], -1), axis=1) for l in leaves]
+    means = [jnp.mean(leaf.astype(jnp.float32).reshape(leaf.shape[0], -1), axis=1) for leaf in leaves]
     return jax.lax.stop_gradient(jnp.stack(means))
 
 
