@@ -59,6 +59,8 @@ def patchgan_table(num_layers: int, norm: str = "batch", torch_prefix: str = "mo
 def grouped(errors: dict) -> dict:
     """{group: max error} of a flat {name: error} dict (names prefixed by their group's key)."""
     def group(name):
+        if "null" in name or "running" in name:
+            return "extra/" + name
         if name == "g_output":
             return "g_output"
         for g in ("g_mu", "g_nu"):
@@ -552,9 +554,10 @@ def table(names, tmp_dir) -> dict:
 
 def print_table(results: dict) -> None:
     columns = list(GROUPS) + sorted({g for r in results.values() for g in r if g not in GROUPS})
-    print("setup".ljust(16) + "".join(c[:14].rjust(15) for c in columns))
+    widths = [max(len(c) - len("extra/") * c.startswith("extra/"), 9) + 2 for c in columns]
+    print("setup".ljust(24) + "".join(c.replace("extra/", "").rjust(w) for c, w in zip(columns, widths)))
     for name, r in results.items():
-        print(name.ljust(16) + "".join((f"{r[c]:.2e}" if c in r else "-").rjust(15) for c in columns))
+        print(name.ljust(24) + "".join((f"{r[c]:.2e}" if c in r else "-").rjust(w) for c, w in zip(columns, widths)))
 
 
 def main(argv):
