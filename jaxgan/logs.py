@@ -16,6 +16,7 @@ import sys
 import tempfile
 
 VERBOSE_ENV = "JAXGAN_VERBOSE"
+TF_LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"  # read once, when TensorFlow's C++ library loads
 
 
 def verbose() -> bool:
@@ -23,13 +24,21 @@ def verbose() -> bool:
     return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
 
 
+def _quiet_tensorflow_cpp() -> None:
+    """TensorFlow's (and XLA's) C++ log: fatal lines only. Its ERROR lines are notices too: tf.data's uint8
+    transposes print "E0000 ... oneDNN supports DT_UINT8 only on platforms with AVX-512" on CPUs without
+    AVX-512; a failing op raises a Python exception, which jaxgan reports. Set, not defaulted: `import jax`
+    has already defaulted it to 1 (warnings and errors); --verbose is the switch back."""
+    os.environ[TF_LOG_LEVEL_ENV] = "3"
+
+
 def configure(verbose_output: bool = False) -> None:
     """Sets the libraries' log levels for this process (and its children, through the environment)."""
-    if verbose_output:
+    if verbose_output or verbose():
         os.environ[VERBOSE_ENV] = "1"
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+        os.environ[TF_LOG_LEVEL_ENV] = "0"
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow C++: errors only
+    _quiet_tensorflow_cpp()
     # tfds and orbax log through absl ("Using custom data configuration", "Variant folder ... has no
     # dataset_info.json" for the datasets jaxgan generates itself); errors still come through
     logging.getLogger("absl").setLevel(logging.ERROR)
@@ -75,7 +84,7 @@ def import_tensorflow():
         import tensorflow as tf
 
         return tf
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _quiet_tensorflow_cpp()
     with _stderr_held():
         import tensorflow as tf
     return tf
