@@ -75,6 +75,21 @@ def _stderr_held():
             os.close(saved)
 
 
+@contextlib.contextmanager
+def quiet_native_output():
+    """Holds what native code (and Python) writes to stderr inside the block, unless verbose; shown if the
+    block fails. For libraries that print from C++ (TFLite's "INFO: Created TensorFlow Lite XNNPACK
+    delegate for CPU.") and warn from Python (tf.lite.Interpreter's deprecation notice)."""
+    import warnings
+
+    if verbose():
+        yield
+        return
+    with _stderr_held(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def import_tensorflow():
     """`import tensorflow`, quietly unless verbose. TensorFlow 2.21 prints "oneDNN custom operations
     are on ..." and absl's pre-initialisation notice from C++ while loading, before any log level

@@ -30,7 +30,15 @@ import math
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
+from PIL import Image, ImageOps
+from scipy import ndimage
+from scipy.signal import fftconvolve
+
+from jaxgan import images, metrics
+from jaxgan.nets.inference import apply_generator
+from jaxgan.train.restore import restore_generator
 
 CONVENTIONS = ("jaxgan", "matlab", "basicsr", "deblurganv2")
 BT601_Y = np.array([65.481, 128.553, 24.966])  # Y = 16 + BT601_Y . RGB / 255 on 8-bit RGB
@@ -67,8 +75,6 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
 def _ssim_map(a: np.ndarray, b: np.ndarray, peak: float, mode: str) -> np.ndarray:
     """Wang et al.'s SSIM map of two 2-D images, Gaussian-weighted statistics (population), borders
     `mode` (scipy.ndimage)."""
-    from scipy import ndimage
-
     def blur(x):
         return ndimage.gaussian_filter(x, SSIM_SIGMA, mode=mode, truncate=SSIM_RADIUS / SSIM_SIGMA)
 
@@ -93,8 +99,6 @@ def ssim_matlab(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
 def _ricker_cwt(signal: np.ndarray, widths) -> np.ndarray:
     """scipy.signal.cwt(signal, scipy.signal.ricker, widths) as scipy <= 1.14 computed it (both removed
     in 1.15): per width w, 'same' convolution with the Mexican hat of min(10 w, len) points."""
-    from scipy.signal import fftconvolve
-
     out = np.empty((len(widths), len(signal)))
     for i, w in enumerate(widths):
         points = min(10 * w, len(signal))
@@ -117,8 +121,6 @@ def cw_ssim(gray_a: np.ndarray, gray_b: np.ndarray, width: int = CW_SSIM_WIDTHS,
 
 def pil_gray(rgb: np.ndarray) -> np.ndarray:
     """PIL's ImageOps.grayscale (ITU-R 601-2 luma, 8-bit), as pyssim reads an image."""
-    from PIL import Image, ImageOps
-
     return np.asarray(ImageOps.grayscale(Image.fromarray(rgb)))
 
 
@@ -129,8 +131,6 @@ def image_scores(pred: np.ndarray, target: np.ndarray, convention: str = "jaxgan
     if crop:
         pred, target = pred[crop:-crop, crop:-crop], target[crop:-crop, crop:-crop]
     if convention == "jaxgan":
-        from jaxgan import metrics  # JAX: only this convention needs it
-
         a, b = (np.asarray(x, np.float32)[None] / 255.0 for x in (pred, target))
         return {"psnr": float(metrics.psnr(a, b)[0]), "ssim": float(metrics.ssim(a, b)[0])}
     if convention == "basicsr":
@@ -146,8 +146,6 @@ def image_scores(pred: np.ndarray, target: np.ndarray, convention: str = "jaxgan
 
 def mask_scores(pred: np.ndarray, target: np.ndarray, num_classes: int) -> dict:
     """{"iou", "dice"} (means over the classes present) and the confusion matrix of two label masks."""
-    from jaxgan import metrics
-
     confusion = np.asarray(metrics.confusion_matrix(pred, target, num_classes))
     s = metrics.segmentation_scores(confusion)
     return {"iou": s["mean_iou"], "dice": s["mean_dice"], "confusion": confusion}
@@ -156,8 +154,6 @@ def mask_scores(pred: np.ndarray, target: np.ndarray, num_classes: int) -> dict:
 # ---- folders ------------------------------------------------------------------------------------
 
 def _by_stem(folder: Path, strip: str = "") -> dict[str, Path]:
-    from jaxgan import images
-
     if not folder.is_dir():
         raise ScoreError(f"{folder} is not a folder")
     found: dict[str, Path] = {}
@@ -194,10 +190,6 @@ def pair_files(pred_dir: str, target_dir: str, task: str = "deblur") -> list[tup
 def read_mask(path: Path) -> np.ndarray:
     """A label mask: a one-channel image of class indices (0/255 binary masks read as 0/1), or an RGB
     one in jaxgan's palette (jaxgan predict's STEM_mask.png)."""
-    from PIL import Image
-
-    from jaxgan import images
-
     with Image.open(path) as im:
         if im.mode in ("L", "P", "1", "I", "I;16"):
             mask = np.asarray(im.convert("L") if im.mode == "1" else im).astype(np.int64)
@@ -216,8 +208,6 @@ def score_folders(pred_dir: str, target_dir: str, *, task: str = "deblur", conve
                   crop: int = 0, lpips: bool = True) -> tuple[list[dict], dict]:
     """(one row per image, the means): deblur {"psnr", "ssim"[, "lpips"]}; segment {"iou", "dice"} and
     the summary's `dataset_iou` / `dataset_dice` over all pixels (as jaxgan evaluate)."""
-    from jaxgan import images
-
     if convention not in CONVENTIONS:
         raise ScoreError(f"unknown convention {convention!r}; valid: {', '.join(CONVENTIONS)}")
     pairs = pair_files(pred_dir, target_dir, task)
@@ -238,17 +228,13 @@ def score_folders(pred_dir: str, target_dir: str, *, task: str = "deblur", conve
             s = mask_scores(a, b, num_classes)
             total += s.pop("confusion")
             rows.append({"name": name, **s})
-        from jaxgan import metrics
-
-        dataset = metrics.segmentation_scores(total)
+            dataset = metrics.segmentation_scores(total)
         summary = {"iou": _mean(rows, "iou"), "dice": _mean(rows, "dice"),
                    "dataset_iou": dataset["mean_iou"], "dataset_dice": dataset["mean_dice"]}
     else:
         model = None
         if lpips:
-            from jaxgan import metrics
-
-            model = metrics.LPIPS()
+                    model = metrics.LPIPS()
         for name, a, b in loaded:
             row = {"name": name, **image_scores(a, b, convention, crop)}
             if model is not None:
@@ -260,6 +246,45 @@ def score_folders(pred_dir: str, target_dir: str, *, task: str = "deblur", conve
 
 def _mean(rows: list[dict], key: str) -> float:
     return float(np.mean([r[key] for r in rows]))
+
+
+# ---- a trained run's eval split (`jaxgan evaluate --convention`) --------------------------------
+
+def to_uint8(image: np.ndarray, convention: str) -> np.ndarray:
+    """A generator's image in [-1, 1] as the convention's code saves it: rounded, or truncated as
+    DeblurGAN-v2's test_metrics.py:59-61 (`((x + 1) / 2 * 255).astype('uint8')`, after the clip)."""
+    scaled = (np.clip(np.asarray(image, np.float64), -1.0, 1.0) + 1.0) / 2.0 * 255.0
+    return (scaled if convention == "deblurganv2" else np.round(scaled)).astype(np.uint8)
+
+
+def _make_eval_iterator(config, split):
+    from jaxgan import data  # deferred (TensorFlow): only evaluation reads data
+
+    return data.make_eval_iterator(config, split=split)
+
+
+def evaluate_in_convention(workdir: str, config=None, split: str | None = None, convention: str = "basicsr",
+                           crop: int = 0) -> dict:
+    """Mean PSNR / SSIM of a deblurring run's outputs on `split` (config.data.eval_split by default),
+    each output and target turned into 8-bit images (`to_uint8`) and scored in `convention`
+    (`image_scores`), one image at a time. `config`: the data to evaluate on (default: the run's)."""
+    saved, module, variables = restore_generator(workdir)
+    config = config or saved
+    if config.task != "deblur":
+        raise ScoreError("--convention chooses how PSNR / SSIM are computed: for deblurring runs only")
+    apply = jax.jit(lambda v, x, key: apply_generator(module.apply, v, x, bool(config.eval.train_mode_inference),
+                                                      key, config.train.get("conv_impl", "auto")))
+    rows = []
+    for index, batch in enumerate(_make_eval_iterator(config, split)):
+        key = jax.random.fold_in(jax.random.PRNGKey(int(config.seed)), index)  # as jaxgan evaluate
+        out = np.asarray(apply(variables, np.asarray(batch["input"], np.float32), key))
+        valid = np.asarray(batch.get("valid", np.ones(len(out), bool)), bool)
+        for pred, target in zip(out[valid], np.asarray(batch["target"])[valid]):
+            rows.append(image_scores(to_uint8(pred, convention), to_uint8(target, "jaxgan"), convention, crop))
+    if not rows:
+        raise ScoreError(f"evaluation split {split or config.data.eval_split!r} yielded no valid examples")
+    return {"convention": convention, "crop_border": crop, "psnr": _mean(rows, "psnr"), "ssim": _mean(rows, "ssim"),
+            "num_examples": len(rows)}
 
 
 # ---- output -------------------------------------------------------------------------------------

@@ -112,3 +112,26 @@ def test_dry_run_prints_resolved_config_and_parameter_counts(tmp_path, capsys):
     assert f"generator nafnet: {g_count:,} parameters" in out
     assert f"discriminator patchgan: {d_count:,} parameters" in out
     assert np.all(np.array([g_count, d_count]) > 1000)
+
+
+def test_predict_on_a_folder_shows_progress_and_a_summary_or_nothing_with_quiet(tmp_path, capsys, monkeypatch):
+    """A folder on a terminal: a bar with images/s (stderr), the written files (stdout), then a summary
+    line; --quiet prints nothing (errors only)."""
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((64, 72, 3), 40 * i, np.uint8)).save(folder / f"p{i}.png")  # the prior needs 62 px
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert cli.main(["predict", "--pretrained", "deblur", str(folder), "--output", str(tmp_path / "out")]) == 0
+    out, err = capsys.readouterr()
+    assert [line.split()[0] for line in out.splitlines()] == [str(tmp_path / "out" / f"p{i}.png") for i in range(3)]
+    assert re.search(r"predict: 100%\|.*\| 3/3 \[[\d:<?, .]+(img/s|s/img)\]", err), err  # (tqdm: s/img under 1/s)
+    summary = err.strip().split("\n")[-1]
+    assert re.fullmatch(rf"jaxgan predict: 3 image\(s\) in [\d.]+ s \([\d.]+ images/s\), results in {tmp_path / 'out'}",
+                        summary), summary
+    assert cli.main(["predict", "--pretrained", "deblur", str(folder), "--output", str(tmp_path / "quiet"),
+                     "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert sorted(p.name for p in (tmp_path / "quiet").iterdir()) == ["p0.png", "p1.png", "p2.png"]

@@ -208,3 +208,40 @@ def test_masks_iou_dice_closed_form(tmp_path, capsys):
     assert rows[0]["iou"] == pytest.approx((11 / 14 + 2 / 5) / 2)
     assert rows[0]["dice"] == pytest.approx((22 / 25 + 4 / 7) / 2)
     assert summary["dataset_iou"] == pytest.approx(rows[0]["iou"])
+
+
+def test_cli_conventions_are_score_conventions():
+    assert cli.CONVENTIONS == score.CONVENTIONS
+
+
+def test_evaluate_convention_scores_the_runs_8_bit_outputs(tmp_path, monkeypatch, capsys):
+    """`jaxgan evaluate --convention basicsr`: the mean over the eval split's valid rows of image_scores on
+    the run's predictions (Predictor, the path of jaxgan predict) rounded to 8 bits; deblurganv2 truncates."""
+    from jaxgan import images
+    from jaxgan.predict import Predictor
+    from jaxgan.train import train_and_evaluate
+    from train_helpers import enable_compilation_cache, fake_eval_iterator, patch_engine, tiny_config
+
+    enable_compilation_cache()
+    patch_engine(monkeypatch.setattr)
+    monkeypatch.setattr(score, "_make_eval_iterator", lambda config, split: fake_eval_iterator(config, split=split))
+    config = tiny_config("deblur", steps=2)
+    config.train.eval_lpips = False
+    train_and_evaluate(config, str(tmp_path / "run"))
+    assert cli.main(["evaluate", "--workdir", str(tmp_path / "run"), "--convention", "basicsr",
+                     "--crop-border", "2"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert json.loads((tmp_path / "run" / "eval_test_basicsr.json").read_text()) == results
+    predictor = Predictor.from_workdir(str(tmp_path / "run"))
+    rows = []
+    for batch in fake_eval_iterator(predictor.config or config):
+        for x, target, valid in zip(batch["input"], batch["target"], batch["valid"]):
+            if valid:
+                pred = images.to_uint8(predictor.predict_array(x))
+                rows.append(score.image_scores(pred, images.to_uint8(target), "basicsr", crop=2))
+    assert results["num_examples"] == len(rows) == 7
+    assert results["psnr"] == pytest.approx(np.mean([r["psnr"] for r in rows]), abs=1e-3)
+    assert results["ssim"] == pytest.approx(np.mean([r["ssim"] for r in rows]), abs=1e-4)
+    # 254.87: truncated by DeblurGAN-v2's test_metrics.py, rounded by the others
+    assert score.to_uint8(np.array([0.999]), "deblurganv2")[0] == 254
+    assert score.to_uint8(np.array([0.999]), "basicsr")[0] == 255
