@@ -21,8 +21,9 @@ image size).
 - onnx: the TFLite model above converted by tf2onnx (`tf2onnx.convert.from_tflite`, opset ONNX_OPSET),
   so fixed size and batch 1 like TFLite; input `image`, output `deblurred` or `mask`. Neither other route
   takes a symbolic size: tf2onnx cannot read the SavedModel (jax2tf keeps the network as one
-  XlaCallModule op of StableHLO), and jax2onnx (whose ONNX graph of the same tiny ResNet has twice the
-  nodes) gives symbolic sides no arithmetic, which the padding needs, and pins an older orbax.
+  XlaCallModule op of StableHLO), and jax2onnx gives symbolic sides no arithmetic, which the padding
+  needs (at a fixed size its graph is the larger one, README Export), and pins an older orbax. The
+  task's last step (clip, argmax, threshold) is added in ONNX (`_append_last_step`).
 - stablehlo: a folder with `model.jax_exported` (jax.export serialisation; arguments: the variables,
   then the image) and `variables.msgpack` (flax.serialization); weights stay arguments so that
   compiling the module never constant-folds the network.
@@ -221,6 +222,24 @@ def _rename_value(graph, old: str, new: str) -> None:
         node.output[:] = [new if v == old else v for v in node.output]
 
 
+def _flat_conv_transpose_bias(graph) -> None:
+    """tf2onnx 1.17 gives a ConvTranspose the bias TFLite folded into it (a batch norm after a transposed
+    conv) as (1, 1, 1, C); ONNX wants (C,): a Reshape to 1-D in front of each such bias."""
+    from onnx import helper, numpy_helper
+
+    shape = "flat_bias_shape"
+    graph.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), shape))
+    nodes = []
+    for node in graph.node:  # (kept in topological order: each Reshape just before its ConvTranspose)
+        if node.op_type == "ConvTranspose" and len(node.input) == 3:
+            flat = f"{node.name}/flat_bias"
+            nodes.append(helper.make_node("Reshape", [node.input[2], shape], [flat]))
+            node.input[2] = flat
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
 class _Tf2onnxErrors(logging.Handler):
     """tf2onnx logs an op it cannot map and goes on with a wrong graph: its ERROR records, kept."""
 
@@ -286,6 +305,7 @@ def export_onnx(fn, variables, config, size, out: Path) -> None:
             _rename_value(proto.graph, proto.graph.input[0].name, "image")
             _rename_value(proto.graph, proto.graph.output[0].name, output)
             _append_last_step(proto.graph, output, deblur)
+            _flat_conv_transpose_bias(proto.graph)
             onnx.checker.check_model(proto, full_check=True)  # an op tf2onnx could not map fails here
         except Exception as e:
             raise ExportError(f"onnx cannot carry this model: {_first_line(e)}") from None
