@@ -17,7 +17,8 @@ works on the 8-bit images as written to disk; `crop` pixels are shaved off each 
 - deblurganv2: DeblurGAN-v2's test_metrics.py: PSNR as its util/metrics.py `PSNR` (RGB / 255, 100
   when identical) and, as its "SSIM", pyssim's `SSIM(pred).cw_ssim_value(target)` (test_metrics.py:67):
   complex-wavelet SSIM of the PIL grayscale images, flattened row by row, under scipy's old
-  `cwt(signal, ricker, widths 1..30)`, k = 0.01 (pyssim 0.4-0.7 ssim/ssimlib.py). It is not SSIM.
+  `cwt(signal, ricker, widths 1..30)`, k = 0.01 (pyssim ssim/ssimlib.py up to 0.7.0; 0.7.1 moved to
+  PyWavelets). It is not SSIM.
 Masks (task segment): per-image IoU / Dice (jaxgan.metrics), whatever the convention.
 """
 
