@@ -4,6 +4,7 @@
     jaxgan evaluate --workdir runs/deblur [--split test] [--no-lpips]
     jaxgan predict --workdir runs/deblur photo.jpg folder/ --output out/
     jaxgan export --workdir runs/deblur --format savedmodel --output deblur_savedmodel
+    jaxgan score results/ gopro/test/sharp/ --convention matlab --crop-border 4 --json scores.json
     jaxgan import-weights --format deblurgan latest_net_G.pth --workdir runs/deblurgan_original
 
 Mistakes a user can make (a bad config key, a workdir without a checkpoint, an unreadable image, an
@@ -15,9 +16,11 @@ commands, so `jaxgan --help` is instant and `predict` never loads TensorFlow.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -116,10 +119,16 @@ def _cmd_evaluate(args, extra) -> int:
         for key, text in overrides.items():
             config_io.apply_override(config, key, text)
         config_io.check_values(config)
-    results = evaluate(config, workdir=args.workdir, split=args.split, lpips=args.lpips)
+    if args.convention != "jaxgan":  # 8-bit images scored as that paper's code does (jaxgan.score)
+        from jaxgan import score  # deferred (JAX): `jaxgan --help` stays instant
+
+        results = score.evaluate_in_convention(args.workdir, config, args.split, args.convention, args.crop_border)
+    else:
+        results = evaluate(config, workdir=args.workdir, split=args.split, lpips=args.lpips)
     text = json.dumps(results, indent=1, sort_keys=True)
     print(text)
-    out = Path(args.output) if args.output else Path(args.workdir) / f"eval_{args.split}.json"
+    suffix = "" if args.convention == "jaxgan" else f"_{args.convention}"
+    out = Path(args.output) if args.output else Path(args.workdir) / f"eval_{args.split}{suffix}.json"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
@@ -150,11 +159,36 @@ def _cmd_predict(args, extra) -> int:
     _check_writable(out_dir)
     predictor = (predict.Predictor.from_workdir(args.workdir) if args.workdir
                  else predict.Predictor.from_pretrained(args.pretrained))
-    _, skipped = predict.predict_files(predictor, paths, out_dir, skip_bad=args.skip_bad,
-                                       tile_size=args.tile_size, overlap=args.overlap)
+    with _predict_progress(len(paths), args.quiet) as report:
+        start = time.perf_counter()
+        done, skipped = predict.predict_files(predictor, paths, out_dir, skip_bad=args.skip_bad,
+                                              tile_size=args.tile_size, overlap=args.overlap, report=report)
     if skipped:
         print(f"jaxgan predict: skipped {len(skipped)} unreadable input(s) of {len(paths)}", file=sys.stderr)
+    if not args.quiet:
+        seconds = time.perf_counter() - start
+        print(f"jaxgan predict: {len(done)} image(s) in {seconds:.1f} s ({len(done) / max(seconds, 1e-9):.2f} "
+              f"images/s), results in {out_dir}", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _predict_progress(total: int, quiet: bool):
+    """report(line) for predict_files: nothing when quiet; else the line on stdout and, for more than one
+    input on a terminal, a bar with images/s on stderr (tqdm; the lines go above it)."""
+    if quiet:
+        yield lambda line: None
+        return
+    import tqdm
+
+    shown = total > 1 and sys.stderr.isatty()  # a log file or a pipe gets the lines and the summary only
+    with tqdm.tqdm(total=total, desc="predict", unit="img", disable=not shown, dynamic_ncols=True,
+                   file=sys.stderr) as bar:
+        def report(line: str) -> None:
+            bar.write(line, file=sys.stdout)
+            bar.update(1)
+
+        yield report
 
 
 def _pretrained_help() -> str:
@@ -208,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--output", default="", help="JSON file (default WORKDIR/eval_SPLIT.json)")
     ev.add_argument("--lpips", action=argparse.BooleanOptionalAction, default=True,
                     help="deblurring: also LPIPS (VGG16) of the output and the baselines (default: on)")
+    ev.add_argument("--convention", choices=CONVENTIONS, default="jaxgan",
+                    help=CONVENTION_HELP + "; other than jaxgan: PSNR / SSIM of the 8-bit outputs (deblurring)")
+    ev.add_argument("--crop-border", type=int, default=0, help="with --convention: pixels shaved off each side")
     ev.set_defaults(run=_cmd_evaluate)
 
     pr = sub.add_parser("predict", help="run a trained generator on image files or folders")
@@ -220,8 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
     pr.add_argument("--skip-bad", action="store_true",
                     help="skip unreadable or corrupt inputs (each reported) instead of stopping the batch")
+    pr.add_argument("--quiet", action="store_true",
+                    help="print errors only (no progress bar, written files or summary): for scripts")
     pr.set_defaults(run=_cmd_predict)
     _add_export_command(sub)
+    _add_score_command(sub)
     _add_import_weights(sub)
     _add_verbose_flag(sub)
     return parser
@@ -263,12 +303,42 @@ def _cmd_export(args, extra) -> int:
 
 
 def _add_export_command(sub) -> None:
-    ex = sub.add_parser("export", help="write a trained generator as a SavedModel, TFLite or StableHLO model")
+    ex = sub.add_parser("export", help="write a trained generator as a SavedModel, TFLite, StableHLO or ONNX model")
     ex.add_argument("--workdir", required=True, help="a training run's workdir (uses EMA params if kept)")
-    ex.add_argument("--format", required=True, choices=("savedmodel", "tflite", "stablehlo"))
+    ex.add_argument("--format", required=True, choices=("savedmodel", "tflite", "stablehlo", "onnx"),
+                    help="onnx: opset 17, via TFLite and tf2onnx")
     ex.add_argument("--output", required=True, help="the model's path (never overwritten)")
-    ex.add_argument("--size", default="", help="fixed input size HxW (tflite, and runs with an input prior)")
+    ex.add_argument("--size", default="", help="fixed input size HxW (tflite, onnx, and runs with an input prior)")
     ex.set_defaults(run=_cmd_export)
+
+
+def _cmd_score(args, extra) -> int:
+    if extra:
+        raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+    from jaxgan import score  # deferred (JAX): `jaxgan --help` stays instant
+
+    return score.main_score(args)
+
+
+CONVENTIONS = ("jaxgan", "matlab", "basicsr", "deblurganv2")  # jaxgan.score.CONVENTIONS
+CONVENTION_HELP = ("how PSNR / SSIM are computed: jaxgan (RGB, jaxgan evaluate's), matlab (Y of YCbCr rounded to "
+                   "8 bits, MATLAB's psnr / ssim), basicsr (BasicSR's Y-channel calculate_psnr / calculate_ssim), "
+                   "deblurganv2 (its test_metrics.py: RGB PSNR and CW-SSIM)")
+
+
+def _add_score_command(sub) -> None:
+    sc = sub.add_parser("score", help="score any method's output images against ground truth (matched by file name)")
+    sc.add_argument("pred_dir", help="folder of results (any method's)")
+    sc.add_argument("target_dir", help="folder of ground-truth images or masks, same file names")
+    sc.add_argument("--task", choices=("deblur", "segment"), default="deblur",
+                    help="deblur: PSNR / SSIM / LPIPS; segment: IoU / Dice of label masks")
+    sc.add_argument("--convention", choices=CONVENTIONS, default="jaxgan", help=CONVENTION_HELP)
+    sc.add_argument("--crop-border", type=int, default=0, help="pixels shaved off each side before scoring")
+    sc.add_argument("--lpips", action=argparse.BooleanOptionalAction, default=True,
+                    help="deblurring: also LPIPS (VGG16) (default: on)")
+    sc.add_argument("--json", default="", help="also write the per-image scores and means as JSON (never overwritten)")
+    sc.add_argument("--csv", default="", help="also write the per-image scores as CSV (never overwritten)")
+    sc.set_defaults(run=_cmd_score)
 
 
 def _add_verbose_flag(sub) -> None:

@@ -16,6 +16,7 @@ import sys
 import tempfile
 
 VERBOSE_ENV = "JAXGAN_VERBOSE"
+TF_LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"  # read once, when TensorFlow's C++ library loads
 
 
 def verbose() -> bool:
@@ -23,13 +24,21 @@ def verbose() -> bool:
     return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
 
 
+def _quiet_tensorflow_cpp() -> None:
+    """TensorFlow's (and XLA's) C++ log: fatal lines only. Its ERROR lines are notices too: tf.data's uint8
+    transposes print "E0000 ... oneDNN supports DT_UINT8 only on platforms with AVX-512" on CPUs without
+    AVX-512; a failing op raises a Python exception, which jaxgan reports. Set, not defaulted: `import jax`
+    has already defaulted it to 1 (warnings and errors); --verbose is the switch back."""
+    os.environ[TF_LOG_LEVEL_ENV] = "3"
+
+
 def configure(verbose_output: bool = False) -> None:
     """Sets the libraries' log levels for this process (and its children, through the environment)."""
-    if verbose_output:
+    if verbose_output or verbose():
         os.environ[VERBOSE_ENV] = "1"
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+        os.environ[TF_LOG_LEVEL_ENV] = "0"
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow C++: errors only
+    _quiet_tensorflow_cpp()
     # tfds and orbax log through absl ("Using custom data configuration", "Variant folder ... has no
     # dataset_info.json" for the datasets jaxgan generates itself); errors still come through
     logging.getLogger("absl").setLevel(logging.ERROR)
@@ -66,6 +75,21 @@ def _stderr_held():
             os.close(saved)
 
 
+@contextlib.contextmanager
+def quiet_native_output():
+    """Holds what native code (and Python) writes to stderr inside the block, unless verbose; shown if the
+    block fails. For libraries that print from C++ (TFLite's "INFO: Created TensorFlow Lite XNNPACK
+    delegate for CPU.") and warn from Python (tf.lite.Interpreter's deprecation notice)."""
+    import warnings
+
+    if verbose():
+        yield
+        return
+    with _stderr_held(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def import_tensorflow():
     """`import tensorflow`, quietly unless verbose. TensorFlow 2.21 prints "oneDNN custom operations
     are on ..." and absl's pre-initialisation notice from C++ while loading, before any log level
@@ -75,7 +99,7 @@ def import_tensorflow():
         import tensorflow as tf
 
         return tf
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _quiet_tensorflow_cpp()
     with _stderr_held():
         import tensorflow as tf
     return tf

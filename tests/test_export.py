@@ -2,6 +2,7 @@
 
 A tiny ResNet generator (size multiple 4, so the padding inside the exported function is exercised)
 trained 2 steps with EMA; a non-square 37x45 image. TFLite is float32 (no quantisation): 1e-4 too.
+ONNX, run by onnxruntime: one generator of each family at tiny widths, deblurring and segmentation.
 """
 
 import re
@@ -159,6 +160,117 @@ def test_readme_savedmodel_example_runs(run, tmp_path, monkeypatch):
     assert "jaxgan" not in block and len(block.strip().splitlines()) <= 10
     export.export(str(run), "savedmodel", str(tmp_path / "deblur_savedmodel"))
     rgb = np.random.default_rng(3).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "photo.png")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {})
+    written = np.asarray(Image.open(tmp_path / "photo_deblurred.png"))
+    predicted = images.to_uint8(Predictor.from_workdir(str(run)).predict_array(images.to_float(rgb)))
+    assert written.shape == (H, W, 3)
+    assert np.abs(written.astype(int) - predicted).max() <= 1  # rounding of values within 1e-4
+
+
+# One generator of each family, tiny, as jaxgan predict runs it: (task, name, options). The ResNet deblurrer
+# is the trained run above (test_onnx_export_of_a_run_needs_a_size_and_equals_prediction).
+ONNX_FAMILIES = {
+    "unet_segment": ("segment", "unet", dict(in_channels=3, out_channels=2, depth=3, base_width=4, norm="batch",
+                                             dropout=False, out_activation="none")),
+    "resnet_instance_norm_segment": ("segment", "resnet", dict(in_channels=3, out_channels=1, base_width=4,
+                                                               num_blocks=1, norm="instance", out_activation="none")),
+    "fpn_mobilenet_deblur": ("deblur", "fpn_mobilenet", dict(in_channels=3, out_channels=3, base_width=8,
+                                                             backbone_width=0.35)),
+    "nafnet_deblur": ("deblur", "nafnet", dict(in_channels=3, out_channels=3, base_width=4, depth=2, blocks=1,
+                                               middle_blocks=1, space_to_depth=2)),
+}
+ONNX_MAX_DIFF = {}  # family -> max |ONNX - predict| (printed for the report with -s)
+
+
+def _onnx_run(path, image):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["image"]
+    return session.run(None, {"image": image[None]})[0][0]
+
+
+@pytest.mark.parametrize("family", sorted(ONNX_FAMILIES))
+def test_onnx_by_onnxruntime_equals_prediction(family, tmp_path):
+    """Each family's ONNX export (random weights, batch norm statistics kept as initialised) equals
+    Predictor.predict_array, the computation of `jaxgan predict`, on the non-square 37x45 image."""
+    from jaxgan.train.state import make_modules
+
+    task, name, options = ONNX_FAMILIES[family]
+    config = tiny_config(task)
+    with config.generator.unlocked():
+        config.generator.name = name
+        config.generator.options = options
+    config.discriminator.options.in_channels = 3 + options["out_channels"]
+    if task == "segment":
+        config.data.num_classes = 2
+        config.loss.mask = "softmax_ce" if options["out_channels"] == 2 else "sigmoid_ce"
+    module, _ = make_modules(config)
+    variables = module.init(jax.random.PRNGKey(1), jnp.zeros((1, 64, 64, 3)), train=False)
+    params = jax.tree.map(lambda v: v + 0.05 * jax.random.normal(jax.random.PRNGKey(2), v.shape, v.dtype),
+                          variables["params"])  # away from the identity / zero initialisations
+    variables = {**variables, "params": params}
+    image = np.random.default_rng(4).uniform(-1, 1, (H, W, 3)).astype(np.float32)
+    expected = Predictor.from_config(config, module, variables).predict_array(image)
+    out = tmp_path / "model.onnx"
+    export.export_onnx(export.inference_fn(config, module, "tflite", last_step=False), variables, config, (H, W), out)
+    result = _onnx_run(out, image)
+    if task == "segment":
+        assert result.dtype == np.int32 and len(np.unique(expected)) == 2
+        np.testing.assert_array_equal(result, expected)
+    else:
+        ONNX_MAX_DIFF[family] = float(np.abs(result - expected).max())
+        print(f"onnx {family}: max |diff| vs predict {ONNX_MAX_DIFF[family]:.2e}")
+        assert result.shape == expected.shape and ONNX_MAX_DIFF[family] < 1e-4
+
+
+@pytest.mark.parametrize("task,channels", [("deblur", 3), ("segment", 1), ("segment", 3)])
+def test_onnx_last_step_is_the_tasks(task, channels):
+    """The ONNX ending of a network output x (B, H, W, C): clip to [-1, 1]; x > 0 (one channel) or the
+    first argmax over C, as int32: Task.traced_prediction."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from jaxgan.task import get_task
+
+    name = "deblurred" if task == "deblur" else "mask"
+    graph = helper.make_graph([helper.make_node("Identity", ["image"], [name])], "g",
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, [2, 3, 4, channels])],
+                              [helper.make_tensor_value_info(name, TensorProto.FLOAT, [2, 3, 4, channels])])
+    export._append_last_step(graph, name, task == "deblur")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", export.ONNX_OPSET)], ir_version=8)
+    x = np.round(np.random.default_rng(6).uniform(-3, 3, (2, 3, 4, channels)), 0).astype(np.float32)  # ties too
+    (result,) = ort.InferenceSession(model.SerializeToString()).run(None, {"image": x})
+    expected = np.asarray(get_task(task).traced_prediction(jnp.asarray(x)))
+    assert result.dtype == expected.dtype and result.shape == expected.shape
+    np.testing.assert_array_equal(result, expected)
+
+
+def test_onnx_export_of_a_run_needs_a_size_and_equals_prediction(run, image_and_expected, tmp_path, capsys):
+    image, expected = image_and_expected
+    assert cli.main(["export", "--workdir", str(run), "--format", "onnx", "--output", str(tmp_path / "d.onnx")]) == 2
+    assert "onnx cannot carry a model with a dynamic image size: pass --size HxW" in capsys.readouterr().err
+    assert not (tmp_path / "d.onnx").exists()
+    assert cli.main(["export", "--workdir", str(run), "--format", "onnx", "--output", str(tmp_path / "m.onnx"),
+                     "--size", f"{H}x{W}"]) == 0
+    result = _onnx_run(tmp_path / "m.onnx", image)
+    print(f"onnx resnet run (EMA weights): max |diff| vs predict {np.abs(result - expected).max():.2e}")
+    assert np.abs(result - expected).max() < 1e-4
+
+
+def test_readme_onnx_example_runs(run, tmp_path, monkeypatch):
+    """The README's onnxruntime block (6 lines, no jaxgan), executed against a tiny ONNX export."""
+    from PIL import Image
+
+    from jaxgan import images
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- onnx example -->\s*```python\n(.*?)```", readme, re.S).group(1)
+    assert "jaxgan" not in block and len(block.strip().splitlines()) == 6
+    export.export(str(run), "onnx", str(tmp_path / "deblur.onnx"), size=(H, W))
+    rgb = np.random.default_rng(5).integers(0, 256, (H, W, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "photo.png")
     monkeypatch.chdir(tmp_path)
     exec(compile(block, "README.md", "exec"), {})

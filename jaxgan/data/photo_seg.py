@@ -32,7 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 from skimage import draw
 
-from jaxgan.data.builtin import example_rng, png_file, split_sizes
+from jaxgan.data.builtin import LocalBuilder, example_rng, png_file, split_sizes
 from jaxgan.data.photo_blur import skimage_photo
 
 SCENE_SIZE = 160
@@ -248,7 +248,7 @@ def split_scene(split: str, i: int) -> tuple[np.ndarray, np.ndarray]:
     return scene(example_rng("photo_seg", split, i), photos, shapes)
 
 
-class PhotoSeg(tfds.core.GeneratorBasedBuilder):
+class PhotoSeg(LocalBuilder):
     """Objects cut from real photos pasted on real photos, binary masks (see the module docstring)."""
 
     VERSION = tfds.core.Version("1.0.0")
