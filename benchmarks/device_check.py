@@ -10,7 +10,7 @@ against its PyTorch twin on the same device. Made to finish in one call of at mo
    bfloat16 for its bf16 rows): compile s, step s (median), images/s, % of the matmul peak of that
    dtype measured in the same run. Rows run in order of importance; a row that would overrun
    --budget-s is skipped (and listed as skipped).
-3. Loss curves: each setup trained --curve-steps steps (200) in float32 and in bfloat16 from the same
+3. Loss curves (after the default-path rows, before the 'cpu_fast' ones): each setup trained --curve-steps steps (200) in float32 and in bfloat16 from the same
    init on the same 8 synthetic batches (smooth random images, a box blur as the input), conv_impl
    'auto'; per loss the largest gap between the two curves' 20-step window means, against the float32
    curve's own range (benchmarks.bf16_training.compare).
@@ -202,7 +202,7 @@ def curve_rows(setups, args, start: float) -> list[dict]:
     for name in setups:
         row = {"setup": name, "steps": args.curve_steps}
         elapsed = time.perf_counter() - start
-        if elapsed + args.curve_estimate_s > args.budget_s + args.curve_budget_s:
+        if elapsed + args.curve_estimate_s > args.budget_s + args.curve_budget_s:  # (rows before: budget_s)
             rows.append({**row, "skipped": f"budget ({elapsed:.0f} s used)"})
             continue
         t0 = time.perf_counter()
@@ -304,10 +304,11 @@ def main(argv=None) -> dict:
     p.add_argument("--tiny", action="store_true", help="tiny shapes: a CPU rehearsal")
     p.add_argument("--no-ops-tests", action="store_true")
     p.add_argument("--curve-steps", type=int, default=0, help="steps per loss curve (default 200, --tiny 30)")
-    p.add_argument("--curve-budget-s", type=float, default=60.0, help="extra seconds the curves may use")
+    p.add_argument("--curve-budget-s", type=float, default=0.0,
+                   help="seconds beyond --budget-s the loss curves may use (they run before the cpu_fast rows)")
     args = p.parse_args(argv)
     args.curve_steps = args.curve_steps or (30 if args.tiny else 200)
-    args.curve_estimate_s = 40.0
+    args.curve_estimate_s = 30.0 if args.tiny else 90.0  # two compiles and 2 x curve_steps steps
     start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -339,26 +340,36 @@ def main(argv=None) -> dict:
         print(f"ops tests: rc {ops_tests['rc']}, {ops_tests['summary']} ({ops_tests['seconds']:.0f} s)", flush=True)
 
     rows, cost = [], {}  # cost: seconds of the last row per (framework, setup), to skip what cannot fit
-    for name, framework, impl, dtype in plan(args.setups.split(",")):
-        row = {"setup": name, "framework": framework, "dtype": dtype, "conv_impl": impl, "image_size": args.image_size(name)}
-        elapsed = time.perf_counter() - start
-        estimate = cost.get((framework, name), 30.0 if framework == "torch" else 60.0)
-        if framework == "torch" and torch is None:
-            row["skipped"] = "no torch"
-        elif elapsed + estimate > args.budget_s:
-            row["skipped"] = f"budget ({elapsed:.0f} s used)"
-        else:
-            t0 = time.perf_counter()
-            try:
-                row.update(jax_row(name, impl, dtype, args) if framework == "jaxgan" else torch_row(name, dtype, args))
-                row["images_per_s"] = args.batch_size / row["step_s"]
-            except Exception as e:  # noqa: BLE001 - one broken row must not lose the others
-                row["error"] = f"{type(e).__name__}: {e}"
-            cost[(framework, name)] = time.perf_counter() - t0
-            gc.collect()
-            jax.clear_caches()
-        rows.append(row)
-        print(f"row: {json.dumps(row)}", flush=True)
+
+    def run_rows(items):
+        for name, framework, impl, dtype in items:
+            row = {"setup": name, "framework": framework, "dtype": dtype, "conv_impl": impl,
+                   "image_size": args.image_size(name)}
+            elapsed = time.perf_counter() - start
+            estimate = cost.get((framework, name), 30.0 if framework == "torch" else 60.0)
+            if framework == "torch" and torch is None:
+                row["skipped"] = "no torch"
+            elif elapsed + estimate > args.budget_s:
+                row["skipped"] = f"budget ({elapsed:.0f} s used)"
+            else:
+                t0 = time.perf_counter()
+                try:
+                    row.update(jax_row(name, impl, dtype, args) if framework == "jaxgan"
+                               else torch_row(name, dtype, args))
+                    row["images_per_s"] = args.batch_size / row["step_s"]
+                except Exception as e:  # noqa: BLE001 - one broken row must not lose the others
+                    row["error"] = f"{type(e).__name__}: {e}"
+                cost[(framework, name)] = time.perf_counter() - t0
+                gc.collect()
+                jax.clear_caches()
+            rows.append(row)
+            print(f"row: {json.dumps(row)}", flush=True)
+
+    setups = args.setups.split(",")
+    planned = plan(setups)  # the default path and the twin, then the loss curves, then 'cpu_fast'
+    run_rows([item for item in planned if item[2] != "cpu_fast"])
+    curves = curve_rows(setups, args, start)
+    run_rows([item for item in planned if item[2] == "cpu_fast"])
 
     flops = {}  # XLA's FLOP count of each setup's step (same math for the twin and every impl / dtype)
     for r in rows:
@@ -370,8 +381,6 @@ def main(argv=None) -> dict:
             r["fraction_of_peak"] = flops[r["setup"]] / r["step_s"] / machine[f"peak_{r['dtype']}"]
         if r["framework"] == "jaxgan" and "step_s" in r and (r["setup"], r["dtype"]) in twin:
             r["over_twin"] = r["step_s"] / twin[(r["setup"], r["dtype"])]
-    setups = args.setups.split(",")
-    curves = curve_rows(setups, args, start)
     pipeline = pipeline_rows(setups, rows, args)
     report = {"machine": machine, "batch_size": args.batch_size, "image_size": size, "tiny": args.tiny,
               "ops_tests": ops_tests, "rows": rows, "curves": curves, "pipeline": pipeline,
