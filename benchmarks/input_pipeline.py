@@ -1,123 +1,236 @@
-"""Input-pipeline throughput (images/s) of jaxgan.data for 256x256 training crops. Not a test.
+"""Input pipeline of each published setup on its real data layout, against what an H100 step would eat. Not a test.
 
-    JAX_PLATFORMS=cpu python -m benchmarks.input_pipeline [--batches 50] [--batch-size 8]
-        [--data-dir DIR] [--folder-pairs 24] [--folder-size 720x1280] [--no-cache] [--train-step]
+    JAX_PLATFORMS=cpu python -m benchmarks.input_pipeline [--examples 48] [--pairs 24] [--cores 1,2]
+        [--cases pets,gopro_deblurgan,gopro_dgv2,photo_blur,photo_seg] [--out FILE.json] [--store-dir DIR]
 
-Measured (images/s = input/target pairs per second, after the first batch, which pays for building
-the dataset, opening files and filling the decoded cache):
-- photo_blur: the built-in dataset (256x256 stored crops; generated on first use in --data-dir);
-- folder_deblur: a temporary flat blur/ + sharp/ folder of --folder-pairs PNG pairs of --folder-size
-  (GoPro frames are 720x1280), with and without the decoded-example cache.
-With --train-step it also times the pix2pix train step (jaxgan.train; U-Net + PatchGAN of
---width base channels) fed by the photo_blur pipeline, i.e. the rate at which training consumes images.
+Cases (each the published config, experiments/configs, with its own crop, batch, resize and augmentation):
+- pets: pix2pix_pets_seg on a pets-like `folder_seg` (JPEG photos about 500 x 375 and PNG masks, as
+  Oxford-IIIT Pet's; the tfds dataset is not prepared here), resize 286, crop 256, flip, batch 1;
+- gopro_deblurgan: deblurgan_gopro on a GoPro-layout folder (train/SCENE/blur|sharp/*.png, 1280 x 720),
+  resize to 640 x 360, crop 256, flip, batch 1;
+- gopro_dgv2: deblurganv2_mobilenet_gopro on the same folder: native frames, its augmentation, batch 1;
+- photo_blur / photo_seg: the built-ins (256 x 256 stored crops / 160 x 160 scenes) at the pix2pix crop.
+The folder cases are measured with the in-memory decoded cache off, as for the real GoPro train split
+(2103 pairs decode to 11.6 GB, over the cache's limit), and with config.data.store (a decoded uint8 store
+on disk, jaxgan.data.store) when --store-dir is given. Each (case, cores) runs in a child process pinned
+to that many cores (sched_setaffinity before TensorFlow starts, so tf.data's pools size to them);
+images/s = training examples per second over --examples after the first batch; CPU s per image =
+the process's CPU time (all threads) over the same batches, which a busy machine inflates far less
+than wall time: its inverse is the rate per core, and 14 cores at that rate is the "14 cores (CPU
+time)" projection (tf.data's parallel map scales that way while it has examples to decode).
+
+Projected need: the step's FLOPs per 256 x 256 example (XLA's cost analysis of the full-width train
+step at batch 1, conv_impl 'xla', critic loop unrolled so that every update is counted) at 20 % and
+40 % of an H100's dense bf16 peak (989 TFLOP/s). Projection to 14 cores: the 1-core rate plus 13 times
+the measured gain of the second core (linear; the verdict says whether that meets 40 % / 20 %).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 
 import numpy as np
-from PIL import Image, ImageFilter
 
-from jaxgan.config import base_config
+H100_BF16_FLOPS = 989e12
+CASES = ("pets", "gopro_deblurgan", "gopro_dgv2", "photo_blur", "photo_seg")
+SETUP_OF_CASE = {"pets": "pix2pix", "gopro_deblurgan": "deblurgan", "gopro_dgv2": "fpn_mobilenet",
+                 "photo_blur": "pix2pix", "photo_seg": "pix2pix"}
+CONFIG_OF_CASE = {"pets": "pix2pix_pets_seg", "gopro_deblurgan": "deblurgan_gopro",
+                  "gopro_dgv2": "deblurganv2_mobilenet_gopro", "photo_blur": "pix2pix_pets_seg",
+                  "photo_seg": "pix2pix_pets_seg"}
 
 
-def throughput(config, batches: int) -> tuple[float, float]:
-    """(seconds to the first batch, images/s over the next `batches` batches)."""
+def _photos() -> list[np.ndarray]:
+    from skimage import data
+
+    return [data.astronaut(), data.chelsea(), data.coffee(), data.rocket(), data.immunohistochemistry()]
+
+
+def make_gopro_folder(root: str, pairs: int) -> None:
+    """train/SCENE/blur|sharp/NNNNNN.png pairs of 1280 x 720 photos (scikit-image's, resized and shifted)."""
+    from PIL import Image, ImageFilter
+
+    photos = _photos()
+    for i in range(pairs):
+        scene = os.path.join(root, "train", f"GOPR{i // 8:04d}")
+        for sub in ("blur", "sharp"):
+            os.makedirs(os.path.join(scene, sub), exist_ok=True)
+        sharp = Image.fromarray(np.roll(photos[i % len(photos)], 7 * i, axis=1)).resize((1280, 720), Image.BICUBIC)
+        sharp.save(os.path.join(scene, "sharp", f"{i:06d}.png"))
+        sharp.filter(ImageFilter.BoxBlur(4)).save(os.path.join(scene, "blur", f"{i:06d}.png"))
+
+
+def make_pets_folder(root: str, pairs: int) -> None:
+    """train/images/*.jpg (about 500 x 375, quality 90) + train/masks/*.png (0 / 1 class indices)."""
+    from PIL import Image
+
+    photos = _photos()
+    rng = np.random.default_rng(0)
+    for sub in ("images", "masks"):
+        os.makedirs(os.path.join(root, "train", sub), exist_ok=True)
+    for i in range(pairs):
+        w, h = (500, 375) if i % 3 else (375, 500)
+        image = Image.fromarray(photos[i % len(photos)]).resize((w, h), Image.BICUBIC)
+        image.save(os.path.join(root, "train", "images", f"pet_{i:04d}.jpg"), quality=90)
+        yy, xx = np.mgrid[:h, :w]
+        cy, cx, r = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w, rng.uniform(0.2, 0.4) * min(h, w)
+        mask = ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r).astype(np.uint8)
+        Image.fromarray(mask).save(os.path.join(root, "train", "masks", f"pet_{i:04d}.png"))
+
+
+def case_config(case: str, folders: dict, data_dir: str, store_dir: str):
+    from jaxgan import config_io
+
+    c = config_io.load_config(f"experiments/configs/{CONFIG_OF_CASE[case]}.py")
+    c.data.data_dir = data_dir
+    if case == "pets":
+        c.data.name, c.data.path = "folder_seg", folders["pets"]
+    elif case.startswith("gopro"):
+        c.data.path = folders["gopro"]
+    else:
+        c.task = "deblur" if case == "photo_blur" else "segment"
+        c.data.name = case
+        c.data.load_size = (0, 0)
+        c.data.crop_size = 128 if case == "photo_seg" else 256  # (photo_seg scenes are 160 x 160)
+    if case in ("pets", "gopro_deblurgan", "gopro_dgv2"):
+        c.data.cache = False  # the real splits exceed the in-memory cache (GoPro) or come close (pets)
+        if store_dir and "store" in c.data:
+            c.data.store = os.path.join(store_dir, case)
+    return c
+
+
+def measure(case: str, cores: int, examples: int, folders: dict, data_dir: str, store_dir: str) -> dict:
+    """Runs in the child: images/s of the case's training iterator."""
     from jaxgan.data import make_train_iterator
 
-    start = time.perf_counter()
+    config = case_config(case, folders, data_dir, store_dir)
+    t0 = time.perf_counter()
     iterator = make_train_iterator(config, process_index=0, process_count=1)
     next(iterator)
-    first = time.perf_counter() - start
-    start = time.perf_counter()
+    first = time.perf_counter() - t0
+    batches = max(1, examples // config.data.batch_size)
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for _ in range(batches):
         next(iterator)
-    return first, batches * config.data.batch_size / (time.perf_counter() - start)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {"case": case, "cores": cores, "images_per_s": batches * config.data.batch_size / seconds,
+            "cpu_s_per_image": cpu / (batches * config.data.batch_size),
+            "first_batch_s": first, "crop": config.data.crop_size, "batch": config.data.batch_size,
+            "store": bool(config.data.get("store", "")), "load": os.getloadavg()[0]}
 
 
-def make_folder(root: str, pairs: int, height: int, width: int) -> None:
-    """A flat blur/ + sharp/ folder of random smooth-ish PNG pairs."""
-    rng = np.random.default_rng(0)
-    for sub in ("blur", "sharp"):
-        os.makedirs(os.path.join(root, sub), exist_ok=True)
-    base = rng.integers(0, 256, (height // 8, width // 8, 3), dtype=np.uint8)
-    for i in range(pairs):
-        image = Image.fromarray(np.roll(base, i, axis=1)).resize((width, height), Image.BILINEAR)
-        image.save(os.path.join(root, "sharp", f"{i:06d}.png"))
-        image.filter(ImageFilter.BoxBlur(3)).save(
-            os.path.join(root, "blur", f"{i:06d}.png"))
+def run_child(case: str, cores: int, args, folders: dict, store_dir: str) -> dict:
+    available = sorted(os.sched_getaffinity(0))
+    code = (f"import os, json, sys; os.sched_setaffinity(0, {available[:cores]!r}); "
+            f"from benchmarks.input_pipeline import measure; "
+            f"print('RESULT', json.dumps(measure({case!r}, {cores}, {args.examples}, {folders!r}, "
+            f"{args.data_dir!r}, {store_dir!r})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800,
+                          env=dict(os.environ, TF_NUM_INTEROP_THREADS=str(cores), TF_NUM_INTRAOP_THREADS=str(cores)))
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    return {"case": case, "cores": cores, "error": (done.stderr.strip().splitlines() or ["?"])[-1]}
 
 
-def time_train_step(config, batches: int, width: int) -> None:
-    """Images/s of the pix2pix train step fed by the pipeline (needs jaxgan.train)."""
-    # ---- pix2pix train step consumption rate (optional; needs jaxgan.train) -------------------
-    try:
-        import jax
+def step_flops(setup: str) -> float:
+    """XLA's FLOP count of one full-width train step on one 256 x 256 example (see module docstring)."""
+    import jax
+    import jax.numpy as jnp
 
-        from jaxgan.train import create_state, make_loss_nets, make_modules, make_step_fns
-    except ImportError as e:
-        print(f"train step: skipped (jaxgan.train unavailable: {e})")
-        return
-    from jaxgan.data import make_train_iterator
+    from benchmarks import jax_setups
+    from jaxgan.train import state as state_lib
+    from jaxgan.train import steps as steps_lib
 
-    c = config.copy_and_resolve_references()
-    c.generator.options.base_width = width
-    c.discriminator.options.base_width = width
-    g_module, d_module = make_modules(c)
-    iterator = make_train_iterator(c, process_index=0, process_count=1)
-    batch = next(iterator)
-    state = create_state(c, g_module, d_module, batch, jax.random.PRNGKey(0))
-    step = jax.jit(make_step_fns(c).train_step, donate_argnums=0)
-    loss_nets = make_loss_nets(c)
-    state, metrics = step(state, batch, loss_nets)  # compile
-    jax.block_until_ready(metrics)
-    start = time.perf_counter()
-    for _ in range(batches):
-        state, metrics = step(state, next(iterator), loss_nets)
-    jax.block_until_ready(metrics)
-    rate = batches * c.data.batch_size / (time.perf_counter() - start)
-    print(f"pix2pix train step (U-Net/PatchGAN width {width}, batch {c.data.batch_size}, "
-          f"{c.data.crop_size}px, {jax.devices()[0].platform}): {rate:.1f} images/s consumed")
+    config = jax_setups.setup_config(setup, 256, 1)
+    config.train.conv_impl = "xla"
+    g, d = state_lib.make_modules(config)
+    sample = {"input": np.zeros((1, 256, 256, 3), np.float32)}
+    state = jax.eval_shape(lambda key: state_lib.create_state(config, g, d, sample, key), jax.random.PRNGKey(0))
+    batch = {k: jax.ShapeDtypeStruct((1, 256, 256, 3), jnp.float32) for k in ("input", "target")}
+    loss_nets = jax.eval_shape(lambda: jax_setups.step_loss_nets(config))
+    lowered = jax.jit(steps_lib.make_step_fns(config).train_step).lower(state, batch, loss_nets)
+    cost = lowered.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost["flops"])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batches", type=int, default=50)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "jaxgan_bench_tfds"))
-    parser.add_argument("--folder-pairs", type=int, default=24)
-    parser.add_argument("--folder-size", default="720x1280", help="HEIGHTxWIDTH of the folder images")
-    parser.add_argument("--no-cache", action="store_true", help="photo_blur without the decoded cache")
-    parser.add_argument("--train-step", action="store_true", help="also time the pix2pix train step")
-    parser.add_argument("--width", type=int, default=64, help="base width of G and D for --train-step")
-    args = parser.parse_args()
+def table(rows: list[dict], flops: dict, title: str) -> str:
+    lines = [title, "", "| setup | layout | crop / batch | img/s 1 core | img/s 2 cores | 14 cores (wall) | "
+             "CPU ms / image | 14 cores (CPU time) | need at 20 % H100 | need at 40 % | verdict (CPU time) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for case in dict.fromkeys(r["case"] for r in rows):
+        by_cores = {r["cores"]: r for r in rows if r["case"] == case}
+        one, two = by_cores.get(1, {}), by_cores.get(2, {})
+        setup = SETUP_OF_CASE[case]
+        need20 = 0.2 * H100_BF16_FLOPS / flops[setup] if flops.get(setup) else float("nan")
+        need40 = 2 * need20
+        wall = [f"{r['images_per_s']:.1f}" if "images_per_s" in r else "-" for r in (one, two)]
+        projected = (f"{one['images_per_s'] + 13 * max(0.0, two['images_per_s'] - one['images_per_s']):.0f}"
+                     if "images_per_s" in one and "images_per_s" in two else "-")
+        cpu = [r["cpu_s_per_image"] for r in (two, one) if r.get("cpu_s_per_image")]
+        if cpu:
+            by_cpu = 14 / cpu[0]
+            verdict = ("meets 40 %" if by_cpu >= need40 else "meets 20 %" if by_cpu >= need20
+                       else f"short ({by_cpu / need20:.2f}x of 20 %)")
+            rate = f"{wall[0]} | {wall[1]} | {projected} | {1000 * cpu[0]:.1f} | {by_cpu:.0f}"
+        else:
+            verdict, rate = "error: " + str(one.get("error") or two.get("error")), " | | | | "
+        crop = f"{(one or two).get('crop', '')} / {(one or two).get('batch', '')}"
+        lines.append(f"| {setup} | {case} | {crop} | {rate} | {need20:.0f} | {need40:.0f} | {verdict} |")
+    return "\n".join(lines)
 
-    c = base_config()
-    c.data.data_dir = args.data_dir
-    c.data.crop_size = 256
-    c.data.batch_size = args.batch_size
-    c.data.cache = not args.no_cache
-    print(f"cores: {os.cpu_count()}, batch {args.batch_size}, 256x256 crops, flips + rot90")
-    first, rate = throughput(c, args.batches)
-    print(f"photo_blur (cache={c.data.cache}): {rate:.0f} images/s (first batch after {first:.1f} s)")
 
-    height, width = (int(v) for v in args.folder_size.split("x"))
-    with tempfile.TemporaryDirectory() as root:
-        make_folder(root, args.folder_pairs, height, width)
-        c.data.name, c.data.path = "folder_deblur", root
-        for cache in (False, True):
-            c.data.cache = cache
-            first, rate = throughput(c, args.batches)
-            print(f"folder_deblur {args.folder_pairs} pairs of {width}x{height} PNG (cache={cache}): "
-                  f"{rate:.0f} images/s (first batch after {first:.1f} s)")
-
-    if args.train_step:
-        c.data.name, c.data.cache = "photo_blur", True
-        time_train_step(c, max(2, args.batches // 10), args.width)
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", default=",".join(CASES))
+    p.add_argument("--cores", default="1,2")
+    p.add_argument("--examples", type=int, default=48)
+    p.add_argument("--pairs", type=int, default=24, help="pairs per generated folder")
+    p.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "jaxgan_bench_tfds"))
+    p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "jaxgan_bench_pipeline"))
+    p.add_argument("--store-dir", default="", help="also measure the folder cases from a decoded store here")
+    p.add_argument("--flops", default="", help="JSON {setup: flops} instead of XLA's count (saves minutes)")
+    p.add_argument("--out", default="")
+    args = p.parse_args(argv)
+    folders = {"gopro": os.path.join(args.work, "gopro"), "pets": os.path.join(args.work, "pets")}
+    if not os.path.isdir(folders["gopro"]):
+        make_gopro_folder(folders["gopro"], args.pairs)
+    if not os.path.isdir(folders["pets"]):
+        make_pets_folder(folders["pets"], args.pairs * 4)
+    cases = args.cases.split(",")
+    flops = json.loads(args.flops) if args.flops else {}
+    for setup in dict.fromkeys(SETUP_OF_CASE[c] for c in cases):
+        if setup not in flops:
+            flops[setup] = step_flops(setup)
+        print(f"{setup}: {flops[setup] / 1e9:.0f} GFLOP per 256x256 example-step", flush=True)
+    report = {"load_before": os.getloadavg(), "cpus": len(os.sched_getaffinity(0)), "flops": flops, "rows": []}
+    for case in cases:  # files and store side by side in time (the machine's load drifts)
+        for store_dir in [""] + ([args.store_dir] if args.store_dir else []):
+            if store_dir and case not in ("pets", "gopro_deblurgan", "gopro_dgv2"):
+                continue
+            for cores in (int(c) for c in args.cores.split(",")):
+                row = run_child(case, cores, args, folders, store_dir)
+                row["store"] = bool(store_dir)
+                report["rows"].append(row)
+                print(json.dumps(row), flush=True)
+    report["load_after"] = os.getloadavg()
+    for store in (False, True):
+        rows = [r for r in report["rows"] if r["store"] == store]
+        if rows:
+            print("\n" + table(rows, flops, f"{'decoded store' if store else 'files decoded at every use'}; "
+                               f"load {report['load_before'][0]:.1f} -> {report['load_after'][0]:.1f} on "
+                               f"{report['cpus']} cores"))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=1)
+    return report
 
 
 if __name__ == "__main__":

@@ -150,7 +150,7 @@ def _check_writable(folder: Path) -> None:
 def _cmd_predict(args, extra) -> int:
     if extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
-    from jaxgan import images, predict  # deferred (JAX): `jaxgan --help` stays instant
+    from jaxgan import images, infer, predict  # deferred (JAX): `jaxgan --help` stays instant
 
     if bool(args.workdir) == bool(args.pretrained):
         raise UsageError("give exactly one of --workdir DIR or --pretrained NAME")
@@ -159,6 +159,8 @@ def _cmd_predict(args, extra) -> int:
     _check_writable(out_dir)
     predictor = (predict.Predictor.from_workdir(args.workdir) if args.workdir
                  else predict.Predictor.from_pretrained(args.pretrained))
+    if args.buckets:
+        predictor.buckets = infer.BUCKET_SIDES
     with _predict_progress(len(paths), args.quiet) as report:
         start = time.perf_counter()
         done, skipped = predict.predict_files(predictor, paths, out_dir, skip_bad=args.skip_bad,
@@ -255,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--tile-size", type=int, default=768,
                     help="process larger images in overlapping tiles of this size (0: never tile)")
     pr.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
+    pr.add_argument("--buckets", action="store_true",
+                    help="pad each whole image to one of a few sizes (sides 128 to 768) so that many sizes "
+                         "compile a handful of programs; the padding changes results (image statistics, borders)")
     pr.add_argument("--skip-bad", action="store_true",
                     help="skip unreadable or corrupt inputs (each reported) instead of stopping the batch")
     pr.add_argument("--quiet", action="store_true",

@@ -4,18 +4,48 @@ A fully convolutional generator needs sides that are a multiple of its total dow
 a whole photo may not fit in memory. `predict_array` pads the image (reflect) to that multiple and
 crops back; with `tile_size` it cuts the padded image into overlapping tiles of one fixed shape (so
 the network compiles once), runs them, and blends them with weights that fall off linearly towards
-each tile's edge, which hides the seams. Everything here is NumPy around one jitted apply function (the padding: jaxgan.nets.layers.pad_to_multiple).
+each tile's edge, which hides the seams. Everything here is NumPy around one jitted apply function
+(the padding: that of jaxgan.nets.layers.pad_to_multiple).
+
+With `buckets` (side lengths) an image is padded further, to the smallest bucket side >= each of its
+sides, so that a folder of many sizes runs through a handful of shapes (one compile each) instead of
+one per size; an image that is tiled (larger than `tile_size`) keeps its tiles of one shape, and
+one larger than the largest bucket without tiling runs at its own size. The network sees today's
+padded image padded further: the result equals the unbucketed one where the network is local and
+its receptive field stays inside today's padded image (tests/test_infer.py), but statistics over
+the whole image (instance norm, batch norm in train mode, global pooling) and borders within the
+receptive field change it (measured in benchmarks/README.md): off by default.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-from jaxgan.nets.layers import pad_to_multiple
-
 ApplyFn = Callable[[np.ndarray], np.ndarray]  # (1, h, w, c_in) in [-1, 1] -> (1, h, w, c_out)
+
+BUCKET_SIDES = (128, 256, 384, 512, 640, 768)  # `jaxgan predict --buckets`: up to its default tile size
+
+
+def bucket_shape(height: int, width: int, sides: Sequence[int], multiple: int = 1) -> tuple[int, int] | None:
+    """(H, W): for each side the smallest of `sides` (each rounded up to `multiple`) that holds it;
+    None when a side is larger than every bucket."""
+    ladder = sorted({-(-int(s) // multiple) * multiple for s in sides if int(s) > 0})
+    fit = [next((b for b in ladder if b >= side), None) for side in (height, width)]
+    return None if None in fit else (fit[0], fit[1])
+
+
+def pad_to_shape(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(h, w, c) padded at the bottom / right to (height, width): reflect, as the generators pad to
+    their multiple (jaxgan.nets.layers.pad_to_multiple), where both pads are shorter than their
+    sides; edge otherwise."""
+    h, w = image.shape[:2]
+    ph, pw = height - h, width - w
+    if ph < 0 or pw < 0:
+        raise ValueError(f"cannot pad an image of {h}x{w} to {height}x{width}")
+    mode = "reflect" if ph < h and pw < w else "edge"
+    return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
 
 
 def _tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -39,20 +69,25 @@ def _blend_window(tile: int, overlap: int) -> np.ndarray:
 
 
 def predict_array(apply_fn: ApplyFn, image: np.ndarray, *, multiple: int = 1, tile_size: int = 0,
-                  overlap: int = 32) -> np.ndarray:
+                  overlap: int = 32, buckets: Sequence[int] = ()) -> np.ndarray:
     """Applies `apply_fn` to one float image (H, W, C_in) in [-1, 1]; returns (H, W, C_out) float32.
 
     multiple: pad the sides to a multiple of this first (1: the zoo's generators pad themselves,
       see their `size_multiple`).
     tile_size: 0 runs the whole (padded) image at once; otherwise tiles of tile_size x tile_size
       (rounded up to `multiple`) with `overlap` pixels of overlap, blended without seams.
+    buckets: side lengths to pad a whole image to (module docstring); () pads to `multiple` only.
     """
     if image.ndim != 3:
         raise ValueError(f"expected one image of shape (H, W, C), got shape {image.shape}")
     h, w = image.shape[:2]
-    padded = np.asarray(pad_to_multiple(np.asarray(image, np.float32)[None], multiple))[0]
+    # as jaxgan.nets.layers.pad_to_multiple, in NumPy: eager jnp ops would compile once per image size
+    padded = pad_to_shape(np.asarray(image, np.float32), -(-h // multiple) * multiple, -(-w // multiple) * multiple)
     ph, pw = padded.shape[:2]
-    if tile_size <= 0 or (ph <= tile_size and pw <= tile_size):
+    if tile_size <= 0 or (ph <= tile_size and pw <= tile_size):  # one whole image
+        bucket = bucket_shape(ph, pw, buckets, multiple) if len(buckets) else None
+        if bucket is not None:  # today's padded image, padded further: what the network saw is kept
+            padded = pad_to_shape(padded, *bucket)
         out = np.asarray(apply_fn(padded[None]))[0]
         return out[:h, :w].astype(np.float32)
 

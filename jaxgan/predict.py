@@ -44,6 +44,7 @@ class Predictor:
         self.conv_impl = ops.check_impl(config.train.get("conv_impl", "auto") if config is not None else "auto",
                                         "train.conv_impl")
         self._calls = 0
+        self.buckets: tuple = ()  # infer.BUCKET_SIDES: pad whole images to a few shapes (few compiles)
         self._apply = jax.jit(functools.partial(apply_generator, g_module.apply, train_mode=self.train_mode,
                                                 conv_impl=self.conv_impl))
 
@@ -74,7 +75,8 @@ class Predictor:
             raise ValueError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
         if self.config is not None:
             image = prior.with_prior(image, self.config, what=name)
-        out = infer.predict_array(self._run, image, tile_size=tile_size, overlap=overlap)
+        out = infer.predict_array(self._run, image, tile_size=tile_size, overlap=overlap, buckets=self.buckets,
+                                  multiple=int(getattr(self.module, "size_multiple", 1)) if self.buckets else 1)
         return self._task.prediction(out)
 
     def predict_file(self, path: Path, out_dir: Path, *, tile_size: int = 0, overlap: int = 64,

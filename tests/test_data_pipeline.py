@@ -173,3 +173,34 @@ def test_config_mismatches_are_named(data_dir):
         make_eval_iterator(_config(data_dir), split="val", **ONE)
     with pytest.raises(DataError, match="config.data.path is empty"):
         make_train_iterator(_config(data_dir, name="folder_deblur"), **ONE)
+
+
+def test_decoded_store_gives_the_same_batches_resumes_exactly_and_follows_the_files(tmp_path):
+    """config.data.store: batches equal decoding the files at every use (cache off), also resumed at
+    step k; the store is built once, and a changed file gets a new store (jaxgan.data.store)."""
+    from jaxgan.data import store
+
+    root = tmp_path / "pairs"
+    for d in ("blur", "sharp"):
+        (root / d).mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(5):  # sizes differ between examples
+        image = rng.integers(0, 256, (40 + 4 * i, 44, 3), dtype=np.uint8)
+        Image.fromarray(image).save(root / "blur" / f"{i}.png")
+        Image.fromarray(255 - image).save(root / "sharp" / f"{i}.png")
+    c = _config("", name="folder_deblur", path=str(root), crop_size=24, cache=False, scale_jitter=0.2)
+    files = _take(make_train_iterator(c, **ONE), 4)  # 12 examples: crosses two epochs of 5
+    c.data.store = str(tmp_path / "store")
+    stored = _take(make_train_iterator(c, **ONE), 4)
+    _assert_batches_equal(files, stored)
+    _assert_batches_equal(files[2:], _take(make_train_iterator(c, start_step=2, **ONE), 2))
+    built = sorted(p.name for p in (tmp_path / "store").iterdir())
+    assert len(built) == 1 and built[0].startswith("folder_deblur-")
+    data = np.fromfile(tmp_path / "store" / built[0] / "input.u8", np.uint8)
+    assert data.size == sum((40 + 4 * i) * 44 * 3 for i in range(5))  # each example decoded once
+
+    time.sleep(0.01)
+    Image.fromarray(np.zeros((40, 44, 3), np.uint8)).save(root / "blur" / "0.png")
+    assert store.digest(sources.make_source(c, "train")) != built[0].split("-", 1)[1]
+    next(make_train_iterator(c, **ONE))
+    assert len(list((tmp_path / "store").iterdir())) == 2

@@ -59,3 +59,104 @@ def test_blending_hides_seams_of_a_local_operator():
 def test_wrong_rank_is_rejected():
     with pytest.raises(ValueError, match=r"\(H, W, C\).*\(4, 4\)"):
         infer.predict_array(lambda b: b, np.zeros((4, 4)), multiple=1)
+
+
+# ---- bucket shapes: a folder of many sizes compiles a handful of programs ---------------------------
+
+def test_bucket_shape_is_the_smallest_bucket_side_holding_each_side():
+    sides = (128, 256, 384, 512)
+    assert infer.bucket_shape(300, 500, sides) == (384, 512)
+    assert infer.bucket_shape(128, 129, sides) == (128, 256)
+    assert infer.bucket_shape(513, 100, sides) is None  # beyond the largest: no bucket
+    # bucket sides rounded up to the generator's multiple: 384 -> 512, 128 -> 256 for a multiple of 256
+    assert infer.bucket_shape(300, 100, sides, multiple=256) == (512, 256)
+
+
+def test_bucket_padding_extends_todays_padding():
+    """The bucketed input, cut to today's padded size, IS today's input (the same reflect padding)."""
+    from jaxgan.nets.layers import pad_to_multiple
+
+    image = np.random.default_rng(3).uniform(-1, 1, (37, 53, 3)).astype(np.float32)
+    today = np.asarray(pad_to_multiple(image[None], 16))[0]
+    seen = []
+    infer.predict_array(lambda b: seen.append(b) or b, image, multiple=16, buckets=(128,))
+    assert seen[0].shape == (1, 128, 128, 3)
+    np.testing.assert_array_equal(seen[0][0, :today.shape[0], :today.shape[1]], today)
+
+
+def test_buckets_keep_a_local_operator_exact():
+    """A 5x5 box filter (receptive radius 2): where its window stays inside today's padded image the
+    bucketed result equals today's (padding beyond is never seen)."""
+    rng = np.random.default_rng(4)
+
+    def box(b):
+        return ndimage.uniform_filter(b, size=(1, 5, 5, 1), mode="reflect")
+
+    for shape in [(37, 53, 3), (64, 48, 3), (100, 30, 3)]:
+        image = rng.uniform(-1, 1, shape).astype(np.float32)
+        today = infer.predict_array(box, image, multiple=16)
+        apply, calls = _checked(16, box)
+        bucketed = infer.predict_array(apply, image, multiple=16, buckets=(64, 128))
+        h, w = shape[:2]
+        np.testing.assert_allclose(bucketed[:h - 2, :w - 2], today[:h - 2, :w - 2], rtol=0, atol=1e-6)
+        assert bucketed.shape == shape and calls[0][1:3] == infer.bucket_shape(h, w, (64, 128), 16)
+
+
+def test_buckets_leave_tiling_alone():
+    """An image larger than the tile is tiled as before (tiles of one shape), buckets or not."""
+    image = np.random.default_rng(5).uniform(-1, 1, (150, 230, 3)).astype(np.float32)
+    apply, calls = _checked(16, lambda b: np.tanh(b))
+    out = infer.predict_array(apply, image, multiple=16, tile_size=64, overlap=16, buckets=(256,))
+    np.testing.assert_allclose(out, np.tanh(image), atol=1e-6)
+    assert set(calls) == {(1, 64, 64, 3)}
+
+
+def _count_compiles(run, name: str) -> int:
+    """XLA compiles of jitted functions named `name` (JAX's backend-compile events) while `run()` runs."""
+    import jax
+
+    seen = []
+
+    def listener(event, duration, fun_name="", **_):
+        if event == "/jax/core/compile/backend_compile_duration" and name in fun_name:
+            seen.append(fun_name)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        run()
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    return len(seen)
+
+
+def test_predictor_with_buckets_compiles_once_per_bucket_not_per_size():
+    """5 images of 5 sizes: 5 compiles of the generator today, 1 with buckets (32, 64) after a
+    32 x 32 warm-up (every size falls into (32, 32) or (32, 64)); equal outputs at a bucket's size."""
+    import jax
+
+    from jaxgan.predict import Predictor
+    from jaxgan.train.state import make_modules
+    from tests.train_helpers import tiny_config
+
+    config = tiny_config("deblur", norm="none")
+    g, _ = make_modules(config)  # U-Net depth 2: pads to a multiple of 4 itself
+    variables = g.init({"params": jax.random.PRNGKey(0)}, np.zeros((1, 16, 16, 3), np.float32), train=False)
+    rng = np.random.default_rng(6)
+    sizes = [(21, 30), (25, 17), (31, 50), (20, 45), (30, 35)]
+    images = [rng.uniform(-1, 1, (h, w, 3)).astype(np.float32) for h, w in sizes]
+    warmup = rng.uniform(-1, 1, (32, 32, 3)).astype(np.float32)
+
+    def compiles(buckets):
+        predictor = Predictor.from_config(config, g, variables)
+        predictor.buckets = buckets
+        predictor.predict_array(warmup)
+        outs = []
+        count = _count_compiles(lambda: outs.extend(predictor.predict_array(x) for x in images), "apply_generator")
+        return count, outs, predictor.predict_array(warmup)
+
+    today, outs_today, warm_today = compiles(())
+    bucketed, outs_bucketed, warm_bucketed = compiles((32, 64))
+    assert today == len(sizes)
+    assert bucketed == 1  # (32, 64): the warm-up compiled (32, 32)
+    np.testing.assert_allclose(warm_bucketed, warm_today, rtol=0, atol=1e-5)  # a bucket's own size
+    assert all(a.shape == b.shape for a, b in zip(outs_today, outs_bucketed))

@@ -17,7 +17,8 @@ Paired augmentation: one random window, flip and rot90 for input and target; col
 the same brightness / contrast / saturation factors to blurred and sharp (contrast pivots on each
 image's own mean, which blur preserves); for segmentation it changes the input image only.
 With config.data.cache the decoded examples of this process are kept in memory (when below
-CACHE_LIMIT_BYTES); otherwise files are decoded at every use.
+CACHE_LIMIT_BYTES); with config.data.store = DIR they are decoded once into memory-mapped files
+there (jaxgan.data.store, for splits larger than that); otherwise files are decoded at every use.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import math
 
 import numpy as np
 
-from jaxgan.data import deblurganv2_aug, prior
+from jaxgan.data import deblurganv2_aug, prior, store
 from jaxgan.data.errors import DataError
 from jaxgan.data.sources import Source, make_source
 from jaxgan.data.tf_cpu import tf
@@ -103,6 +104,8 @@ def make_loader(source: Source, config):
     and the split fits. With an input prior (jaxgan.data.prior) the cached `input` carries it; a
     prior needs the cache (it is computed once per example)."""
     if config.data.prior == "none":
+        if config.data.get("store", ""):  # decoded once into memory-mapped files (jaxgan.data.store)
+            return store.loader(store.open_store(source, config.data.store, _row_loader(source)))
         return (config.data.cache and cached_loader(source)) or _row_loader(source)
     prior.check(config)
     add = functools.partial(prior.with_prior_uint8, config=config, what=f"{source.name} example")
