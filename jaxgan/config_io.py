@@ -137,7 +137,10 @@ def config_to_json(config: ml_collections.ConfigDict) -> str:
 def config_from_json(text: str) -> ml_collections.ConfigDict:
     """Rebuilds a run's config (as saved in its workdir) on top of the current schema."""
     config = base_config()
-    _merge(config, json.loads(text))
+    values = json.loads(text)
+    _merge(config, values)
+    if "relativistic_centres" not in values.get("loss", {}):
+        config.loss.relativistic_centres = "batch"  # runs saved before the pool existed centred on batch means
     return config
 
 

@@ -58,3 +58,13 @@ def test_json_round_trip():
     assert back.loss.adversarial == "ragan_ls"
     assert back.loss.perceptual_layers == ("conv3_3",)
     assert dict(back.generator.options) == dict(c.generator.options)
+    assert back.loss.relativistic_centres == "pool"
+
+
+def test_a_run_saved_before_the_logit_pool_keeps_its_batch_centres():
+    """config.json of a ragan_ls run from before `loss.relativistic_centres` existed restores as it trained."""
+    import json
+    saved = json.loads(config_io.config_to_json(config_io.load_config(CONFIGS / "deblurganv2_mobilenet_gopro.py")))
+    del saved["loss"]["relativistic_centres"]
+    back = config_io.config_from_json(json.dumps(saved))
+    assert back.loss.adversarial == "ragan_ls" and back.loss.relativistic_centres == "batch"
