@@ -14,6 +14,7 @@ from PIL import Image
 from jaxgan import cli, images
 from jaxgan.data import folders
 from jaxgan.data.images import FirstFrameWarning
+from cli_helpers import one_line_error, run_cli
 
 ROOT = Path(__file__).parents[1]
 GRAY = np.array([[0, 100], [200, 255]], np.uint8)  # the 8-bit values every mode below stands for
@@ -178,20 +179,6 @@ def workdir(tmp_path_factory):
     return path
 
 
-def _cli(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(code, err, *needles):
-    assert code == 2, err
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-
-
 def _photo(path: Path, value: int = 90) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.full((12, 20, 3), value, np.uint8)).save(path)
@@ -201,14 +188,14 @@ def _photo(path: Path, value: int = 90) -> Path:
 def test_predict_never_writes_onto_its_input(workdir, tmp_path, capsys):
     photo = _photo(tmp_path / "d" / "ok.png")
     before = photo.read_bytes()
-    code, _, err = _cli(["predict", "--workdir", workdir, photo, "--output", tmp_path / "d"], capsys)
-    _one_line_error(code, err, "would overwrite the input", str(photo))
+    code, _, err = run_cli(["predict", "--workdir", workdir, photo, "--output", tmp_path / "d"], capsys)
+    one_line_error(code, err, "would overwrite the input", str(photo))
     assert photo.read_bytes() == before and sorted(p.name for p in (tmp_path / "d").iterdir()) == ["ok.png"]
 
 
 def test_predict_gives_colliding_names_their_own_files(workdir, tmp_path, capsys):
     a, b = _photo(tmp_path / "a" / "ok.png", 10), _photo(tmp_path / "a" / "ok.jpg", 240)
-    code, out, err = _cli(["predict", "--workdir", workdir, a, b, "--output", tmp_path / "o"], capsys)
+    code, out, err = run_cli(["predict", "--workdir", workdir, a, b, "--output", tmp_path / "o"], capsys)
     assert code == 0, err
     written = sorted(p.name for p in (tmp_path / "o").iterdir())
     assert written == ["ok_jpg.png", "ok_png.png"]
@@ -222,10 +209,10 @@ def test_a_bad_file_in_a_folder_batch_says_what_was_done_and_how_to_go_on(workdi
     (folder / "b.png").write_bytes(b"broken")
     _photo(folder / "c.png")
     (folder / "x.png").mkdir()  # a folder, not an image
-    code, _, err = _cli(["predict", "--workdir", workdir, folder, "--output", tmp_path / "o"], capsys)
-    _one_line_error(code, err, str(folder / "b.png"), "1 of 3 inputs done", "--skip-bad")
+    code, _, err = run_cli(["predict", "--workdir", workdir, folder, "--output", tmp_path / "o"], capsys)
+    one_line_error(code, err, str(folder / "b.png"), "1 of 3 inputs done", "--skip-bad")
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.png"]
-    code, out, err = _cli(["predict", "--workdir", workdir, folder, "--output", tmp_path / "o", "--skip-bad"],
+    code, out, err = run_cli(["predict", "--workdir", workdir, folder, "--output", tmp_path / "o", "--skip-bad"],
                           capsys)
     assert code == 0 and "skipped" in err and str(folder / "b.png") in err, err
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.png", "c.png"]
@@ -242,8 +229,8 @@ CONFIG_MISTAKES = [
 @pytest.mark.parametrize("name,extra,overrides,needle", CONFIG_MISTAKES, ids=[c[0] for c in CONFIG_MISTAKES])
 def test_config_mistakes_are_one_line(tmp_path, capsys, name, extra, overrides, needle):
     config = _config_file(tmp_path, extra)
-    code, _, err = _cli(["train", "--config", config, "--workdir", tmp_path / "w", *overrides], capsys)
-    _one_line_error(code, err, needle)
+    code, _, err = run_cli(["train", "--config", config, "--workdir", tmp_path / "w", *overrides], capsys)
+    one_line_error(code, err, needle)
     assert not (tmp_path / "w").exists()
 
 
@@ -256,8 +243,8 @@ def test_divergence_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, 
 
     monkeypatch.setattr(jaxgan.train, "train_and_evaluate", diverging)
     argv = ["train", "--config", _config_file(tmp_path), "--workdir", tmp_path / "w"]
-    code, _, err = _cli(argv, capsys)
-    _one_line_error(code, err, "training diverged at step 3")
+    code, _, err = run_cli(argv, capsys)
+    one_line_error(code, err, "training diverged at step 3")
     with pytest.raises(DivergenceError):
         cli.main([str(a) for a in argv] + ["--debug"])
     monkeypatch.setenv("JAXGAN_DEBUG", "1")
@@ -271,9 +258,9 @@ def test_an_empty_eval_split_stops_the_run_before_its_first_step(tmp_path, capsy
         _photo(data / "train" / kind / "0.png")
     (data / "test" / "blur").mkdir(parents=True)
     (data / "test" / "sharp").mkdir(parents=True)
-    code, _, err = _cli(["train", "--config", _config_file(tmp_path), "--workdir", tmp_path / "w",
+    code, _, err = run_cli(["train", "--config", _config_file(tmp_path), "--workdir", tmp_path / "w",
                          "--config.data.name=folder_deblur", f"--config.data.path={data}"], capsys)
-    _one_line_error(code, err, str(data / "test"))
+    one_line_error(code, err, str(data / "test"))
     assert not (tmp_path / "w" / "checkpoints").exists()
     assert not (tmp_path / "w" / "config.json").exists() and not (tmp_path / "w" / "jaxgan.lock").exists()
 
@@ -288,7 +275,7 @@ def test_a_failed_start_leaves_no_config_json(tmp_path, capsys, monkeypatch):
 
     patch_engine(monkeypatch.setattr)
     monkeypatch.setattr(loop, "_make_train_iterator", broken_iterator)
-    code, _, err = _cli(["train", "--config", _config_file(tmp_path), "--workdir", tmp_path / "w"], capsys)
+    code, _, err = run_cli(["train", "--config", _config_file(tmp_path), "--workdir", tmp_path / "w"], capsys)
     assert code == 2 and "DATA/train/0.png: unreadable" in err.strip().splitlines()[-1], err
     assert not (tmp_path / "w" / "config.json").exists() and not (tmp_path / "w" / "jaxgan.lock").exists()
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgan import cli
+from cli_helpers import one_line_error, run_cli
 
 TINY_CONFIG = """
 import ml_collections
@@ -52,35 +52,21 @@ def tiny_config(tmp_path_factory):
     return path
 
 
-def _run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(code, err, *needles):
-    assert code == 2, err
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-
-
 def test_unknown_config_key_is_one_line_with_valid_keys(tiny_config, tmp_path, capsys):
-    code, _, err = _run(["train", "--config", tiny_config, "--workdir", tmp_path / "w",
+    code, _, err = run_cli(["train", "--config", tiny_config, "--workdir", tmp_path / "w",
                          "--config.train.stepz=3"], capsys)
-    _one_line_error(code, err, "train.stepz", "steps", "eval_every")
+    one_line_error(code, err, "train.stepz", "steps", "eval_every")
 
 
 def test_evaluate_and_predict_without_checkpoint(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
-    code, _, err = _run(["evaluate", "--workdir", empty], capsys)
-    _one_line_error(code, err, str(empty))
+    code, _, err = run_cli(["evaluate", "--workdir", empty], capsys)
+    one_line_error(code, err, str(empty))
     image = tmp_path / "a.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
-    code, _, err = _run(["predict", "--workdir", empty, image, "--output", tmp_path / "out"], capsys)
-    _one_line_error(code, err, str(empty))
+    code, _, err = run_cli(["predict", "--workdir", empty, image, "--output", tmp_path / "out"], capsys)
+    one_line_error(code, err, str(empty))
 
 
 def _wait_for_checkpoint(workdir: Path, proc, timeout=240.0) -> None:
@@ -115,7 +101,7 @@ def test_train_interrupt_resume_evaluate_predict(tiny_config, tmp_path, capsys):
 
     # 2. resume through the entry point: it continues from the checkpoint, not from 0.
     total = interrupted_at + 4
-    code, out, err = _run(["train", "--config", tiny_config, "--workdir", workdir,
+    code, out, err = run_cli(["train", "--config", tiny_config, "--workdir", workdir,
                            f"--config.train.steps={total}", f"--config.train.eval_every={total}"], capsys)
     assert code == 0, err
     logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
@@ -127,31 +113,31 @@ def test_train_interrupt_resume_evaluate_predict(tiny_config, tmp_path, capsys):
 
     # 3. evaluate prints and writes JSON with the model's and the blurred input's metrics, LPIPS
     # included although the run's own evaluations left it out (train.eval_lpips = False).
-    code, out, err = _run(["evaluate", "--workdir", workdir, "--split", "test"], capsys)
+    code, out, err = run_cli(["evaluate", "--workdir", workdir, "--split", "test"], capsys)
     assert code == 0, err
     results = json.loads(out)
     for key in ("psnr", "ssim", "lpips", "input_psnr", "input_ssim", "input_lpips"):
         assert np.isfinite(results[key]), key
     assert 0 <= results["input_lpips"] < 1 and results["psnr"] < 100
     assert json.loads((workdir / "eval_test.json").read_text()) == results
-    code, out, err = _run(["evaluate", "--workdir", workdir, "--no-lpips", "--output", tmp_path / "e.json"], capsys)
+    code, out, err = run_cli(["evaluate", "--workdir", workdir, "--no-lpips", "--output", tmp_path / "e.json"], capsys)
     assert code == 0, err
     quick = json.loads(out)
     assert "lpips" not in quick and "input_lpips" not in quick and quick["psnr"] == results["psnr"]
     # evaluation data can be overridden (the model stays the checkpoint's); other sections cannot
-    code, out, err = _run(["evaluate", "--workdir", workdir, "--no-lpips", "--output", tmp_path / "e2.json",
+    code, out, err = run_cli(["evaluate", "--workdir", workdir, "--no-lpips", "--output", tmp_path / "e2.json",
                            "--config.data.num_eval_examples=2"], capsys)
     assert code == 0, err
     assert json.loads(out)["num_examples"] == 2 < results["num_examples"]
-    code, _, err = _run(["evaluate", "--workdir", workdir, "--config.train.steps=3"], capsys)
-    _one_line_error(code, err, "--config.train.steps")
+    code, _, err = run_cli(["evaluate", "--workdir", workdir, "--config.train.steps=3"], capsys)
+    one_line_error(code, err, "--config.train.steps")
 
     # 4. predict on a non-square image (and a folder), sizes kept; errors are one line.
     photos = tmp_path / "photos"
     photos.mkdir()
     rgb = np.random.default_rng(0).integers(0, 256, (45, 70, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(photos / "odd.png")
-    code, out, err = _run(["predict", "--workdir", workdir, photos, "--output", tmp_path / "pred",
+    code, out, err = run_cli(["predict", "--workdir", workdir, photos, "--output", tmp_path / "pred",
                            "--tile-size", "32", "--overlap", "8"], capsys)
     assert code == 0, err
     with Image.open(tmp_path / "pred" / "odd.png") as im:
@@ -159,10 +145,10 @@ def test_train_interrupt_resume_evaluate_predict(tiny_config, tmp_path, capsys):
 
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png at all")
-    code, _, err = _run(["predict", "--workdir", workdir, broken, "--output", tmp_path / "pred"], capsys)
-    _one_line_error(code, err, str(broken))
+    code, _, err = run_cli(["predict", "--workdir", workdir, broken, "--output", tmp_path / "pred"], capsys)
+    one_line_error(code, err, str(broken))
 
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    code, _, err = _run(["predict", "--workdir", workdir, photos, "--output", blocker / "out"], capsys)
-    _one_line_error(code, err, str(blocker / "out"))
+    code, _, err = run_cli(["predict", "--workdir", workdir, photos, "--output", blocker / "out"], capsys)
+    one_line_error(code, err, str(blocker / "out"))

@@ -21,6 +21,7 @@ from jaxgan.train import checkpoint, train_and_evaluate
 from jaxgan.train.checkpoint import CheckpointError, DamagedCheckpointWarning
 from jaxgan.train.restore import restore_state
 from train_helpers import enable_compilation_cache, loop_test_config, patch_engine
+from cli_helpers import error_line
 
 ROOT = Path(__file__).parents[1]
 CACHE_ENV = enable_compilation_cache()
@@ -41,12 +42,6 @@ def _leaves(state):
 def _assert_same_state(a, b):
     for x, y in zip(_leaves(a), _leaves(b), strict=True):
         np.testing.assert_array_equal(x, y)
-
-
-def _one_line(err: str) -> str:
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def _tmp_folders(workdir: Path) -> list[Path]:
@@ -134,7 +129,7 @@ def test_flipped_bytes_are_detected_and_never_restored(reference, tmp_path, caps
         restore_state(str(workdir))
     code = cli.main(["evaluate", "--workdir", str(workdir), "--no-lpips"])
     assert code == 2
-    assert "no usable checkpoint" in _one_line(capsys.readouterr().err)
+    assert "no usable checkpoint" in error_line(capsys.readouterr().err)
     # a resuming run neither starts afresh nor moves anything: the user decides
     patch_engine(monkeypatch.setattr)
     with pytest.raises(CheckpointError, match="no usable checkpoint"):
@@ -183,7 +178,7 @@ def killed_run(reference, tmp_path_factory):
 
 def test_second_trainer_on_a_workdir_is_refused(killed_run):
     assert killed_run["code"] == 2
-    line = _one_line(killed_run["err"])
+    line = error_line(killed_run["err"])
     assert "is in use by another jaxgan run" in line and f"pid {killed_run['pid']}" in line
     assert killed_run["metrics_after"] == killed_run["metrics_before"]  # the refused one wrote nothing
 
