@@ -38,3 +38,15 @@ def pytest_runtest_makereport(item, call):
 def pytest_make_collect_report(collector):
     outcome = yield
     _fail_a_skip(outcome.get_result())
+
+
+@pytest.fixture(scope="session")
+def builtin_data_dir(tmp_path_factory) -> str:
+    """One tfds data_dir for the built-in datasets (photo_blur, shapes_seg), shared by the modules and
+    the xdist workers: each variant is built once (prepare_builtin's file lock makes the others wait)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder above the workers' own
+    path = root / "builtin-tfds"
+    path.mkdir(exist_ok=True)
+    return str(path)

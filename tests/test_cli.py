@@ -45,10 +45,10 @@ def get_config():
 
 
 @pytest.fixture(scope="module")
-def tiny_config(tmp_path_factory):
+def tiny_config(tmp_path_factory, builtin_data_dir):
     root = tmp_path_factory.mktemp("cli")
     path = root / "tiny.py"
-    path.write_text(TINY_CONFIG.format(data_dir=str(root / "tfds")))
+    path.write_text(TINY_CONFIG.format(data_dir=builtin_data_dir))
     return path
 
 

@@ -11,9 +11,9 @@ from jaxgan.data.prepare import prepare_builtin
 
 
 @pytest.fixture(scope="module")
-def tiny_config(tmp_path_factory):
+def tiny_config(builtin_data_dir):
     c = base_config()
-    c.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
+    c.data.data_dir = builtin_data_dir
     c.data.num_train_examples = 12  # test split: max(8, 12 // 4) = 8
     return c
 
