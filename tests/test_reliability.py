@@ -188,6 +188,10 @@ def test_kill9_during_a_save_resumes_exactly(killed_run, reference, monkeypatch)
     assert killed_run["returncode"] == -9, killed_run["proc_err"][-3000:]
     logged = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert max(logged) == 6  # the killed run logged step 6 before its checkpoint was finished
+    # the kill came during the save of checkpoint 6: orbax's temporary folder, not yet renamed to 6
+    at_kill = json.loads((workdir / "at_kill.json").read_text())
+    assert "5" in at_kill and "6" not in at_kill, at_kill
+    assert any(name.startswith(f"6{checkpoint.TMP_MARK}") for name in at_kill), at_kill
     patch_engine(monkeypatch.setattr)
     with pytest.warns(UserWarning, match="took over the stale lock"):
         train_and_evaluate(_config(), str(workdir))

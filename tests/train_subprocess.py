@@ -8,7 +8,8 @@ distributed OUT ID PORT   process ID of 2 (coordinator 127.0.0.1:PORT): train_an
 sigterm WORKDIR           train_and_evaluate with a slow fake iterator; touches WORKDIR/started once a few
                           steps ran (the test then sends SIGTERM); prints the returned metrics as JSON
 killed WORKDIR STEP       checkpoints every step, waits at batch 3 for WORKDIR/go, then SIGKILLs itself
-                          while checkpoint STEP is being saved
+                          while checkpoint STEP is being saved (its folder listing at the kill:
+                          WORKDIR/at_kill.json)
 """
 
 import json
@@ -140,11 +141,31 @@ def run_killed(workdir, kill_at):
                     time.sleep(0.05)
             yield batch
 
+    import asyncio
+
+    from orbax.checkpoint._src.path import atomicity
+
+    # orbax's last act of a save renames STEP.orbax-checkpoint-tmp* to STEP: held back 30 s for
+    # checkpoint kill_at, so the kill below surely lands while that checkpoint is unfinished
+    finalize = atomicity.AtomicRenameTemporaryPath.finalize
+
+    async def held_finalize(self):
+        if self._final_path.name == str(kill_at):
+            await asyncio.sleep(30)
+        await finalize(self)
+
+    atomicity.AtomicRenameTemporaryPath.finalize = held_finalize
     save = checkpoint.Checkpointer.save
 
     def save_then_die(self, step, state):
         save(self, step, state)
         if step == int(kill_at):
+            folder = Path(workdir) / checkpoint.LATEST_DIR
+            deadline = time.time() + 20
+            while not list(folder.glob(f"{kill_at}{checkpoint.TMP_MARK}*")) and time.time() < deadline:
+                time.sleep(0.01)
+            # what the kill interrupts, for the test to check
+            (Path(workdir) / "at_kill.json").write_text(json.dumps(sorted(p.name for p in folder.iterdir())))
             os.kill(os.getpid(), signal.SIGKILL)
 
     checkpoint.Checkpointer.save = save_then_die
