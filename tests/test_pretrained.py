@@ -61,9 +61,13 @@ def test_unknown_name_lists_available(tmp_path):
 
 
 def test_flatten_unflatten_inverse():
-    tree = {"params": {"a": {"kernel": np.ones((2, 2))}, "b": np.zeros(3)}, "batch_stats": {"m": np.ones(1)}}
+    rng = np.random.default_rng(0)
+    tree = {"params": {"a": {"kernel": rng.normal(size=(2, 2))}, "b": rng.normal(size=3)},
+            "batch_stats": {"m": rng.normal(size=1)}}
     back = pretrained.unflatten(pretrained.flatten(tree))
     assert jax.tree.structure(back) == jax.tree.structure(tree)
+    for got, want in zip(jax.tree.leaves(back), jax.tree.leaves(tree), strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 
