@@ -265,6 +265,21 @@ def test_an_empty_eval_split_stops_the_run_before_its_first_step(tmp_path, capsy
     assert not (tmp_path / "w" / "config.json").exists() and not (tmp_path / "w" / "jaxgan.lock").exists()
 
 
+def test_corrupt_and_unpaired_data_files_end_in_one_line(tmp_path, capsys):
+    data = tmp_path / "data"
+    for split in ("train", "test"):
+        for kind in ("blur", "sharp"):
+            for name in ("0.png", "1.png"):
+                _photo(data / split / kind / name)
+    (data / "train" / "blur" / "0.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")  # corrupt
+    (data / "train" / "sharp" / "1.png").unlink()  # unpaired
+    code, _, err = run_cli(["train", "--config", _config_file(tmp_path), "--workdir", tmp_path / "w",
+                            "--config.data.name=folder_deblur", f"--config.data.path={data}"], capsys)
+    one_line_error(code, err, "2 bad file(s)", str(data / "train" / "blur" / "0.png"), "corrupt",
+                   str(data / "train" / "blur" / "1.png"), "without its sharp partner", "skip_bad")
+    assert not (tmp_path / "w" / "config.json").exists()
+
+
 def test_a_failed_start_leaves_no_config_json(tmp_path, capsys, monkeypatch):
     from jaxgan.data import DataError
     from jaxgan.train import loop

@@ -82,9 +82,11 @@ def _report(root: Path, problems: list[tuple[Path, str]], skip_bad: bool, num_pa
         return
     listing = "\n".join(f"  {p}: {why}" for p, why in problems[:20])
     more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-    if not skip_bad:
-        raise DataError(f"{root}: {len(problems)} bad file(s):\n{listing}{more}\n"
-                        "Fix them, or set config.data.skip_bad=True to skip and count them.")
+    if not skip_bad:  # one line: the first culprits, then how to go on
+        first = "; ".join(f"{p}: {why}" for p, why in problems[:3])
+        rest = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise DataError(f"{root}: {len(problems)} bad file(s): {first}{rest}; fix them, or set "
+                        "config.data.skip_bad=True to skip and count them")
     warnings.warn(f"{root}: skipped {len(problems)} bad file(s), {num_pairs} pairs left:\n{listing}{more}",
                   stacklevel=3)
 
