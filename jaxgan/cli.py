@@ -138,6 +138,16 @@ def _check_writable(folder: Path) -> None:
         raise UsageError(f"output folder {folder} is not writable")
 
 
+MIN_TILE_SIZE = 32  # smaller tiles see too little of the image (a 1-pixel tile: all background)
+
+
+def _check_tiling(tile_size: int, overlap: int) -> None:
+    if tile_size != 0 and tile_size < MIN_TILE_SIZE:
+        raise UsageError(f"--tile-size {tile_size}: expected 0 (never tile) or at least {MIN_TILE_SIZE} pixels")
+    if overlap < 0:  # (above half a tile it is clamped to half: jaxgan.infer)
+        raise UsageError(f"--overlap {overlap}: expected 0 or more pixels")
+
+
 def _cmd_predict(args, extra) -> int:
     if extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
@@ -145,13 +155,17 @@ def _cmd_predict(args, extra) -> int:
 
     if bool(args.workdir) == bool(args.pretrained):
         raise UsageError("give exactly one of --workdir DIR or --pretrained NAME")
+    _check_tiling(args.tile_size, args.overlap)
     paths = images.list_images(args.inputs)
     out_dir = Path(args.output)
     _check_writable(out_dir)
     predictor = (predict.Predictor.from_workdir(args.workdir) if args.workdir
                  else predict.Predictor.from_pretrained(args.pretrained))
     _, skipped = predict.predict_files(predictor, paths, out_dir, skip_bad=args.skip_bad,
-                                       tile_size=args.tile_size, overlap=args.overlap)
+                                       tile_size=args.tile_size, overlap=args.overlap,
+                                       overwrite=args.overwrite)
+    if len(skipped) == len(paths):
+        raise UsageError(f"all {len(paths)} input(s) were unreadable: nothing was written")
     if skipped:
         print(f"jaxgan predict: skipped {len(skipped)} unreadable input(s) of {len(paths)}", file=sys.stderr)
     return 0
@@ -218,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--tile-size", type=int, default=768,
                     help="process larger images in overlapping tiles of this size (0: never tile)")
     pr.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
+    pr.add_argument("--overwrite", action="store_true",
+                    help="replace result files that exist already in --output (refused otherwise)")
     pr.add_argument("--skip-bad", action="store_true",
                     help="skip unreadable or corrupt inputs (each reported) instead of stopping the batch")
     pr.set_defaults(run=_cmd_predict)

@@ -2,6 +2,7 @@
 and each input mistake a user can make reaching the command line as one line and exit status 2,
 with nothing of the user's overwritten."""
 
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -193,6 +194,58 @@ def test_predict_never_writes_onto_its_input(workdir, tmp_path, capsys):
     assert photo.read_bytes() == before and sorted(p.name for p in (tmp_path / "d").iterdir()) == ["ok.png"]
 
 
+def test_predict_never_writes_through_a_hard_link_or_a_symlink(workdir, tmp_path, capsys):
+    """An output name that is a hard link of an input, or a symlink to a user's file: the input and
+    the file keep their bytes (a hard link of an input is refused; the result is written to a new file
+    and renamed onto the symlink with --overwrite, replacing the link, not what it points to)."""
+    photo = _photo(tmp_path / "in" / "a.png")
+    before = photo.read_bytes()
+    out = tmp_path / "out"
+    out.mkdir()
+    os.link(photo, out / "a.png")
+    code, _, err = run_cli(["predict", "--workdir", workdir, photo, "--output", out, "--overwrite"], capsys)
+    one_line_error(code, err, "would overwrite the input", str(photo))
+    assert photo.read_bytes() == before
+    keep = _photo(tmp_path / "elsewhere" / "truth.png", 200)
+    kept = keep.read_bytes()
+    (out / "b.png").symlink_to(keep)
+    b = _photo(tmp_path / "in" / "b.png", 30)
+    code, _, err = run_cli(["predict", "--workdir", workdir, b, "--output", out], capsys)
+    one_line_error(code, err, str(out / "b.png"), "exists already", "--overwrite")
+    code, _, err = run_cli(["predict", "--workdir", workdir, b, "--output", out, "--overwrite"], capsys)
+    assert code == 0, err
+    assert keep.read_bytes() == kept and not (out / "b.png").is_symlink()
+    assert (out / "b.png").read_bytes() != kept
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]  # no temporary file left
+
+
+def test_predict_never_replaces_an_existing_result_without_overwrite(workdir, tmp_path, capsys):
+    photo = _photo(tmp_path / "in" / "x.png")
+    truth = _photo(tmp_path / "out" / "x.png", 7)  # e.g. a user's own file of that name
+    kept = truth.read_bytes()
+    code, _, err = run_cli(["predict", "--workdir", workdir, photo, "--output", tmp_path / "out"], capsys)
+    one_line_error(code, err, str(truth), "exists already", "--overwrite")
+    assert truth.read_bytes() == kept
+
+
+@pytest.mark.parametrize("flag,value", [("--tile-size", "1"), ("--tile-size", "-5"), ("--overlap", "-1")])
+def test_predict_tiling_arguments_are_checked_and_named(workdir, tmp_path, capsys, flag, value):
+    photo = _photo(tmp_path / "in" / "x.png")
+    code, _, err = run_cli(["predict", "--workdir", workdir, photo, "--output", tmp_path / "o", flag, value],
+                           capsys)
+    one_line_error(code, err, f"{flag} {value}")
+    assert not (tmp_path / "o").exists()
+
+
+def test_skip_bad_with_every_input_bad_is_an_error(workdir, tmp_path, capsys):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"broken")
+    code, _, err = run_cli(["predict", "--workdir", workdir, folder, "--output", tmp_path / "o", "--skip-bad"],
+                           capsys)
+    assert code == 2 and "all 1 input(s) were unreadable" in err.strip().splitlines()[-1], err
+
+
 def test_predict_gives_colliding_names_their_own_files(workdir, tmp_path, capsys):
     a, b = _photo(tmp_path / "a" / "ok.png", 10), _photo(tmp_path / "a" / "ok.jpg", 240)
     code, out, err = run_cli(["predict", "--workdir", workdir, a, b, "--output", tmp_path / "o"], capsys)
@@ -212,8 +265,8 @@ def test_a_bad_file_in_a_folder_batch_says_what_was_done_and_how_to_go_on(workdi
     code, _, err = run_cli(["predict", "--workdir", workdir, folder, "--output", tmp_path / "o"], capsys)
     one_line_error(code, err, str(folder / "b.png"), "1 of 3 inputs done", "--skip-bad")
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.png"]
-    code, out, err = run_cli(["predict", "--workdir", workdir, folder, "--output", tmp_path / "o", "--skip-bad"],
-                          capsys)
+    code, out, err = run_cli(["predict", "--workdir", workdir, folder, "--output", tmp_path / "o", "--skip-bad",
+                              "--overwrite"], capsys)
     assert code == 0 and "skipped" in err and str(folder / "b.png") in err, err
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.png", "c.png"]
 
@@ -223,6 +276,16 @@ CONFIG_MISTAKES = [
     ("get_config() raises", "    raise RuntimeError('no GPU here')", [], "RuntimeError: no GPU here"),
     ("crop size 0", "", ["--config.data.crop_size=0"], "data.crop_size must be a positive whole number"),
     ("batch size -1", "", ["--config.data.batch_size=-1"], "data.batch_size must be a positive"),
+    ("get_config() exits", "    import sys; sys.exit(7)", [], "get_config() called sys.exit(7)"),
+    ("negative lr", "", ["--config.optim.g_lr=-1e-3"], "optim.g_lr must be a finite number >= 0, got -0.001"),
+    ("nan lr", "", ["--config.optim.d_lr=nan"], "optim.d_lr must be a finite number >= 0, got nan"),
+    ("inf lr", "", ["--config.optim.g_lr=inf"], "optim.g_lr must be a finite number >= 0, got inf"),
+    ("negative loss weight", "", ["--config.loss.pixel_weight=-1"], "loss.pixel_weight must be a finite"),
+    ("ema decay 2", "", ["--config.train.ema_decay=2.0"], "train.ema_decay must be in [0, 1), got 2.0"),
+    ("warmup -10", "", ["--config.optim.warmup_steps=-10"], "optim.warmup_steps must be a non-negative"),
+    ("eval examples -1", "", ["--config.data.num_eval_examples=-1"], "data.num_eval_examples must be a non-neg"),
+    ("best mode", "", ["--config.train.best_mode=bogus"], "train.best_mode must be one of max, min, got 'bogus'"),
+    ("steps 0", "", ["--config.train.steps=0"], "train.steps must be a positive whole number, got 0"),
 ]
 
 

@@ -152,3 +152,46 @@ def test_train_interrupt_resume_evaluate_predict(tiny_config, tmp_path, capsys):
     blocker.write_text("x")
     code, _, err = run_cli(["predict", "--workdir", workdir, photos, "--output", blocker / "out"], capsys)
     one_line_error(code, err, str(blocker / "out"))
+
+
+@pytest.fixture(scope="module")
+def segment_workdir(tmp_path_factory):
+    """A workdir holding one checkpoint of an untrained tiny segmentation run (sigmoid mask)."""
+    import jax
+
+    from jaxgan.train import checkpoint, state as state_lib
+    from train_helpers import tiny_config
+
+    config = tiny_config("segment")
+    g, d = state_lib.make_modules(config)
+    state = state_lib.create_state(config, g, d, {"input": np.zeros((1, 16, 16, 3), np.float32)},
+                                   jax.random.PRNGKey(1))
+    path = tmp_path_factory.mktemp("segment")
+    ckpt = checkpoint.Checkpointer(path, config)
+    ckpt.save(1, state)
+    ckpt.wait()
+    ckpt.close()
+    return path
+
+
+def test_segmentation_predict_writes_name_mask_and_name_overlay(segment_workdir, tmp_path, capsys):
+    from jaxgan import images
+    from jaxgan.predict import Predictor
+
+    rgb = np.random.default_rng(4).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "leaf.png")
+    code, out, err = run_cli(["predict", "--workdir", segment_workdir, tmp_path / "leaf.png",
+                              "--output", tmp_path / "o"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["leaf_mask.png", "leaf_overlay.png"]
+    expected = Predictor.from_workdir(str(segment_workdir)).predict_array(images.to_float(rgb))
+    assert set(np.unique(expected)) == {0, 1}  # both classes present: the overlay is checked on both
+    with Image.open(tmp_path / "o" / "leaf_mask.png") as im:
+        assert im.mode == "P" and im.size == (40, 24)
+        np.testing.assert_array_equal(np.asarray(im), expected)  # pixel values are the class indices
+    with Image.open(tmp_path / "o" / "leaf_overlay.png") as im:
+        overlay = np.asarray(im.convert("RGB")).astype(np.int64)
+    fg = expected > 0
+    np.testing.assert_array_equal(overlay[~fg], rgb[~fg])  # background: the photo unchanged
+    blend = np.round(0.5 * rgb[fg] + 0.5 * np.asarray(images.PALETTE[1], np.float64))
+    assert np.abs(overlay[fg] - blend).max() <= 1  # foreground: half the class colour

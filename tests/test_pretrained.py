@@ -119,20 +119,45 @@ def _psnr(a, b):
     return 10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
 
 
-def test_shipped_model_deblurs_a_held_non_square_photo_above_its_psnr_floor():
+@pytest.fixture(scope="module")
+def held_crop():
+    """(sharp, blurred, the shipped model's output) of the held-out crop."""
     from jaxgan.data import blur, photo_blur
     from jaxgan.predict import deblur
 
     assert "chelsea.png" in photo_blur.TEST_PHOTOS  # never trained on
     sharp = photo_blur.skimage_photo("chelsea.png")[20:148, 90:234]
     blurred, _ = blur.synthesize_blur(np.random.default_rng(3), sharp, "realistic")
-    out = deblur(blurred)
+    return sharp, blurred, deblur(blurred)
+
+
+def test_shipped_model_deblurs_a_held_non_square_photo_above_its_psnr_floor(held_crop):
+    from jaxgan.predict import deblur
+
+    sharp, blurred, out = held_crop
     assert out.shape == blurred.shape and out.dtype == np.uint8
     before, after = _psnr(blurred, sharp), _psnr(out, sharp)
     assert after >= PSNR_FLOOR_DB and after - before >= GAIN_FLOOR_DB, (before, after)
     unit = deblur(blurred.astype(np.float32) / 255.0)
     assert unit.shape == blurred.shape and unit.min() >= 0.0 and unit.max() <= 1.0
     np.testing.assert_allclose(unit * 255.0, out, atol=1.0)
+
+
+def test_predict_pretrained_deblur_through_the_command_line(held_crop, tmp_path, capsys):
+    from PIL import Image
+
+    from jaxgan import cli, images
+
+    sharp, blurred, out = held_crop
+    images.write_png(tmp_path / "held.png", blurred)
+    code = cli.main(["predict", "--pretrained", SHIPPED, str(tmp_path / "held.png"), "--output",
+                     str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["held.png"]
+    with Image.open(tmp_path / "out" / "held.png") as im:
+        written = np.asarray(im.convert("RGB"))
+    np.testing.assert_array_equal(written, out)  # the library call's result, so above the floor too
+    assert _psnr(written, sharp) >= PSNR_FLOOR_DB
 
 
 def test_fine_tuning_starts_from_the_shipped_weights(tmp_path, monkeypatch):
