@@ -206,21 +206,43 @@ def test_kill9_during_a_save_resumes_exactly(killed_run, reference, monkeypatch)
     _assert_same_state(resumed, final)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 64 KiB tmpfs (a checkpoint of the tiny run needs ~170 KiB)."""
+@contextlib.contextmanager
+def _tmpfs(folder: Path, size: str):
     if os.geteuid() != 0:
         pytest.skip("the disk-full test mounts a small tmpfs, which needs root")
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
-        yield mnt
+        yield folder
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs (a checkpoint of the tiny run needs ~170 KiB)."""
+    with _tmpfs(tmp_path / "small", "64k") as mnt:
+        yield mnt
+
+
+def test_disk_full_at_the_second_checkpoint_keeps_the_first(tmp_path, monkeypatch, capsys):
+    """400 KiB: checkpoint 1 fits, checkpoint 2 does not (its arrays + the save margin exceed what
+    is left): one line naming what was kept, and checkpoint 1 restores."""
+    with _tmpfs(tmp_path / "disk", "400k") as disk:
+        patch_engine(monkeypatch.setattr)
+        config = _config(steps=3)
+        config.train.max_to_keep = 3
+        config.train.num_samples = 0
+        with pytest.raises(CheckpointError) as info:
+            train_and_evaluate(config, str(disk / "w"))
+        message = str(info.value)
+        assert "disk full while saving checkpoint 2" in message and "the checkpoints kept: 1" in message
+        assert not _tmp_folders(disk)
+        *_, state, step = restore_state(str(disk / "w"))
+        assert step == 1 and int(state.step) == 1
 
 
 def test_disk_full_during_a_checkpoint_is_one_line_and_leaves_no_temporary_folders(reference, small_disk,
