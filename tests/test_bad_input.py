@@ -328,6 +328,16 @@ def test_an_empty_eval_split_stops_the_run_before_its_first_step(tmp_path, capsy
     assert not (tmp_path / "w" / "config.json").exists() and not (tmp_path / "w" / "jaxgan.lock").exists()
 
 
+def test_a_folder_dataset_without_its_eval_split_is_refused_not_read_from_train(tmp_path, capsys):
+    data = tmp_path / "data"
+    for kind in ("blur", "sharp"):
+        _photo(data / "train" / kind / "0.png")
+    code, _, err = run_cli(["train", "--config", _config_file(tmp_path), "--workdir", tmp_path / "w",
+                            "--config.data.name=folder_deblur", f"--config.data.path={data}"], capsys)
+    one_line_error(code, err, str(data / "test"), "no such folder", "train")
+    assert not (tmp_path / "w" / "config.json").exists()
+
+
 def test_corrupt_and_unpaired_data_files_end_in_one_line(tmp_path, capsys):
     data = tmp_path / "data"
     for split in ("train", "test"):

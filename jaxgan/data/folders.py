@@ -173,8 +173,18 @@ def seg_pairs(root: str | os.PathLike, num_classes: int, *, skip_bad: bool = Fal
 
 
 def split_folder(path: str, split: str) -> Path:
-    """The folder of a split: PATH/SPLIT when it exists, else PATH itself (one folder for all splits)."""
+    """The folder of a split: PATH/SPLIT when it exists, else PATH itself (one folder for all splits)
+    unless PATH has other split folders: then DataError (never another split's files in its place)."""
     if not path:
         raise DataError("config.data.path is empty: set it to the root folder of your data")
     root = Path(path)
-    return root / split if (root / split).is_dir() else root
+    if (root / split).is_dir():
+        return root / split
+    others = [name for name in SPLIT_FOLDERS if (root / name).is_dir()]
+    if others:
+        raise DataError(f"{root / split}: no such folder for split {split!r} ({root} has split folders "
+                        f"{', '.join(others)}; add {split}/ or choose another split in config.data)")
+    return root
+
+
+SPLIT_FOLDERS = ("train", "test", "val", "validation")
