@@ -293,8 +293,21 @@ def _add_verbose_flag(sub) -> None:
                              help="also show the libraries' own log lines (TensorFlow, absl, tfds)")
 
 
+def _attach_dashed_values(argv: list[str]) -> list[str]:
+    """`--size -5x3` -> `--size=-5x3`: argparse takes a value starting with '-' for an option (and
+    stops with 'expected one argument') unless it reads as a number; attached, the check names it."""
+    out = []
+    for arg in argv:
+        if out and out[-1] in ("--size", "--tile-size", "--overlap") and arg.startswith("-") and arg != "--":
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv, debug = _pop_debug(list(sys.argv[1:] if argv is None else argv))
+    argv = _attach_dashed_values(argv)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if not debug:

@@ -237,6 +237,14 @@ def test_predict_tiling_arguments_are_checked_and_named(workdir, tmp_path, capsy
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("size", ["-5x3", "5x-3", "0x4"])
+def test_export_size_is_checked_and_named(workdir, tmp_path, capsys, size):
+    code, _, err = run_cli(["export", "--workdir", workdir, "--format", "stablehlo", "--output", tmp_path / "x",
+                            "--size", size], capsys)
+    one_line_error(code, err, f"--size '{size}'")
+    assert not (tmp_path / "x").exists()
+
+
 def test_skip_bad_with_every_input_bad_is_an_error(workdir, tmp_path, capsys):
     folder = tmp_path / "bad"
     folder.mkdir()
