@@ -294,6 +294,7 @@ CONFIG_MISTAKES = [
     ("eval examples -1", "", ["--config.data.num_eval_examples=-1"], "data.num_eval_examples must be a non-neg"),
     ("best mode", "", ["--config.train.best_mode=bogus"], "train.best_mode must be one of max, min, got 'bogus'"),
     ("steps 0", "", ["--config.train.steps=0"], "train.steps must be a positive whole number, got 0"),
+    ("best metric", "", ["--config.train.best_metric=bogus"], "train.best_metric 'bogus' is not an evaluation"),
 ]
 
 
