@@ -31,8 +31,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Reads an image file as uint8 RGB (H, W, 3), right for every pixel mode (16-bit and float
     scaled from their range, EXIF orientation applied, first frame of several announced):
     see jaxgan.data.images."""
+    path = Path(path)
+    if path.exists() and not path.is_dir() and not path.is_file():  # opening a FIFO would wait forever
+        raise ImageFileError(f"{path}: not a regular file (a pipe, socket or device)")
     try:
-        return load_image(Path(path))
+        return load_image(path)
     except DataError as e:
         raise ImageFileError(str(e)) from None
 

@@ -245,6 +245,24 @@ def test_export_size_is_checked_and_named(workdir, tmp_path, capsys, size):
     assert not (tmp_path / "x").exists()
 
 
+def test_predict_refuses_a_fifo_named_like_an_image_instead_of_hanging(workdir, tmp_path, capsys):
+    import threading
+
+    fifo = tmp_path / "f.png"
+    os.mkfifo(fifo)
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(zip(("code", "out", "err"), run_cli(
+        ["predict", "--workdir", workdir, fifo, "--output", tmp_path / "o"], capsys))))
+    worker.start()
+    worker.join(60)
+    if worker.is_alive():  # unblock the reader, then fail
+        with open(fifo, "wb"):
+            pass
+        worker.join()
+        pytest.fail("predict hung reading a FIFO")
+    one_line_error(result["code"], result["err"], str(fifo), "not a regular file")
+
+
 def test_skip_bad_with_every_input_bad_is_an_error(workdir, tmp_path, capsys):
     folder = tmp_path / "bad"
     folder.mkdir()
