@@ -75,6 +75,19 @@ def test_values_outside_a_mode_range_are_refused_by_name(tmp_path, name, suffix,
     assert str(e.value).startswith(str(path)) and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("scale", [1.0, 255.0])
+def test_a_float32_rgb_tiff_reads_to_its_8bit_values(tmp_path, scale):
+    """3-channel float TIFFs (Pillow cannot open them): [0, 1] scaled, [0, 255] taken as they are."""
+    import tifffile
+
+    rgb = np.random.default_rng(5).integers(0, 256, (6, 9, 3)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "f.tif", rgb / 255.0 * scale, photometric="rgb")
+    np.testing.assert_array_equal(images.read_image(tmp_path / "f.tif"), rgb.astype(np.uint8))
+    tifffile.imwrite(tmp_path / "bad.tif", np.full((4, 4, 3), 300.0, np.float32), photometric="rgb")
+    with pytest.raises(images.ImageFileError, match=r"bad\.tif: float pixel values 300\.\.300"):
+        images.read_image(tmp_path / "bad.tif")
+
+
 def test_exif_orientation_is_applied(tmp_path):
     stored = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 10
     exif = Image.Exif()
