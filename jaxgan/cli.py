@@ -293,6 +293,15 @@ def _add_verbose_flag(sub) -> None:
                              help="also show the libraries' own log lines (TensorFlow, absl, tfds)")
 
 
+def _check_environment() -> None:
+    """A bad JAXGAN_CONV_IMPL named at once (later it fails inside a restore, blaming the checkpoints)."""
+    value = os.environ.get("JAXGAN_CONV_IMPL")
+    if value:
+        from jaxgan import ops
+
+        ops.check_impl(value, "the environment variable JAXGAN_CONV_IMPL")
+
+
 def _attach_dashed_values(argv: list[str]) -> list[str]:
     """`--size -5x3` -> `--size=-5x3`: argparse takes a value starting with '-' for an option (and
     stops with 'expected one argument') unless it reads as a number; attached, the check names it."""
@@ -316,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logs.configure(verbose_output=getattr(args, "verbose", False))
     try:
+        _check_environment()
         return args.run(args, extra)
     except KeyboardInterrupt:
         print("jaxgan: interrupted", file=sys.stderr)

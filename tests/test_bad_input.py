@@ -276,6 +276,14 @@ def test_predict_refuses_a_fifo_named_like_an_image_instead_of_hanging(workdir, 
     one_line_error(result["code"], result["err"], str(fifo), "not a regular file")
 
 
+def test_a_bad_conv_impl_variable_is_named_not_blamed_on_the_checkpoints(workdir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("JAXGAN_CONV_IMPL", "bogus")
+    photo = _photo(tmp_path / "in" / "x.png")
+    code, _, err = run_cli(["predict", "--workdir", workdir, photo, "--output", tmp_path / "o"], capsys)
+    line = one_line_error(code, err, "JAXGAN_CONV_IMPL", "'bogus'")
+    assert "damaged" not in line and not (tmp_path / "o").exists()
+
+
 def test_skip_bad_with_every_input_bad_is_an_error(workdir, tmp_path, capsys):
     folder = tmp_path / "bad"
     folder.mkdir()
