@@ -300,6 +300,16 @@ def _check_environment() -> None:
         from jaxgan import ops
 
         ops.check_impl(value, "the environment variable JAXGAN_CONV_IMPL")
+    platforms = os.environ.get("JAX_PLATFORMS")
+    if platforms:  # a platform this machine lacks ends in a bare AssertionError deep in jax
+        import jax
+
+        try:
+            jax.devices()
+        except Exception as e:
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+            raise UsageError(f"JAX cannot start a backend for JAX_PLATFORMS={platforms!r} ({detail}): "
+                             "unset it or install that platform's jax plugin") from None
 
 
 def _attach_dashed_values(argv: list[str]) -> list[str]:

@@ -3,6 +3,7 @@ and each input mistake a user can make reaching the command line as one line and
 with nothing of the user's overwritten."""
 
 import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -282,6 +283,17 @@ def test_a_bad_conv_impl_variable_is_named_not_blamed_on_the_checkpoints(workdir
     code, _, err = run_cli(["predict", "--workdir", workdir, photo, "--output", tmp_path / "o"], capsys)
     line = one_line_error(code, err, "JAXGAN_CONV_IMPL", "'bogus'")
     assert "damaged" not in line and not (tmp_path / "o").exists()
+
+
+def test_a_jax_platform_the_machine_lacks_is_one_line(workdir, tmp_path):
+    env = dict(os.environ, JAX_PLATFORMS="cuda", CUDA_VISIBLE_DEVICES="")
+    photo = _photo(tmp_path / "in" / "x.png")
+    done = subprocess.run([sys.executable, "-m", "jaxgan.cli", "predict", "--workdir", str(workdir),
+                           str(photo), "--output", str(tmp_path / "o")],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+    assert "JAX_PLATFORMS='cuda'" in lines[0], lines[0]
 
 
 def test_skip_bad_with_every_input_bad_is_an_error(workdir, tmp_path, capsys):
