@@ -297,7 +297,7 @@ def _check_environment() -> None:
     """A bad JAXGAN_CONV_IMPL named at once (later it fails inside a restore, blaming the checkpoints)."""
     value = os.environ.get("JAXGAN_CONV_IMPL")
     if value:
-        from jaxgan import ops
+        from jaxgan import ops  # deferred (JAX): `jaxgan --help` stays instant
 
         ops.check_impl(value, "the environment variable JAXGAN_CONV_IMPL")
     platforms = os.environ.get("JAX_PLATFORMS")
