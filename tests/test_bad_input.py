@@ -5,7 +5,6 @@ with nothing of the user's overwritten."""
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import jax
