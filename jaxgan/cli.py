@@ -147,6 +147,16 @@ def _check_writable(folder: Path) -> None:
         raise UsageError(f"output folder {folder} is not writable")
 
 
+MIN_TILE_SIZE = 32  # smaller tiles see too little of the image (a 1-pixel tile: all background)
+
+
+def _check_tiling(tile_size: int, overlap: int) -> None:
+    if tile_size != 0 and tile_size < MIN_TILE_SIZE:
+        raise UsageError(f"--tile-size {tile_size}: expected 0 (never tile) or at least {MIN_TILE_SIZE} pixels")
+    if overlap < 0:  # (above half a tile it is clamped to half: jaxgan.infer)
+        raise UsageError(f"--overlap {overlap}: expected 0 or more pixels")
+
+
 def _cmd_predict(args, extra) -> int:
     if extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
@@ -154,6 +164,7 @@ def _cmd_predict(args, extra) -> int:
 
     if bool(args.workdir) == bool(args.pretrained):
         raise UsageError("give exactly one of --workdir DIR or --pretrained NAME")
+    _check_tiling(args.tile_size, args.overlap)
     paths = images.list_images(args.inputs)
     out_dir = Path(args.output)
     _check_writable(out_dir)
@@ -164,7 +175,10 @@ def _cmd_predict(args, extra) -> int:
     with _predict_progress(len(paths), args.quiet) as report:
         start = time.perf_counter()
         done, skipped = predict.predict_files(predictor, paths, out_dir, skip_bad=args.skip_bad,
-                                              tile_size=args.tile_size, overlap=args.overlap, report=report)
+                                              tile_size=args.tile_size, overlap=args.overlap,
+                                              overwrite=args.overwrite, report=report)
+    if len(skipped) == len(paths):
+        raise UsageError(f"all {len(paths)} input(s) were unreadable: nothing was written")
     if skipped:
         print(f"jaxgan predict: skipped {len(skipped)} unreadable input(s) of {len(paths)}", file=sys.stderr)
     if not args.quiet:
@@ -260,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--buckets", action="store_true",
                     help="pad each whole image to one of a few sizes (sides 128 to 768) so that many sizes "
                          "compile a handful of programs; the padding changes results (image statistics, borders)")
+    pr.add_argument("--overwrite", action="store_true",
+                    help="replace result files that exist already in --output (refused otherwise)")
     pr.add_argument("--skip-bad", action="store_true",
                     help="skip unreadable or corrupt inputs (each reported) instead of stopping the batch")
     pr.add_argument("--quiet", action="store_true",
@@ -352,8 +368,40 @@ def _add_verbose_flag(sub) -> None:
                              help="also show the libraries' own log lines (TensorFlow, absl, tfds)")
 
 
+def _check_environment() -> None:
+    """A bad JAXGAN_CONV_IMPL named at once (later it fails inside a restore, blaming the checkpoints)."""
+    value = os.environ.get("JAXGAN_CONV_IMPL")
+    if value:
+        from jaxgan import ops  # deferred (JAX): `jaxgan --help` stays instant
+
+        ops.check_impl(value, "the environment variable JAXGAN_CONV_IMPL")
+    platforms = os.environ.get("JAX_PLATFORMS")
+    if platforms:  # a platform this machine lacks ends in a bare AssertionError deep in jax
+        import jax
+
+        try:
+            jax.devices()
+        except Exception as e:
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+            raise UsageError(f"JAX cannot start a backend for JAX_PLATFORMS={platforms!r} ({detail}): "
+                             "unset it or install that platform's jax plugin") from None
+
+
+def _attach_dashed_values(argv: list[str]) -> list[str]:
+    """`--size -5x3` -> `--size=-5x3`: argparse takes a value starting with '-' for an option (and
+    stops with 'expected one argument') unless it reads as a number; attached, the check names it."""
+    out = []
+    for arg in argv:
+        if out and out[-1] in ("--size", "--tile-size", "--overlap") and arg.startswith("-") and arg != "--":
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv, debug = _pop_debug(list(sys.argv[1:] if argv is None else argv))
+    argv = _attach_dashed_values(argv)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if not debug:
@@ -362,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logs.configure(verbose_output=getattr(args, "verbose", False))
     try:
+        _check_environment()
         return args.run(args, extra)
     except KeyboardInterrupt:
         print("jaxgan: interrupted", file=sys.stderr)

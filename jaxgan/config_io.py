@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import math
 from pathlib import Path
 
 import ml_collections
@@ -29,12 +30,16 @@ def load_config_file(path: str | Path) -> ml_collections.ConfigDict:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
+    except SystemExit as e:
+        raise ConfigError(f"config file {path} called sys.exit({e.code!r}) while loading") from None
     except Exception as e:  # a user's file: report which file broke, then the cause
         raise ConfigError(f"config file {path} failed to load: {e.__class__.__name__}: {e}") from e
     if not hasattr(module, "get_config"):
         raise ConfigError(f"config file {path} has no get_config() function")
     try:
         config = module.get_config()
+    except SystemExit as e:  # a sys.exit() in the user's file: say so instead of exiting silently
+        raise ConfigError(f"config file {path}: get_config() called sys.exit({e.code!r})") from None
     except Exception as e:  # e.g. an AttributeError of a locked ConfigDict: a key the schema lacks
         raise ConfigError(f"config file {path}: get_config() failed: {e.__class__.__name__}: "
                           f"{str(e).splitlines()[0] if str(e) else ''}") from e
@@ -114,20 +119,56 @@ def load_config(path: str | Path, overrides: dict[str, str] | None = None) -> ml
     return config
 
 
-# Sizes that must be positive whole numbers (else a shape error deep inside the networks).
-POSITIVE_INTS = ("data.crop_size", "data.batch_size", "data.eval_batch_size", "train.max_to_keep")
+# Every value a config can hold that a run cannot check cheaply later is checked here, when the
+# config is read (load_config, and the command line after its overrides), before any work.
+POSITIVE_INTS = ("data.crop_size", "data.batch_size", "data.eval_batch_size", "data.num_classes",
+                 "train.max_to_keep", "train.steps", "train.log_every", "train.eval_every",
+                 "train.checkpoint_every", "optim.schedule_period")
+NON_NEGATIVE_INTS = ("data.eval_size", "data.num_eval_examples", "data.num_train_examples",
+                     "optim.warmup_steps", "optim.decay_steps", "variants.progressive_fade_steps")
+NON_NEGATIVE_FLOATS = ("optim.g_lr", "optim.d_lr", "optim.min_lr")  # and every *_weight of loss / variants
+FRACTIONS = {"train.ema_decay": (0.0, 1.0, "[0, 1)"), "variants.labelled_fraction": (0.0, 1.0, "(0, 1]")}
+CHOICES = {"train.best_mode": ("max", "min"), "train.compute_dtype": ("float32", "bfloat16")}
+
+
+def _value(config: ml_collections.ConfigDict, dotted: str):
+    node = config
+    for name in dotted.split("."):
+        node = node.get(name) if isinstance(node, ml_collections.ConfigDict) else None
+    return node
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def check_values(config: ml_collections.ConfigDict) -> None:
-    """ConfigError naming the first size in POSITIVE_INTS that is not a positive integer."""
-    for dotted in POSITIVE_INTS:
-        node = config
-        for name in dotted.split("."):
-            node = node.get(name) if isinstance(node, ml_collections.ConfigDict) else None
+    """ConfigError naming the first value that no run can use (module constants above)."""
+    for dotted in POSITIVE_INTS + NON_NEGATIVE_INTS:
+        node = _value(config, dotted)
         if node is None:
             continue
-        if isinstance(node, bool) or not isinstance(node, int) or node < 1:
-            raise ConfigError(f"config.{dotted} must be a positive whole number, got {node!r}")
+        low = 1 if dotted in POSITIVE_INTS else 0
+        if not isinstance(node, int) or isinstance(node, bool) or node < low:
+            what = "a positive" if low else "a non-negative"
+            raise ConfigError(f"config.{dotted} must be {what} whole number, got {node!r}")
+    weights = [f"{section}.{key}" for section in ("loss", "variants") if isinstance(config.get(section), ml_collections.ConfigDict)
+               for key in config[section] if key.endswith("_weight")]
+    for dotted in NON_NEGATIVE_FLOATS + tuple(weights):
+        node = _value(config, dotted)
+        if node is not None and not (_is_number(node) and math.isfinite(node) and node >= 0):
+            raise ConfigError(f"config.{dotted} must be a finite number >= 0, got {node!r}")
+    for dotted, (low, high, text) in FRACTIONS.items():
+        node = _value(config, dotted)
+        if node is None:
+            continue
+        inside = _is_number(node) and (low <= node < high if text.endswith(")") else low < node <= high)
+        if not inside:
+            raise ConfigError(f"config.{dotted} must be in {text}, got {node!r}")
+    for dotted, valid in CHOICES.items():
+        node = _value(config, dotted)
+        if node is not None and node not in valid:
+            raise ConfigError(f"config.{dotted} must be one of {', '.join(valid)}, got {node!r}")
 
 
 def config_to_json(config: ml_collections.ConfigDict) -> str:

@@ -31,8 +31,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Reads an image file as uint8 RGB (H, W, 3), right for every pixel mode (16-bit and float
     scaled from their range, EXIF orientation applied, first frame of several announced):
     see jaxgan.data.images."""
+    path = Path(path)
+    if path.exists() and not path.is_dir() and not path.is_file():  # opening a FIFO would wait forever
+        raise ImageFileError(f"{path}: not a regular file (a pipe, socket or device)")
     try:
-        return load_image(Path(path))
+        return load_image(path)
     except DataError as e:
         raise ImageFileError(str(e)) from None
 
@@ -66,11 +69,20 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     """Writes uint8 (H, W, 3) or (H, W) as PNG, creating parent folders."""
-    path = Path(path)
+    _save_png(Image.fromarray(image), Path(path))
+
+
+def _save_png(im: Image.Image, path: Path) -> None:
+    """Saves a PNG into a new temporary file beside `path`, then renames it onto `path`: an existing
+    link there is replaced, never written through, and an interrupted write leaves no partial file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(path)
+        with open(tmp, "xb") as f:
+            im.save(f, format="PNG")
+        os.replace(tmp, path)
     except OSError as e:
+        tmp.unlink(missing_ok=True)
         raise ImageFileError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
@@ -81,11 +93,7 @@ def write_mask_png(path: str | os.PathLike, mask: np.ndarray) -> None:
     palette = np.zeros((256, 3), np.uint8)
     palette[: len(PALETTE)] = PALETTE
     im.putpalette(palette.reshape(-1).tolist())
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        im.save(path)
-    except OSError as e:
-        raise ImageFileError(f"{path}: cannot write ({e.strerror or e})") from None
+    _save_png(im, path)
 
 
 def colorize_mask(mask: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -124,10 +125,11 @@ def output_files(out_dir: Path, stem: str, task: str) -> list[Path]:
     return get_task(task).output_files(out_dir, stem)
 
 
-def output_stems(paths: list[Path], out_dir: Path, task: str) -> list[str]:
+def output_stems(paths: list[Path], out_dir: Path, task: str, overwrite: bool = False) -> list[str]:
     """One output stem per input: its file stem, or STEM_EXT (then STEM_EXT_2, ...) for inputs whose
     stems (or output files) would collide, so no result overwrites another. OutputClashError when an
-    output file would be one of the inputs."""
+    output file would be one of the inputs (its path, a link to it or a hard link of it) or, unless
+    `overwrite`, when it exists already."""
     paths = [Path(p) for p in paths]
     counts: dict[str, int] = {}
     for p in paths:
@@ -144,20 +146,32 @@ def output_stems(paths: list[Path], out_dir: Path, task: str) -> list[str]:
     inputs = {p.resolve(): p for p in paths}
     for p, stem in zip(paths, stems):
         for f in output_files(out_dir, stem, task):
-            if f.resolve() in inputs:
+            same = inputs.get(f.resolve()) or next((q for q in paths if _same_file(f, q)), None)
+            if same is not None:
                 raise OutputClashError(
-                    f"the result of {p} would overwrite the input {inputs[f.resolve()]}: "
+                    f"the result of {p} would overwrite the input {same}: "
                     "choose an --output folder that holds none of the inputs")
+            if not overwrite and os.path.lexists(f):
+                raise OutputClashError(f"{f} exists already: pass --overwrite to replace it, or choose "
+                                       "another --output folder")
     return stems
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # a missing file or a dangling link
+        return False
+
+
 def predict_files(predictor: Predictor, paths: list[Path], out_dir: Path, *, skip_bad: bool = False,
-                  tile_size: int = 0, overlap: int = 64, report=print) -> tuple[list[Path], list[Path]]:
+                  tile_size: int = 0, overlap: int = 64, report=print,
+                  overwrite: bool = False) -> tuple[list[Path], list[Path]]:
     """Predicts a batch of files into `out_dir` under unique names (`output_stems`), reporting the
     written files of each input. An unreadable input stops the batch with an ImageFileError that says
     how many were done, or with skip_bad=True is reported, skipped and the batch goes on.
     Returns (done, skipped) inputs."""
-    stems = output_stems(paths, out_dir, predictor.task)
+    stems = output_stems(paths, out_dir, predictor.task, overwrite)
     done, skipped = [], []
     for path, stem in zip(paths, stems):
         try:
@@ -166,7 +180,7 @@ def predict_files(predictor: Predictor, paths: list[Path], out_dir: Path, *, ski
             if not skip_bad:
                 raise images.ImageFileError(
                     f"{e}; {len(done)} of {len(paths)} inputs done (results in {out_dir}); "
-                    "--skip-bad skips unreadable inputs") from None
+                    "--skip-bad skips unreadable inputs, --overwrite replaces the results written") from None
             skipped.append(path)
             print(f"skipped: {e}", file=sys.stderr)
             continue

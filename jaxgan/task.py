@@ -150,6 +150,12 @@ class Deblur:
         del config
         return ImageScores(lpips)
 
+    def metric_names(self, config) -> list[str]:
+        """The names evaluation during training reports (ImageScores with train.eval_lpips)."""
+        names = ["psnr", "ssim"] + (["lpips"] if config.train.eval_lpips else [])
+        prefixes = ["", "input_"] + (["prior_"] if config.data.prior != "none" else [])
+        return [prefix + name for prefix in prefixes for name in names]
+
     name_of_output = "image"  # the key of an exported model's output
 
     def prediction(self, out):
@@ -215,6 +221,11 @@ class Segment:
     def new_scores(self, config, lpips: bool) -> MaskScores:
         del lpips
         return MaskScores(config.data.num_classes)
+
+    def metric_names(self, config) -> list[str]:
+        """The names of the scalars evaluation reports (MaskScores' results; iou / dice are per class)."""
+        scores = metrics.segmentation_scores(np.eye(max(int(config.data.num_classes), 2), dtype=np.int64))
+        return sorted(name for name, value in scores.items() if np.ndim(value) == 0)
 
     name_of_output = "mask"
 

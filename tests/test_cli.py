@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgan import cli
+from cli_helpers import one_line_error, run_cli
 
 TINY_CONFIG = """
 import ml_collections
@@ -45,42 +45,28 @@ def get_config():
 
 
 @pytest.fixture(scope="module")
-def tiny_config(tmp_path_factory):
+def tiny_config(tmp_path_factory, builtin_data_dir):
     root = tmp_path_factory.mktemp("cli")
     path = root / "tiny.py"
-    path.write_text(TINY_CONFIG.format(data_dir=str(root / "tfds")))
+    path.write_text(TINY_CONFIG.format(data_dir=builtin_data_dir))
     return path
 
 
-def _run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(code, err, *needles):
-    assert code == 2, err
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-
-
 def test_unknown_config_key_is_one_line_with_valid_keys(tiny_config, tmp_path, capsys):
-    code, _, err = _run(["train", "--config", tiny_config, "--workdir", tmp_path / "w",
+    code, _, err = run_cli(["train", "--config", tiny_config, "--workdir", tmp_path / "w",
                          "--config.train.stepz=3"], capsys)
-    _one_line_error(code, err, "train.stepz", "steps", "eval_every")
+    one_line_error(code, err, "train.stepz", "steps", "eval_every")
 
 
 def test_evaluate_and_predict_without_checkpoint(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
-    code, _, err = _run(["evaluate", "--workdir", empty], capsys)
-    _one_line_error(code, err, str(empty))
+    code, _, err = run_cli(["evaluate", "--workdir", empty], capsys)
+    one_line_error(code, err, str(empty))
     image = tmp_path / "a.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
-    code, _, err = _run(["predict", "--workdir", empty, image, "--output", tmp_path / "out"], capsys)
-    _one_line_error(code, err, str(empty))
+    code, _, err = run_cli(["predict", "--workdir", empty, image, "--output", tmp_path / "out"], capsys)
+    one_line_error(code, err, str(empty))
 
 
 def _wait_for_checkpoint(workdir: Path, proc, timeout=240.0) -> None:
@@ -115,7 +101,7 @@ def test_train_interrupt_resume_evaluate_predict(tiny_config, tmp_path, capsys):
 
     # 2. resume through the entry point: it continues from the checkpoint, not from 0.
     total = interrupted_at + 4
-    code, out, err = _run(["train", "--config", tiny_config, "--workdir", workdir,
+    code, out, err = run_cli(["train", "--config", tiny_config, "--workdir", workdir,
                            f"--config.train.steps={total}", f"--config.train.eval_every={total}"], capsys)
     assert code == 0, err
     logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
@@ -127,31 +113,31 @@ def test_train_interrupt_resume_evaluate_predict(tiny_config, tmp_path, capsys):
 
     # 3. evaluate prints and writes JSON with the model's and the blurred input's metrics, LPIPS
     # included although the run's own evaluations left it out (train.eval_lpips = False).
-    code, out, err = _run(["evaluate", "--workdir", workdir, "--split", "test"], capsys)
+    code, out, err = run_cli(["evaluate", "--workdir", workdir, "--split", "test"], capsys)
     assert code == 0, err
     results = json.loads(out)
     for key in ("psnr", "ssim", "lpips", "input_psnr", "input_ssim", "input_lpips"):
         assert np.isfinite(results[key]), key
     assert 0 <= results["input_lpips"] < 1 and results["psnr"] < 100
     assert json.loads((workdir / "eval_test.json").read_text()) == results
-    code, out, err = _run(["evaluate", "--workdir", workdir, "--no-lpips", "--output", tmp_path / "e.json"], capsys)
+    code, out, err = run_cli(["evaluate", "--workdir", workdir, "--no-lpips", "--output", tmp_path / "e.json"], capsys)
     assert code == 0, err
     quick = json.loads(out)
     assert "lpips" not in quick and "input_lpips" not in quick and quick["psnr"] == results["psnr"]
     # evaluation data can be overridden (the model stays the checkpoint's); other sections cannot
-    code, out, err = _run(["evaluate", "--workdir", workdir, "--no-lpips", "--output", tmp_path / "e2.json",
+    code, out, err = run_cli(["evaluate", "--workdir", workdir, "--no-lpips", "--output", tmp_path / "e2.json",
                            "--config.data.num_eval_examples=2"], capsys)
     assert code == 0, err
     assert json.loads(out)["num_examples"] == 2 < results["num_examples"]
-    code, _, err = _run(["evaluate", "--workdir", workdir, "--config.train.steps=3"], capsys)
-    _one_line_error(code, err, "--config.train.steps")
+    code, _, err = run_cli(["evaluate", "--workdir", workdir, "--config.train.steps=3"], capsys)
+    one_line_error(code, err, "--config.train.steps")
 
     # 4. predict on a non-square image (and a folder), sizes kept; errors are one line.
     photos = tmp_path / "photos"
     photos.mkdir()
     rgb = np.random.default_rng(0).integers(0, 256, (45, 70, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(photos / "odd.png")
-    code, out, err = _run(["predict", "--workdir", workdir, photos, "--output", tmp_path / "pred",
+    code, out, err = run_cli(["predict", "--workdir", workdir, photos, "--output", tmp_path / "pred",
                            "--tile-size", "32", "--overlap", "8"], capsys)
     assert code == 0, err
     with Image.open(tmp_path / "pred" / "odd.png") as im:
@@ -159,10 +145,53 @@ def test_train_interrupt_resume_evaluate_predict(tiny_config, tmp_path, capsys):
 
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png at all")
-    code, _, err = _run(["predict", "--workdir", workdir, broken, "--output", tmp_path / "pred"], capsys)
-    _one_line_error(code, err, str(broken))
+    code, _, err = run_cli(["predict", "--workdir", workdir, broken, "--output", tmp_path / "pred"], capsys)
+    one_line_error(code, err, str(broken))
 
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    code, _, err = _run(["predict", "--workdir", workdir, photos, "--output", blocker / "out"], capsys)
-    _one_line_error(code, err, str(blocker / "out"))
+    code, _, err = run_cli(["predict", "--workdir", workdir, photos, "--output", blocker / "out"], capsys)
+    one_line_error(code, err, str(blocker / "out"))
+
+
+@pytest.fixture(scope="module")
+def segment_workdir(tmp_path_factory):
+    """A workdir holding one checkpoint of an untrained tiny segmentation run (sigmoid mask)."""
+    import jax
+
+    from jaxgan.train import checkpoint, state as state_lib
+    from train_helpers import tiny_config
+
+    config = tiny_config("segment")
+    g, d = state_lib.make_modules(config)
+    state = state_lib.create_state(config, g, d, {"input": np.zeros((1, 16, 16, 3), np.float32)},
+                                   jax.random.PRNGKey(1))
+    path = tmp_path_factory.mktemp("segment")
+    ckpt = checkpoint.Checkpointer(path, config)
+    ckpt.save(1, state)
+    ckpt.wait()
+    ckpt.close()
+    return path
+
+
+def test_segmentation_predict_writes_name_mask_and_name_overlay(segment_workdir, tmp_path, capsys):
+    from jaxgan import images
+    from jaxgan.predict import Predictor
+
+    rgb = np.random.default_rng(4).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "leaf.png")
+    code, out, err = run_cli(["predict", "--workdir", segment_workdir, tmp_path / "leaf.png",
+                              "--output", tmp_path / "o"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["leaf_mask.png", "leaf_overlay.png"]
+    expected = Predictor.from_workdir(str(segment_workdir)).predict_array(images.to_float(rgb))
+    assert set(np.unique(expected)) == {0, 1}  # both classes present: the overlay is checked on both
+    with Image.open(tmp_path / "o" / "leaf_mask.png") as im:
+        assert im.mode == "P" and im.size == (40, 24)
+        np.testing.assert_array_equal(np.asarray(im), expected)  # pixel values are the class indices
+    with Image.open(tmp_path / "o" / "leaf_overlay.png") as im:
+        overlay = np.asarray(im.convert("RGB")).astype(np.int64)
+    fg = expected > 0
+    np.testing.assert_array_equal(overlay[~fg], rgb[~fg])  # background: the photo unchanged
+    blend = np.round(0.5 * rgb[fg] + 0.5 * np.asarray(images.PALETTE[1], np.float64))
+    assert np.abs(overlay[fg] - blend).max() <= 1  # foreground: half the class colour

@@ -11,9 +11,9 @@ from jaxgan.data.prepare import prepare_builtin
 
 
 @pytest.fixture(scope="module")
-def tiny_config(tmp_path_factory):
+def tiny_config(builtin_data_dir):
     c = base_config()
-    c.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
+    c.data.data_dir = builtin_data_dir
     c.data.num_train_examples = 12  # test split: max(8, 12 // 4) = 8
     return c
 
@@ -54,7 +54,8 @@ def test_photo_blur_is_reproducible(tiny_config, tmp_path):
     c.data.data_dir = str(tmp_path)
     a = _examples(prepare_builtin("photo_blur", tiny_config), "test")
     b = _examples(prepare_builtin("photo_blur", c), "test")
-    for x, y in zip(a, b):
+    assert len(a) == len(b) == 8
+    for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x["blurred"], y["blurred"])
 
 

@@ -155,3 +155,12 @@ def test_folder_pipelines_end_to_end(gopro_tree, seg_tree):
     batches = list(make_eval_iterator(c, split="anything", process_index=0, process_count=1))  # one folder
     assert [b["valid"].tolist() for b in batches] == [[True, True], [True, False]]
     assert batches[0]["target"].shape == (2, 20, 20)
+
+
+def test_split_folder_falls_back_to_the_root_only_without_split_folders(tmp_path):
+    (tmp_path / "flat" / "images").mkdir(parents=True)
+    assert folders.split_folder(str(tmp_path / "flat"), "test") == tmp_path / "flat"
+    (tmp_path / "split" / "train" / "images").mkdir(parents=True)
+    assert folders.split_folder(str(tmp_path / "split"), "train") == tmp_path / "split" / "train"
+    with pytest.raises(DataError, match=r"split/test: no such folder for split 'test' .*split folders train"):
+        folders.split_folder(str(tmp_path / "split"), "test")

@@ -16,8 +16,8 @@ ONE = dict(process_index=0, process_count=1)
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
+def data_dir(builtin_data_dir):
+    return builtin_data_dir
 
 
 def _config(data_dir, task="deblur", name="photo_blur", **data):

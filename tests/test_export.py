@@ -91,7 +91,8 @@ def test_stablehlo_deserialised_equals_prediction(run, image_and_expected, tmp_p
     batch = np.stack([image[:33, :40], -image[:33, :40]])
     both = np.asarray(exported.call(variables, batch)["image"])
     predictor = Predictor.from_workdir(str(run))
-    assert np.abs(both[1] - predictor.predict_array(batch[1])).max() < 1e-4
+    for row in range(2):
+        assert np.abs(both[row] - predictor.predict_array(batch[row])).max() < 1e-4, row
 
 
 def test_savedmodel_loaded_by_tensorflow_equals_prediction(run, image_and_expected, tmp_path):
@@ -102,6 +103,13 @@ def test_savedmodel_loaded_by_tensorflow_equals_prediction(run, image_and_expect
     serve = tf.saved_model.load(str(out)).signatures["serving_default"]
     result = serve(image=tf.constant(image[None]))["image"].numpy()[0]
     assert np.abs(result - expected).max() < 1e-4
+    # a batch of two: each row its own prediction
+    batch = np.stack([image, -image])
+    both = serve(image=tf.constant(batch))["image"].numpy()
+    assert both.shape == batch.shape
+    predictor = Predictor.from_workdir(str(run))
+    for row in range(2):
+        assert np.abs(both[row] - predictor.predict_array(batch[row])).max() < 1e-4, row
 
 
 def test_tflite_interpreter_equals_prediction_at_fixed_size(run, image_and_expected, tmp_path):
@@ -278,3 +286,36 @@ def test_readme_onnx_example_runs(run, tmp_path, monkeypatch):
     predicted = images.to_uint8(Predictor.from_workdir(str(run)).predict_array(images.to_float(rgb)))
     assert written.shape == (H, W, 3)
     assert np.abs(written.astype(int) - predicted).max() <= 1  # rounding of values within 1e-4
+
+
+def test_stablehlo_export_of_a_run_with_an_input_prior_equals_prediction(tmp_path):
+    """A run whose G reads the image and its blind-deconvolution prior (6 channels): the exported
+    model computes the prior inside and gives the prediction; without --size it is refused."""
+    from flax import serialization
+    from jax import export as jax_export
+    from skimage import data as skdata
+
+    from jaxgan.train import checkpoint, state as state_lib
+
+    config = tiny_config("deblur")
+    config.data.prior = "blind_deconv"
+    config.data.prior_options.kernel_size = 15
+    config.data.prior_options.iterations = 2
+    config.generator.options.in_channels = 6
+    config.discriminator.options.in_channels = 9
+    g, d = state_lib.make_modules(config)
+    state = state_lib.create_state(config, g, d, {"input": np.zeros((1, 16, 16, 6), np.float32)},
+                                   jax.random.PRNGKey(0))
+    ckpt = checkpoint.Checkpointer(tmp_path / "run", config)
+    ckpt.save(1, state)
+    ckpt.wait()
+    ckpt.close()
+    image = skdata.astronaut()[100:164, 180:244].astype(np.float32) / 127.5 - 1.0
+    expected = Predictor.from_workdir(str(tmp_path / "run")).predict_array(image)
+    with pytest.raises(export.ExportError, match="needs a fixed image size"):
+        export.export(str(tmp_path / "run"), "stablehlo", str(tmp_path / "dyn"))
+    out = export.export(str(tmp_path / "run"), "stablehlo", str(tmp_path / "hlo"), size=(64, 64))
+    exported = jax_export.deserialize(bytearray((out / export.STABLEHLO_FILE).read_bytes()))
+    variables = serialization.msgpack_restore((out / export.VARIABLES_FILE).read_bytes())
+    result = np.asarray(exported.call(variables, image[None])["image"])[0]
+    assert result.shape == expected.shape and np.abs(result - expected).max() < 1e-4

@@ -21,6 +21,7 @@ from jaxgan.train import checkpoint, train_and_evaluate
 from jaxgan.train.checkpoint import CheckpointError, DamagedCheckpointWarning
 from jaxgan.train.restore import restore_state
 from train_helpers import enable_compilation_cache, loop_test_config, patch_engine
+from cli_helpers import error_line
 
 ROOT = Path(__file__).parents[1]
 CACHE_ENV = enable_compilation_cache()
@@ -41,12 +42,6 @@ def _leaves(state):
 def _assert_same_state(a, b):
     for x, y in zip(_leaves(a), _leaves(b), strict=True):
         np.testing.assert_array_equal(x, y)
-
-
-def _one_line(err: str) -> str:
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def _tmp_folders(workdir: Path) -> list[Path]:
@@ -134,7 +129,7 @@ def test_flipped_bytes_are_detected_and_never_restored(reference, tmp_path, caps
         restore_state(str(workdir))
     code = cli.main(["evaluate", "--workdir", str(workdir), "--no-lpips"])
     assert code == 2
-    assert "no usable checkpoint" in _one_line(capsys.readouterr().err)
+    assert "no usable checkpoint" in error_line(capsys.readouterr().err)
     # a resuming run neither starts afresh nor moves anything: the user decides
     patch_engine(monkeypatch.setattr)
     with pytest.raises(CheckpointError, match="no usable checkpoint"):
@@ -183,7 +178,7 @@ def killed_run(reference, tmp_path_factory):
 
 def test_second_trainer_on_a_workdir_is_refused(killed_run):
     assert killed_run["code"] == 2
-    line = _one_line(killed_run["err"])
+    line = error_line(killed_run["err"])
     assert "is in use by another jaxgan run" in line and f"pid {killed_run['pid']}" in line
     assert killed_run["metrics_after"] == killed_run["metrics_before"]  # the refused one wrote nothing
 
@@ -193,6 +188,10 @@ def test_kill9_during_a_save_resumes_exactly(killed_run, reference, monkeypatch)
     assert killed_run["returncode"] == -9, killed_run["proc_err"][-3000:]
     logged = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert max(logged) == 6  # the killed run logged step 6 before its checkpoint was finished
+    # the kill came during the save of checkpoint 6: orbax's temporary folder, not yet renamed to 6
+    at_kill = json.loads((workdir / "at_kill.json").read_text())
+    assert "5" in at_kill and "6" not in at_kill, at_kill
+    assert any(name.startswith(f"6{checkpoint.TMP_MARK}") for name in at_kill), at_kill
     patch_engine(monkeypatch.setattr)
     with pytest.warns(UserWarning, match="took over the stale lock"):
         train_and_evaluate(_config(), str(workdir))
@@ -207,21 +206,43 @@ def test_kill9_during_a_save_resumes_exactly(killed_run, reference, monkeypatch)
     _assert_same_state(resumed, final)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 64 KiB tmpfs (a checkpoint of the tiny run needs ~170 KiB)."""
+@contextlib.contextmanager
+def _tmpfs(folder: Path, size: str):
     if os.geteuid() != 0:
         pytest.skip("the disk-full test mounts a small tmpfs, which needs root")
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
-        yield mnt
+        yield folder
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs (a checkpoint of the tiny run needs ~170 KiB)."""
+    with _tmpfs(tmp_path / "small", "64k") as mnt:
+        yield mnt
+
+
+def test_disk_full_at_the_second_checkpoint_keeps_the_first(tmp_path, monkeypatch, capsys):
+    """400 KiB: checkpoint 1 fits, checkpoint 2 does not (its arrays + the save margin exceed what
+    is left): one line naming what was kept, and checkpoint 1 restores."""
+    with _tmpfs(tmp_path / "disk", "400k") as disk:
+        patch_engine(monkeypatch.setattr)
+        config = _config(steps=3)
+        config.train.max_to_keep = 3
+        config.train.num_samples = 0
+        with pytest.raises(CheckpointError) as info:
+            train_and_evaluate(config, str(disk / "w"))
+        message = str(info.value)
+        assert "disk full while saving checkpoint 2" in message and "the checkpoints kept: 1" in message
+        assert not _tmp_folders(disk)
+        *_, state, step = restore_state(str(disk / "w"))
+        assert step == 1 and int(state.step) == 1
 
 
 def test_disk_full_during_a_checkpoint_is_one_line_and_leaves_no_temporary_folders(reference, small_disk,

@@ -53,11 +53,38 @@ def test_sample_grid_image_has_column_titles(run):
     cell, pad = 16, 2  # 16x16 crops of tiny_config, images.image_grid's padding
     assert grid.shape == (loop.TITLE_HEIGHT + 2 * (cell + pad) + pad, 3 * (cell + pad) + pad, 3)
     strip = grid[:loop.TITLE_HEIGHT]
-    expected = loop.with_titles(np.zeros((0, grid.shape[1], 3), np.uint8), ["input", "output", "target"], cell)
-    np.testing.assert_array_equal(strip, expected)
     for j in range(3):  # every column has its title drawn (dark pixels over its cell)
         column = strip[:, pad + j * (cell + pad):pad + j * (cell + pad) + cell]
         assert (column.min(axis=-1) < 128).sum() > 5, j
+
+
+def test_titles_are_each_columns_own_word_centred_on_white():
+    """with_titles on 64-pixel cells (wide enough for every title) against PIL drawing each word alone."""
+    cell, pad, titles = 64, 2, ["input", "front end", "output", "target"]
+    width = len(titles) * (cell + pad) + pad
+    strip = loop.with_titles(np.zeros((0, width, 3), np.uint8), titles, cell)
+    assert strip.shape == (loop.TITLE_HEIGHT, width, 3)
+    ink = strip.min(axis=-1) < 128
+    columns = np.zeros(width, bool)
+    for j, title in enumerate(titles):
+        left = pad + j * (cell + pad)
+        columns[left:left + cell] = True
+        rows, cols = np.nonzero(ink[:, left:left + cell])
+        drawn = ink[rows.min():rows.max() + 1, left + cols.min():left + cols.max() + 1]
+        np.testing.assert_array_equal(drawn, _title_ink(title), err_msg=title)
+        assert abs(cols.min() - (cell - 1 - cols.max())) <= 1, title  # centred in its cell
+    assert (strip[:, ~columns] == 255).all()  # white between the cells
+
+
+def _title_ink(text: str) -> np.ndarray:
+    """The dark pixels of `text` in PIL's built-in font, alone on white, cropped to them."""
+    from PIL import ImageDraw, ImageFont
+
+    canvas = Image.new("L", (200, 40), 255)
+    ImageDraw.Draw(canvas).text((10, 10), text, fill=0, font=ImageFont.load_default())
+    ink = np.asarray(canvas) < 128
+    rows, cols = np.nonzero(ink)
+    return ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
 
 
 def test_titles_name_the_front_end_when_the_input_has_a_prior():

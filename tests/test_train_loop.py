@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import ndimage as scipy_ndimage
 
 from jaxgan import ops
 from jaxgan.train import NoCheckpointError, restore_generator, run_evaluation, train_and_evaluate
@@ -204,6 +205,36 @@ def test_deblur_evaluation_against_closed_form(monkeypatch):
     assert samples["output"].shape == (5, 16, 16, 3)
 
 
+def test_deblur_evaluation_ssim_and_psnr_equal_scikit_image_on_real_photos(monkeypatch):
+    """Evaluation (identity G) over real photo crops, the last batch padded: its SSIM and PSNR are
+    the means over the valid rows of scikit-image's on the [0, 1] images."""
+    from skimage import data as skdata
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    photo = skdata.astronaut().astype(np.float32) / 127.5 - 1.0
+    sharp = np.stack([photo[40 * i:40 * i + 24, 60 * i:60 * i + 24] for i in range(6)])
+    blurred = np.stack([np.clip(scipy_ndimage.gaussian_filter(s, (1.2, 1.2, 0)), -1, 1) for s in sharp])
+    valid = np.array([True, True, True, True, True, False])
+
+    def real_eval_iterator(config, split=None):
+        for rows in (slice(0, 3), slice(3, 6)):
+            yield {"input": blurred[rows], "target": sharp[rows], "valid": valid[rows]}
+
+    patch_engine(monkeypatch.setattr, eval_iterator=real_eval_iterator)
+    config = loop_test_config()
+    config.data.eval_batch_size = 3
+    results, _ = run_evaluation(config, _Identity(), {}, lpips=False)
+    unit = lambda x: (x.astype(np.float64) + 1) / 2  # noqa: E731
+    pairs = [(unit(b), unit(s)) for b, s, v in zip(blurred, sharp, valid) if v]
+    ssim = np.mean([structural_similarity(b, s, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                          data_range=1.0, channel_axis=-1) for b, s in pairs])
+    psnr = np.mean([peak_signal_noise_ratio(s, b, data_range=1.0) for b, s in pairs])
+    assert results["num_examples"] == 5 and 0.3 < ssim < 0.95
+    np.testing.assert_allclose(results["ssim"], ssim, rtol=0, atol=2e-5)
+    np.testing.assert_allclose(results["input_ssim"], ssim, rtol=0, atol=2e-5)
+    np.testing.assert_allclose(results["psnr"], psnr, rtol=0, atol=1e-4)
+
+
 def test_segment_evaluation_counts_valid_rows_only(monkeypatch):
     patch_engine(monkeypatch.setattr)
     config = tiny_config("segment")
@@ -243,13 +274,13 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_is_exact_with_the_real_data_pipeline(tmp_path, monkeypatch):
+def test_resume_is_exact_with_the_real_data_pipeline(tmp_path, monkeypatch, builtin_data_dir):
     """As the bitwise resume test, with jaxgan.data's photo_blur iterator instead of the fake one."""
     from jaxgan.train import loop
 
     config = loop_test_config()
     config.data.name = "photo_blur"
-    config.data.data_dir = str(tmp_path / "tfds")
+    config.data.data_dir = builtin_data_dir
     config.data.num_train_examples = 8
     config.data.num_eval_examples = 4
     real = loop._make_train_iterator

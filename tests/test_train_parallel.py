@@ -1,5 +1,5 @@
 """jaxgan.train.parallel: 4 devices give the 1-device numbers (BatchNorm over the global batch);
-a real 2-process run (jax.distributed on localhost) keeps the processes in lockstep."""
+a real 2-process run (jax.distributed on localhost) trains like 1 process on the same global batches."""
 
 import json
 import os
@@ -57,31 +57,41 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_processes_train_in_lockstep(tmp_path):
+def test_two_processes_train_like_one_process(tmp_path):
+    """3 steps of train_and_evaluate in 2 processes (jax.distributed on localhost, one device each,
+    each process reading its own half of every global batch) end with the parameters that 1 process
+    training on the whole global batches reaches from the same seed. Both processes save, restore
+    and evaluate together."""
     port = _free_port()
-    procs = [subprocess.Popen([sys.executable, SCRIPT, "distributed", str(tmp_path / f"p{i}.npz"), str(i),
-                               str(port)], env=_env(1), cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for i in range(2)]
-    outputs = []
+    procs = {f"p{i}": subprocess.Popen(
+        [sys.executable, SCRIPT, "distributed", str(tmp_path / f"p{i}.npz"), str(i), str(port)], env=_env(1),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)}
+    outputs = {}
     try:
-        for p in procs:
-            outputs.append(p.communicate(timeout=300)[0])
+        for name, p in procs.items():
+            outputs[name] = p.communicate(timeout=300)[0]
     finally:
-        for p in procs:
+        for p in procs.values():
             if p.poll() is None:
                 p.kill()
-    for p, out in zip(procs, outputs):
-        assert p.returncode == 0, out[-4000:]
-    first, second = np.load(tmp_path / "p0.npz"), np.load(tmp_path / "p1.npz")
-    assert int(first["step"]) == int(second["step"]) == 2
+    for name, p in procs.items():  # (both outputs: one process's failure often shows in the other's)
+        assert p.returncode == 0, "\n".join(f"{n}: {out[-3000:]}" for n, out in outputs.items())
+    # the 1-process run afterwards, not beside them: on busy cores the processes' heartbeats stay on time
+    _run(["distributed", str(tmp_path / "single.npz"), "single", "0"], 1)
+    first, second, single = (np.load(tmp_path / f"{name}.npz") for name in ("p0", "p1", "single"))
+    assert int(first["step"]) == int(second["step"]) == int(single["step"]) == 3
     params = [k for k in first.files if k.startswith("param/")]
-    assert len(params) > 10
+    assert len(params) > 10 and sorted(params) == sorted(k for k in single.files if k.startswith("param/"))
+    assert any("['g_bs']" in k for k in params) and any("['ema']" in k for k in params)
     for key in params:
-        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
-    assert float(first["g_loss"]) == float(second["g_loss"])
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)  # one replicated state
+    worst = max(float(np.max(np.abs(first[k] - single[k]))) for k in params)
+    print(f"2 processes vs 1 process, params after 3 steps: max |diff| = {worst:.3g}")
+    for key in params:
+        np.testing.assert_allclose(first[key], single[key], rtol=1e-4, atol=1e-6, err_msg=key)
     workdir = tmp_path / "workdir"
-    assert (workdir / "checkpoints" / "2").is_dir()
+    assert (workdir / "checkpoints" / "3").is_dir()
     lines = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-    assert [l["step"] for l in lines if l["split"] == "train"] == [1, 2]  # written once (process 0)
+    assert [l["step"] for l in lines if l["split"] == "train"] == [1, 2, 3]  # written once (process 0)
     (ev,) = [l for l in lines if l["split"] == "eval"]
     assert ev["num_examples"] == 7  # each process evaluated its rows; the counts were added up

@@ -119,6 +119,12 @@ def test_bfloat16_losses_close_to_float32():
         assert m16[name].dtype == jnp.float32
         # stated tolerance: 2% relative (bfloat16 has an 8-bit mantissa, ~0.4% per rounding)
         np.testing.assert_allclose(m16[name], m32[name], rtol=2e-2, err_msg=name)
+    # ... and bfloat16 really computed them: G's output differs from float32's by bfloat16's rounding
+    # (~0.4 % of its scale; float32 twice would agree to ~1e-7), and so do the losses
+    variables = {"params": state.g.params, "batch_stats": state.g.batch_stats}
+    out32, out16 = (np.asarray(s.g.apply_fn(variables, batch["input"]), np.float32) for s in (state, state16))
+    assert np.abs(out16 - out32).max() > 3e-3 * np.abs(out32).max()
+    assert max(abs(float(m16[name]) / float(m32[name]) - 1) for name in ("d_loss", "g_loss")) > 1e-5
 
 
 def test_joint_d_forward_equals_separate_passes_without_batch_norm():

@@ -12,7 +12,6 @@ from jaxgan.nets import vgg19
 from jaxgan.weights.torch_file import WeightsError
 
 h5py = pytest.importorskip("h5py")
-torch = pytest.importorskip("torch")
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # keras.applications.imagenet_utils.preprocess_input, 'caffe'
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -66,6 +65,7 @@ def _torchvision_conv1(kernel, bias):
 
 def _torchvision_file(path, weights):
     """torchvision's VGG19 state dict holding the same weights (conv1_1 converted as above)."""
+    torch = pytest.importorskip("torch")  # only this file format needs it
     state = {}
     for name in vgg19.CONVS:
         block, conv = name[len("conv"):].split("_")

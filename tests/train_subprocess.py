@@ -2,12 +2,14 @@
 
 steps OUT                 3 jitted train steps on fixed batches over a mesh of all local devices
                           (set JAX_NUM_CPU_DEVICES); writes losses and params to OUT (npz)
-distributed OUT ID PORT   process ID of 2 (coordinator 127.0.0.1:PORT): train_and_evaluate for 2 steps
-                          into OUT's folder (shared workdir); writes this process's params to OUT
+distributed OUT ID PORT   process ID of 2 (coordinator 127.0.0.1:PORT): train_and_evaluate for 3 steps
+                          into OUT's folder (shared workdir); writes this process's params to OUT;
+                          ID 'single': the same run in 1 process (workdir OUT's folder/single)
 sigterm WORKDIR           train_and_evaluate with a slow fake iterator; touches WORKDIR/started once a few
                           steps ran (the test then sends SIGTERM); prints the returned metrics as JSON
 killed WORKDIR STEP       checkpoints every step, waits at batch 3 for WORKDIR/go, then SIGKILLs itself
-                          while checkpoint STEP is being saved
+                          while checkpoint STEP is being saved (its folder listing at the kill:
+                          WORKDIR/at_kill.json)
 """
 
 import json
@@ -27,6 +29,8 @@ from train_helpers import enable_compilation_cache, loop_test_config  # noqa: E4
 
 if os.environ.get("JAXGAN_TEST_XLA_CACHE"):
     enable_compilation_cache()
+
+from jaxgan.train.loop import _make_train_iterator as TRAIN_ITERATOR  # noqa: E402  (before patch_engine)
 
 
 def parallel_config(adversarial="vanilla"):
@@ -69,24 +73,31 @@ def run_steps(out):
 
 
 def run_distributed(out, process_id, port):
-    from jaxgan.train import train_and_evaluate
+    """process_id 0 or 1 of a 2-process run, or 'single' for the 1-process run of the same batches."""
+    import jaxgan.data
+    from jaxgan.train import loop, train_and_evaluate
     from jaxgan.train.restore import restore_state
 
-    # relativistic loss: G's loss runs D on real and fake too. (Not in run_steps: the loss is
-    # invariant to a shift of D's last bias, whose gradient is then rounding noise that Adam scales
-    # up to +-lr, so device counts could not be compared there.)
-    config = parallel_config("ragan_ls")
-    config.train.steps = 2
+    # vanilla loss: a relativistic one is invariant to a shift of D's last bias, whose gradient is
+    # then rounding noise that Adam scales up to +-lr, so process counts could not be compared
+    config = parallel_config()
+    config.train.steps = 3
     config.train.eval_lpips = False
-    config.train.distributed = True
-    config.train.coordinator_address = f"127.0.0.1:{port}"
-    config.train.num_processes = 2
-    config.train.process_id = int(process_id)
+    if process_id != "single":
+        config.train.distributed = True
+        config.train.coordinator_address = f"127.0.0.1:{port}"
+        config.train.num_processes = 2
+        config.train.process_id = int(process_id)
     patch_engine(setattr)
-    result = train_and_evaluate(config, str(Path(out).parent / "workdir"))
-    assert jax.process_count() == 2 and result["step"] == 2, result
+    # the real loop asks jaxgan.data for this process's rows (its index and count as arguments):
+    # the fake iterator gives process i rows i*b/P .. (i+1)*b/P of the same global batch
+    loop._make_train_iterator = TRAIN_ITERATOR
+    jaxgan.data.make_train_iterator = fake_train_iterator
+    workdir = Path(out).parent / ("single" if process_id == "single" else "workdir")
+    result = train_and_evaluate(config, str(workdir))
+    assert jax.process_count() == (1 if process_id == "single" else 2) and result["step"] == 3, result
     # the state that was trained, as saved: restore it on this process's device
-    _, _, _, state, step = restore_state(str(Path(out).parent / "workdir"))
+    _, _, _, state, step = restore_state(str(workdir))
     np.savez(out, step=step, g_loss=result["g_loss"], **{f"param/{k}": v for k, v in flat_params(state).items()})
 
 
@@ -130,11 +141,31 @@ def run_killed(workdir, kill_at):
                     time.sleep(0.05)
             yield batch
 
+    import asyncio
+
+    from orbax.checkpoint._src.path import atomicity
+
+    # orbax's last act of a save renames STEP.orbax-checkpoint-tmp* to STEP: held back 30 s for
+    # checkpoint kill_at, so the kill below surely lands while that checkpoint is unfinished
+    finalize = atomicity.AtomicRenameTemporaryPath.finalize
+
+    async def held_finalize(self):
+        if self._final_path.name == str(kill_at):
+            await asyncio.sleep(30)
+        await finalize(self)
+
+    atomicity.AtomicRenameTemporaryPath.finalize = held_finalize
     save = checkpoint.Checkpointer.save
 
     def save_then_die(self, step, state):
         save(self, step, state)
         if step == int(kill_at):
+            folder = Path(workdir) / checkpoint.LATEST_DIR
+            deadline = time.time() + 20
+            while not list(folder.glob(f"{kill_at}{checkpoint.TMP_MARK}*")) and time.time() < deadline:
+                time.sleep(0.01)
+            # what the kill interrupts, for the test to check
+            (Path(workdir) / "at_kill.json").write_text(json.dumps(sorted(p.name for p in folder.iterdir())))
             os.kill(os.getpid(), signal.SIGKILL)
 
     checkpoint.Checkpointer.save = save_then_die

@@ -82,9 +82,11 @@ def _report(root: Path, problems: list[tuple[Path, str]], skip_bad: bool, num_pa
         return
     listing = "\n".join(f"  {p}: {why}" for p, why in problems[:20])
     more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-    if not skip_bad:
-        raise DataError(f"{root}: {len(problems)} bad file(s):\n{listing}{more}\n"
-                        "Fix them, or set config.data.skip_bad=True to skip and count them.")
+    if not skip_bad:  # one line: the first culprits, then how to go on
+        first = "; ".join(f"{p}: {why}" for p, why in problems[:3])
+        rest = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise DataError(f"{root}: {len(problems)} bad file(s): {first}{rest}; fix them, or set "
+                        "config.data.skip_bad=True to skip and count them")
     warnings.warn(f"{root}: skipped {len(problems)} bad file(s), {num_pairs} pairs left:\n{listing}{more}",
                   stacklevel=3)
 
@@ -171,8 +173,18 @@ def seg_pairs(root: str | os.PathLike, num_classes: int, *, skip_bad: bool = Fal
 
 
 def split_folder(path: str, split: str) -> Path:
-    """The folder of a split: PATH/SPLIT when it exists, else PATH itself (one folder for all splits)."""
+    """The folder of a split: PATH/SPLIT when it exists, else PATH itself (one folder for all splits)
+    unless PATH has other split folders: then DataError (never another split's files in its place)."""
     if not path:
         raise DataError("config.data.path is empty: set it to the root folder of your data")
     root = Path(path)
-    return root / split if (root / split).is_dir() else root
+    if (root / split).is_dir():
+        return root / split
+    others = [name for name in SPLIT_FOLDERS if (root / name).is_dir()]
+    if others:
+        raise DataError(f"{root / split}: no such folder for split {split!r} ({root} has split folders "
+                        f"{', '.join(others)}; add {split}/ or choose another split in config.data)")
+    return root
+
+
+SPLIT_FOLDERS = ("train", "test", "val", "validation")

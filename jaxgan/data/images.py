@@ -55,14 +55,7 @@ def _to_rgb8(im: Image.Image, path) -> np.ndarray:
                             "save it as 8- or 16-bit")
         gray = np.round(a * (255.0 / top))
     elif mode == "F":
-        a = np.asarray(im).astype(np.float64)
-        if not np.all(np.isfinite(a)):
-            raise DataError(f"{path}: float image holds NaN or Inf values")
-        low, high = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-        if low < 0 or high > 255:
-            raise DataError(f"{path}: float pixel values {low:.4g}..{high:.4g} are neither in [0, 1] nor in "
-                            "[0, 255]; rescale the image")
-        gray = np.round(a * 255.0) if high <= 1.0 else np.round(a)
+        gray = _float_to_8bit(np.asarray(im), path)
     else:
         try:
             return np.asarray(im.convert("RGB"), np.uint8)
@@ -70,6 +63,33 @@ def _to_rgb8(im: Image.Image, path) -> np.ndarray:
             raise DataError(f"{path}: pixel mode {mode} cannot be converted to RGB ({e})") from None
     gray = np.clip(gray, 0, 255).astype(np.uint8)
     return np.repeat(gray[..., None], 3, axis=-1)
+
+
+def _float_to_8bit(a: np.ndarray, path) -> np.ndarray:
+    """Float pixels in [0, 1] or [0, 255] -> rounded 0..255 (float64); DataError otherwise."""
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise DataError(f"{path}: float image holds NaN or Inf values")
+    low, high = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if low < 0 or high > 255:
+        raise DataError(f"{path}: float pixel values {low:.4g}..{high:.4g} are neither in [0, 1] nor in "
+                        "[0, 255]; rescale the image")
+    return np.round(a * 255.0) if high <= 1.0 else np.round(a)
+
+
+def _float_rgb_tiff(path) -> np.ndarray | None:
+    """A float RGB TIFF (which Pillow cannot open) as uint8 (H, W, 3) via tifffile; None if it is not one."""
+    if Path(path).suffix.lower() not in (".tif", ".tiff"):
+        return None
+    import tifffile
+
+    try:
+        a = tifffile.imread(path)
+    except Exception:  # not a TIFF tifffile reads either: the caller's error stands
+        return None
+    if a.ndim != 3 or a.shape[-1] not in (3, 4) or not np.issubdtype(a.dtype, np.floating):
+        return None
+    return np.clip(_float_to_8bit(a[..., :3], path), 0, 255).astype(np.uint8)
 
 
 def images_in(folder: str | os.PathLike, suffixes: tuple = IMAGE_SUFFIXES) -> list[Path]:
@@ -98,7 +118,10 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     except Image.DecompressionBombError as e:
         raise DataError(f"{path}: refused as too large ({e})") from None
     except Exception as e:  # Pillow raises many types for corrupt files
-        raise DataError(f"{path}: unreadable or corrupt image ({e.__class__.__name__}: {e})") from None
+        rgb = _float_rgb_tiff(path) if isinstance(e, Image.UnidentifiedImageError) else None
+        if rgb is None:
+            raise DataError(f"{path}: unreadable or corrupt image ({e.__class__.__name__}: {e})") from None
+        return rgb
     if fmt == "JPEG":
         problem = check_jpeg_data(path)
         if problem:

@@ -33,6 +33,7 @@ import orbax.checkpoint as ocp
 import numpy as np
 
 from jaxgan import config_io
+from jaxgan.task import get_task
 from jaxgan.trees import flatten_with_names
 
 LATEST_DIR = "checkpoints"
@@ -220,6 +221,16 @@ def config_dict(config: ml_collections.ConfigDict) -> dict:
     return json.loads(config_io.config_to_json(config))
 
 
+def check_best_metric(config: ml_collections.ConfigDict) -> None:
+    """ValueError unless train.best_metric is '' or a scalar that evaluation of this run reports
+    (checked before a run starts, not at its first save of the best checkpoint)."""
+    name = config.train.best_metric
+    valid = get_task(config.task).metric_names(config)
+    if name and name not in valid:
+        raise ValueError(f"train.best_metric {name!r} is not an evaluation metric of this run; "
+                         f"valid: {', '.join(valid)}")
+
+
 class Checkpointer:
     """Saves / restores GANStates of one run (every process must call save and restore)."""
 
@@ -229,6 +240,7 @@ class Checkpointer:
         t = config.train
         if t.best_mode not in ("max", "min"):
             raise ValueError(f"train.best_mode must be 'max' or 'min', got {t.best_mode!r}")
+        check_best_metric(config)
         self.best_metric = t.best_metric
         self.latest = _manager(self.workdir / LATEST_DIR, t.max_to_keep)
         self.best = (_manager(self.workdir / BEST_DIR, 1, t.best_metric, t.best_mode)

@@ -324,6 +324,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     the last evaluation's metrics prefixed 'eval_', 'step' and 'stopped_early'. Refuses
     (WorkdirLockedError) while another process trains in `workdir`."""
     parallel.initialize_distributed(config)
+    checkpoint.check_best_metric(config)  # before the workdir is touched
     with _workdir_guard(Path(workdir)):
         return _train_and_evaluate(config, workdir)
 
