@@ -8,6 +8,7 @@ the training one (jaxgan.data.tremor_blur: drift + tremor trajectories, Gaussian
     # front end alone (prior_*) on the whole photos, one at a time
     python experiments/heldout_deblur.py evaluate /work/runs/heldout_tremor --workdir W --output W/eval_tremor.json
     python experiments/heldout_deblur.py evaluate /work/runs/heldout_tremor --pretrained deblur --output x.json
+    # DATA = leaves_blur:TFDS_DATA_DIR[:N]: leaves_blur's test split instead (e.g. a shipped model, which has no workdir)
 
 A training run's figures are the same as `jaxgan evaluate --workdir W --split test
 --config.data.name=folder_deblur --config.data.path=OUT --config.data.eval_size=0
@@ -49,8 +50,15 @@ def evaluate(data: Path, workdir: str, name: str, output: Path) -> dict:
     from jaxgan.train.restore import restore_generator
 
     config, module, variables = restore_generator(workdir) if workdir else load_pretrained(name)
-    config.data.name, config.data.path = "folder_deblur", str(data)
-    config.data.eval_size, config.data.eval_batch_size, config.data.num_eval_examples = 0, 1, 0
+    if str(data).startswith("leaves_blur:"):  # leaves_blur's test split (80 crops of 256x256), the same for
+        # every pool size: read from the build of N train examples (default 1536, deblur_leaves') in data_dir
+        _, data_dir, *n = str(data).split(":")
+        config.data.name, config.data.data_dir = "leaves_blur", data_dir
+        config.data.num_train_examples, config.data.synthetic_fraction = int(n[0]) if n else 1536, 0.5
+        config.data.eval_size, config.data.eval_batch_size, config.data.num_eval_examples = 256, 16, 0
+    else:
+        config.data.name, config.data.path = "folder_deblur", str(data)
+        config.data.eval_size, config.data.eval_batch_size, config.data.num_eval_examples = 0, 1, 0
     results, _ = run_evaluation(config, module, variables, split="test", lpips=True)
     results = {k: float(v) for k, v in results.items()}
     text = json.dumps(results, indent=1, sort_keys=True)
