@@ -5,12 +5,19 @@ steps and training wall time (from WORKDIR/metrics.jsonl), the metrics of `jaxga
 file it wrote), the time of one prediction on a 1280x720 photo on this machine, and known limits.
 
     jaxgan evaluate --workdir W --output W/eval_test.json
-    python experiments/export_pretrained.py W --name deblur --eval W/eval_test.json --limits "..."
+    python experiments/heldout_deblur.py evaluate HELDOUT_DIR --workdir W --output W/eval_tremor.json
+    python experiments/export_pretrained.py W --best --name deblur --eval W/eval_test.json \
+        --heldout W/eval_tremor.json --limits "..."
+
+--best exports the checkpoint kept by train.best_metric on the validation split (WORKDIR/best) instead
+of the latest; the card names that split. (With --best, evaluate the same checkpoint: `jaxgan evaluate`
+and heldout_deblur.py read the latest one, so point them at a folder whose `checkpoints` is WORKDIR/best.)
 """
 
 import argparse
 import json
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,10 +28,10 @@ from jaxgan.export import export_generator
 from jaxgan.predict import Predictor, load_pretrained
 
 
-def training_record(workdir: Path) -> dict:
-    """Steps and summed training time (sum over logged windows of steps / steps_per_sec)."""
+def training_record(workdir: Path, last_step: int | None = None) -> dict:
+    """Steps and summed training time (sum over logged windows of steps / steps_per_sec) up to last_step."""
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    train = [r for r in rows if r.get("split") == "train"]
+    train = [r for r in rows if r.get("split") == "train" and (last_step is None or r["step"] <= last_step)]
     seconds, previous = 0.0, 0
     for r in train:
         seconds += (r["step"] - previous) / max(r["steps_per_sec"], 1e-9)
@@ -45,6 +52,22 @@ def time_1280x720(name: str, directory: Path) -> dict:
             "machine": f"{platform.processor() or platform.machine()}, this project's 2-core development VM"}
 
 
+def validation_record(workdir: Path) -> str:
+    """Which split chose the checkpoint, from the run's config.json."""
+    config = json.loads((workdir / "config.json").read_text())
+    data = config["data"]
+    return (f"{data['name']} split '{data.get('validation_split', 'val')}' (best by "
+            f"{config['train']['best_metric']}); the test split '{data['eval_split']}' was evaluated once")
+
+
+def best_view(workdir: Path) -> tuple[Path, int]:
+    """A temporary folder whose `checkpoints` is WORKDIR/best (what the exporter reads), and the best step."""
+    steps = [int(p.name) for p in (workdir / "best").iterdir() if p.name.isdigit()]
+    view = Path(tempfile.mkdtemp(prefix="jaxgan-best-"))
+    (view / "checkpoints").symlink_to((workdir / "best").resolve())
+    return view, max(steps)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("workdir", type=Path)
@@ -53,13 +76,20 @@ def main():
     parser.add_argument("--limits", default="", help="known limits, one sentence")
     parser.add_argument("--note", default="", help="where the gain comes from, one sentence")
     parser.add_argument("--directory", type=Path, default=pretrained.PRETRAINED_DIR)
+    parser.add_argument("--config-file", default="experiments/configs/deblur_leaves.py")
+    parser.add_argument("--best", action="store_true", help="export WORKDIR/best (chosen on validation)")
+    parser.add_argument("--heldout", type=Path, help="JSON of heldout_deblur.py evaluate (held-out photos)")
     args = parser.parse_args()
     metrics = json.loads(args.eval.read_text())
-    card = {"config_file": "experiments/configs/deblur_pretrained.py", **training_record(args.workdir),
-            "metrics_test": metrics, "note": args.note, "known_limits": args.limits}
-    export_generator(str(args.workdir), args.name, args.directory, card)
+    source, last = (best_view(args.workdir) if args.best else (args.workdir, None))
+    card = {"config_file": args.config_file, **training_record(args.workdir, last),
+            "validation_split": validation_record(args.workdir), "metrics_test": metrics, "note": args.note,
+            "known_limits": args.limits}
+    if args.heldout:
+        card["metrics_heldout_tremor"] = json.loads(args.heldout.read_text())
+    export_generator(str(source), args.name, args.directory, card)
     card["inference_1280x720"] = time_1280x720(args.name, args.directory)
-    export_generator(str(args.workdir), args.name, args.directory, card)
+    export_generator(str(source), args.name, args.directory, card)
     print(json.dumps(card, indent=1))
 
 

@@ -1,5 +1,7 @@
-"""Training curve of a deblurring run: in-run test PSNR of the whole pipeline, of the classical front
-end alone (`prior_psnr`) and of the blurred input, against steps, from WORKDIR/metrics.jsonl.
+"""Training curve of a deblurring run: in-run PSNR of the whole pipeline, of the classical front end
+alone (`prior_psnr`) and of the blurred input on the run's evaluation split (the validation split
+since runs select on it; runs before that evaluated on the test split), against steps, from
+WORKDIR/metrics.jsonl.
 
     python experiments/plot_curve.py WORKDIR docs/deblur_pretrained_curve.png [--mark STEP]
 """
@@ -24,6 +26,7 @@ def main():
     parser.add_argument("workdir", type=Path)
     parser.add_argument("figure", type=Path)
     parser.add_argument("--mark", type=int, default=0, help="a step to mark (the exported checkpoint)")
+    parser.add_argument("--split", default="validation", help="the split named on the y axis")
     args = parser.parse_args()
     rows = eval_rows(args.workdir)
     steps = [r["step"] for r in rows]
@@ -35,7 +38,7 @@ def main():
         ax.axvline(args.mark, color="gray", lw=0.8)
         ax.text(args.mark, ax.get_ylim()[0], f" exported: step {args.mark}", va="bottom", fontsize=8)
     ax.set_xlabel("training step")
-    ax.set_ylabel("test PSNR (dB)")
+    ax.set_ylabel(f"{args.split} PSNR (dB)")
     ax.legend(fontsize=8, loc="center right")
     ax.grid(alpha=0.3)
     fig.tight_layout()

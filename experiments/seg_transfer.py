@@ -1,31 +1,73 @@
-"""Mean IoU of a trained segmentation run on shapes_seg's test split and photo_seg's test (in-distribution
-for photo_seg training) and heldout (photos and silhouettes no training sees) splits.
+"""Object-vs-background IoU of a trained segmentation run on seg_scenes' test split (in-distribution for
+seg_scenes training) and on the two held-out sets of jaxgan.data.seg_heldout (photos, silhouettes and
+composition code that no training generator shares), each beside Otsu's global threshold with the
+better polarity chosen per image (a baseline that needs no training).
+
+mean IoU: over the two classes; object IoU: the object class; both from the confusion matrix summed
+over the whole set (as `jaxgan evaluate`), Otsu's likewise.
 
     python experiments/seg_transfer.py RUN_WORKDIR [--output results.json]
+    python experiments/seg_transfer.py --otsu-only
 """
 
 import argparse
 import json
 
-from jaxgan.train import evaluate
-from jaxgan.train.checkpoint import read_config
+import numpy as np
 
-SPLITS = (("shapes_seg", "test"), ("photo_seg", "test"), ("photo_seg", "heldout"))
+SPLITS = ("test", "heldout_photos", "heldout_sklearn")
+
+
+def otsu_scores(split: str) -> dict:
+    """mean IoU and object IoU of Otsu's threshold (better polarity per image) over a seg_scenes split."""
+    from skimage.filters import threshold_otsu
+
+    from jaxgan.data import seg_heldout, seg_scenes
+
+    confusion = np.zeros((2, 2), np.int64)
+    for i in range(seg_heldout.DEFAULT_EXAMPLES):
+        image, mask = (seg_scenes.scene_at(0, split, i) if split in ("val", "test")
+                       else seg_heldout.heldout_scene(split, i))
+        gray = image.astype(np.float64).mean(-1)
+        above = gray > threshold_otsu(gray)
+        pred = max((above, ~above), key=lambda p: (p & mask).sum() / max((p | mask).sum(), 1))
+        for t in (0, 1):
+            for q in (0, 1):
+                confusion[t, q] += np.sum((mask == t) & (pred == q))
+    iou = [confusion[c, c] / (confusion[c].sum() + confusion[:, c].sum() - confusion[c, c]) for c in (0, 1)]
+    return {"mean_iou": float(np.mean(iou)), "object_iou": float(iou[1])}
+
+
+def model_scores(workdir: str, split: str) -> dict:
+    from jaxgan.train import evaluate
+    from jaxgan.train.checkpoint import read_config
+
+    config, _ = read_config(workdir)
+    config.data.name = "seg_scenes"
+    config.data.num_eval_examples = 0
+    config.data.eval_size = 128
+    config.data.eval_batch_size = 25
+    metrics = evaluate(config, workdir=workdir, split=split)
+    return {"mean_iou": metrics["mean_iou"], "object_iou": metrics["iou"][1]}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("workdir")
+    parser.add_argument("workdir", nargs="?", default="")
+    parser.add_argument("--otsu-only", action="store_true", help="only Otsu's figures (no run needed)")
     parser.add_argument("--output", default="")
     args = parser.parse_args()
+    if not args.workdir and not args.otsu_only:
+        parser.error("give a run's workdir, or --otsu-only")
     results = {}
-    for name, split in SPLITS:
-        config, _ = read_config(args.workdir)
-        config.data.name = name
-        config.data.num_train_examples = 0  # the default split sizes
-        metrics = evaluate(config, workdir=args.workdir, split=split)
-        results[f"{name}/{split}"] = {k: metrics[k] for k in ("mean_iou", "iou", "mean_dice", "pixel_accuracy")}
-        print(f"{name}/{split}: {results[f'{name}/{split}']}", flush=True)
+    for split in SPLITS:
+        row = {"otsu": otsu_scores(split)}
+        if not args.otsu_only:
+            row["model"] = model_scores(args.workdir, split)
+        results[split] = row
+        print(f"seg_scenes/{split}: " + "  ".join(
+            f"{who} mean IoU {s['mean_iou']:.3f} object IoU {s['object_iou']:.3f}" for who, s in row.items()),
+            flush=True)
     if args.output:
         with open(args.output, "w") as f:
             json.dump(results, f, indent=1)

@@ -30,11 +30,15 @@ def base_config() -> ml_collections.ConfigDict:
 
     # ---- data (jaxgan.data) -------------------------------------------------------------------
     c.data = ml_collections.ConfigDict()
-    c.data.name = "photo_blur"  # photo_blur | shapes_seg | folder_deblur | folder_seg | oxford_iiit_pet
+    c.data.name = "photo_blur"  # photo_blur | leaves_blur | shapes_seg | folder_deblur | folder_seg | oxford_iiit_pet
     c.data.path = ""  # root folder for folder_* datasets
     c.data.data_dir = ""  # tfds data_dir ('' = ~/tensorflow_datasets)
     c.data.train_split = "train"
     c.data.eval_split = "test"
+    # in-run evaluations and the best checkpoint use this split; a dataset without it gives up every 10th
+    # training row to it (jaxgan.data.sources.carved_rows; none when it equals train_split); the test split
+    # is evaluated once, at the end
+    c.data.validation_split = "val"
     c.data.crop_size = 128  # square random crop for training
     c.data.eval_size = 0  # center crop / resize for evaluation batches (0 = crop_size)
     c.data.batch_size = 8  # global batch size, split over processes and devices
@@ -55,6 +59,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.skip_bad = False  # skip (and count) corrupt / unpaired files instead of failing
     c.data.blur_strength = "realistic"  # built-in photo_blur only: realistic | mild | strong
     c.data.num_train_examples = 0  # built-in datasets: examples generated per split (0 = default)
+    c.data.synthetic_fraction = 0.5  # leaves_blur: share of dead-leaves scenes among the training images
     c.data.pet_border = "pet"  # oxford_iiit_pet, 2 classes: trimap border counted as "pet" | "background"
     # extra input channels computed from the blurred image (deblur only; jaxgan.data.prior):
     # 'none' | 'blind_deconv' (its classical blind deconvolutions, jaxgan.blind_deconvolution: 3 more input

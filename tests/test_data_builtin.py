@@ -80,7 +80,7 @@ def test_shapes_seg_defeats_global_thresholding():
 
 
 def test_unknown_builtin_and_bad_strength(tiny_config):
-    with pytest.raises(ValueError, match="valid: photo_blur, shapes_seg"):
+    with pytest.raises(ValueError, match="valid: photo_blur, leaves_blur, shapes_seg"):
         prepare_builtin("nope", tiny_config)
     c = tiny_config.copy_and_resolve_references()
     c.data.blur_strength = "huge"

@@ -82,7 +82,7 @@ def test_shipped_deblur_model_is_listed_checksummed_and_carded():
     assert (pretrained.PRETRAINED_DIR / f"{SHIPPED}.npz").stat().st_size < 20 * 2**20
     info = card["card"]
     for key in ("config_file", "steps", "train_seconds", "metrics_test", "inference_1280x720", "known_limits",
-                "note"):
+                "note", "validation_split"):
         assert info.get(key) not in (None, ""), key
     metrics = info["metrics_test"]
     assert metrics["psnr"] > metrics["input_psnr"] and metrics["lpips"] < metrics["input_lpips"]

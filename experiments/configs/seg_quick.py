@@ -1,27 +1,20 @@
-"""Quick segmentation on the built-in `photo_seg` (objects cut from real photos by varied silhouettes,
-pasted on other real photos, with occlusion, scale and colour jitter; jaxgan/data/photo_seg.py), on 2
-CPU cores.
+"""Quick segmentation on the built-in `seg_scenes` (object vs background scenes without end: photo,
+dead-leaves, procedural and plain surfaces; blobs, polygons, strokes, letters, noise outlines and the
+outlines of objects in the shipped photos; jaxgan/data/seg_scenes.py), on 2 CPU cores.
 
-pix2pix recipe at CPU scale: U-Net (5 levels, width 32, batch norm, resize-conv upsampling) giving
-one logit per pixel (object vs background), conditional PatchGAN on concat(image, mask), vanilla
-GAN + 100 x (sigmoid cross-entropy + soft Dice), G Adam 1e-3 (100 warm-up steps, cosine decay),
-D 2e-4, betas (0.5, 0.999), 128x128 crops, batch 8, 1000 steps; evaluation on the full 160x160 scenes.
+pix2pix recipe at CPU scale (junyanz/pytorch-CycleGAN-and-pix2pix models/pix2pix_model.py: conditional
+GAN + weighted pixel term; networks.py UnetGenerator, NLayerDiscriminator): U-Net (7 levels, so the
+innermost 4x4-stride-2 conv sees the whole 128x128 scene; width 32, batch norm, resize-conv
+upsampling) giving one logit per pixel (object vs background), conditional PatchGAN on
+concat(image, mask), vanilla GAN + 100 x (sigmoid cross-entropy + soft Dice) in place of L1 (a mask,
+not an image, on purpose), G Adam 1e-3 (50 warm-up steps, cosine decay), D 2e-4, betas (0.5, 0.999),
+batch 8, 128x128 scenes (a fresh one for every example: nothing repeats), 250 steps; the best
+checkpoint is chosen on seg_scenes' val split.
 
     jaxgan train --config experiments/configs/seg_quick.py --workdir runs/seg_quick
-    python experiments/seg_transfer.py runs/seg_quick     # in-distribution and held-out IoU
+    python experiments/seg_transfer.py runs/seg_quick     # in-distribution, two held-out sets, Otsu
 
-Measured 2026-12-02 (`experiments/seg_transfer.py`, mean IoU over background and object, object IoU
-in brackets; Otsu thresholding, `python -m jaxgan.data.photo_seg`, gives object IoU 0.338 on
-photo_seg test and 0.417 on heldout):
-
-| trained on | shapes_seg test | photo_seg test (in-distribution) | photo_seg heldout (unseen photos and shapes) |
-|---|---|---|---|
-| shapes_seg (this config until 2026-12-02) | 0.862 (0.776) | 0.631 (0.436) | 0.646 (0.480) |
-| photo_seg (this config) | 0.770 (0.627) | 0.700 (0.532) | 0.681 (0.519) |
-
-Time: the same 1000 steps of the same networks as the shapes_seg config, which took 8 min 37 s for
-`jaxgan train` on the idle machine; both runs above took 24 min wall on a machine shared with two
-other jobs (about 9.5 min of CPU time each).
+Measurements: README (segmentation) and benchmarks/README.md.
 """
 
 import ml_collections
@@ -32,15 +25,16 @@ from jaxgan.config import base_config
 def get_config() -> ml_collections.ConfigDict:
     c = base_config()
     c.task = "segment"
-    c.data.name = "photo_seg"
+    c.data.name = "seg_scenes"
     c.data.num_classes = 2
     c.data.crop_size = 128
     c.data.eval_size = 0
     c.data.batch_size = 8
-    c.data.eval_batch_size = 16
+    c.data.eval_batch_size = 25
+    c.data.cache = False  # every training scene is new
     c.generator.name = "unet"
     c.generator.options = ml_collections.ConfigDict(dict(
-        in_channels=3, out_channels=1, depth=5, base_width=32, norm="batch", dropout=False,
+        in_channels=3, out_channels=1, depth=7, base_width=32, norm="batch", dropout=False,
         upsample="resize", out_activation="none"))
     c.discriminator.name = "patchgan"
     c.discriminator.conditional = True
@@ -54,10 +48,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.optim.g_lr = 1e-3
     c.optim.d_lr = 2e-4
     c.optim.schedule = "cosine"
-    c.optim.warmup_steps = 100
-    c.train.steps = 1000
+    c.optim.warmup_steps = 50
+    c.train.steps = 250
     c.train.log_every = 100
-    c.train.eval_every = 1000
-    c.train.checkpoint_every = 500
+    c.train.eval_every = 250
+    c.train.checkpoint_every = 125
     c.train.best_metric = "mean_iou"
     return c

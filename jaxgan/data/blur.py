@@ -200,3 +200,76 @@ def synthesize_blur(rng: np.random.Generator, sharp: np.ndarray, strength: str =
     if jpeg_quality > 0:
         blurred = jpeg_compress(blurred, jpeg_quality)
     return blurred, kernel.astype(np.float32)
+
+
+# ---- a camera: the degradation the deblurring training data follows ------------------------------
+# Kernel kinds and their shares: camera shake (Boracchi & Foi trajectories, every exposure, extent drawn
+# log-uniformly so short and long shakes are equally common per octave), defocus (a pillbox), both at
+# once, and nearly sharp; then per image Poisson-Gaussian sensor noise after the blur, 8-bit rounding
+# and sometimes JPEG.
+CAMERA_KERNEL_KINDS = {"shake": 0.75, "defocus": 0.08, "shake_defocus": 0.12, "sharp": 0.05}
+CAMERA_EXTENT = (4, 27)  # shake support in px; the front end estimates kernels up to 31 px
+CAMERA_NOISE_PROBABILITY = 0.8
+CAMERA_JPEG_PROBABILITY = 0.25
+
+
+def defocus_kernel(radius: float, supersample: int = 8) -> np.ndarray:
+    """An anti-aliased pillbox (uniform disk) of `radius` px: the defocus PSF of a circular aperture."""
+    half = int(math.ceil(radius)) + 1
+    t = (np.arange(-half * supersample, (half + 1) * supersample) + 0.5) / supersample - 0.5
+    inside = (t[:, None] ** 2 + t[None, :] ** 2 <= max(radius, 0.5) ** 2).astype(np.float64)
+    n = 2 * half + 1
+    k = inside[:n * supersample, :n * supersample].reshape(n, supersample, n, supersample).sum((1, 3))
+    return trim_kernel(k / k.sum())
+
+
+def combine_kernels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The kernel of blurring by `a` then `b` (full convolution: odd sizes add up minus one)."""
+    k = signal.convolve2d(a, b, mode="full")
+    k = np.maximum(k, 0.0)
+    return trim_kernel(k / k.sum())
+
+
+def camera_kernel(rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """A random kernel of a hand-held camera (CAMERA_KERNEL_KINDS). Returns (kernel float64, kind)."""
+    kinds = list(CAMERA_KERNEL_KINDS)
+    kind = kinds[rng.choice(len(kinds), p=list(CAMERA_KERNEL_KINDS.values()))]
+    lo, hi = CAMERA_EXTENT
+    if kind == "sharp":
+        return gaussian_kernel(rng.uniform(0.3, 0.7)), kind
+    if kind == "defocus":
+        return defocus_kernel(rng.uniform(1.0, 5.0)), kind
+    extent = math.exp(rng.uniform(math.log(lo + 2), math.log(hi)))
+    path = camera_shake_trajectory(rng)
+    exposure = EXPOSURES[rng.integers(len(EXPOSURES))]
+    shake = kernel_from_points(path, exposure_weights(len(path), exposure), extent)
+    if kind == "shake_defocus":
+        return combine_kernels(shake, defocus_kernel(rng.uniform(0.5, 2.0))), kind
+    return shake, kind
+
+
+def camera_kernel_at(seed: int, index: int) -> tuple[np.ndarray, str]:
+    """camera_kernel of example `index` of stream `seed`: a pure function of both."""
+    return camera_kernel(np.random.default_rng([int(index), int(seed), 0xB1E2]))
+
+
+def sensor_noise(rng: np.random.Generator, image: np.ndarray, shot: float, read: float) -> np.ndarray:
+    """Poisson-Gaussian noise (Gaussian approximation): variance shot * x + read^2 at intensity x in
+    [0, 1]; clipped to [0, 1]."""
+    std = np.sqrt(shot * np.clip(image, 0.0, 1.0) + read ** 2)
+    return np.clip(image + std * rng.standard_normal(image.shape), 0.0, 1.0)
+
+
+def camera_degrade(rng: np.random.Generator, sharp: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """What the camera records of a uint8 (H, W, 3) scene blurred by `kernel`: the blur, then sensor
+    noise (probability CAMERA_NOISE_PROBABILITY; shot gain log-uniform in [1e-5, 1e-3], read std
+    uniform in [0, 0.01]), 8-bit rounding and JPEG (probability CAMERA_JPEG_PROBABILITY, quality 70-95).
+    Returns uint8 (H, W, 3)."""
+    blurred = blur_image(sharp.astype(np.float32) / np.float32(255.0), kernel)
+    if rng.uniform() < CAMERA_NOISE_PROBABILITY:
+        blurred = sensor_noise(rng, blurred, math.exp(rng.uniform(math.log(1e-5), math.log(1e-3))),
+                               rng.uniform(0.0, 0.01))
+    out = np.clip(np.round(blurred * 255.0), 0, 255).astype(np.uint8)
+    if rng.uniform() < CAMERA_JPEG_PROBABILITY:
+        out = jpeg_compress(out, int(rng.integers(70, 96)))
+    return out

@@ -305,6 +305,8 @@ def make_train_iterator(config, *, start_step: int = 0, process_index=None, proc
     batch = _per_process(config.data.batch_size, count, "batch_size")
     is_mask = config.task == "segment"
     full = make_source(config, config.data.train_split)
+    if full.endless:
+        return _endless_train_iterator(full, config, start_step, batch, p, count, rows)
     fraction = float(config.variants.labelled_fraction)
     if fraction < 1.0 or rows == "unlabelled":
         labelled, unlabelled = labelled_rows(len(full), fraction, int(config.seed))
@@ -331,6 +333,24 @@ def make_train_iterator(config, *, start_step: int = 0, process_index=None, proc
     ds = tf.data.Dataset.zip(positions, order).map(example, num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.batch(batch, drop_remainder=True).prefetch(AUTOTUNE)
     return ds.as_numpy_iterator()
+
+
+def _endless_train_iterator(source: Source, config, start_step: int, batch: int, p: int, count: int, rows: str):
+    """make_train_iterator for a source generated on demand (Source.endless): example `pos` of process
+    p is example pos * count + p, so no example repeats and start_step = k resumes exactly at batch k."""
+    if config.variants.labelled_fraction < 1.0 or rows != "labelled" or config.data.prior != "none":
+        raise ValueError(f"{config.data.name}: an endless training split takes neither "
+                         "variants.labelled_fraction < 1 nor data.prior")
+    is_mask = config.task == "segment"
+
+    def example(pos):
+        key = tf.stack([tf.constant(int(config.seed), tf.int64), pos * count + p])
+        image, target = train_transform(source.decode({"index": pos * count + p}), key, config.data, is_mask)
+        return finish(image, target, is_mask)
+
+    ds = tf.data.Dataset.range(int(start_step) * batch, 2**62).map(
+        example, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.batch(batch, drop_remainder=True).prefetch(AUTOTUNE).as_numpy_iterator()
 
 
 def make_semi_train_iterator(config, *, start_step: int = 0, process_index=None, process_count=None):

@@ -15,7 +15,7 @@ import time
 import tensorflow_datasets as tfds
 
 from jaxgan import logs
-from jaxgan.data import photo_blur, photo_seg, shapes_seg
+from jaxgan.data import leaves_blur, photo_blur, photo_seg, shapes_seg
 from jaxgan.data.builtin import split_sizes
 
 
@@ -25,6 +25,9 @@ def prepare_builtin(name: str, config) -> tfds.core.DatasetBuilder:
     if name == "photo_blur":
         make = lambda: photo_blur.PhotoBlur.for_config(config, data_dir=data_dir)  # noqa: E731
         default_train = photo_blur.DEFAULT_TRAIN_EXAMPLES
+    elif name == "leaves_blur":
+        make = lambda: leaves_blur.LeavesBlur.for_config(config, data_dir=data_dir)  # noqa: E731
+        default_train = leaves_blur.DEFAULT_TRAIN_EXAMPLES
     elif name == "shapes_seg":
         make = lambda: shapes_seg.ShapesSeg.for_config(config, data_dir=data_dir)  # noqa: E731
         default_train = shapes_seg.DEFAULT_TRAIN_EXAMPLES
@@ -32,7 +35,7 @@ def prepare_builtin(name: str, config) -> tfds.core.DatasetBuilder:
         make = lambda: photo_seg.PhotoSeg.for_config(config, data_dir=data_dir)  # noqa: E731
         default_train = photo_seg.DEFAULT_TRAIN_EXAMPLES
     else:
-        raise ValueError(f"unknown built-in dataset {name!r}; valid: photo_blur, shapes_seg, photo_seg")
+        raise ValueError(f"unknown built-in dataset {name!r}; valid: photo_blur, leaves_blur, shapes_seg, photo_seg")
     builder = make()
     if builder.is_prepared():
         return builder
@@ -44,7 +47,8 @@ def prepare_builtin(name: str, config) -> tfds.core.DatasetBuilder:
         if not builder.is_prepared():
             if not logs.verbose():
                 tfds.disable_progress_bar()
-            sizes = split_sizes(config.data.num_train_examples, default_train)
+            sizes = (leaves_blur.split_sizes(config.data.num_train_examples) if name == "leaves_blur"
+                     else split_sizes(config.data.num_train_examples, default_train))
             print(f"building {name} (first run only): {sizes['train']} train / {sizes['test']} test examples "
                   f"in {builder.data_dir} ...", file=sys.stderr, flush=True)
             start = time.perf_counter()

@@ -4,7 +4,8 @@ TensorFlow function decoding one row into uint8 arrays.
 Decoded examples: `input` uint8 (H, W, 3); `target` uint8 (H, W, 3) for task 'deblur' or uint8 (H, W, 1)
 class indices for task 'segment'. Sizes may differ between examples.
 
-Datasets (config.data.name): photo_blur, shapes_seg, photo_seg (built locally, jaxgan.data.builtin),
+Datasets (config.data.name): photo_blur, leaves_blur, shapes_seg, photo_seg (built locally, jaxgan.data.builtin),
+seg_scenes (generated on demand, an endless train split; jaxgan.data.seg_scenes, seg_heldout),
 folder_deblur, folder_seg (jaxgan.data.folders), oxford_iiit_pet (tfds catalog; must be prepared).
 """
 
@@ -13,18 +14,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import tensorflow_datasets as tfds
 
 from jaxgan.data import folders
+from jaxgan.data.builtin import png_file
 from jaxgan.data.prepare import prepare_builtin
 from jaxgan.data.errors import DataError
 from jaxgan.data.tf_cpu import tf
 
-DATASET_TASKS = {"photo_blur": "deblur", "folder_deblur": "deblur", "shapes_seg": "segment", "photo_seg": "segment",
-                 "folder_seg": "segment", "oxford_iiit_pet": "segment"}
+DATASET_TASKS = {"photo_blur": "deblur", "leaves_blur": "deblur", "folder_deblur": "deblur",
+                 "shapes_seg": "segment", "photo_seg": "segment",
+                 "seg_scenes": "segment", "folder_seg": "segment", "oxford_iiit_pet": "segment"}
 PET_TRIMAP = {"pet": 1, "background": 2, "border": 3}  # oxford_iiit_pet segmentation_mask values
 
 
@@ -36,6 +40,7 @@ class Source:
     name: str
     columns: dict[str, np.ndarray]
     decode: Callable[[dict], dict]
+    endless: bool = False  # no rows: decode({"index": int64 tensor}) generates example `index`
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values())))
@@ -125,7 +130,7 @@ def _pet_source(config, split: str) -> Source:
 def _builtin_source(config, split: str) -> Source:
     name = config.data.name
     builder = prepare_builtin(name, config)
-    if name == "photo_blur":
+    if name in ("photo_blur", "leaves_blur"):
         columns = _read_tfds_columns(builder, split, ("blurred", "sharp"))
         return Source(name, columns, lambda row: {"input": decode_rgb(row["blurred"]),
                                                   "target": decode_rgb(row["sharp"])})
@@ -162,19 +167,113 @@ def _folder_source(config, split: str) -> Source:
     return Source("folder_seg", columns, decode)
 
 
+SEG_SCENES_SPLITS = ("train", "val", "test", "heldout_photos", "heldout_sklearn")
+
+
+def _encoded_scenes(make_scene, num_examples: int) -> dict[str, np.ndarray]:
+    """PNG bytes of scenes 0..num_examples-1 of a finite split, generated in memory."""
+    images, masks = [], []
+    for i in range(num_examples):
+        image, mask = make_scene(i)
+        images.append(png_file(image).getvalue())
+        masks.append(png_file(mask.astype(np.uint8)[..., None]).getvalue())
+    return {"image": np.array(images, object), "mask": np.array(masks, object)}
+
+
+def _seg_scenes_source(config, split: str) -> Source:
+    """seg_scenes: the train split is endless (scene `index` of config.seed, generated when read); val
+    (choosing the best checkpoint) and test hold 125 scenes each of seed 0, from streams disjoint from
+    train's; heldout_photos and heldout_sklearn are jaxgan.data.seg_heldout's sets (code, photos and
+    silhouettes training never sees). Finite splits: the first num_eval_examples (0 = all 125)."""
+    from jaxgan.data import seg_heldout, seg_scenes
+
+    if config.data.num_classes != 2:
+        raise ValueError(f"seg_scenes: config.data.num_classes={config.data.num_classes}; valid: 2 (object vs "
+                         "background)")
+    if split not in SEG_SCENES_SPLITS:
+        raise DataError(f"dataset 'seg_scenes' has no split {split!r}; valid: {', '.join(SEG_SCENES_SPLITS)}")
+    if split == "train":
+        seed = int(config.seed)
+
+        def generate(index):
+            image, mask = seg_scenes.scene_at(seed, "train", int(index))
+            return image, mask.astype(np.uint8)[..., None]
+
+        def decode(row):
+            image, mask = tf.numpy_function(generate, [row["index"]], (tf.uint8, tf.uint8), stateful=False)
+            size = seg_scenes.SCENE_SIZE
+            return {"input": tf.ensure_shape(image, [size, size, 3]), "target": tf.ensure_shape(mask, [size, size, 1])}
+
+        return Source("seg_scenes", {"index": np.zeros(0, object)}, decode, endless=True)
+    n = min(int(config.data.num_eval_examples) or seg_heldout.DEFAULT_EXAMPLES, seg_heldout.DEFAULT_EXAMPLES)
+    if split in ("val", "test"):
+        columns = _encoded_scenes(lambda i: seg_scenes.scene_at(0, split, i), n)
+    else:
+        columns = _encoded_scenes(lambda i: seg_heldout.heldout_scene(split, i), n)
+    return Source("seg_scenes", columns, lambda row: {"input": decode_rgb(row["image"]),
+                                                      "target": tf.io.decode_png(row["mask"], channels=1)})
+
+
+def carved_rows(n: int) -> np.ndarray:
+    """The rows of an n-row training split given up to a carved validation split: every 10th (9, 19, ...),
+    or the last one when n < 10 (none when n == 1)."""
+    rows = np.arange(9, n, 10)
+    return rows if len(rows) or n < 2 else np.array([n - 1])
+
+
+def has_split(config, split: str) -> bool:
+    """Whether config.data.name has its own `split` (else a validation split is carved from train)."""
+    name = config.data.name
+    if name in ("photo_blur", "leaves_blur", "shapes_seg", "photo_seg"):
+        return split in prepare_builtin(name, config).info.splits
+    if name == "oxford_iiit_pet":
+        return split in catalog_builder(name, config.data.data_dir).info.splits
+    if name in ("folder_deblur", "folder_seg"):
+        return bool(config.data.path) and (Path(config.data.path) / split).is_dir()
+    return True  # datasets generated on demand name their own splits
+
+
+def _carve(source: Source, validation: bool) -> Source:
+    """The carved validation rows of a training split (validation=True) or the rows left to training."""
+    rows = carved_rows(len(source))
+    keep = rows if validation else np.setdiff1d(np.arange(len(source)), rows)
+    return Source(source.name, {k: v[keep] for k, v in source.columns.items()}, source.decode)
+
+
 def make_source(config, split: str) -> Source:
-    """The Source of config.data.name's split, checked against config.task."""
+    """The Source of config.data.name's split, checked against config.task. A dataset without its own
+    config.data.validation_split gets one carved from its training split (`carved_rows`), and its
+    training split loses those rows."""
     name = config.data.name
     if name not in DATASET_TASKS:
         raise ValueError(f"unknown dataset config.data.name={name!r}; valid: {', '.join(DATASET_TASKS)}")
     if DATASET_TASKS[name] != config.task:
         raise ValueError(f"dataset {name!r} is for task {DATASET_TASKS[name]!r}, but config.task={config.task!r}")
-    if name in ("photo_blur", "shapes_seg", "photo_seg"):
+    validation, train = config.data.validation_split, config.data.train_split
+    if split in (validation, train) and validation != train and not has_split(config, validation):
+        source = _carve(_dataset_source(config, train), validation=split == validation)
+    else:
+        source = _dataset_source(config, split)
+    if len(source) == 0 and not getattr(source, "endless", False):
+        raise DataError(f"dataset {name!r} split {split!r} holds no examples")
+    return source
+
+
+def _dataset_source(config, split: str) -> Source:
+    """The Source of config.data.name's own split, checked against config.task."""
+    name = config.data.name
+    if name not in DATASET_TASKS:
+        raise ValueError(f"unknown dataset config.data.name={name!r}; valid: {', '.join(DATASET_TASKS)}")
+    if DATASET_TASKS[name] != config.task:
+        raise ValueError(f"dataset {name!r} is for task {DATASET_TASKS[name]!r}, but config.task={config.task!r}")
+    if name in ("photo_blur", "leaves_blur", "shapes_seg", "photo_seg"):
         source = _builtin_source(config, split)
     elif name == "oxford_iiit_pet":
         source = _pet_source(config, split)
+    elif name == "seg_scenes":
+        source = _seg_scenes_source(config, split)
     else:
         source = _folder_source(config, split)
-    if len(source) == 0:
+    if len(source) == 0 and not source.endless:
         raise DataError(f"dataset {name!r} split {split!r} holds no examples")
     return source

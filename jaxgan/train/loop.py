@@ -5,9 +5,11 @@ optionally initialised from another run: train.init_from), and runs the jitted t
 train.steps. Every train.log_every steps the metrics of the steps since the last fetch go to the
 host in one transfer, are checked for NaN / Inf (DivergenceError names the step and the loss; the
 bad state is never saved) and written: tqdm postfix, TensorBoard scalars (WORKDIR/tensorboard) and
-JSON lines (WORKDIR/metrics.jsonl). Every train.eval_every steps and at the end: evaluation,
-sample grid WORKDIR/samples/step_XXXXXX.png (columns titled input [| front end] | output | target) and
-TensorBoard image.
+JSON lines (WORKDIR/metrics.jsonl). Every train.eval_every steps and at the end: evaluation on the
+validation split (config.data.validation_split; it alone chooses the best checkpoint), sample grid
+WORKDIR/samples/step_XXXXXX.png (columns titled input [| front end] | output | target) and
+TensorBoard image. When the last step is done, the test split (config.data.eval_split) is evaluated
+once, with the best checkpoint when one is kept (logged as split 'test', returned as test_*).
 Checkpoints every train.checkpoint_every steps and at the end (plus the best by
 train.best_metric). SIGTERM / SIGINT: the current step finishes, a checkpoint is saved and the
 function returns normally. Only process 0 writes logs and samples; every process checkpoints.
@@ -262,7 +264,8 @@ def _phase_batches(config, index, batches, size, state, mesh):
 
 def _evaluate(config, state, g_module, writer: _Writer, ckpt, step: int) -> dict:
     variables = parallel.to_host(state.generator_variables())
-    results, samples = run_evaluation(config, g_module, variables, num_samples=int(config.train.num_samples))
+    results, samples = run_evaluation(config, g_module, variables, split=config.data.validation_split,
+                                      num_samples=int(config.train.num_samples))
     writer.scalars(step, "eval", results)
     writer.samples(step, get_task(config.task), samples)
     ckpt.save_best(step, state, results)
@@ -270,11 +273,24 @@ def _evaluate(config, state, g_module, writer: _Writer, ckpt, step: int) -> dict
 
 
 def _check_eval_data(config) -> None:
-    """Reads the evaluation split now (a folder dataset validates every file of it), so an empty or
-    unreadable split stops the run before its first step instead of at its first evaluation."""
+    """Reads the validation and test splits now (a folder dataset validates every file of them), so an
+    empty or unreadable split stops the run before its first step instead of at its first evaluation."""
     from jaxgan.data import sources  # deferred: jaxgan.data loads TensorFlow, wanted only when data is read
 
+    sources.make_source(config, config.data.validation_split)
     sources.make_source(config, config.data.eval_split)
+
+
+def _test_once(config, state, g_module, writer: _Writer, ckpt, step: int) -> dict:
+    """The test split (config.data.eval_split), evaluated once when the run completes: with the best
+    checkpoint (chosen on the validation split) when train.best_metric keeps one, else the last state."""
+    ckpt.wait()
+    if ckpt.best is not None and ckpt.best.latest_step() is not None:
+        state = checkpoint.restore_state(ckpt.workdir, state, which=checkpoint.BEST_DIR)
+    variables = parallel.to_host(state.generator_variables())
+    results, _ = run_evaluation(config, g_module, variables, split=config.data.eval_split)
+    writer.scalars(step, "test", results)
+    return results
 
 
 def _truncate_metrics(workdir: Path, step: int) -> None:
@@ -369,6 +385,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     total = int(t.steps)
     train_metrics: dict = {}
     eval_metrics: dict = {}
+    test_metrics: dict = {}
     pending: list = []
     stopped = False
     bar = _Progress(total, start, is_main)
@@ -408,10 +425,12 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                         tqdm.tqdm.write(f"stop requested (signal {stop.signum}): saved step {step} in {workdir}",
                                         file=sys.stderr)
                     break
+                if step == total:
+                    test_metrics = _test_once(config, state, g_module, writer, ckpt, step)
     finally:
         bar.close()
         ckpt.wait()
         ckpt.close()
         writer.close()
     return {"step": int(parallel.to_host(state.step)), "stopped_early": stopped, **train_metrics,
-            **{f"eval_{k}": v for k, v in eval_metrics.items()}}
+            **{f"eval_{k}": v for k, v in eval_metrics.items()}, **{f"test_{k}": v for k, v in test_metrics.items()}}
