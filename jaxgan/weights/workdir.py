@@ -111,7 +111,9 @@ def _state_with_generator(config, g_module, d_module, side: int, variables: dict
     g = model_state(g_module.apply, abstract.g.tx, jax.tree.map(jnp.asarray, variables["params"]),
                     jax.tree.map(jnp.asarray, variables.get("batch_stats", {})))
     d = model_state(d_module.apply, abstract.d.tx, d_variables["params"], d_variables.get("batch_stats", {}))
-    state = state_lib.GANState(g=g, d=d, ema_params=None, key=run_key, pool=None)
+    logit_pool = (None if abstract.logit_pool is None  # an empty pool (all zeros) for ragan / ragan_ls runs
+                  else jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), abstract.logit_pool))
+    state = state_lib.GANState(g=g, d=d, ema_params=None, key=run_key, pool=None, logit_pool=logit_pool)
     wanted = jax.tree.map(lambda a: (a.shape, a.dtype), abstract)
     got = jax.tree.map(lambda a: (a.shape, a.dtype), state)
     if jax.tree.structure(got) != jax.tree.structure(wanted) or jax.tree.leaves(got) != jax.tree.leaves(wanted):
