@@ -185,7 +185,7 @@ def _seg_scenes_source(config, split: str) -> Source:
     (choosing the best checkpoint) and test hold 125 scenes each of seed 0, from streams disjoint from
     train's; heldout_photos and heldout_sklearn are jaxgan.data.seg_heldout's sets (code, photos and
     silhouettes training never sees). Finite splits: the first num_eval_examples (0 = all 125)."""
-    from jaxgan.data import seg_heldout, seg_scenes
+    from jaxgan.data import seg_heldout, seg_scenes  # deferred: loaded only when seg_scenes is read
 
     if config.data.num_classes != 2:
         raise ValueError(f"seg_scenes: config.data.num_classes={config.data.num_classes}; valid: 2 (object vs "

@@ -277,8 +277,8 @@ def _check_eval_data(config) -> None:
     empty or unreadable split stops the run before its first step instead of at its first evaluation."""
     from jaxgan.data import sources  # deferred: jaxgan.data loads TensorFlow, wanted only when data is read
 
+    sources.make_source(config, config.data.eval_split)  # a dataset's own split first: a carved one follows train
     sources.make_source(config, config.data.validation_split)
-    sources.make_source(config, config.data.eval_split)
 
 
 def _test_once(config, state, g_module, writer: _Writer, ckpt, step: int) -> dict:
