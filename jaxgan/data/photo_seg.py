@@ -52,17 +52,21 @@ def _photo(name: str) -> np.ndarray:
 def photo_patch(rng: np.random.Generator, name: str, size: int) -> np.ndarray:
     """A (size, size, 3) crop of a photo in [0, 1] at a random scale, rotation, flip and colour."""
     photo = _photo(name)
+    side = int(np.clip(size * rng.uniform(0.4, 1.6), 16, min(photo.shape[:2])))
+    return colour_jitter(rng, square_crop(rng, photo, side, size))
+
+
+def square_crop(rng: np.random.Generator, photo: np.ndarray, side: int, size: int) -> np.ndarray:
+    """A random side x side crop of `photo` ([0, 1]) resized to size x size, turned by a random multiple
+    of 90 degrees and flipped half the time."""
     h, w = photo.shape[:2]
-    side = int(np.clip(size * rng.uniform(0.4, 1.6), 16, min(h, w)))
     y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
     crop = photo[y:y + side, x:x + side]
     if side != size:
         crop = np.asarray(Image.fromarray(np.round(crop * 255).astype(np.uint8)).resize(
             (size, size), Image.BILINEAR), np.float32) / 255.0
     crop = np.rot90(crop, rng.integers(4))
-    if rng.random() < 0.5:
-        crop = crop[:, ::-1]
-    return colour_jitter(rng, crop)
+    return crop[:, ::-1] if rng.random() < 0.5 else crop
 
 
 def colour_jitter(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:

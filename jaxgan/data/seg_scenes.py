@@ -31,6 +31,7 @@ from skimage import draw
 from jaxgan.data import dead_leaves
 from jaxgan.data.builtin import example_rng
 from jaxgan.data.photo_blur import skimage_photo
+from jaxgan.data.photo_seg import square_crop
 
 SCENE_SIZE = 128
 MIN_AREA, MAX_AREA = 0.03, 0.6  # fraction of the frame one object covers
@@ -51,16 +52,8 @@ def _photo(name: str) -> np.ndarray:
 def photo_surface(rng: np.random.Generator, size: int, name: str | None = None) -> np.ndarray:
     """A (size, size, 3) crop of a training photo at a random scale, rotation, flip and tint."""
     photo = _photo(name or TRAIN_PHOTOS[rng.integers(len(TRAIN_PHOTOS))])
-    h, w = photo.shape[:2]
-    side = int(np.clip(size * np.exp(rng.uniform(np.log(0.35), np.log(2.0))), 12, min(h, w)))
-    y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-    crop = photo[y:y + side, x:x + side]
-    if side != size:
-        crop = np.asarray(Image.fromarray(np.round(crop * 255).astype(np.uint8)).resize(
-            (size, size), Image.BILINEAR), np.float32) / 255.0
-    crop = np.rot90(crop, rng.integers(4))
-    if rng.random() < 0.5:
-        crop = crop[:, ::-1]
+    side = int(np.clip(size * np.exp(rng.uniform(np.log(0.35), np.log(2.0))), 12, min(photo.shape[:2])))
+    crop = square_crop(rng, photo, side, size)
     tint = rng.uniform(0.5, 1.0, 3)
     crop = crop * (tint / tint.max())
     return np.ascontiguousarray(crop[..., rng.permutation(3)])
