@@ -159,20 +159,11 @@ def test_cli_refuses_to_overwrite_and_bad_size(run, tmp_path, capsys):
 
 def test_readme_savedmodel_example_runs(run, tmp_path, monkeypatch):
     """The README's 'running the SavedModel without jaxgan' block, executed against a tiny export."""
-    from PIL import Image
-
-    from jaxgan import images
-
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"<!-- savedmodel example -->\s*```python\n(.*?)```", readme, re.S).group(1)
     assert "jaxgan" not in block and len(block.strip().splitlines()) <= 10
     export.export(str(run), "savedmodel", str(tmp_path / "deblur_savedmodel"))
-    rgb = np.random.default_rng(3).integers(0, 256, (H, W, 3), dtype=np.uint8)
-    Image.fromarray(rgb).save(tmp_path / "photo.png")
-    monkeypatch.chdir(tmp_path)
-    exec(compile(block, "README.md", "exec"), {})
-    written = np.asarray(Image.open(tmp_path / "photo_deblurred.png"))
-    predicted = images.to_uint8(Predictor.from_workdir(str(run)).predict_array(images.to_float(rgb)))
+    written, predicted = _run_readme_block(block, run, tmp_path, monkeypatch, seed=3)
     assert written.shape == (H, W, 3)
     assert np.abs(written.astype(int) - predicted).max() <= 1  # rounding of values within 1e-4
 
@@ -270,20 +261,11 @@ def test_onnx_export_of_a_run_needs_a_size_and_equals_prediction(run, image_and_
 
 def test_readme_onnx_example_runs(run, tmp_path, monkeypatch):
     """The README's onnxruntime block (6 lines, no jaxgan), executed against a tiny ONNX export."""
-    from PIL import Image
-
-    from jaxgan import images
-
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"<!-- onnx example -->\s*```python\n(.*?)```", readme, re.S).group(1)
     assert "jaxgan" not in block and len(block.strip().splitlines()) == 6
     export.export(str(run), "onnx", str(tmp_path / "deblur.onnx"), size=(H, W))
-    rgb = np.random.default_rng(5).integers(0, 256, (H, W, 3), dtype=np.uint8)
-    Image.fromarray(rgb).save(tmp_path / "photo.png")
-    monkeypatch.chdir(tmp_path)
-    exec(compile(block, "README.md", "exec"), {})
-    written = np.asarray(Image.open(tmp_path / "photo_deblurred.png"))
-    predicted = images.to_uint8(Predictor.from_workdir(str(run)).predict_array(images.to_float(rgb)))
+    written, predicted = _run_readme_block(block, run, tmp_path, monkeypatch, seed=5)
     assert written.shape == (H, W, 3)
     assert np.abs(written.astype(int) - predicted).max() <= 1  # rounding of values within 1e-4
 
@@ -319,3 +301,18 @@ def test_stablehlo_export_of_a_run_with_an_input_prior_equals_prediction(tmp_pat
     variables = serialization.msgpack_restore((out / export.VARIABLES_FILE).read_bytes())
     result = np.asarray(exported.call(variables, image[None])["image"])[0]
     assert result.shape == expected.shape and np.abs(result - expected).max() < 1e-4
+
+
+def _run_readme_block(block: str, run, tmp_path, monkeypatch, seed: int):
+    """Runs a README block (which reads photo.png and writes photo_deblurred.png) in tmp_path on a random
+    photo; returns (what it wrote, jaxgan predict's 8-bit result for the run) as uint8 arrays."""
+    from PIL import Image
+
+    from jaxgan import images
+
+    rgb = np.random.default_rng(seed).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "photo.png")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {})
+    written = np.asarray(Image.open(tmp_path / "photo_deblurred.png"))
+    return written, images.to_uint8(Predictor.from_workdir(str(run)).predict_array(images.to_float(rgb)))
