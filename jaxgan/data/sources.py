@@ -260,12 +260,8 @@ def make_source(config, split: str) -> Source:
 
 
 def _dataset_source(config, split: str) -> Source:
-    """The Source of config.data.name's own split, checked against config.task."""
+    """The Source of config.data.name's own split (name and task checked by make_source)."""
     name = config.data.name
-    if name not in DATASET_TASKS:
-        raise ValueError(f"unknown dataset config.data.name={name!r}; valid: {', '.join(DATASET_TASKS)}")
-    if DATASET_TASKS[name] != config.task:
-        raise ValueError(f"dataset {name!r} is for task {DATASET_TASKS[name]!r}, but config.task={config.task!r}")
     if name in ("photo_blur", "leaves_blur", "shapes_seg", "photo_seg"):
         source = _builtin_source(config, split)
     elif name == "oxford_iiit_pet":
