@@ -1,7 +1,7 @@
 """bf16 that trains: the same short runs in float32 and bfloat16 compute, side by side. Not a test.
 
     JAX_PLATFORMS=cpu python -m benchmarks.bf16_training [--steps 300] [--setups pix2pix,deblurganv2]
-        [--out benchmarks/results/bf16_training] [--data-dir DIR]
+        [--out DIR] [--data-dir DIR] [--keep-runs DIR]
 
 Each setup is its published config (experiments/configs) at tiny widths on a built-in dataset:
 - pix2pix: pix2pix_pets_seg (U-Net 256 depth 8, PatchGAN, batch norm, vanilla GAN + 100 x mask CE,
@@ -12,9 +12,10 @@ Each setup is its published config (experiments/configs) at tiny widths on a bui
   photo_blur.
 Both dtypes start from the same seed (same initial params, same batches, same dropout keys), run
 `jaxgan.train.train_and_evaluate` for --steps with the losses logged every 10 steps (window means),
-then evaluate on the first 64 test examples. Written: OUT/<setup>_<dtype>/metrics.jsonl (the runs)
-and OUT/summary.json / summary.md: per setup and loss, the largest gap between the two curves
-relative to the float32 curve's own spread, and the final eval metric of each dtype.
+then evaluate on the first 64 test examples. Written: OUT/bf16_training.json and .md (OUT:
+benchmarks/results/latest): per setup and loss, the largest gap between the two curves relative to
+the float32 curve's own spread, and the final eval metric of each dtype; the runs' metrics.jsonl stay
+in --keep-runs DIR/<setup>_<dtype>/ when given (else a temporary folder, removed).
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks import harness, measure
 from jaxgan import config_io
 
 LOG_EVERY = 10
@@ -36,12 +37,12 @@ LOG_EVERY = 10
 
 def setup_config(name: str, steps: int, data_dir: str):
     if name == "pix2pix":
-        c = config_io.load_config("experiments/configs/pix2pix_pets_seg.py")
+        c = config_io.load_config(harness.CONFIGS / "pix2pix_pets_seg.py")
         c.data.name = "photo_seg"
         c.generator.options.base_width = 8
         c.discriminator.options.base_width = 8
     elif name == "deblurganv2":
-        c = config_io.load_config("experiments/configs/deblurganv2_mobilenet_gopro.py")
+        c = config_io.load_config(harness.CONFIGS / "deblurganv2_mobilenet_gopro.py")
         c.data.name = "photo_blur"
         c.data.crop_size = 128
         c.data.eval_size = 128
@@ -98,24 +99,24 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--setups", default="pix2pix,deblurganv2")
-    p.add_argument("--out", default="benchmarks/results/bf16_training")
+    p.add_argument("--out", default="", help="results folder (default benchmarks/results/latest)")
+    p.add_argument("--keep-runs", default="", help="keep each run's workdir (metrics.jsonl) here")
     p.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "jaxgan_bench_tfds"))
     args = p.parse_args(argv)
     from jaxgan.train import train_and_evaluate
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {"steps": args.steps, "load_before": os.getloadavg(), "setups": {}}
+    runs_dir = Path(args.keep_runs or tempfile.mkdtemp(prefix="jaxgan_bf16_"))
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    summary = {"machine": measure.machine(), "command": measure.command("bf16_training", argv),
+               "steps": args.steps, "load_before": os.getloadavg(), "setups": {}}
     for name in args.setups.split(","):
         runs = {}
         for dtype in ("float32", "bfloat16"):
             config = setup_config(name, args.steps, args.data_dir)
             config.train.compute_dtype = dtype
-            workdir = out / f"{name}_{dtype}"
+            workdir = runs_dir / f"{name}_{dtype}"
             shutil.rmtree(workdir, ignore_errors=True)
-            t0 = time.perf_counter()
-            train_and_evaluate(config, str(workdir))
-            seconds = time.perf_counter() - t0
+            seconds = sum(measure.timed(lambda: train_and_evaluate(config, str(workdir)), 0, 1))
             train, evaluation = curves(workdir / "metrics.jsonl")
             runs[dtype] = (train, evaluation, seconds)
             for sub in ("checkpoints", "tensorboard", "samples"):
@@ -126,8 +127,8 @@ def main(argv=None) -> dict:
             "eval": {dtype: runs[dtype][1] for dtype in runs},
             "seconds": {dtype: runs[dtype][2] for dtype in runs}}
     summary["load_after"] = os.getloadavg()
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    lines = [f"{args.steps} steps per run, loss window means every {LOG_EVERY} steps; load before "
+    lines = [f"{summary['machine']['date']}, {summary['machine']['cpu']}; command `{summary['command']}`", "",
+             f"{args.steps} steps per run, loss window means every {LOG_EVERY} steps; load before "
              f"{summary['load_before'][0]:.1f}, after {summary['load_after'][0]:.1f}", "",
              "| setup | loss | max gap bf16 vs fp32 | last third mean fp32 | bf16 | fp32 range | fp32 step-to-step |",
              "|---|---|---|---|---|---|---|"]
@@ -140,7 +141,9 @@ def main(argv=None) -> dict:
         for dtype, e in s["eval"].items():
             shown = {k: round(v, 4) for k, v in e.items() if isinstance(v, float) and not isinstance(v, bool)}
             lines.append(f"| {name} | {dtype} | {shown} | {s['seconds'][dtype]:.0f} |")
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    measure.write_result("bf16_training", summary, "\n".join(lines) + "\n", out=args.out)
+    if not args.keep_runs:
+        shutil.rmtree(runs_dir, ignore_errors=True)
     print("\n".join(lines))
     return summary
 

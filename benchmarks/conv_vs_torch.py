@@ -11,15 +11,12 @@ the three passes together, and which kernel-gradient form the rules picked.
 
 from __future__ import annotations
 
-import os
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from benchmarks import shape_args
+from benchmarks import measure
 from jaxgan import ops
 from jaxgan.ops import kernel_grad as kg
 
@@ -36,16 +33,6 @@ SHAPES = {
     "vgg_conv3_2": (1, 64, 256, 256, 3, 1, 1),
 }
 NHWC = ("NHWC", "HWIO", "NHWC")
-
-
-def best_ms(fn, rounds: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best * 1e3
 
 
 def jax_passes(x, w, g, s, p):
@@ -67,14 +54,14 @@ def jax_passes(x, w, g, s, p):
 def main() -> None:
     import torch
 
-    parser = shape_args.shape_parser(__doc__)
+    parser = measure.shape_parser(__doc__)
     parser.add_argument("--torch-threads", type=int, default=0, help="0 = as many as JAX's CPU cores")
-    args, names = shape_args.parse_shapes(parser, SHAPES)
-    torch.set_num_threads(args.torch_threads or os.cpu_count())
+    args, names = measure.parse_shapes(parser, SHAPES)
+    torch.set_num_threads(args.torch_threads or measure.cores())
     passes = ("fwd", "igrad", "wgrad")
-    print("| shape | " + " | ".join(f"{who} {p} ms" for who in ("jaxgan", "lax", "torch") for p in passes)
-          + " | jaxgan / torch | lax / torch | kernel-grad form |")
-    print("|---|" + "---|" * 11)
+    lines = ["| shape | " + " | ".join(f"{who} {p} ms" for who in ("jaxgan", "lax", "torch") for p in passes)
+             + " | jaxgan / torch | lax / torch | kernel-grad form |", "|---|" + "---|" * 11]
+    print("\n".join(lines))
     for name in names:
         b, side, cin, cout, k, s, p = SHAPES[name]
         ho = (side + 2 * p - k) // s + 1
@@ -88,7 +75,7 @@ def main() -> None:
             ours, ref = np.asarray(fns[f"jaxgan {pas}"](*args_jax)), np.asarray(fns[f"lax {pas}"](*args_jax))
             scale = float(np.abs(ref).max())
             np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * scale, err_msg=f"{name} {pas}")
-        ms = {key: best_ms(lambda f=f: jax.block_until_ready(f(*args_jax)), args.rounds) for key, f in fns.items()}
+        ms = {key: measure.best_ms(lambda f=f: jax.block_until_ready(f(*args_jax)), args.rounds) for key, f in fns.items()}
         tx, tg = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(g.transpose(0, 3, 1, 2).copy())
         tw = torch.from_numpy(w.transpose(3, 2, 0, 1).copy())
 
@@ -96,14 +83,16 @@ def main() -> None:
             return torch.ops.aten.convolution_backward(tg, tx, tw, None, [s, s], [p, p], [1, 1], False, [0, 0], 1,
                                                        mask)
         with torch.no_grad():
-            ms["torch fwd"] = best_ms(lambda: torch.nn.functional.conv2d(tx, tw, None, s, p), args.rounds)
-        ms["torch igrad"] = best_ms(lambda: backward([True, False, False]), args.rounds)
-        ms["torch wgrad"] = best_ms(lambda: backward([False, True, False]), args.rounds)
+            ms["torch fwd"] = measure.best_ms(lambda: torch.nn.functional.conv2d(tx, tw, None, s, p), args.rounds)
+        ms["torch igrad"] = measure.best_ms(lambda: backward([True, False, False]), args.rounds)
+        ms["torch wgrad"] = measure.best_ms(lambda: backward([False, True, False]), args.rounds)
         total = {who: sum(ms[f"{who} {pas}"] for pas in passes) for who in ("jaxgan", "lax", "torch")}
         form = kg.kernel_grad_form(k, s, cin, cout, b * ho * ho)
         cells = " | ".join(f"{ms[f'{who} {pas}']:.1f}" for who in ("jaxgan", "lax", "torch") for pas in passes)
-        print(f"| {name} | {cells} | {total['jaxgan'] / total['torch']:.2f} | {total['lax'] / total['torch']:.2f} "
-              f"| {form} |", flush=True)
+        lines.append(f"| {name} | {cells} | {total['jaxgan'] / total['torch']:.2f} | {total['lax'] / total['torch']:.2f} "
+                     f"| {form} |")
+        print(lines[-1], flush=True)
+    measure.write_table("conv_vs_torch", "conv_vs_torch", lines, out=args.out)
 
 
 if __name__ == "__main__":

