@@ -116,7 +116,7 @@ def main(argv=None) -> dict:
             config.train.compute_dtype = dtype
             workdir = runs_dir / f"{name}_{dtype}"
             shutil.rmtree(workdir, ignore_errors=True)
-            seconds = sum(measure.timed(lambda: train_and_evaluate(config, str(workdir)), 0, 1))
+            (seconds,) = measure.timed(lambda: train_and_evaluate(config, str(workdir)), 0, 1)
             train, evaluation = curves(workdir / "metrics.jsonl")
             runs[dtype] = (train, evaluation, seconds)
             for sub in ("checkpoints", "tensorboard", "samples"):

@@ -89,9 +89,8 @@ def main() -> None:
         total = {who: sum(ms[f"{who} {pas}"] for pas in passes) for who in ("jaxgan", "lax", "torch")}
         form = kg.kernel_grad_form(k, s, cin, cout, b * ho * ho)
         cells = " | ".join(f"{ms[f'{who} {pas}']:.1f}" for who in ("jaxgan", "lax", "torch") for pas in passes)
-        lines.append(f"| {name} | {cells} | {total['jaxgan'] / total['torch']:.2f} | {total['lax'] / total['torch']:.2f} "
-                     f"| {form} |")
-        print(lines[-1], flush=True)
+        measure.add_row(lines, f"| {name} | {cells} | {total['jaxgan'] / total['torch']:.2f} "
+                               f"| {total['lax'] / total['torch']:.2f} | {form} |")
     measure.write_table("conv_vs_torch", "conv_vs_torch", lines, out=args.out)
 
 

@@ -27,9 +27,9 @@ SETUP_CONFIGS = {"pix2pix": "pix2pix_pets_seg", "deblurgan": "deblurgan_gopro",
 COMMON_OVERRIDES = {"optim.schedule": "constant", "train.compute_dtype": "float32"}
 TWIN_OVERRIDES = {
     "pix2pix": {  # pix2pix's own image-to-image form (L1 to an RGB target), as the twin; no mask
-        "task": "deblur", "generator.options.out_channels": 3, "generator.options.out_activation": "tanh", "discriminator.options.in_channels": 6,
-        "loss.mask": "softmax_ce", "loss.pixel": "l1", "loss.pixel_weight": 100.0, "loss.d_loss_weight": 1.0,
-        "eval.train_mode_inference": False},
+        "task": "deblur", "generator.options.out_channels": 3, "generator.options.out_activation": "tanh",
+        "discriminator.options.in_channels": 6, "loss.mask": "softmax_ce", "loss.pixel": "l1",
+        "loss.pixel_weight": 100.0, "eval.train_mode_inference": False},
     "deblurgan": {  # VGG16 (runs offline) for the user-supplied VGG19; the twin's per-sample penalty
         "generator.options.dropout": False, "loss.gradient_penalty": "wgan_gp", "loss.perceptual_net": "vgg16",
         "loss.perceptual_input": "imagenet", "eval.train_mode_inference": False},

@@ -68,9 +68,8 @@ def main() -> None:
         pick = kg.kernel_grad_form(k, 1, cin, cout, b * out_side * out_side)
         fastest = min(best, key=best.get)
         cells = " | ".join(f"{best[f]:.1f}" for f in FORMS)
-        lines.append(f"| {name} | {cells} | {fastest} {best[fastest] / best['xla']:.2f} | {pick} | "
-                     f"{best[pick] / best['xla']:.2f} |")
-        print(lines[-1], flush=True)
+        measure.add_row(lines, f"| {name} | {cells} | {fastest} {best[fastest] / best['xla']:.2f} | {pick} | "
+                               f"{best[pick] / best['xla']:.2f} |")
     measure.write_table("kernel_grad_forms", "kernel_grad_forms", lines, out=args.out)
 
 

@@ -163,6 +163,12 @@ def write_result(name: str, report: dict, markdown: str | None = None, out: str 
     return path
 
 
+def add_row(lines: list[str], row: str) -> None:
+    """Appends a table row and prints it at once (a long run shows its progress)."""
+    lines.append(row)
+    print(row, flush=True)
+
+
 def write_table(name: str, module: str, lines: list[str], argv=None, out: str | Path | None = None) -> Path:
     """A benchmark whose result is one printed markdown table: NAME.json (machine, command, lines)
     and NAME.md (the same as text)."""

@@ -124,12 +124,17 @@ def set_requires_grad(module: nn.Module, flag: bool):
         p.requires_grad_(flag)
 
 
+def train_mode_adam(g: nn.Module, d: nn.Module, lr: float):
+    """G and D in train mode, and an Adam (betas 0.5, 0.999) for each, as all three setups train."""
+    g.train(), d.train()
+    return (torch.optim.Adam(g.parameters(), lr=lr, betas=(0.5, 0.999)),
+            torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999)))
+
+
 def pix2pix_setup(width=64, depth=8, d_width=64, lr=2e-4, l1_weight=100.0) -> TwinSetup:
     """pix2pix: conditional PatchGAN on concat(input, image), vanilla GAN + 100 x L1, one D and one G update."""
     g, d = unet(3, 3, width, depth, "batch", True), patchgan(6, d_width, 3, "batch")
-    opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999))
-    g.train(), d.train()
+    opt_g, opt_d = train_mode_adam(g, d, lr)
 
     def step(inp, tgt):
         fake = g(inp)
@@ -155,9 +160,7 @@ def deblurgan_setup(width=64, num_blocks=9, d_width=64, lr=1e-4, n_critic=5, gp_
     g = ResnetGenerator(3, 3, width, num_blocks, "instance", True, dropout)
     d = patchgan(3, d_width, 3, "instance")
     vgg = vgg16_conv3_3()
-    opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999))
-    g.train(), d.train()
+    opt_g, opt_d = train_mode_adam(g, d, lr)
 
     def step(inp, tgt):
         fake = g(inp)
@@ -184,9 +187,7 @@ def fpn_mobilenet_setup(width=64, fpn_width=128, d_width=64, lr=1e-4, mse_weight
     g = FPNMobileNet(3, width, fpn_width, "instance")
     d = DoubleScaleD(3, d_width, "instance")
     vgg = vgg16_conv3_3()
-    opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999))
-    g.train(), d.train()
+    opt_g, opt_d = train_mode_adam(g, d, lr)
 
     def step(inp, tgt):
         fake = g(inp)

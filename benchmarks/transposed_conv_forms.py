@@ -70,8 +70,7 @@ def main() -> None:
         best = measure.interleaved_best_ms(runs, args.rounds)
         pick = "phases" if ct.use_phases(kernel.shape, STRIDES) else "lax"
         cells = " | ".join(f"{best[f]:.1f}" for f in runs)
-        lines.append(f"| {name} | {cells} | {best['phases'] / best['lax']:.2f} | {pick} | {best[pick] / best['lax']:.2f} |")
-        print(lines[-1], flush=True)
+        measure.add_row(lines, f"| {name} | {cells} | {best['phases'] / best['lax']:.2f} | {pick} | {best[pick] / best['lax']:.2f} |")
     measure.write_table("transposed_conv_forms", "transposed_conv_forms", lines, out=args.out)
 
 
