@@ -126,35 +126,10 @@ TRAIN_MODE_CASES = {"pix2pix": _train_mode_pix2pix, "deblurgan": _train_mode_deb
                     "deblurganv2_fpn_mobilenet": _train_mode_fpn_mobilenet}
 
 
-def _same_dropout_masks(module, variables, image, ref, seed=0) -> dict:
-    """Random 0/1 masks for every dropout of G (flax paths; (1, H, W, C)), set on the reference's
-    MaskableDropouts too (both list them in the network's order)."""
-    import flax.linen as nn
-    import jax
-
-    shapes = {}
-
-    def record(next_fun, args, kwargs, context):
-        if isinstance(context.module, nn.Dropout) and context.method_name == "__call__":
-            shapes["/".join(context.module.scope.path)] = args[0].shape
-        return next_fun(*args, **kwargs)
-
-    with nn.intercept_methods(record):
-        jax.eval_shape(lambda v: module.apply(v, image[None], train=True, rngs={"dropout": jax.random.PRNGKey(0)},
-                                              mutable=["batch_stats"]), variables)
-    torch_drops = dropouts(ref)
-    assert len(shapes) == len(torch_drops)
-    rng, masks = np.random.default_rng(seed), {}
-    for path, (_, drop) in zip(shapes, torch_drops):
-        masks[path] = (rng.uniform(size=shapes[path]) < 0.5).astype(np.float32)
-        drop.mask = torch.from_numpy(np.ascontiguousarray(masks[path].transpose(0, 3, 1, 2)))
-    return masks
-
-
 @contextlib.contextmanager
-def _active_dropout_masks(masks: dict):
-    """Every flax nn.Dropout at path P that is active (not deterministic: train mode) outputs
-    x * masks[P] / (1 - rate); an inactive one passes x through as usual."""
+def _dropout_masks(masks: dict, rng):
+    """Every flax nn.Dropout at path P that is active (train mode) outputs x * masks[P] / (1 - rate),
+    masks[P] drawn from `rng` (0 / 1, rate 0.5) the first time; an inactive one passes x through."""
     import flax.linen as nn
 
     def interceptor(next_fun, args, kwargs, context):
@@ -162,11 +137,14 @@ def _active_dropout_masks(masks: dict):
         if isinstance(module, nn.Dropout) and context.method_name == "__call__":
             deterministic = kwargs.get("deterministic")
             if not (module.deterministic if deterministic is None else deterministic):
-                return args[0] * masks["/".join(module.scope.path)] / (1.0 - module.rate)
+                path = "/".join(module.scope.path)
+                if path not in masks:
+                    masks[path] = (rng.uniform(size=args[0].shape) < 0.5).astype(np.float32)
+                return args[0] * masks[path] / (1.0 - module.rate)
         return next_fun(*args, **kwargs)
 
     with nn.intercept_methods(interceptor):
-        yield
+        yield masks
 
 
 @pytest.mark.parametrize("fmt", sorted(TRAIN_MODE_CASES))
@@ -185,13 +163,16 @@ def test_imported_generator_predicts_as_its_original_test_script_runs_it(fmt, tm
     assert published_config(fmt).data.eval_batch_size == 1  # evaluation: one image per batch, as test.py
 
     image = np.random.default_rng(3).uniform(-1, 1, (h, w, 3)).astype(np.float32)
-    masks = _same_dropout_masks(predictor.module, predictor.variables, image, ref)
+    with _dropout_masks({}, np.random.default_rng(4)) as masks:
+        out = predictor.predict_array(image)
+    torch_drops = dropouts(ref)  # the same masks in the reference (both list its dropouts in order)
+    assert len(masks) == len(torch_drops)
+    for mask, (_, drop) in zip(masks.values(), torch_drops):
+        drop.mask = torch.from_numpy(np.ascontiguousarray(mask.transpose(0, 3, 1, 2)))
     ref.train()  # the original's test-time mode
     with torch.no_grad():
         expected = nhwc(ref(nchw(image[None])))[0]
         eval_mode = nhwc(ref.eval()(nchw(image[None])))[0]
-    with _active_dropout_masks(masks):
-        out = predictor.predict_array(image)
     abs_err, rel_err = max_errors(out, expected)
     assert abs_err < 1e-4, (abs_err, rel_err)
     assert np.abs(expected - eval_mode).max() > 1e-2  # train mode differs from eval mode: the check is not trivial
@@ -199,7 +180,7 @@ def test_imported_generator_predicts_as_its_original_test_script_runs_it(fmt, tm
     # the command line runs it the same way (no tiles by default); 8-bit PNGs: one level where rounding ties
     src = tmp_path / "in.png"
     images.write_png(src, images.to_uint8(image))
-    with _active_dropout_masks(masks):
+    with _dropout_masks(masks, None):
         assert cli.main(["predict", "--workdir", str(workdir), str(src), "--output", str(tmp_path / "out")]) == 0
     written = images.read_image(tmp_path / "out" / "in.png").astype(int)
     with torch.no_grad():
