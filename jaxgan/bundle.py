@@ -166,7 +166,7 @@ class GeneratorBundle:
 
 
 def apply_fn(module, *, train_mode: bool = False, conv_impl: str = "auto"):
-    """How every command runs G: fn(variables, x (B, H, W, C) in [-1, 1], key=None) -> G's output, in
+    """How every command runs G: fn(variables, x (B, H, W, C) in [-1, 1], *, key=None) -> G's output, in
     inference mode or in train mode (dropout masks drawn from `key`; jaxgan.nets.inference), convs as
     `conv_impl` (jaxgan.ops). Not jitted: the caller jits it (or traces it into an export)."""
     return functools.partial(apply_generator, module.apply, train_mode=bool(train_mode),

@@ -277,7 +277,7 @@ def evaluate_in_convention(workdir: str, config=None, split: str | None = None, 
     rows = []
     for index, batch in enumerate(_make_eval_iterator(config, split)):
         key = jax.random.fold_in(jax.random.PRNGKey(int(config.seed)), index)  # as jaxgan evaluate
-        out = np.asarray(apply(variables, np.asarray(batch["input"], np.float32), key))
+        out = np.asarray(apply(variables, np.asarray(batch["input"], np.float32), key=key))
         valid = np.asarray(batch.get("valid", np.ones(len(out), bool)), bool)
         for pred, target in zip(out[valid], np.asarray(batch["target"])[valid]):
             rows.append(image_scores(to_uint8(pred, convention), to_uint8(target, "jaxgan"), convention, crop))
