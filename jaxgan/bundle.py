@@ -252,7 +252,7 @@ def load_generator(path: str | os.PathLike) -> GeneratorBundle:
             return GeneratorBundle.load(path / LATEST_DIR / str(step))
         except BundleError as e:
             problems.append(str(e))
-            warnings.warn(f"generator bundle {step} in {path / LATEST_DIR} is damaged ({e}); using an older one",
+            warnings.warn(f"generator bundle {step} in {path / LATEST_DIR} is damaged ({e}); skipped",
                           DamagedBundleWarning, stacklevel=2)
     if not checkpoints:
         detail = f" ({problems[0]})" if problems else ""

@@ -228,7 +228,7 @@ def _add_import_weights(sub) -> None:
     from jaxgan.weights.formats import FORMATS  # deferred (JAX): `jaxgan --help` stays instant
 
     im = sub.add_parser("import-weights",
-                        help="turn an original repository's generator checkpoint into a workdir holding a generator bundle")
+                        help="turn an original repository's generator checkpoint into a workdir (a generator bundle)")
     im.add_argument("file", help="latest_net_G.pth (pix2pix, DeblurGAN) or fpn_*.h5 (DeblurGAN-v2)")
     im.add_argument("--format", required=True, help=f"one of: {', '.join(sorted(FORMATS))}")
     im.add_argument("--workdir", required=True, help="new workdir for `jaxgan predict / evaluate --workdir`")

@@ -16,8 +16,8 @@ from train_helpers import tiny_config
 
 
 def _tree_equal(a, b) -> bool:
-    return (jax.tree.structure(a) == jax.tree.structure(b)
-            and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))))
+    leaves = zip(jax.tree.leaves(a), jax.tree.leaves(b))
+    return jax.tree.structure(a) == jax.tree.structure(b) and all(np.array_equal(x, y) for x, y in leaves)
 
 
 def _variables(config, seed=0):
