@@ -17,6 +17,7 @@ and heldout_deblur.py read the latest one, so point them at a folder whose `chec
 import argparse
 import json
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 
 from jaxgan import pretrained
 from jaxgan.export import export_generator
-from jaxgan.predict import Predictor, load_pretrained
+from jaxgan.predict import Predictor
 
 
 def training_record(workdir: Path, last_step: int | None = None) -> dict:
@@ -41,7 +42,7 @@ def training_record(workdir: Path, last_step: int | None = None) -> dict:
 
 def time_1280x720(name: str, directory: Path) -> dict:
     """Seconds for one 1280x720 photo through `Predictor` (first call: prior and net compile)."""
-    predictor = Predictor.from_config(*load_pretrained(name, directory))
+    predictor = Predictor(pretrained.load(name, directory))
     image = np.random.default_rng(0).uniform(-1, 1, (720, 1280, 3)).astype(np.float32)
     times = []
     for _ in range(2):
@@ -89,6 +90,7 @@ def main():
         card["metrics_heldout_tremor"] = json.loads(args.heldout.read_text())
     export_generator(str(source), args.name, args.directory, card)
     card["inference_1280x720"] = time_1280x720(args.name, args.directory)
+    shutil.rmtree(pretrained.model_dir(args.name, args.directory))  # written again, with the timing in its card
     export_generator(str(source), args.name, args.directory, card)
     print(json.dumps(card, indent=1))
 

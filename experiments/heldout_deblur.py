@@ -45,11 +45,11 @@ def make(out: Path) -> None:
 
 
 def evaluate(data: Path, workdir: str, name: str, output: Path) -> dict:
-    from jaxgan.predict import load_pretrained
+    from jaxgan import bundle, pretrained
     from jaxgan.train.evaluate import run_evaluation
-    from jaxgan.train.restore import restore_generator
 
-    config, module, variables = restore_generator(workdir) if workdir else load_pretrained(name)
+    generator = bundle.load_generator(workdir) if workdir else pretrained.load(name)
+    config, module, variables = generator.config, generator.module(), generator.variables
     if str(data).startswith("leaves_blur:"):  # leaves_blur's test split (80 crops of 256x256), the same for
         # every pool size: read from the build of N train examples (default 1536, deblur_leaves') in data_dir
         _, data_dir, *n = str(data).split(":")

@@ -103,28 +103,27 @@ EVAL_OVERRIDABLE = ("data.", "eval.")  # what evaluation reads from the config; 
 
 
 def _cmd_evaluate(args, extra) -> int:
-    from jaxgan.train import evaluate  # deferred (JAX): `jaxgan --help` stays instant
+    from jaxgan import bundle, config_io  # deferred (JAX): `jaxgan --help` stays instant
 
-    config = None
     overrides = _parse_overrides(extra)
+    bad = [k for k in overrides if not k.startswith(EVAL_OVERRIDABLE)]
+    if bad:
+        raise UsageError(f"evaluate takes --config.data.* and --config.eval.* overrides only "
+                         f"(the model comes from the checkpoint), got --config.{bad[0]}")
+    generator = bundle.load_generator(args.workdir)  # the run's newest generator and its config
+    config = generator.config
+    for key, text in overrides.items():
+        config_io.apply_override(config, key, text)
     if overrides:
-        from jaxgan import config_io  # deferred (JAX): `jaxgan --help` stays instant
-        from jaxgan.train.checkpoint import read_config  # deferred (JAX): `jaxgan --help` stays instant
-
-        bad = [k for k in overrides if not k.startswith(EVAL_OVERRIDABLE)]
-        if bad:
-            raise UsageError(f"evaluate takes --config.data.* and --config.eval.* overrides only "
-                             f"(the model comes from the checkpoint), got --config.{bad[0]}")
-        config, _ = read_config(args.workdir)
-        for key, text in overrides.items():
-            config_io.apply_override(config, key, text)
         config_io.check_values(config)
     if args.convention != "jaxgan":  # 8-bit images scored as that paper's code does (jaxgan.score)
         from jaxgan import score  # deferred (JAX): `jaxgan --help` stays instant
 
         results = score.evaluate_in_convention(args.workdir, config, args.split, args.convention, args.crop_border)
     else:
-        results = evaluate(config, workdir=args.workdir, split=args.split, lpips=args.lpips)
+        from jaxgan.train.evaluate import run_evaluation  # deferred (JAX): `jaxgan --help` stays instant
+
+        results, _ = run_evaluation(config, generator.module(), generator.variables, args.split, lpips=args.lpips)
     text = json.dumps(results, indent=1, sort_keys=True)
     print(text)
     suffix = "" if args.convention == "jaxgan" else f"_{args.convention}"
@@ -150,8 +149,8 @@ def _check_writable(folder: Path) -> None:
 MIN_TILE_SIZE = 32  # smaller tiles see too little of the image (a 1-pixel tile: all background)
 
 
-def _check_tiling(tile_size: int, overlap: int) -> None:
-    if tile_size != 0 and tile_size < MIN_TILE_SIZE:
+def _check_tiling(tile_size: int | None, overlap: int) -> None:
+    if tile_size is not None and tile_size != 0 and tile_size < MIN_TILE_SIZE:
         raise UsageError(f"--tile-size {tile_size}: expected 0 (never tile) or at least {MIN_TILE_SIZE} pixels")
     if overlap < 0:  # (above half a tile it is clamped to half: jaxgan.infer)
         raise UsageError(f"--overlap {overlap}: expected 0 or more pixels")
@@ -228,7 +227,8 @@ def _cmd_import_weights(args, extra) -> int:
 def _add_import_weights(sub) -> None:
     from jaxgan.weights.formats import FORMATS  # deferred (JAX): `jaxgan --help` stays instant
 
-    im = sub.add_parser("import-weights", help="turn an original repository's generator checkpoint into a workdir")
+    im = sub.add_parser("import-weights",
+                        help="turn an original repository's generator checkpoint into a workdir (a generator bundle)")
     im.add_argument("file", help="latest_net_G.pth (pix2pix, DeblurGAN) or fpn_*.h5 (DeblurGAN-v2)")
     im.add_argument("--format", required=True, help=f"one of: {', '.join(sorted(FORMATS))}")
     im.add_argument("--workdir", required=True, help="new workdir for `jaxgan predict / evaluate --workdir`")
@@ -265,11 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="run a trained generator on image files or folders")
     pr.add_argument("inputs", nargs="+", help="image files or folders of images, any size")
-    pr.add_argument("--workdir", default="", help="a training run's workdir (uses EMA params if kept)")
+    pr.add_argument("--workdir", default="",
+                    help="a training run's workdir (uses EMA params if kept) or a generator bundle folder")
     pr.add_argument("--pretrained", default="", help=_pretrained_help())
     pr.add_argument("--output", required=True, help="folder for the results")
-    pr.add_argument("--tile-size", type=int, default=768,
-                    help="process larger images in overlapping tiles of this size (0: never tile)")
+    pr.add_argument("--tile-size", type=int, default=None,
+                    help="process larger images in overlapping tiles of this size (0: never tile; default: the "
+                         "model's, 768 for a trained run, the whole image for imported weights)")
     pr.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
     pr.add_argument("--buckets", action="store_true",
                     help="pad each whole image to one of a few sizes (sides 128 to 768) so that many sizes "
@@ -325,7 +327,8 @@ def _cmd_export(args, extra) -> int:
 
 def _add_export_command(sub) -> None:
     ex = sub.add_parser("export", help="write a trained generator as a SavedModel, TFLite, StableHLO or ONNX model")
-    ex.add_argument("--workdir", required=True, help="a training run's workdir (uses EMA params if kept)")
+    ex.add_argument("--workdir", required=True,
+                    help="a training run's workdir (uses EMA params if kept) or a generator bundle folder")
     ex.add_argument("--format", required=True, choices=("savedmodel", "tflite", "stablehlo", "onnx"),
                     help="onnx: opset 17, via TFLite and tf2onnx")
     ex.add_argument("--output", required=True, help="the model's path (never overwritten)")

@@ -1,7 +1,7 @@
 """`jaxgan export`: a trained generator as a TensorFlow SavedModel, a TFLite model, serialised StableHLO or ONNX.
 
 Every format carries the same function, what `jaxgan predict` computes on one whole image (no
-tiling), with the run's EMA weights when it kept them:
+tiling) in inference mode, with the run's generator bundle (jaxgan.bundle: EMA weights when kept):
 
     image float32 (B, H, W, 3) in [-1, 1]  ->  deblur: {"image": float32 (B, H, W, 3) in [-1, 1]}
                                                segment: {"mask": int32 (B, H, W) class indices}
@@ -32,6 +32,7 @@ image size).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -40,12 +41,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import logs, ops, pretrained
+from jaxgan import bundle as bundle_lib
+from jaxgan import logs, pretrained
 from jaxgan.data import prior
 from jaxgan.nets.layers import pad_to_multiple
 from jaxgan.task import get_task
-from jaxgan.train.checkpoint import config_dict
-from jaxgan.train.restore import restore_generator
 
 FORMATS = ("savedmodel", "tflite", "stablehlo", "onnx")
 ONNX_OPSET = 17  # onnxruntime >= 1.14 runs it
@@ -68,13 +68,14 @@ def size_multiple(module) -> int:
 
 
 def inference_fn(config, module, conv_impl: str | None = None, last_step: bool = True):
-    """fn(variables, image (B, H, W, 3) in [-1, 1]) -> {"image": ...} or {"mask": ...} (module docstring);
-    convs as `conv_impl`, by default the run's train.conv_impl. last_step=False leaves out the task's
-    last step (the clip, argmax or threshold): ONNX adds it itself (`_append_last_step`)."""
+    """fn(variables, image (B, H, W, 3) in [-1, 1]) -> {"image": ...} or {"mask": ...} (module docstring):
+    G run by jaxgan.bundle.apply_fn in inference mode, convs as `conv_impl` (default the run's
+    train.conv_impl). last_step=False leaves out the task's last step (the clip, argmax or threshold):
+    ONNX adds it itself (`_append_last_step`)."""
     multiple = size_multiple(module)
     task = get_task(config.task)
     has_prior = config.data.prior != "none"
-    conv_impl = conv_impl or ops.check_impl(config.train.get("conv_impl", "auto"), "train.conv_impl")
+    apply = bundle_lib.apply_fn(module, conv_impl=conv_impl or config.train.get("conv_impl", "auto"))
     blind_deconv = prior._blind_deconv_fn(prior._options(config)) if has_prior else None
 
     def fn(variables, image):
@@ -83,8 +84,7 @@ def inference_fn(config, module, conv_impl: str | None = None, last_step: bool =
         if has_prior:  # as prior.with_prior: on [0, 1], appended in [-1, 1]
             deconvolved = blind_deconv(jnp.clip((x + 1.0) / 2.0, 0.0, 1.0))
             x = jnp.concatenate([x, deconvolved * 2.0 - 1.0], axis=-1)
-        with ops.conv_impl(conv_impl):
-            out = module.apply(variables, pad_to_multiple(x, multiple), train=False)
+        out = apply(variables, pad_to_multiple(x, multiple))
         out = out[:, :h, :w].astype(jnp.float32)
         return {task.name_of_output: task.traced_prediction(out) if last_step else out}
 
@@ -314,25 +314,26 @@ def export_onnx(fn, variables, config, size, out: Path) -> None:
 
 
 def export(workdir: str, fmt: str, output: str, size: tuple[int, int] | None = None) -> Path:
-    """Exports the generator of `workdir`'s latest checkpoint (EMA weights when kept) to `output`."""
+    """Exports the generator of `workdir` (its newest bundle or checkpoint; EMA weights when kept), or of
+    a bundle folder, to `output`."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     out = Path(output)
     if out.exists():
         raise ExportError(f"{out} exists; export never overwrites: remove it or choose another --output")
-    config, module, variables = restore_generator(workdir)
-    fn = inference_fn(config, module, "tflite" if fmt in ("tflite", "onnx") else None, last_step=fmt != "onnx")
+    bundle = bundle_lib.load_generator(workdir)
+    fn = inference_fn(bundle.config, bundle.module(), "tflite" if fmt in ("tflite", "onnx") else None,
+                      last_step=fmt != "onnx")
     {"savedmodel": export_savedmodel, "tflite": export_tflite, "stablehlo": export_stablehlo, "onnx": export_onnx}[fmt](
-        fn, variables, config, size, out)
+        fn, bundle.variables, bundle.config, size, out)
     return out
 
 
 def export_generator(workdir: str, name: str, directory: Path | None = None, card: dict | None = None) -> Path:
-    """Writes a shipped-model pair NAME.npz + NAME.json (jaxgan.pretrained) from a run's latest
-    checkpoint (EMA params when kept); returns the .npz path."""
-    config, _, variables = restore_generator(workdir)
-    host = jax.tree.map(np.asarray, jax.device_get(dict(variables)))
-    return pretrained.write(name, host, config_dict(config), card, directory)
+    """Writes the shipped-model bundle NAME (jaxgan.pretrained) from a run's newest generator (EMA params
+    when kept), with `card`; returns its folder."""
+    bundle = bundle_lib.load_generator(workdir)
+    return dataclasses.replace(bundle, card=card or {}).save(pretrained.model_dir(name, directory))
 
 
 def main_export(args) -> int:

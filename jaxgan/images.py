@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from jaxgan.data.errors import DataError
-from jaxgan.data.images import IMAGE_SUFFIXES, images_in, load_image
+from jaxgan.data.image_files import IMAGE_SUFFIXES, images_in, load_image
 
 # Class colours for palette masks: background black, then well-separated hues.
 PALETTE = np.array([
@@ -30,7 +30,7 @@ class ImageFileError(DataError):
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Reads an image file as uint8 RGB (H, W, 3), right for every pixel mode (16-bit and float
     scaled from their range, EXIF orientation applied, first frame of several announced):
-    see jaxgan.data.images."""
+    see jaxgan.data.image_files."""
     path = Path(path)
     if path.exists() and not path.is_dir() and not path.is_file():  # opening a FIFO would wait forever
         raise ImageFileError(f"{path}: not a regular file (a pipe, socket or device)")

@@ -1,7 +1,7 @@
 """Run a trained generator on images of any size.
 
 A fully convolutional generator needs sides that are a multiple of its total downsampling factor, and
-a whole photo may not fit in memory. `predict_array` pads the image (reflect) to that multiple and
+a whole photo may not fit in memory. `apply_tiled` pads the image (reflect) to that multiple and
 crops back; with `tile_size` it cuts the padded image into overlapping tiles of one fixed shape (so
 the network compiles once), runs them, and blends them with weights that fall off linearly towards
 each tile's edge, which hides the seams. Everything here is NumPy around one jitted apply function
@@ -68,7 +68,7 @@ def _blend_window(tile: int, overlap: int) -> np.ndarray:
     return ramp
 
 
-def predict_array(apply_fn: ApplyFn, image: np.ndarray, *, multiple: int = 1, tile_size: int = 0,
+def apply_tiled(apply_fn: ApplyFn, image: np.ndarray, *, multiple: int = 1, tile_size: int = 0,
                   overlap: int = 32, buckets: Sequence[int] = ()) -> np.ndarray:
     """Applies `apply_fn` to one float image (H, W, C_in) in [-1, 1]; returns (H, W, C_out) float32.
 

@@ -1,15 +1,15 @@
-"""Trained generators applied to arrays and files: `Predictor`, `load_pretrained` and the one-call `deblur`.
+"""Trained generators applied to arrays and files: `Predictor` and the one-call `deblur`.
 
-A Predictor holds a generator module, its variables and the task; `predict_array` takes one image of
-any size (float [-1, 1], (H, W, 3)) and returns the deblurred image (same range) or the class mask
-(int, (H, W)). Large images go through `jaxgan.infer.predict_array` in blended tiles; a run whose
-input has a prior (config.data.prior) gets it computed from the whole image first.
+A Predictor holds a generator bundle (jaxgan.bundle: config, variables, how it predicts) and its
+module; `predict_array` takes one image of any size (float [-1, 1], (H, W, 3)) and returns the
+deblurred image (same range) or the class mask (int, (H, W)). The image runs whole or, larger than
+the bundle's tile size (or `tile_size`), in blended tiles (`jaxgan.infer.apply_tiled`); a run whose
+input has a prior (config.data.prior) gets it computed from the whole image first. G runs one image
+at a time, in the bundle's inference mode (train mode: dropout masks from fold_in(PRNGKey(0), call)).
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import sys
 from pathlib import Path
@@ -18,48 +18,44 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import config_io, images, infer, ops, pretrained
+from jaxgan import images, infer, pretrained
+from jaxgan.bundle import GeneratorBundle, load_generator
 from jaxgan.data import prior
-from jaxgan.nets.inference import apply_generator
 from jaxgan.task import get_task
-from jaxgan.train.restore import restore_generator
-from jaxgan.train.state import make_modules
 
 
 class Predictor:
-    """config: the run's config when its input has a prior (config.data.prior, computed here from
-    each whole image before the network runs); None for a plain image input."""
+    """bundle: the generator to run; module: its Flax module (default bundle.module())."""
 
-    def __init__(self, task: str, generator_name: str, g_module, g_variables, generator_options=None,
-                 config=None):
-        self.task = task
-        self._task = get_task(task)
-        self.module = g_module
-        self.variables = g_variables
-        self.config = config if config is not None and config.data.prior != "none" else None
+    def __init__(self, bundle: GeneratorBundle, module=None):
+        self.bundle = bundle
+        self.task = bundle.task
+        self._task = get_task(self.task)
+        self.module = bundle.module() if module is None else module
+        self.variables = bundle.variables
+        config = bundle.config
+        self.config = config if config.data.prior != "none" else None  # the input prior, from each whole image
         if self.config is not None:
             prior.check(self.config)
-        # train-mode inference (config.eval.train_mode_inference): dropout on, batch norm on the
-        # image's own statistics, as the originals' test scripts (jaxgan.nets.inference)
-        self.train_mode = bool(config is not None and config.eval.train_mode_inference)
-        self.conv_impl = ops.check_impl(config.train.get("conv_impl", "auto") if config is not None else "auto",
-                                        "train.conv_impl")
+        self.train_mode = bundle.inference.train_mode
+        self.tile_size = int(bundle.inference.tile_size)
         self._calls = 0
         self.buckets: tuple = ()  # infer.BUCKET_SIDES: pad whole images to a few shapes (few compiles)
-        self._apply = jax.jit(functools.partial(apply_generator, g_module.apply, train_mode=self.train_mode,
-                                                conv_impl=self.conv_impl))
+        self._apply = jax.jit(bundle.apply_fn(self.module))
 
     @classmethod
     def from_config(cls, config, module, variables) -> "Predictor":
-        return cls(config.task, config.generator.name, module, variables, config.generator.options, config)
+        """A run's G given as its config, module and variables (the bundle the run would write)."""
+        return cls(GeneratorBundle.of_run(config, variables), module)
 
     @classmethod
-    def from_workdir(cls, workdir: str) -> "Predictor":
-        return cls.from_config(*restore_generator(workdir))
+    def from_workdir(cls, path: str) -> "Predictor":
+        """A workdir's newest generator, or a bundle folder (jaxgan.bundle.load_generator)."""
+        return cls(load_generator(path))
 
     @classmethod
     def from_pretrained(cls, name: str) -> "Predictor":
-        return cls.from_config(*load_pretrained(name))
+        return cls(pretrained.load(name))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         key = jax.random.fold_in(jax.random.PRNGKey(0), self._calls)  # dropout masks in train mode
@@ -67,20 +63,21 @@ class Predictor:
         out = self._apply(self.variables, jnp.asarray(batch), key=key)
         return np.asarray(jax.device_get(out), np.float32)
 
-    def predict_array(self, image: np.ndarray, *, tile_size: int = 0, overlap: int = 64,
+    def predict_array(self, image: np.ndarray, *, tile_size: int | None = None, overlap: int = 64,
                       name: str = "image") -> np.ndarray:
         """image float32 (H, W, 3) in [-1, 1] -> deblurred (H, W, 3) in [-1, 1] or mask int32 (H, W).
-        `name` names the image in errors (e.g. its file)."""
+        tile_size: None = the bundle's (0 = the whole image); `name` names the image in errors."""
         image = np.asarray(image, np.float32)
         if image.ndim != 3 or image.shape[-1] != 3:
             raise ValueError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
         if self.config is not None:
             image = prior.with_prior(image, self.config, what=name)
-        out = infer.predict_array(self._run, image, tile_size=tile_size, overlap=overlap, buckets=self.buckets,
-                                  multiple=int(getattr(self.module, "size_multiple", 1)) if self.buckets else 1)
+        tile_size = self.tile_size if tile_size is None else int(tile_size)
+        out = infer.apply_tiled(self._run, image, tile_size=tile_size, overlap=overlap, buckets=self.buckets,
+                                multiple=int(getattr(self.module, "size_multiple", 1)) if self.buckets else 1)
         return self._task.prediction(out)
 
-    def predict_file(self, path: Path, out_dir: Path, *, tile_size: int = 0, overlap: int = 64,
+    def predict_file(self, path: Path, out_dir: Path, *, tile_size: int | None = None, overlap: int = 64,
                      stem: str | None = None) -> list[Path]:
         """Predicts one file; writes STEM.png (deblur) or STEM_mask.png + STEM_overlay.png (segment);
         STEM defaults to the file's stem (see `output_stems` for a batch)."""
@@ -90,20 +87,11 @@ class Predictor:
         return self._task.write_prediction(rgb, result, out_dir, stem)
 
 
-def load_pretrained(name: str, directory: Path | None = None):
-    """(config, g_module, g_variables) of a shipped model (jaxgan.pretrained), ready for
-    `module.apply(variables, x)`."""
-    card, variables = pretrained.load_variables(name, directory)
-    config = config_io.config_from_json(json.dumps(card["config"]))
-    g_module, _ = make_modules(config)
-    return config, g_module, variables
-
-
 _PREDICTORS: dict = {}
 
 
-def deblur(image: np.ndarray, *, model: str = "deblur", tile_size: int = 768) -> np.ndarray:
-    """Deblurs one photo of any size with a shipped model.
+def deblur(image: np.ndarray, *, model: str = "deblur", tile_size: int | None = None) -> np.ndarray:
+    """Deblurs one photo of any size with a shipped model (tile_size None: the model's, 768 px).
 
     image: uint8 (H, W, 3) or float in [0, 1]; returns the same dtype and range.
     """
@@ -165,7 +153,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def predict_files(predictor: Predictor, paths: list[Path], out_dir: Path, *, skip_bad: bool = False,
-                  tile_size: int = 0, overlap: int = 64, report=print,
+                  tile_size: int | None = None, overlap: int = 64, report=print,
                   overwrite: bool = False) -> tuple[list[Path], list[Path]]:
     """Predicts a batch of files into `out_dir` under unique names (`output_stems`), reporting the
     written files of each input. An unreadable input stops the batch with an ImageFileError that says

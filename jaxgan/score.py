@@ -38,8 +38,7 @@ from scipy import ndimage
 from scipy.signal import fftconvolve
 
 from jaxgan import images, metrics
-from jaxgan.nets.inference import apply_generator
-from jaxgan.train.restore import restore_generator
+from jaxgan.bundle import load_generator
 
 CONVENTIONS = ("jaxgan", "matlab", "basicsr", "deblurganv2")
 BT601_Y = np.array([65.481, 128.553, 24.966])  # Y = 16 + BT601_Y . RGB / 255 on 8-bit RGB
@@ -269,16 +268,16 @@ def evaluate_in_convention(workdir: str, config=None, split: str | None = None, 
     """Mean PSNR / SSIM of a deblurring run's outputs on `split` (config.data.eval_split by default),
     each output and target turned into 8-bit images (`to_uint8`) and scored in `convention`
     (`image_scores`), one image at a time. `config`: the data to evaluate on (default: the run's)."""
-    saved, module, variables = restore_generator(workdir)
-    config = config or saved
+    bundle = load_generator(workdir)
+    config = config or bundle.config
     if config.task != "deblur":
         raise ScoreError("--convention chooses how PSNR / SSIM are computed: for deblurring runs only")
-    apply = jax.jit(lambda v, x, key: apply_generator(module.apply, v, x, bool(config.eval.train_mode_inference),
-                                                      key, config.train.get("conv_impl", "auto")))
+    apply = jax.jit(bundle.apply_fn(train_mode=bool(config.eval.train_mode_inference)))
+    variables = bundle.variables
     rows = []
     for index, batch in enumerate(_make_eval_iterator(config, split)):
         key = jax.random.fold_in(jax.random.PRNGKey(int(config.seed)), index)  # as jaxgan evaluate
-        out = np.asarray(apply(variables, np.asarray(batch["input"], np.float32), key))
+        out = np.asarray(apply(variables, np.asarray(batch["input"], np.float32), key=key))
         valid = np.asarray(batch.get("valid", np.ones(len(out), bool)), bool)
         for pred, target in zip(out[valid], np.asarray(batch["target"])[valid]):
             rows.append(image_scores(to_uint8(pred, convention), to_uint8(target, "jaxgan"), convention, crop))

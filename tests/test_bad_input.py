@@ -14,7 +14,7 @@ from PIL import Image
 
 from jaxgan import cli, images
 from jaxgan.data import folders
-from jaxgan.data.images import FirstFrameWarning
+from jaxgan.data.image_files import FirstFrameWarning
 from cli_helpers import one_line_error, run_cli
 
 ROOT = Path(__file__).parents[1]

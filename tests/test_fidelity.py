@@ -121,8 +121,8 @@ def test_evaluate_and_predict_use_train_mode_when_configured(monkeypatch):
     other, _ = evaluate.run_evaluation(config, g, variables)
     assert abs(other["psnr"] - train_mode["psnr"]) > 1e-4
     image = np.asarray(x[0])
-    off = predict.Predictor("deblur", "unet", g, variables, None, tiny_config("deblur"))
-    on = predict.Predictor("deblur", "unet", g, variables, None, config)
+    off = predict.Predictor.from_config(tiny_config("deblur"), g, variables)
+    on = predict.Predictor.from_config(config, g, variables)
     assert on.train_mode and not off.train_mode
     # eval mode: G's plain eval-mode output (running statistics, no dropout), clipped as a deblurred image;
     # the 1-pixel border is left out (prediction pads the image, the 3x3 conv sees the padding there)

@@ -1,4 +1,4 @@
-"""Inference on any image size: padding to the network's multiple, tiles blended without seams."""
+"""jaxgan.infer: any image size, padded to the network's multiple, tiles blended without seams, buckets."""
 
 import numpy as np
 import pytest
@@ -24,7 +24,7 @@ def _checked(multiple, fn):
 def test_pad_and_crop_back_keeps_size_and_values(shape):
     image = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
     apply, calls = _checked(16, lambda b: b * 0.5)
-    out = infer.predict_array(apply, image, multiple=16)
+    out = infer.apply_tiled(apply, image, multiple=16)
     assert out.shape == shape
     np.testing.assert_allclose(out, image * 0.5, rtol=0, atol=1e-7)
     assert len(calls) == 1
@@ -33,7 +33,7 @@ def test_pad_and_crop_back_keeps_size_and_values(shape):
 def test_tiles_of_one_shape_cover_the_image_exactly_for_pointwise_net():
     image = np.random.default_rng(1).uniform(-1, 1, (150, 230, 3)).astype(np.float32)
     apply, calls = _checked(16, lambda b: np.tanh(b) * 2.0)
-    out = infer.predict_array(apply, image, multiple=16, tile_size=64, overlap=16)
+    out = infer.apply_tiled(apply, image, multiple=16, tile_size=64, overlap=16)
     np.testing.assert_allclose(out, np.tanh(image) * 2.0, atol=1e-6)
     assert len(set(calls)) == 1 and len(calls) > 4  # one compiled shape, many tiles
 
@@ -48,8 +48,8 @@ def test_blending_hides_seams_of_a_local_operator():
         return ndimage.uniform_filter(b, size=(1, 9, 9, 1), mode="reflect")
 
     whole = box(image[None])[0]
-    blended = infer.predict_array(box, image, multiple=8, tile_size=64, overlap=24)
-    hard = infer.predict_array(box, image, multiple=8, tile_size=64, overlap=0)
+    blended = infer.apply_tiled(box, image, multiple=8, tile_size=64, overlap=24)
+    hard = infer.apply_tiled(box, image, multiple=8, tile_size=64, overlap=0)
     err_blended = np.abs(blended - whole)[8:-8, 8:-8].max()
     err_hard = np.abs(hard - whole)[8:-8, 8:-8].max()
     assert err_blended < 0.35 * err_hard
@@ -58,7 +58,7 @@ def test_blending_hides_seams_of_a_local_operator():
 
 def test_wrong_rank_is_rejected():
     with pytest.raises(ValueError, match=r"\(H, W, C\).*\(4, 4\)"):
-        infer.predict_array(lambda b: b, np.zeros((4, 4)), multiple=1)
+        infer.apply_tiled(lambda b: b, np.zeros((4, 4)), multiple=1)
 
 
 # ---- bucket shapes: a folder of many sizes compiles a handful of programs ---------------------------
@@ -79,7 +79,7 @@ def test_bucket_padding_extends_todays_padding():
     image = np.random.default_rng(3).uniform(-1, 1, (37, 53, 3)).astype(np.float32)
     today = np.asarray(pad_to_multiple(image[None], 16))[0]
     seen = []
-    infer.predict_array(lambda b: seen.append(b) or b, image, multiple=16, buckets=(128,))
+    infer.apply_tiled(lambda b: seen.append(b) or b, image, multiple=16, buckets=(128,))
     assert seen[0].shape == (1, 128, 128, 3)
     np.testing.assert_array_equal(seen[0][0, :today.shape[0], :today.shape[1]], today)
 
@@ -94,9 +94,9 @@ def test_buckets_keep_a_local_operator_exact():
 
     for shape in [(37, 53, 3), (64, 48, 3), (100, 30, 3)]:
         image = rng.uniform(-1, 1, shape).astype(np.float32)
-        today = infer.predict_array(box, image, multiple=16)
+        today = infer.apply_tiled(box, image, multiple=16)
         apply, calls = _checked(16, box)
-        bucketed = infer.predict_array(apply, image, multiple=16, buckets=(64, 128))
+        bucketed = infer.apply_tiled(apply, image, multiple=16, buckets=(64, 128))
         h, w = shape[:2]
         np.testing.assert_allclose(bucketed[:h - 2, :w - 2], today[:h - 2, :w - 2], rtol=0, atol=1e-6)
         assert bucketed.shape == shape and calls[0][1:3] == infer.bucket_shape(h, w, (64, 128), 16)
@@ -106,57 +106,6 @@ def test_buckets_leave_tiling_alone():
     """An image larger than the tile is tiled as before (tiles of one shape), buckets or not."""
     image = np.random.default_rng(5).uniform(-1, 1, (150, 230, 3)).astype(np.float32)
     apply, calls = _checked(16, lambda b: np.tanh(b))
-    out = infer.predict_array(apply, image, multiple=16, tile_size=64, overlap=16, buckets=(256,))
+    out = infer.apply_tiled(apply, image, multiple=16, tile_size=64, overlap=16, buckets=(256,))
     np.testing.assert_allclose(out, np.tanh(image), atol=1e-6)
     assert set(calls) == {(1, 64, 64, 3)}
-
-
-def _count_compiles(run, name: str) -> int:
-    """XLA compiles of jitted functions named `name` (JAX's backend-compile events) while `run()` runs."""
-    import jax
-
-    seen = []
-
-    def listener(event, duration, fun_name="", **_):
-        if event == "/jax/core/compile/backend_compile_duration" and name in fun_name:
-            seen.append(fun_name)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        run()
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-    return len(seen)
-
-
-def test_predictor_with_buckets_compiles_once_per_bucket_not_per_size():
-    """5 images of 5 sizes: 5 compiles of the generator today, 1 with buckets (32, 64) after a
-    32 x 32 warm-up (every size falls into (32, 32) or (32, 64)); equal outputs at a bucket's size."""
-    import jax
-
-    from jaxgan.predict import Predictor
-    from jaxgan.train.state import make_modules
-    from tests.train_helpers import tiny_config
-
-    config = tiny_config("deblur", norm="none")
-    g, _ = make_modules(config)  # U-Net depth 2: pads to a multiple of 4 itself
-    variables = g.init({"params": jax.random.PRNGKey(0)}, np.zeros((1, 16, 16, 3), np.float32), train=False)
-    rng = np.random.default_rng(6)
-    sizes = [(21, 30), (25, 17), (31, 50), (20, 45), (30, 35)]
-    images = [rng.uniform(-1, 1, (h, w, 3)).astype(np.float32) for h, w in sizes]
-    warmup = rng.uniform(-1, 1, (32, 32, 3)).astype(np.float32)
-
-    def compiles(buckets):
-        predictor = Predictor.from_config(config, g, variables)
-        predictor.buckets = buckets
-        predictor.predict_array(warmup)
-        outs = []
-        count = _count_compiles(lambda: outs.extend(predictor.predict_array(x) for x in images), "apply_generator")
-        return count, outs, predictor.predict_array(warmup)
-
-    today, outs_today, warm_today = compiles(())
-    bucketed, outs_bucketed, warm_bucketed = compiles((32, 64))
-    assert today == len(sizes)
-    assert bucketed == 1  # (32, 64): the warm-up compiled (32, 32)
-    np.testing.assert_allclose(warm_bucketed, warm_today, rtol=0, atol=1e-5)  # a bucket's own size
-    assert all(a.shape == b.shape for a, b in zip(outs_today, outs_bucketed))

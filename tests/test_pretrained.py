@@ -1,4 +1,5 @@
-"""Shipped-model files: checksum verified before loading, clear errors, round trip of the arrays."""
+"""Shipped models (generator bundles in jaxgan/pretrained/): checksum verified before loading, clear
+errors, round trip of the arrays."""
 
 import json
 
@@ -7,11 +8,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxgan import pretrained
-from jaxgan.predict import load_pretrained
+from jaxgan import bundle, pretrained
 from jaxgan.config import base_config
-from jaxgan.train.checkpoint import config_dict
-from jaxgan.train.state import make_modules
 
 
 def _tiny_model(directory, name="tiny"):
@@ -19,24 +17,21 @@ def _tiny_model(directory, name="tiny"):
     config.generator.options = ml_collections.ConfigDict(dict(
         in_channels=3, out_channels=3, depth=2, base_width=4, norm="none", dropout=False,
         upsample="resize", learn_residual=True))
-    g, _ = make_modules(config)
+    g = bundle.GeneratorBundle(config, {}).module()
     variables = g.init(jax.random.PRNGKey(0), np.zeros((1, 16, 16, 3), np.float32))
-    flat = pretrained.flatten(jax.tree.map(np.asarray, dict(variables)))
-    npz = directory / f"{name}.npz"
-    np.savez(npz, **flat)
-    (directory / f"{name}.json").write_text(json.dumps(
-        {"sha256": pretrained.sha256_of(npz), "config": config_dict(config), "card": {}}))
+    bundle.GeneratorBundle(config, jax.tree.map(np.asarray, dict(variables))).save(directory / name)
     return g, variables
 
 
 def test_round_trip_and_prediction_keeps_size_and_range(tmp_path):
     g, variables = _tiny_model(tmp_path)
-    config, module, loaded = load_pretrained("tiny", tmp_path)
+    model = pretrained.load("tiny", tmp_path)
+    module, loaded = model.module(), model.variables
     chex_equal = jax.tree.map(lambda a, b: np.array_equal(np.asarray(a), b), dict(variables), loaded)
     assert all(jax.tree.leaves(chex_equal))
     from jaxgan.predict import Predictor
 
-    p = Predictor(config.task, config.generator.name, module, loaded, config.generator.options)
+    p = Predictor(model)
     image = np.random.default_rng(0).uniform(-1, 1, (21, 34, 3)).astype(np.float32)
     out = p.predict_array(image)
     assert out.shape == image.shape and out.min() >= -1 and out.max() <= 1
@@ -46,11 +41,11 @@ def test_round_trip_and_prediction_keeps_size_and_range(tmp_path):
 
 def test_corrupted_file_fails_with_checksum_message(tmp_path):
     _tiny_model(tmp_path)
-    npz = tmp_path / "tiny.npz"
+    npz = tmp_path / "tiny" / bundle.VARIABLES_FILE
     data = bytearray(npz.read_bytes())
     data[len(data) // 2] ^= 0xFF
     npz.write_bytes(bytes(data))
-    with pytest.raises(pretrained.PretrainedError, match=r"tiny\.npz: checksum mismatch"):
+    with pytest.raises(pretrained.PretrainedError, match=r"tiny/variables\.npz: checksum mismatch"):
         pretrained.load_variables("tiny", tmp_path)
 
 
@@ -64,14 +59,14 @@ def test_flatten_unflatten_inverse():
     rng = np.random.default_rng(0)
     tree = {"params": {"a": {"kernel": rng.normal(size=(2, 2))}, "b": rng.normal(size=3)},
             "batch_stats": {"m": rng.normal(size=1)}}
-    back = pretrained.unflatten(pretrained.flatten(tree))
+    back = bundle.unflatten(bundle.flatten(tree))
     assert jax.tree.structure(back) == jax.tree.structure(tree)
     for got, want in zip(jax.tree.leaves(back), jax.tree.leaves(tree), strict=True):
         np.testing.assert_array_equal(got, want)
 
 
 
-# ---- the deblurring model shipped in the package (jaxgan/pretrained/deblur.*) ----------------------
+# ---- the deblurring model shipped in the package (jaxgan/pretrained/deblur/) ------------------------
 
 SHIPPED = "deblur"
 
@@ -79,7 +74,7 @@ SHIPPED = "deblur"
 def test_shipped_deblur_model_is_listed_checksummed_and_carded():
     assert SHIPPED in pretrained.available()
     card, variables = pretrained.load_variables(SHIPPED)  # verifies the sha256 first
-    assert (pretrained.PRETRAINED_DIR / f"{SHIPPED}.npz").stat().st_size < 20 * 2**20
+    assert (pretrained.PRETRAINED_DIR / SHIPPED / bundle.VARIABLES_FILE).stat().st_size < 20 * 2**20
     info = card["card"]
     for key in ("config_file", "steps", "train_seconds", "metrics_test", "inference_1280x720", "known_limits",
                 "note", "validation_split"):
@@ -94,9 +89,8 @@ def test_corrupted_copy_of_the_shipped_model_is_one_clear_line(tmp_path, monkeyp
 
     from jaxgan import cli, images
 
-    for suffix in (".npz", ".json"):
-        shutil.copy(pretrained.PRETRAINED_DIR / f"{SHIPPED}{suffix}", tmp_path / f"{SHIPPED}{suffix}")
-    npz = tmp_path / f"{SHIPPED}.npz"
+    shutil.copytree(pretrained.PRETRAINED_DIR / SHIPPED, tmp_path / SHIPPED)
+    npz = tmp_path / SHIPPED / bundle.VARIABLES_FILE
     data = bytearray(npz.read_bytes())
     data[len(data) // 3] ^= 0x01
     npz.write_bytes(bytes(data))
@@ -106,7 +100,7 @@ def test_corrupted_copy_of_the_shipped_model_is_one_clear_line(tmp_path, monkeyp
     code = cli.main(["predict", "--pretrained", SHIPPED, str(photo), "--output", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
-    assert "checksum mismatch" in err[0] and "deblur.npz" in err[0]
+    assert "checksum mismatch" in err[0] and "deblur/variables.npz" in err[0]
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 

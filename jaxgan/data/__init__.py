@@ -13,7 +13,7 @@ TensorFlow is imported (with GPUs hidden from it) only when an iterator is first
 """
 
 from jaxgan.data.errors import DataError
-from jaxgan.data.images import load_image
+from jaxgan.data.image_files import load_image
 
 __all__ = ["DataError", "load_image", "make_train_iterator", "make_eval_iterator", "make_semi_train_iterator"]
 

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from jaxgan.data.errors import DataError
-from jaxgan.data.images import TF_IMAGE_SUFFIXES, check_jpeg_data, images_in
+from jaxgan.data.image_files import TF_IMAGE_SUFFIXES, check_jpeg_data, images_in
 IMAGE_MODES = ("RGB", "RGBA", "L", "LA", "P")
 MASK_MODES = ("L", "P", "1")
 

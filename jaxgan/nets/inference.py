@@ -4,11 +4,10 @@ pix2pix's test.py calls model.eval() only with --eval, DeblurGAN's test.py never
 DeblurGAN-v2's predict.py calls model.train(True): dropout stays on and batch norm normalises by
 the test batch's own statistics. `apply_generator(..., train_mode=True)` does that in Flax: train=True,
 dropout drawn from `key`, batch-norm statistics updates discarded (the stored ones never change).
+Commands run G through jaxgan.bundle.apply_fn, which calls this.
 """
 
 from __future__ import annotations
-
-import jax
 
 from jaxgan import ops
 

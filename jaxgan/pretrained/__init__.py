@@ -1,90 +1,65 @@
-"""Generators shipped inside the package: plain .npz arrays (loaded without pickle) + a JSON card.
+"""Generators shipped inside the package: one generator bundle (jaxgan.bundle) per model.
 
-Each shipped model NAME is two files in this package's folder, jaxgan/pretrained/:
-    NAME.npz    the generator's variables, one array per flattened path ('params/Conv_0/kernel')
-    NAME.json   {"sha256": <of the .npz>, "config": <the run's config>, "card": {...}}
-`load_variables(NAME)` checks the checksum before reading a single array, so a truncated or altered
-file fails with a message instead of producing garbage; `write(NAME, variables, config, card)` writes
-both files. This package knows the format only (numpy and JSON, nothing else of jaxgan): the model
-ready to apply is `jaxgan.predict.load_pretrained(NAME)`, and `jaxgan.export.export_generator(workdir,
-NAME)` writes one from a training run (EMA params when kept).
+Each shipped model NAME is the bundle folder jaxgan/pretrained/NAME/ (bundle.json: the checksum of the
+variables, the run's config, how it predicts and its card; variables.npz: the arrays, read without
+pickle). `load(NAME)` checks the checksum before reading a single array, so a truncated or altered file
+fails with a message instead of producing garbage. `jaxgan.export.export_generator(workdir, NAME)`
+writes one from a training run (EMA params when kept).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import os
 from pathlib import Path
 
-import numpy as np
-from flax import traverse_util
+from jaxgan import bundle
 
 PRETRAINED_DIR = Path(__file__).resolve().parent
-SEPARATOR = "/"
 
 
-class PretrainedError(ValueError):
+class PretrainedError(bundle.BundleError):
     """A shipped model that is unknown, missing or corrupt."""
 
 
-def available() -> list[str]:
-    """Names of the shipped models (those with both files present)."""
-    return sorted(p.stem for p in PRETRAINED_DIR.glob("*.json") if p.with_suffix(".npz").is_file())
-
-
-def sha256_of(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def flatten(tree: dict) -> dict[str, np.ndarray]:
-    """{'params/Conv_0/kernel': array} of a nested dict of arrays."""
-    return {name: np.asarray(value) for name, value in traverse_util.flatten_dict(tree, sep=SEPARATOR).items()}
-
-
-def unflatten(flat: dict[str, np.ndarray]) -> dict:
-    return traverse_util.unflatten_dict(flat, sep=SEPARATOR)
-
-
-def model_files(name: str, directory: Path | None = None) -> tuple[Path, Path]:
-    """(NAME.npz, NAME.json) in `directory` (default: this package's folder)."""
+def available(directory: Path | None = None) -> list[str]:
+    """Names of the shipped models (the bundle folders of `directory`, default this package's folder)."""
     directory = Path(directory) if directory else PRETRAINED_DIR
-    return directory / f"{name}.npz", directory / f"{name}.json"
+    return sorted(p.name for p in directory.iterdir() if bundle.is_bundle(p)) if directory.is_dir() else []
+
+
+def model_dir(name: str, directory: Path | None = None) -> Path:
+    """The bundle folder of model `name` in `directory` (default: this package's folder), or the
+    path `name` itself when it holds a '/' (any bundle folder: `--init-from pretrained:PATH`)."""
+    if "/" in name or os.sep in name:
+        return Path(name)
+    return (Path(directory) if directory else PRETRAINED_DIR) / name
+
+
+def _existing(name: str, directory: Path | None) -> Path:
+    path = model_dir(name, directory)
+    if not bundle.is_bundle(path):
+        names = available(directory)
+        raise PretrainedError(f"no pretrained model named {name!r}; available: {', '.join(names) or 'none'}")
+    return path
+
+
+def load(name: str, directory: Path | None = None) -> bundle.GeneratorBundle:
+    """The shipped model `name` (see model_dir). PretrainedError listing the available models if unknown,
+    or naming the file if corrupt."""
+    path = _existing(name, directory)
+    try:
+        return bundle.GeneratorBundle.load(path)
+    except bundle.BundleError as e:
+        raise PretrainedError(f"{e}; reinstall jaxgan" if path.parent == PRETRAINED_DIR else str(e)) from None
 
 
 def read_card(name: str, directory: Path | None = None) -> dict:
-    """The JSON card of a shipped model; PretrainedError listing the available ones if unknown."""
-    npz_path, json_path = model_files(name, directory)
-    if not json_path.is_file() or not npz_path.is_file():
-        names = available() if directory is None else sorted(p.stem for p in Path(directory).glob("*.json"))
-        raise PretrainedError(f"no pretrained model named {name!r}; available: {', '.join(names) or 'none'}")
-    try:
-        return json.loads(json_path.read_text())
-    except json.JSONDecodeError as e:
-        raise PretrainedError(f"{json_path}: corrupt model card ({e})") from None
+    """The card of a shipped model (metrics, limits, source), without reading its arrays."""
+    return bundle.read_record(_existing(name, directory)).get("card", {})
 
 
 def load_variables(name: str, directory: Path | None = None) -> tuple[dict, dict]:
-    """(card, variables) of a shipped model after verifying the .npz checksum."""
-    card = read_card(name, directory)
-    npz_path, _ = model_files(name, directory)
-    actual = sha256_of(npz_path)
-    if actual != card.get("sha256"):
-        raise PretrainedError(f"{npz_path}: checksum mismatch (sha256 {actual[:12]}..., expected "
-                              f"{str(card.get('sha256'))[:12]}...): the file is corrupt; reinstall jaxgan")
-    with np.load(npz_path, allow_pickle=False) as data:
-        variables = unflatten({k: data[k] for k in data.files})
-    return card, variables
-
-
-def write(name: str, variables: dict, config: dict, card: dict | None = None,
-          directory: Path | None = None) -> Path:
-    """Writes NAME.npz (the variables, a nested dict of arrays) + NAME.json (checksum, `config` as a
-    JSON-ready dict, `card`); returns the .npz path."""
-    npz_path, json_path = model_files(name, directory)
-    npz_path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(npz_path, **flatten(variables))
-    json_path.write_text(json.dumps(
-        {"sha256": sha256_of(npz_path), "config": config, "card": card or {}},
-        indent=1, sort_keys=True) + "\n")
-    return npz_path
+    """(record, variables) of a shipped model after verifying the checksum: the record is its
+    bundle.json ('config', 'card', 'inference', 'sha256'); for `jaxgan train --init-from pretrained:NAME`."""
+    model = load(name, directory)
+    return bundle.read_record(model_dir(name, directory)), model.variables

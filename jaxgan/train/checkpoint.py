@@ -3,6 +3,7 @@
 Layout of a workdir:
     WORKDIR/checkpoints/<step>/{state,config}   the latest `train.max_to_keep` checkpoints
     WORKDIR/best/<step>/{state,config}          the best one by train.best_metric (when set)
+    WORKDIR/generator/<step>, best_generator/<step>   G alone beside each (jaxgan.bundle)
 
 A checkpoint is only written after the loop has checked every loss since the previous one for
 NaN / Inf, so a saved state is always a good one (see loop.py).
@@ -32,7 +33,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 import numpy as np
 
-from jaxgan import config_io
+from jaxgan import bundle, config_io
 from jaxgan.task import get_task
 from jaxgan.trees import flatten_with_names
 
@@ -237,6 +238,7 @@ class Checkpointer:
     def __init__(self, workdir: str | os.PathLike, config: ml_collections.ConfigDict):
         self.workdir = Path(workdir)
         self.config_json = config_dict(config)
+        self.config = config  # (G's bundle beside each checkpoint: jaxgan.bundle)
         t = config.train
         if t.best_mode not in ("max", "min"):
             raise ValueError(f"train.best_mode must be 'max' or 'min', got {t.best_mode!r}")
@@ -295,6 +297,9 @@ class Checkpointer:
         self._finish_previous()
         self._check_free_space("saving", step, state)
         self._saving("saving", step, lambda: self.latest.save(step, args=self._args(state), force=True))
+        if jax.process_index() == 0:  # G as its own artefact beside the checkpoint (jaxgan.bundle)
+            self._saving("saving", step, lambda: bundle.write_beside_checkpoint(
+                self.workdir, step, self.config, state.generator_variables(), self.config.train.max_to_keep))
 
     def save_best(self, step: int, state, metrics: dict) -> None:
         """Offers `state` to the best-checkpoint manager (kept if metrics[best_metric] is best)."""
@@ -310,6 +315,10 @@ class Checkpointer:
         self._saving("saving the best", step, lambda: self.best.save(
             step, args=self._args(state), metrics={self.best_metric: float(metrics[self.best_metric])},
             force=True))
+        if jax.process_index() == 0:
+            self._saving("saving the best", step, lambda: bundle.write_best(
+                self.workdir, step, self.config, state.generator_variables(), self.best_metric,
+                float(metrics[self.best_metric]), self.config.train.best_mode))
 
     def latest_step(self) -> int | None:
         return self.latest.latest_step()

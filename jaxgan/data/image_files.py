@@ -1,4 +1,4 @@
-"""Reading one image file as 8-bit RGB (Pillow, no TensorFlow), right for every pixel mode.
+"""Image files: found in folders and read as 8-bit RGB (Pillow, no TensorFlow), right for every pixel mode.
 
 Integer modes are scaled from their full range (16-bit gray: 0..65535 -> 0..255), float images from
 [0, 1] (or, when their values exceed 1, from [0, 255]); EXIF orientation is applied; a file of
