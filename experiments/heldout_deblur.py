@@ -46,7 +46,7 @@ def make(out: Path) -> None:
 
 def evaluate(data: Path, workdir: str, name: str, output: Path) -> dict:
     from jaxgan.predict import load_pretrained
-    from jaxgan.train.evaluate import run_evaluation
+    from jaxgan.train.evaluation import run_evaluation
     from jaxgan.train.restore import restore_generator
 
     config, module, variables = restore_generator(workdir) if workdir else load_pretrained(name)

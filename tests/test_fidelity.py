@@ -107,7 +107,7 @@ def test_evaluate_and_predict_use_train_mode_when_configured(monkeypatch):
 
     from jaxgan import predict
 
-    evaluate = importlib.import_module("jaxgan.train.evaluate")
+    evaluate = importlib.import_module("jaxgan.train.evaluation")
     g, variables, x = _NormDrop.make()
     config = tiny_config("deblur")
     config.train.eval_lpips = False

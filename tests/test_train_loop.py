@@ -18,7 +18,7 @@ from scipy import ndimage as scipy_ndimage
 
 from jaxgan import ops
 from jaxgan.train import NoCheckpointError, restore_generator, run_evaluation, train_and_evaluate
-from jaxgan.train.restore import restore_state
+from jaxgan.train.restore import restore_run
 from jaxgan.train.loop import TITLE_HEIGHT, DivergenceError
 from train_helpers import (enable_compilation_cache, fake_eval_iterator, fake_train_iterator, loop_test_config,
                            patch_engine, tiny_config)
@@ -62,16 +62,16 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_bitwise(uninterrupted,
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["2"]
     second = train_and_evaluate(config, str(tmp_path))
     assert not second["stopped_early"] and second["step"] == 4
-    *_, resumed, step = restore_state(str(tmp_path))
-    *_, reference, ref_step = restore_state(str(full_dir))
+    *_, resumed, step = restore_run(str(tmp_path))
+    *_, reference, ref_step = restore_run(str(full_dir))
     assert step == ref_step == 4
     for a, b in zip(_leaves(resumed), _leaves(reference), strict=True):
         np.testing.assert_array_equal(a, b)
     assert second["g_loss"] == full_result["g_loss"]
     # the asynchronous save of step 2 in the uninterrupted run was not disturbed by the donation of
     # the state to step 3: it equals the state saved by the run that stopped at step 2
-    *_, full_at_2, _ = restore_state(str(full_dir), step=2)
-    *_, stopped_at_2, _ = restore_state(str(tmp_path), step=2)
+    *_, full_at_2, _ = restore_run(str(full_dir), step=2)
+    *_, stopped_at_2, _ = restore_run(str(tmp_path), step=2)
     for a, b in zip(_leaves(full_at_2), _leaves(stopped_at_2), strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -105,7 +105,7 @@ def test_init_from_copies_generator_and_matching_discriminator(uninterrupted):
     from jaxgan.train import state as state_lib
 
     source, _ = uninterrupted
-    *_, trained, _ = restore_state(str(source))
+    *_, trained, _ = restore_run(str(source))
     config = loop_test_config()
     config.train.init_from = str(source)
     mesh = parallel.make_mesh()
@@ -137,7 +137,7 @@ def test_restore_generator_uses_ema_params(uninterrupted):
     workdir, _ = uninterrupted
     config, module, variables = restore_generator(str(workdir))
     assert config.generator.name == "unet" and config.train.ema_decay == 0.9
-    *_, state, _ = restore_state(str(workdir))
+    *_, state, _ = restore_run(str(workdir))
     for a, b in zip(jax.tree.leaves(variables["params"]), jax.tree.leaves(state.ema_params), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not all(np.array_equal(a, b) for a, b in
@@ -167,7 +167,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, mon
         train_and_evaluate(config, str(tmp_path))
     # ... and step 4's (bad) state was not saved: the last good checkpoint restores
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["2"]
-    *_, state, step = restore_state(str(tmp_path))
+    *_, state, step = restore_run(str(tmp_path))
     assert step == 2 and int(state.step) == 2
     assert all(np.isfinite(leaf).all() for leaf in _leaves(state))
 
@@ -269,7 +269,7 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     result = json.loads(out.split("RESULT ", 1)[1])
     assert result["stopped_early"] and 4 <= result["step"] < 10_000
     assert "stop requested" in err
-    *_, state, step = restore_state(str(tmp_path))
+    *_, state, step = restore_run(str(tmp_path))
     assert step == result["step"] == int(state.step)
 
 
@@ -296,8 +296,8 @@ def test_resume_is_exact_with_the_real_data_pipeline(tmp_path, monkeypatch, buil
     assert train_and_evaluate(config, str(tmp_path / "split"))["step"] == 2
     resumed = train_and_evaluate(config, str(tmp_path / "split"))
     assert resumed["step"] == full["step"] == 4
-    *_, a, _ = restore_state(str(tmp_path / "full"))
-    *_, b, _ = restore_state(str(tmp_path / "split"))
+    *_, a, _ = restore_run(str(tmp_path / "full"))
+    *_, b, _ = restore_run(str(tmp_path / "split"))
     for x, y in zip(_leaves(a), _leaves(b), strict=True):
         np.testing.assert_array_equal(x, y)
 

@@ -9,7 +9,7 @@ import pytest
 
 from jaxgan.task import get_task
 from jaxgan.train import parallel, progressive, train_and_evaluate
-from jaxgan.train.restore import restore_state
+from jaxgan.train.restore import restore_run
 from train_helpers import enable_compilation_cache, fake_train_iterator, patch_engine, tiny_config
 
 enable_compilation_cache()
@@ -137,15 +137,15 @@ def test_training_switches_size_at_the_scheduled_step_and_resumes_exactly(tmp_pa
     losses = _train_losses(tmp_path / "full")
     assert sorted(losses) == [1, 2, 3, 4]
     assert all(np.isfinite(v) for pair in losses.values() for v in pair)
-    full = restore_state(str(tmp_path / "full"))[3]
+    full = restore_run(str(tmp_path / "full"))[3]
     assert full.pool["images"].shape == (3, 32, 32, 6)  # the image history followed the switch
 
     spies["iterators"].clear()
     train_and_evaluate(_config(steps=2, history_size=3, progressive_fade_steps=2), str(tmp_path / "resumed"))
-    halfway = restore_state(str(tmp_path / "resumed"))[3]  # restoring knows the phase of the checkpoint
+    halfway = restore_run(str(tmp_path / "resumed"))[3]  # restoring knows the phase of the checkpoint
     assert halfway.pool["images"].shape == (3, 16, 16, 6)
     train_and_evaluate(config, str(tmp_path / "resumed"))
     assert spies["iterators"] == [(16, 0), (32, 2)]
-    resumed = restore_state(str(tmp_path / "resumed"))[3]
+    resumed = restore_run(str(tmp_path / "resumed"))[3]
     for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed)):
         np.testing.assert_array_equal(a, b)

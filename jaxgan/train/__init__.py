@@ -8,8 +8,8 @@
 - parallel:   mesh over all devices, shardings, `jit_step`, multi-host helpers.
 - checkpoint: orbax checkpoints of the state + config.
 - loop:       `train_and_evaluate(config, workdir)`.
-- restore:    `restore_state(workdir)` (a `RestoredRun`), `restore_generator(workdir)`.
-- evaluate:   `evaluate(config, workdir, split, state)`, `run_evaluation`.
+- restore:    `restore_run(workdir)` (a `RestoredRun`), `restore_generator(workdir)`.
+- evaluation: `evaluate(config, workdir, split, state)`, `run_evaluation`.
 - variants (config.variants, all off by default): `progressive` (crop-size schedule, fade-in),
   `history` (image pool for D, in GANState.pool), `transfer` (load by path where shapes match,
   report; freezing is optim's); the multi-stage G and the semi-supervised losses
@@ -17,10 +17,10 @@
 """
 
 from jaxgan.train.checkpoint import Checkpointer, CheckpointError, NoCheckpointError
-from jaxgan.train.evaluate import evaluate, run_evaluation
+from jaxgan.train.evaluation import evaluate, run_evaluation
 from jaxgan.train.loop import DivergenceError, train_and_evaluate
 from jaxgan.train.optim import make_optimizer, make_schedule
-from jaxgan.train.restore import RestoredGenerator, RestoredRun, restore_generator, restore_state
+from jaxgan.train.restore import RestoredGenerator, RestoredRun, restore_generator, restore_run
 from jaxgan.train.state import GANState, ModelState, create_state, make_modules
 from jaxgan.train.steps import StepConfig, StepFns, make_loss_nets, make_step_fns
 
@@ -29,5 +29,5 @@ __all__ = [
     "StepConfig", "StepFns", "make_loss_nets", "make_step_fns",
     "Checkpointer", "CheckpointError", "NoCheckpointError",
     "train_and_evaluate", "DivergenceError",
-    "evaluate", "run_evaluation", "RestoredRun", "RestoredGenerator", "restore_state", "restore_generator",
+    "evaluate", "run_evaluation", "RestoredRun", "RestoredGenerator", "restore_run", "restore_generator",
 ]

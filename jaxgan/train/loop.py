@@ -43,10 +43,9 @@ from jaxgan.data.prior import input_channels
 from jaxgan.task import get_task
 from jaxgan.train import checkpoint, history, parallel, progressive, steps, transfer
 from jaxgan.train import state as state_lib
-# (the package re-exports the function `evaluate`, which shadows the module of that name)
-from jaxgan.train.evaluate import run_evaluation
+from jaxgan.train.evaluation import run_evaluation
 from jaxgan.train.lock import WorkdirLock
-from jaxgan.train.restore import restore_state
+from jaxgan.train.restore import restore_run
 
 POSTFIX_KEYS = ("d_loss", "g_loss", "g_adv", "g_pixel", "g_mask", "g_perceptual")
 TITLE_HEIGHT = 14  # pixels of the sample grid's title strip
@@ -235,7 +234,7 @@ def _init_from(config, state, mesh):
     else:
         if not Path(source).is_dir():
             raise ValueError(f"train.init_from={source!r} is not a workdir (no such folder)")
-        other = restore_state(source, parallel.replicated_sharding(mesh)).state
+        other = restore_run(source, parallel.replicated_sharding(mesh)).state
         other_g = (other.g.params, other.g.batch_stats)
         other_d = (other.d.params, other.d.batch_stats)
     if not same_shapes((state.g.params, state.g.batch_stats), other_g):
@@ -286,7 +285,7 @@ def _test_once(config, state, g_module, writer: _Writer, ckpt, step: int) -> dic
     checkpoint (chosen on the validation split) when train.best_metric keeps one, else the last state."""
     ckpt.wait()
     if ckpt.best is not None and ckpt.best.latest_step() is not None:
-        state = checkpoint.restore_state(ckpt.workdir, state, which=checkpoint.BEST_DIR)
+        state = checkpoint.read_state(ckpt.workdir, state, which=checkpoint.BEST_DIR)
     variables = parallel.to_host(state.generator_variables())
     results, _ = run_evaluation(config, g_module, variables, split=config.data.eval_split)
     writer.scalars(step, "test", results)
@@ -351,10 +350,10 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     is_main = jax.process_index() == 0
     if is_main:
         workdir.mkdir(parents=True, exist_ok=True)
-    t = config.train
+    train = config.train
     for name in ("steps", "log_every", "eval_every", "checkpoint_every"):
-        if int(t[name]) < 1:
-            raise ValueError(f"train.{name} must be a positive number of steps, got {t[name]}")
+        if int(train[name]) < 1:
+            raise ValueError(f"train.{name} must be a positive number of steps, got {train[name]}")
     _check_eval_data(config)
     mesh = parallel.make_mesh()
     parallel.local_batch_size(int(config.data.batch_size), mesh)
@@ -372,7 +371,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     if ckpt.latest_step() is not None:
         state = ckpt.restore(state)
     else:
-        if t.init_from:
+        if train.init_from:
             state = _init_from(config, state, mesh)
         if config.variants.transfer_from:
             state, _ = transfer.apply_transfer(config, parallel.to_host(state), verbose=is_main)
@@ -382,7 +381,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
         _truncate_metrics(workdir, start)
         (workdir / "config.json").write_text(config_io.config_to_json(config) + "\n")
     writer = _Writer(workdir, is_main)
-    total = int(t.steps)
+    total = int(train.steps)
     train_metrics: dict = {}
     eval_metrics: dict = {}
     test_metrics: dict = {}
@@ -402,9 +401,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                 state, metrics = step_fn(state, batch, loss_nets)
                 pending.append((step, metrics))
                 bar.dispatched(metrics)
-                at_eval = step % t.eval_every == 0 or step == total
-                at_save = step % t.checkpoint_every == 0 or step == total
-                at_log = step % t.log_every == 0 or at_eval or at_save
+                at_eval = step % train.eval_every == 0 or step == total
+                at_save = step % train.checkpoint_every == 0 or step == total
+                at_log = step % train.log_every == 0 or at_eval or at_save
                 if jax.process_count() == 1:
                     stopped = stop.requested()
                 elif at_log:  # processes agree on stopping at the (collective) log points

@@ -34,8 +34,8 @@ MODES = ("resolution", "patch")
 
 def schedule(config: ml_collections.ConfigDict) -> list[tuple[int, int]]:
     """[(start batch index, crop size), ...] sorted by start; [(0, crop_size)] when off."""
-    v = config.variants
-    sizes, starts = tuple(int(s) for s in v.progressive_sizes), tuple(int(s) for s in v.progressive_steps)
+    variants = config.variants
+    sizes, starts = tuple(int(s) for s in variants.progressive_sizes), tuple(int(s) for s in variants.progressive_steps)
     if not sizes:
         if starts:
             raise ValueError("variants.progressive_steps is set but variants.progressive_sizes is empty")
@@ -48,15 +48,15 @@ def schedule(config: ml_collections.ConfigDict) -> list[tuple[int, int]]:
     all_starts = (0,) + starts
     if any(b <= a for a, b in zip(all_starts, all_starts[1:])):
         raise ValueError(f"variants.progressive_steps must be increasing and > 0, got {starts}")
-    fade = int(v.progressive_fade_steps)
+    fade = int(variants.progressive_fade_steps)
     if fade < 0:
         raise ValueError(f"variants.progressive_fade_steps must be >= 0, got {fade}")
     if fade and any(b % a for a, b in zip(sizes, sizes[1:])):
         raise ValueError(f"fade-in needs every size to be a multiple of the previous one, got {sizes}")
-    mode, crop = v.progressive_mode, int(config.data.crop_size)
+    mode, crop = variants.progressive_mode, int(config.data.crop_size)
     if mode not in MODES:
         raise ValueError(f"variants.progressive_mode must be one of {MODES}, got {mode!r}")
-    batches = tuple(int(b) for b in v.progressive_batch_sizes)
+    batches = tuple(int(b) for b in variants.progressive_batch_sizes)
     if mode == "resolution":
         if sizes[-1] != crop or max(sizes) > crop:
             raise ValueError(f"progressive_mode 'resolution' downscales the data.crop_size={crop} window: the "
@@ -90,15 +90,15 @@ def size_at(config: ml_collections.ConfigDict, index: int) -> int:
 def phase_config(config: ml_collections.ConfigDict, size: int) -> ml_collections.ConfigDict:
     """A copy of config for the data iterator of the phase of side `size`: data.crop_resize = size
     (resolution mode), or data.crop_size = size and that phase's batch (patch mode)."""
-    v = config.variants
+    variants = config.variants
     copy = ml_collections.ConfigDict(config.to_dict())
-    if v.progressive_mode == "resolution":
+    if variants.progressive_mode == "resolution":
         copy.data.crop_resize = 0 if int(size) == int(config.data.crop_size) else int(size)
     else:
         copy.data.crop_size = int(size)
-        if v.progressive_batch_sizes:
-            sizes = [int(s) for s in v.progressive_sizes]
-            copy.data.batch_size = int(v.progressive_batch_sizes[sizes.index(int(size))])
+        if variants.progressive_batch_sizes:
+            sizes = [int(s) for s in variants.progressive_sizes]
+            copy.data.batch_size = int(variants.progressive_batch_sizes[sizes.index(int(size))])
     copy.lock()
     return copy
 

@@ -22,7 +22,7 @@ from jaxgan.train import state as state_lib
 
 
 class RestoredRun(NamedTuple):
-    """What `restore_state` read: the saved config, the modules it builds, the state and its step."""
+    """What `restore_run` read: the saved config, the modules it builds, the state and its step."""
 
     config: ml_collections.ConfigDict
     g_module: nn.Module
@@ -49,7 +49,7 @@ def _abstract_state(config, g_module, d_module, sharding, step: int = 0):
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
 
 
-def restore_state(workdir: str, sharding=None, step: int | None = None) -> RestoredRun:
+def restore_run(workdir: str, sharding=None, step: int | None = None) -> RestoredRun:
     """RestoredRun(config, g_module, d_module, state, step) of a workdir's newest good (or given) checkpoint,
     arrays placed with `sharding` (default: this process's first device)."""
     sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
@@ -67,5 +67,5 @@ def restore_generator(workdir: str) -> RestoredGenerator:
     """RestoredGenerator(config, g_module, g_variables) of a trained run: the config saved with its latest
     checkpoint and G's variables (EMA params when kept). NoCheckpointError (a ValueError) names
     the workdir when it holds no checkpoint."""
-    run = restore_state(workdir)
+    run = restore_run(workdir)
     return RestoredGenerator(run.config, run.g_module, jax.device_get(run.state.generator_variables()))
