@@ -132,7 +132,7 @@ def test_joint_d_forward_equals_separate_passes_without_batch_norm():
     state, batch, _ = _setup(config)
     s = steps.StepConfig.from_config(config)
     real, fake = batch["target"], -batch["target"]
-    real_logits, fake_logits, _ = steps._d_logits(s, state.d, state.d.params, batch["input"], real, fake, KEY)
+    real_logits, fake_logits, _ = steps.d_logits(s, state.d, state.d.params, batch["input"], real, fake, KEY)
     apply = lambda img: state.d.apply_fn({"params": state.d.params},  # noqa: E731
                                          jnp.concatenate([batch["input"], img], -1), train=True)
     chex.assert_trees_all_close(real_logits, apply(real), atol=1e-6)

@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 
+from jaxgan import config_io
 from jaxgan.task import get_task
 from jaxgan.train import parallel, progressive, train_and_evaluate
 from jaxgan.train.restore import restore_run
@@ -52,7 +53,7 @@ def test_bad_schedules_are_value_errors(sizes, steps, match):
     c = tiny_config()  # crop_size 16
     c.variants.progressive_sizes, c.variants.progressive_steps = sizes, steps
     with pytest.raises(ValueError, match=match):
-        progressive.schedule(c)
+        config_io.check_values(c)
 
 
 def test_patch_mode_checks_batches_and_refuses_a_fade():
@@ -61,12 +62,12 @@ def test_patch_mode_checks_batches_and_refuses_a_fade():
     c.variants.progressive_mode = "patch"
     c.variants.progressive_batch_sizes = (8, 2)  # data.batch_size is 4
     with pytest.raises(ValueError, match="batch"):
-        progressive.schedule(c)
+        config_io.check_values(c)
     c.variants.progressive_batch_sizes = (8, 4)
     assert progressive.schedule(c) == [(0, 8), (2, 16)]
     c.variants.progressive_fade_steps = 2
     with pytest.raises(ValueError, match="resolution"):
-        progressive.schedule(c)
+        config_io.check_values(c)
 
 
 def test_resolution_phases_downscale_the_same_window():

@@ -237,10 +237,7 @@ class Checkpointer:
     def __init__(self, workdir: str | os.PathLike, config: ml_collections.ConfigDict):
         self.workdir = Path(workdir)
         self.config_json = config_dict(config)
-        train = config.train
-        if train.best_mode not in ("max", "min"):
-            raise ValueError(f"train.best_mode must be 'max' or 'min', got {train.best_mode!r}")
-        check_best_metric(config)
+        train = config.train  # (its values checked when the config was read: config_io, check_best_metric)
         self.best_metric = train.best_metric
         self.latest = _manager(self.workdir / LATEST_DIR, train.max_to_keep)
         self.best = (_manager(self.workdir / BEST_DIR, 1, train.best_metric, train.best_mode)

@@ -72,20 +72,22 @@ def compute_dtype(config: ml_collections.ConfigDict):
     return COMPUTE_DTYPES[name]
 
 
-def d_image_channels(config: ml_collections.ConfigDict) -> int:
+def d_image_channels(config: ml_collections.ConfigDict, task=None) -> int:
     """Channels of the image D judges: 3 (deblur), or G's output channels (segment masks as
-    probabilities: 1 for a sigmoid mask, C for a softmax one)."""
-    return get_task(config.task).d_image_channels(config)
+    probabilities: 1 for a sigmoid mask, C for a softmax one). `task`: config.task's object when
+    the caller has resolved it."""
+    return (task or get_task(config.task)).d_image_channels(config)
 
 
-def make_modules(config: ml_collections.ConfigDict):
+def make_modules(config: ml_collections.ConfigDict, task=None):
     """(g_module, d_module) from config.generator / config.discriminator, computing in
-    train.compute_dtype. Checks D's in_channels against what the step feeds it."""
+    train.compute_dtype. Checks D's in_channels against what the step feeds it. `task`: config.task's
+    object when the caller has resolved it (jaxgan.train.build)."""
     dtype = compute_dtype(config)
     g_options = dict(config.generator.options)
     d_options = dict(config.discriminator.options)
     condition = input_channels(config.data)
-    expected = d_image_channels(config) + (condition if config.discriminator.conditional else 0)
+    expected = d_image_channels(config, task) + (condition if config.discriminator.conditional else 0)
     if d_options.get("in_channels", expected) != expected:
         what = f"condition ({condition}) + image" if config.discriminator.conditional else "image"
         raise ValueError(
@@ -121,8 +123,6 @@ def create_state(config: ml_collections.ConfigDict, g_module, d_module, sample_b
     x = jnp.zeros(np.shape(sample_batch["input"]), jnp.float32)
     g_key, d_key, run_key = jax.random.split(key, 3)
     n_critic = int(config.loss.n_critic)
-    if n_critic < 1:
-        raise ValueError(f"loss.n_critic must be >= 1, got {n_critic}")
     g_tx = make_optimizer(config, config.optim.g_lr)
     d_tx = make_optimizer(config, config.optim.d_lr, n_critic)
     variants = config.variants
