@@ -84,7 +84,7 @@ def _dry_run(config) -> int:
     from jaxgan.train.build import build  # deferred (JAX): `jaxgan --help` stays instant
     from jaxgan.trees import count_params  # deferred (JAX): `jaxgan --help` stays instant
 
-    shapes = build(config).abstract_state()
+    shapes = build(config, with_loss_nets=False).abstract_state()
     print(config)
     print(f"generator {config.generator.name}: {count_params(shapes.g.params):,} parameters")
     print(f"discriminator {config.discriminator.name}: {count_params(shapes.d.params):,} parameters")

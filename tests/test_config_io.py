@@ -78,7 +78,7 @@ def test_a_run_saved_before_the_logit_pool_keeps_its_batch_centres():
     ("loss.perceptual_net", "vgg11", "config.loss.perceptual_net must be one of vgg16, vgg19, got 'vgg11'"),
     ("loss.pixel_input", "bgr", "config.loss.pixel_input must be one of imagenet, raw, got 'bgr'"),
     ("loss.relativistic_centres", "median", "config.loss.relativistic_centres must be one of pool, batch"),
-    ("discriminator.mask_input", "probabilities", "config.discriminator.mask_input 'probabilities' needs task 'segment'"),
+    ("discriminator.mask_input", "probabilities", "discriminator.mask_input 'probabilities' needs task 'segment'"),
     ("variants.semi_supervised", True, "config.variants.semi_supervised needs task 'segment'"),
     ("variants.transfer_model", "both", "config.variants.transfer_model must be one of generator, discriminator"),
 ])

@@ -1,9 +1,10 @@
 """`build(config, mesh)`: what a run is made of, from its config, resolved once.
 
-A `Setup` holds the task, the resolved step config (jaxgan.train.steps.StepConfig), G's and D's
-modules and the three bound steps; from them it makes the abstract state (what a checkpoint is
-read into), the initial state, the jitted train step and the losses' frozen networks. The loop, the
-restore of a workdir and the command line's dry run all start here.
+A `Setup` holds the task, the resolved step config (jaxgan.train.steps.StepConfig), the losses'
+frozen networks (read before any model is built, so a missing weights file stops a run at once),
+G's and D's modules and the three bound steps; from them it makes the abstract state (what a
+checkpoint is read into), the initial state and the jitted train step. The loop, the restore of a
+workdir and the command line's dry run all start here.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Setup:
     config: ml_collections.ConfigDict
     mesh: Mesh | None
     step_config: steps.StepConfig
+    loss_nets: Any  # host arrays of steps.load_loss_nets; None when built without them (a restore)
     g_module: nn.Module
     d_module: nn.Module
     step_fns: steps.StepFns
@@ -69,9 +71,11 @@ class Setup:
         """The train step jitted with the mesh's shardings, the state donated."""
         return parallel.jit_step(self.step_fns.train_step, self._mesh())
 
-    def loss_nets(self) -> Any:
-        """The losses' frozen networks (steps.load_loss_nets), replicated over the mesh."""
-        return parallel.replicate(steps.load_loss_nets(self.step_config), self._mesh())
+    def replicated_loss_nets(self) -> Any:
+        """The losses' frozen networks replicated over the mesh."""
+        if self.loss_nets is None:
+            raise ValueError("this Setup was built without its loss networks (restore only)")
+        return parallel.replicate(self.loss_nets, self._mesh())
 
     def _mesh(self) -> Mesh:
         if self.mesh is None:
@@ -79,9 +83,11 @@ class Setup:
         return self.mesh
 
 
-def build(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> Setup:
-    """The Setup of `config`: its step config resolved once, G's and D's modules, the bound steps."""
+def build(config: ml_collections.ConfigDict, mesh: Mesh | None = None, with_loss_nets: bool = True) -> Setup:
+    """The Setup of `config`: its step config resolved once, the losses' networks (unless
+    with_loss_nets is False: a restore needs none), G's and D's modules, the bound steps."""
     step_config = steps.resolve_step_config(config)
+    loss_nets = steps.load_loss_nets(step_config) if with_loss_nets else None
     g_module, d_module = state_lib.make_modules(config, step_config.task)
     conv_impl = config.train.get("conv_impl", "auto")
-    return Setup(config, mesh, step_config, g_module, d_module, steps.bind_steps(step_config, conv_impl))
+    return Setup(config, mesh, step_config, loss_nets, g_module, d_module, steps.bind_steps(step_config, conv_impl))

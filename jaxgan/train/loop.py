@@ -355,7 +355,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     parallel.local_batch_size(int(config.data.batch_size), mesh)
     transfer.check_source(config)  # missing weight files stop the run here, before any model is built
     setup = build(config, mesh)
-    loss_nets = setup.loss_nets()
+    loss_nets = setup.replicated_loss_nets()
     step_fn = setup.jit_train_step()
     ckpt = checkpoint.Checkpointer(workdir, config)
     # the state's image pool (if any) has the crop size of the last finished step's phase

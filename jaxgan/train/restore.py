@@ -41,7 +41,7 @@ def restore_run(workdir: str, mesh=None, step: int | None = None) -> RestoredRun
     """RestoredRun(config, g_module, d_module, state, step) of a workdir's newest good (or given) checkpoint,
     arrays replicated over `mesh` (default: on this process's first device)."""
     def make_target(config, saved_step):  # built from the config saved with that checkpoint
-        setup = build(config, mesh)
+        setup = build(config, mesh, with_loss_nets=False)
         return setup.abstract_state(saved_step), setup
 
     # the newest checkpoint that passes its checksums (damaged ones are skipped with a warning)
