@@ -46,7 +46,7 @@ def make(out: Path) -> None:
 
 def evaluate(data: Path, workdir: str, name: str, output: Path) -> dict:
     from jaxgan import bundle, pretrained
-    from jaxgan.train.evaluate import run_evaluation
+    from jaxgan.train.evaluation import run_evaluation
 
     generator = bundle.load_generator(workdir) if workdir else pretrained.load(name)
     config, module, variables = generator.config, generator.module(), generator.variables

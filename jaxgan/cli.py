@@ -81,18 +81,10 @@ def _cmd_train(args, extra) -> int:
 
 def _dry_run(config) -> int:
     """Prints the resolved config and G's and D's parameter counts (shapes only, nothing computed or written)."""
-    import jax
-    import numpy as np
-
-    from jaxgan.data.prior import input_channels  # deferred (JAX): `jaxgan --help` stays instant
-    from jaxgan.train import state as state_lib  # deferred (JAX): `jaxgan --help` stays instant
+    from jaxgan.train.build import build  # deferred (JAX): `jaxgan --help` stays instant
     from jaxgan.trees import count_params  # deferred (JAX): `jaxgan --help` stays instant
 
-    g_module, d_module = state_lib.make_modules(config)
-    size = int(config.data.crop_size)
-    sample = {"input": np.zeros((1, size, size, input_channels(config.data)), np.float32)}
-    shapes = jax.eval_shape(lambda key: state_lib.create_state(config, g_module, d_module, sample, key),
-                            jax.random.PRNGKey(0))
+    shapes = build(config, with_loss_nets=False).abstract_state()
     print(config)
     print(f"generator {config.generator.name}: {count_params(shapes.g.params):,} parameters")
     print(f"discriminator {config.discriminator.name}: {count_params(shapes.d.params):,} parameters")
@@ -121,7 +113,7 @@ def _cmd_evaluate(args, extra) -> int:
 
         results = score.evaluate_in_convention(args.workdir, config, args.split, args.convention, args.crop_border)
     else:
-        from jaxgan.train.evaluate import run_evaluation  # deferred (JAX): `jaxgan --help` stays instant
+        from jaxgan.train.evaluation import run_evaluation  # deferred (JAX): `jaxgan --help` stays instant
 
         results, _ = run_evaluation(config, generator.module(), generator.variables, args.split, lpips=args.lpips)
     text = json.dumps(results, indent=1, sort_keys=True)

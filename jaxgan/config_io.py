@@ -123,12 +123,22 @@ def load_config(path: str | Path, overrides: dict[str, str] | None = None) -> ml
 # config is read (load_config, and the command line after its overrides), before any work.
 POSITIVE_INTS = ("data.crop_size", "data.batch_size", "data.eval_batch_size", "data.num_classes",
                  "train.max_to_keep", "train.steps", "train.log_every", "train.eval_every",
-                 "train.checkpoint_every", "optim.schedule_period")
+                 "train.checkpoint_every", "optim.schedule_period", "loss.n_critic")
 NON_NEGATIVE_INTS = ("data.eval_size", "data.num_eval_examples", "data.num_train_examples",
-                     "optim.warmup_steps", "optim.decay_steps", "variants.progressive_fade_steps")
+                     "optim.warmup_steps", "optim.decay_steps", "variants.progressive_fade_steps",
+                     "variants.history_size")
 NON_NEGATIVE_FLOATS = ("optim.g_lr", "optim.d_lr", "optim.min_lr")  # and every *_weight of loss / variants
 FRACTIONS = {"train.ema_decay": (0.0, 1.0, "[0, 1)"), "variants.labelled_fraction": (0.0, 1.0, "(0, 1]")}
-CHOICES = {"train.best_mode": ("max", "min"), "train.compute_dtype": ("float32", "bfloat16")}
+# the names each implementing module accepts (a test holds them equal: tests/test_config_io.py)
+CHOICES = {"train.best_mode": ("max", "min"), "train.compute_dtype": ("float32", "bfloat16"),
+           "loss.gradient_penalty": ("none", "wgan_gp", "wgan_gp_deblurgan", "r1"),
+           "loss.perceptual_net": ("vgg16", "vgg19"), "loss.perceptual_input": ("imagenet", "raw"),
+           "loss.pixel_input": ("imagenet", "raw"), "loss.relativistic_centres": ("pool", "batch"),
+           "discriminator.mask_input": ("signed", "probabilities"),
+           "variants.transfer_model": ("generator", "discriminator"),
+           "optim.schedule": ("constant", "linear_decay", "cosine"),
+           "variants.progressive_mode": ("resolution", "patch")}
+RELATIVISTIC = ("ragan", "ragan_ls")  # adversarial kinds that need D's output on the real batch
 
 
 def _value(config: ml_collections.ConfigDict, dotted: str):
@@ -169,6 +179,65 @@ def check_values(config: ml_collections.ConfigDict) -> None:
         node = _value(config, dotted)
         if node is not None and node not in valid:
             raise ConfigError(f"config.{dotted} must be one of {', '.join(valid)}, got {node!r}")
+    _check_combinations(config)
+    _check_progressive(config)
+
+
+def _check_combinations(config: ml_collections.ConfigDict) -> None:
+    """ConfigError naming the first pair of values that do not go together."""
+    task, loss = _value(config, "task"), config.get("loss")
+    if _value(config, "variants.semi_supervised"):
+        if task != "segment":
+            raise ConfigError("config.variants.semi_supervised needs task 'segment'")
+        if loss is not None and loss.get("adversarial") in RELATIVISTIC:
+            raise ConfigError(f"config.variants.semi_supervised needs a non-relativistic loss.adversarial, got "
+                              f"{loss.adversarial!r} (unlabelled images have no real counterpart)")
+    mask_input = _value(config, "discriminator.mask_input")
+    if mask_input not in (None, "signed") and task != "segment":
+        raise ConfigError(f"config.discriminator.mask_input {mask_input!r} needs task 'segment'")
+    pool_size = _value(config, "loss.relativistic_pool_size")
+    if _value(config, "loss.relativistic_centres") == "pool" and pool_size is not None and pool_size < 1:
+        raise ConfigError(f"config.loss.relativistic_pool_size must be >= 1, got {pool_size}")
+
+
+def _check_progressive(config: ml_collections.ConfigDict) -> None:
+    """ConfigError naming what is wrong with the progressive schedule (jaxgan.train.progressive)."""
+    variants, data = config.get("variants"), config.get("data")
+    if variants is None or "progressive_sizes" not in variants or data is None:
+        return
+    sizes, starts = tuple(int(s) for s in variants.progressive_sizes), tuple(int(s) for s in variants.progressive_steps)
+    if not sizes:
+        if starts:
+            raise ConfigError("variants.progressive_steps is set but variants.progressive_sizes is empty")
+        return
+    if len(starts) != len(sizes) - 1:
+        raise ConfigError(f"variants.progressive_steps needs one start step per size after the first: "
+                          f"{len(sizes) - 1} for sizes {sizes}, got {starts}")
+    if any(s < 1 for s in sizes):
+        raise ConfigError(f"variants.progressive_sizes must be positive, got {sizes}")
+    all_starts = (0,) + starts
+    if any(b <= a for a, b in zip(all_starts, all_starts[1:])):
+        raise ConfigError(f"variants.progressive_steps must be increasing and > 0, got {starts}")
+    fade = int(variants.progressive_fade_steps)
+    if fade and any(b % a for a, b in zip(sizes, sizes[1:])):
+        raise ConfigError(f"fade-in needs every size to be a multiple of the previous one, got {sizes}")
+    mode, crop = variants.progressive_mode, int(data.crop_size)
+    batches = tuple(int(b) for b in variants.progressive_batch_sizes)
+    if mode == "resolution":
+        if sizes[-1] != crop or max(sizes) > crop:
+            raise ConfigError(f"progressive_mode 'resolution' downscales the data.crop_size={crop} window: the "
+                              f"sizes must be <= {crop} and end at it, got {sizes}")
+        if batches:
+            raise ConfigError("variants.progressive_batch_sizes is for progressive_mode 'patch'")
+    else:
+        if fade:
+            raise ConfigError("variants.progressive_fade_steps needs progressive_mode 'resolution' (a patch "
+                              "curriculum keeps the pixel scale: there is no lower resolution to fade from)")
+        if sizes[-1] != crop:
+            raise ConfigError(f"the last of variants.progressive_sizes {sizes} must be data.crop_size={crop}")
+        if batches and (len(batches) != len(sizes) or batches[-1] != int(data.batch_size)):
+            raise ConfigError(f"variants.progressive_batch_sizes needs one batch per size {sizes} ending at "
+                              f"data.batch_size={data.batch_size}, got {batches}")
 
 
 def config_to_json(config: ml_collections.ConfigDict) -> str:

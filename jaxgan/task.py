@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -26,6 +27,29 @@ from jaxgan.losses import perceptual as perceptual_lib
 from jaxgan.nets.outputs import logits_to_labels, probabilities, probabilities_image
 
 MASK_INPUTS = ("signed", "probabilities")  # discriminator.mask_input: D sees 2 p - 1, or p
+
+
+@dataclasses.dataclass(frozen=True)
+class SupervisedLoss:
+    """G's supervised terms (config.loss): pixel (+ perceptual) for deblur, mask for segment."""
+
+    pixel: str = "none"
+    pixel_weight: float = 0.0
+    pixel_input: str = "raw"
+    mask: str = "none"
+    mask_weight: float = 0.0
+    perceptual_weight: float = 0.0
+    perceptual_layers: tuple = ()
+    perceptual_net: str = "vgg16"
+    perceptual_input: str = "imagenet"
+
+    @classmethod
+    def from_config(cls, loss) -> "SupervisedLoss":
+        """From config.loss."""
+        return cls(pixel=loss.pixel, pixel_weight=float(loss.pixel_weight), pixel_input=loss.pixel_input,
+                   mask=loss.mask, mask_weight=float(loss.mask_weight),
+                   perceptual_weight=float(loss.perceptual_weight), perceptual_layers=tuple(loss.perceptual_layers),
+                   perceptual_net=loss.perceptual_net, perceptual_input=loss.perceptual_input)
 
 
 def _to_unit(x):
@@ -127,24 +151,24 @@ class Deblur:
         return jax.image.resize(target, (target.shape[0], height, width, target.shape[-1]), "linear",
                                 antialias=True)
 
-    def supervised_loss(self, s, output, target, loss_nets, perceptual: bool, total):
+    def supervised_loss(self, terms: SupervisedLoss, output, target, loss_nets, perceptual: bool, total):
         """total + pixel_weight x pixel loss (+ perceptual_weight x perceptual loss); (total, metrics)."""
         metrics = {}
-        if s.pixel != "none":  # on [-1, 1] (raw) or ImageNet-normalised images (DeblurGAN-v2)
-            pixel = losses.get_pixel_loss(s.pixel)(perceptual_lib.network_input(output, s.pixel_input),
-                                                   perceptual_lib.network_input(target, s.pixel_input))
-            total = total + s.pixel_weight * pixel
+        if terms.pixel != "none":  # on [-1, 1] (raw) or ImageNet-normalised images (DeblurGAN-v2)
+            pixel = losses.get_pixel_loss(terms.pixel)(perceptual_lib.network_input(output, terms.pixel_input),
+                                                       perceptual_lib.network_input(target, terms.pixel_input))
+            total = total + terms.pixel_weight * pixel
             metrics["g_pixel"] = pixel
-        if perceptual and s.perceptual_weight > 0:
-            value = losses.perceptual_loss(loss_nets["vgg"], output, target, layers=s.perceptual_layers,
-                                           net=s.perceptual_net, input=s.perceptual_input)
-            total = total + s.perceptual_weight * value
+        if perceptual and terms.perceptual_weight > 0:
+            value = losses.perceptual_loss(loss_nets["vgg"], output, target, layers=terms.perceptual_layers,
+                                           net=terms.perceptual_net, input=terms.perceptual_input)
+            total = total + terms.perceptual_weight * value
             metrics["g_perceptual"] = value
         return total, metrics
 
-    def check_losses(self, s) -> None:
-        if s.pixel != "none":
-            losses.get_pixel_loss(s.pixel)
+    def check_losses(self, terms: SupervisedLoss) -> None:
+        if terms.pixel != "none":
+            losses.get_pixel_loss(terms.pixel)
 
     def new_scores(self, config, lpips: bool) -> ImageScores:
         del config
@@ -206,17 +230,17 @@ class Segment:
                                   "nearest")
         return labels[..., 0].astype(target.dtype)
 
-    def supervised_loss(self, s, output, target, loss_nets, perceptual: bool, total):
+    def supervised_loss(self, terms: SupervisedLoss, output, target, loss_nets, perceptual: bool, total):
         """total + mask_weight x mask loss; (total, metrics)."""
         del loss_nets, perceptual
-        if s.mask == "none":
+        if terms.mask == "none":
             return total, {}
-        mask = losses.get_mask_loss(s.mask)(output, target)
-        return total + s.mask_weight * mask, {"g_mask": mask}
+        mask = losses.get_mask_loss(terms.mask)(output, target)
+        return total + terms.mask_weight * mask, {"g_mask": mask}
 
-    def check_losses(self, s) -> None:
-        if s.mask != "none":
-            losses.get_mask_loss(s.mask)
+    def check_losses(self, terms: SupervisedLoss) -> None:
+        if terms.mask != "none":
+            losses.get_mask_loss(terms.mask)
 
     def new_scores(self, config, lpips: bool) -> MaskScores:
         del lpips

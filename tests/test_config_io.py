@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from jaxgan import config_io
+from jaxgan.config import base_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
 
@@ -68,3 +69,54 @@ def test_a_run_saved_before_the_logit_pool_keeps_its_batch_centres():
     del saved["loss"]["relativistic_centres"]
     back = config_io.config_from_json(json.dumps(saved))
     assert back.loss.adversarial == "ragan_ls" and back.loss.relativistic_centres == "batch"
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("loss.n_critic", 0, "config.loss.n_critic must be a positive whole number, got 0"),
+    ("variants.history_size", -1, "config.variants.history_size must be a non-negative whole number, got -1"),
+    ("loss.gradient_penalty", "gp", "config.loss.gradient_penalty must be one of none, wgan_gp, wgan_gp_deblurgan, r1"),
+    ("loss.perceptual_net", "vgg11", "config.loss.perceptual_net must be one of vgg16, vgg19, got 'vgg11'"),
+    ("loss.pixel_input", "bgr", "config.loss.pixel_input must be one of imagenet, raw, got 'bgr'"),
+    ("loss.relativistic_centres", "median", "config.loss.relativistic_centres must be one of pool, batch"),
+    ("discriminator.mask_input", "probabilities", "discriminator.mask_input 'probabilities' needs task 'segment'"),
+    ("variants.semi_supervised", True, "config.variants.semi_supervised needs task 'segment'"),
+    ("variants.transfer_model", "both", "config.variants.transfer_model must be one of generator, discriminator"),
+])
+def test_values_the_steps_read_are_checked_when_the_config_is_read(key, value, needle):
+    """One line naming the key, raised by config_io.check_values (the one place values are checked)."""
+    config = base_config()
+    section, name = key.split(".")
+    config[section][name] = value
+    with pytest.raises(config_io.ConfigError) as raised:
+        config_io.check_values(config)
+    assert needle in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_semi_supervised_with_a_relativistic_loss_and_an_empty_logit_pool_are_refused():
+    config = base_config()
+    config.task = "segment"
+    config.variants.semi_supervised = True
+    config.loss.adversarial = "ragan_ls"
+    with pytest.raises(config_io.ConfigError, match="non-relativistic loss.adversarial, got 'ragan_ls'"):
+        config_io.check_values(config)
+    config = base_config()
+    config.loss.relativistic_centres = "pool"
+    config.loss.relativistic_pool_size = 0
+    with pytest.raises(config_io.ConfigError, match="relativistic_pool_size must be >= 1, got 0"):
+        config_io.check_values(config)
+
+
+def test_the_checked_choices_are_the_names_the_implementations_take():
+    from jaxgan.losses import ADVERSARIAL_KINDS, get_adversarial, perceptual
+    from jaxgan.task import MASK_INPUTS
+    from jaxgan.train.optim import MODELS, SCHEDULES
+    from jaxgan.train.state import COMPUTE_DTYPES
+
+    choices = config_io.CHOICES
+    assert choices["loss.perceptual_net"] == perceptual.NETS
+    assert set(choices["loss.perceptual_input"]) == set(choices["loss.pixel_input"]) == set(perceptual.INPUTS)
+    assert choices["discriminator.mask_input"] == MASK_INPUTS
+    assert choices["variants.transfer_model"] == MODELS
+    assert choices["optim.schedule"] == SCHEDULES
+    assert set(choices["train.compute_dtype"]) == set(COMPUTE_DTYPES)
+    assert config_io.RELATIVISTIC == tuple(k for k in ADVERSARIAL_KINDS if get_adversarial(k).needs_real)

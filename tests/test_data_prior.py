@@ -126,7 +126,7 @@ def test_evaluation_reports_the_prior_as_a_baseline_and_predictor_computes_it(da
 
     from jaxgan.nets.nafnet import NAFNet
     from jaxgan.predict import Predictor
-    from jaxgan.train.evaluate import run_evaluation
+    from jaxgan.train.evaluation import run_evaluation
 
     c = _config(data_dir, eval_size=64, num_eval_examples=4)
     c.train.eval_lpips = False

@@ -107,7 +107,7 @@ def test_evaluate_and_predict_use_train_mode_when_configured(monkeypatch):
 
     from jaxgan import predict
 
-    evaluate = importlib.import_module("jaxgan.train.evaluate")
+    evaluate = importlib.import_module("jaxgan.train.evaluation")
     g, variables, x = _NormDrop.make()
     config = tiny_config("deblur")
     config.train.eval_lpips = False
@@ -442,7 +442,7 @@ def test_imagenet_normalised_mse_against_its_formula():
     out = jnp.asarray(rng.uniform(-1, 1, (2, 4, 4, 3)), jnp.float32)
     target = jnp.asarray(rng.uniform(-1, 1, (2, 4, 4, 3)), jnp.float32)
     s = steps.StepConfig.from_config(config)
-    total, metrics = steps._supervised_loss(s, out, target, {})
+    total, metrics = steps.supervised_loss(s, out, target, {})
     std = np.array([0.229, 0.224, 0.225], np.float32)
     expected = np.mean(np.square((np.asarray(out) - np.asarray(target)) / 2 / std))
     np.testing.assert_allclose(metrics["g_pixel"], expected, rtol=1e-5)

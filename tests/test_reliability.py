@@ -19,7 +19,7 @@ import pytest
 from jaxgan import cli
 from jaxgan.train import checkpoint, train_and_evaluate
 from jaxgan.train.checkpoint import CheckpointError, DamagedCheckpointWarning
-from jaxgan.train.restore import restore_state
+from jaxgan.train.restore import restore_run
 from train_helpers import enable_compilation_cache, loop_test_config, patch_engine
 from cli_helpers import error_line
 
@@ -93,8 +93,8 @@ def test_truncated_latest_is_skipped_by_evaluate_predict_and_resume(reference, t
     os.truncate(victim, victim.stat().st_size // 2)
     # evaluate / predict: the newest good checkpoint (7), exactly as saved, and one warning naming 8
     with pytest.warns(DamagedCheckpointWarning, match=r"checkpoint 8 in .* is damaged \(file .* bytes"):
-        *_, state, step = restore_state(str(workdir))
-    *_, expected, _ = restore_state(str(reference), step=7)
+        *_, state, step = restore_run(str(workdir))
+    *_, expected, _ = restore_run(str(reference), step=7)
     assert step == 7
     _assert_same_state(state, expected)
     image = tmp_path / "a.png"
@@ -109,8 +109,8 @@ def test_truncated_latest_is_skipped_by_evaluate_predict_and_resume(reference, t
     with pytest.warns(DamagedCheckpointWarning, match="moved the damaged checkpoint 8"):
         train_and_evaluate(_config(), str(workdir))
     assert (workdir / checkpoint.DAMAGED_DIR / "8").is_dir()
-    *_, resumed, step = restore_state(str(workdir))
-    *_, final, _ = restore_state(str(reference))
+    *_, resumed, step = restore_run(str(workdir))
+    *_, final, _ = restore_run(str(reference))
     assert step == 8
     _assert_same_state(resumed, final)
 
@@ -120,13 +120,13 @@ def test_flipped_bytes_are_detected_and_never_restored(reference, tmp_path, caps
     for s in (8, 7):
         _flip_bytes(_largest_file(workdir / "checkpoints" / str(s)))
     with pytest.warns(DamagedCheckpointWarning) as record:
-        *_, state, step = restore_state(str(workdir))
+        *_, state, step = restore_run(str(workdir))
     assert step == 6 and len(record) == 2 and "does not match its checksum" in str(record[0].message)
-    _assert_same_state(state, restore_state(str(reference), step=6)[3])
+    _assert_same_state(state, restore_run(str(reference), step=6)[3])
     # every checkpoint damaged: one line, exit 2, nothing restored
     _flip_bytes(_largest_file(workdir / "checkpoints" / "6"))
     with pytest.raises(CheckpointError, match="no usable checkpoint, 3 damaged"):
-        restore_state(str(workdir))
+        restore_run(str(workdir))
     code = cli.main(["evaluate", "--workdir", str(workdir), "--no-lpips"])
     assert code == 2
     assert "no usable checkpoint" in error_line(capsys.readouterr().err)
@@ -143,9 +143,9 @@ def test_checkpoint_without_manifest_still_restores(reference, tmp_path):
     workdir = _copy(reference, tmp_path)
     for manifest in (workdir / "checkpoints").glob(f"*/{checkpoint.MANIFEST}"):
         manifest.unlink()
-    *_, state, step = restore_state(str(workdir))
+    *_, state, step = restore_run(str(workdir))
     assert step == 8
-    _assert_same_state(state, restore_state(str(reference))[3])
+    _assert_same_state(state, restore_run(str(reference))[3])
 
 
 @pytest.fixture(scope="module")
@@ -200,8 +200,8 @@ def test_kill9_during_a_save_resumes_exactly(killed_run, reference, monkeypatch)
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     train_steps = [r["step"] for r in rows if r["split"] == "train"]
     assert train_steps == list(range(1, STEPS + 1))  # truncated to the restored step, then continued
-    *_, resumed, step = restore_state(str(workdir))
-    *_, final, _ = restore_state(str(reference))
+    *_, resumed, step = restore_run(str(workdir))
+    *_, final, _ = restore_run(str(reference))
     assert step == STEPS
     _assert_same_state(resumed, final)
 
@@ -241,7 +241,7 @@ def test_disk_full_at_the_second_checkpoint_keeps_the_first(tmp_path, monkeypatc
         message = str(info.value)
         assert "disk full while saving checkpoint 2" in message and "the checkpoints kept: 1" in message
         assert not _tmp_folders(disk)
-        *_, state, step = restore_state(str(disk / "w"))
+        *_, state, step = restore_run(str(disk / "w"))
         assert step == 1 and int(state.step) == 1
 
 

@@ -1,5 +1,5 @@
-"""jaxgan.train.loop / checkpoint / evaluate: exact resume, divergence guard, outputs, SIGTERM,
-evaluation against closed forms, restoring a generator."""
+"""jaxgan.train.loop / checkpoint / restore: exact resume, divergence guard, outputs, SIGTERM,
+restoring a generator (evaluation against closed forms: test_train_evaluation.py)."""
 
 import json
 import os
@@ -14,14 +14,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import ndimage as scipy_ndimage
 
 from jaxgan import ops
 from jaxgan.train import NoCheckpointError, restore_generator, run_evaluation, train_and_evaluate
-from jaxgan.train.restore import restore_state
+from jaxgan.train.restore import restore_run
 from jaxgan.train.loop import TITLE_HEIGHT, DivergenceError
-from train_helpers import (enable_compilation_cache, fake_eval_iterator, fake_train_iterator, loop_test_config,
-                           patch_engine, tiny_config)
+from train_helpers import (enable_compilation_cache, fake_train_iterator, loop_test_config,
+                           patch_engine)
 
 ROOT = Path(__file__).parents[1]
 CACHE_ENV = enable_compilation_cache()
@@ -62,16 +61,16 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_bitwise(uninterrupted,
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["2"]
     second = train_and_evaluate(config, str(tmp_path))
     assert not second["stopped_early"] and second["step"] == 4
-    *_, resumed, step = restore_state(str(tmp_path))
-    *_, reference, ref_step = restore_state(str(full_dir))
+    *_, resumed, step = restore_run(str(tmp_path))
+    *_, reference, ref_step = restore_run(str(full_dir))
     assert step == ref_step == 4
     for a, b in zip(_leaves(resumed), _leaves(reference), strict=True):
         np.testing.assert_array_equal(a, b)
     assert second["g_loss"] == full_result["g_loss"]
     # the asynchronous save of step 2 in the uninterrupted run was not disturbed by the donation of
     # the state to step 3: it equals the state saved by the run that stopped at step 2
-    *_, full_at_2, _ = restore_state(str(full_dir), step=2)
-    *_, stopped_at_2, _ = restore_state(str(tmp_path), step=2)
+    *_, full_at_2, _ = restore_run(str(full_dir), step=2)
+    *_, stopped_at_2, _ = restore_run(str(tmp_path), step=2)
     for a, b in zip(_leaves(full_at_2), _leaves(stopped_at_2), strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -105,7 +104,7 @@ def test_init_from_copies_generator_and_matching_discriminator(uninterrupted):
     from jaxgan.train import state as state_lib
 
     source, _ = uninterrupted
-    *_, trained, _ = restore_state(str(source))
+    *_, trained, _ = restore_run(str(source))
     config = loop_test_config()
     config.train.init_from = str(source)
     mesh = parallel.make_mesh()
@@ -137,7 +136,7 @@ def test_restore_generator_uses_ema_params(uninterrupted):
     workdir, _ = uninterrupted
     config, module, variables = restore_generator(str(workdir))
     assert config.generator.name == "unet" and config.train.ema_decay == 0.9
-    *_, state, _ = restore_state(str(workdir))
+    *_, state, _ = restore_run(str(workdir))
     for a, b in zip(jax.tree.leaves(variables["params"]), jax.tree.leaves(state.ema_params), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not all(np.array_equal(a, b) for a, b in
@@ -167,86 +166,9 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, mon
         train_and_evaluate(config, str(tmp_path))
     # ... and step 4's (bad) state was not saved: the last good checkpoint restores
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["2"]
-    *_, state, step = restore_state(str(tmp_path))
+    *_, state, step = restore_run(str(tmp_path))
     assert step == 2 and int(state.step) == 2
     assert all(np.isfinite(leaf).all() for leaf in _leaves(state))
-
-
-class _Identity(nn.Module):
-    @nn.compact
-    def __call__(self, x, train: bool = False):
-        return x
-
-
-class _RedChannelLogit(nn.Module):
-    @nn.compact
-    def __call__(self, x, train: bool = False):
-        return x[..., :1] - 0.2  # foreground where red > 0.2
-
-
-def _numpy_psnr(a, b):
-    mse = np.mean((((a + 1) / 2) - ((b + 1) / 2)) ** 2, axis=(1, 2, 3))
-    return 10 * np.log10(1.0 / mse)
-
-
-def test_deblur_evaluation_against_closed_form(monkeypatch):
-    patch_engine(monkeypatch.setattr)
-    config = loop_test_config()
-    config.train.eval_lpips = True
-    results, samples = run_evaluation(config, _Identity(), {}, num_samples=5)
-    batches = list(fake_eval_iterator(config))
-    x = np.concatenate([b["input"][b["valid"]] for b in batches])
-    t = np.concatenate([b["target"][b["valid"]] for b in batches])
-    assert results["num_examples"] == 7  # padded rows of the last batch are left out
-    np.testing.assert_allclose(results["input_psnr"], np.mean(_numpy_psnr(x, t)), rtol=1e-5)
-    for name in ("psnr", "ssim", "lpips"):  # G = identity: output metrics = input baseline
-        np.testing.assert_allclose(results[name], results[f"input_{name}"], rtol=1e-5)
-    assert 0 < results["lpips"] and 0 < results["ssim"] < 1
-    assert samples["output"].shape == (5, 16, 16, 3)
-
-
-def test_deblur_evaluation_ssim_and_psnr_equal_scikit_image_on_real_photos(monkeypatch):
-    """Evaluation (identity G) over real photo crops, the last batch padded: its SSIM and PSNR are
-    the means over the valid rows of scikit-image's on the [0, 1] images."""
-    from skimage import data as skdata
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    photo = skdata.astronaut().astype(np.float32) / 127.5 - 1.0
-    sharp = np.stack([photo[40 * i:40 * i + 24, 60 * i:60 * i + 24] for i in range(6)])
-    blurred = np.stack([np.clip(scipy_ndimage.gaussian_filter(s, (1.2, 1.2, 0)), -1, 1) for s in sharp])
-    valid = np.array([True, True, True, True, True, False])
-
-    def real_eval_iterator(config, split=None):
-        for rows in (slice(0, 3), slice(3, 6)):
-            yield {"input": blurred[rows], "target": sharp[rows], "valid": valid[rows]}
-
-    patch_engine(monkeypatch.setattr, eval_iterator=real_eval_iterator)
-    config = loop_test_config()
-    config.data.eval_batch_size = 3
-    results, _ = run_evaluation(config, _Identity(), {}, lpips=False)
-    unit = lambda x: (x.astype(np.float64) + 1) / 2  # noqa: E731
-    pairs = [(unit(b), unit(s)) for b, s, v in zip(blurred, sharp, valid) if v]
-    ssim = np.mean([structural_similarity(b, s, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                          data_range=1.0, channel_axis=-1) for b, s in pairs])
-    psnr = np.mean([peak_signal_noise_ratio(s, b, data_range=1.0) for b, s in pairs])
-    assert results["num_examples"] == 5 and 0.3 < ssim < 0.95
-    np.testing.assert_allclose(results["ssim"], ssim, rtol=0, atol=2e-5)
-    np.testing.assert_allclose(results["input_ssim"], ssim, rtol=0, atol=2e-5)
-    np.testing.assert_allclose(results["psnr"], psnr, rtol=0, atol=1e-4)
-
-
-def test_segment_evaluation_counts_valid_rows_only(monkeypatch):
-    patch_engine(monkeypatch.setattr)
-    config = tiny_config("segment")
-    results, _ = run_evaluation(config, _RedChannelLogit(), {})
-    batches = list(fake_eval_iterator(config))
-    pred = np.concatenate([(b["input"][..., 0] > 0.2)[b["valid"]] for b in batches]).astype(int)
-    labels = np.concatenate([b["target"][b["valid"]] for b in batches])
-    iou = [np.sum((pred == c) & (labels == c)) / np.sum((pred == c) | (labels == c)) for c in (0, 1)]
-    np.testing.assert_allclose(results["iou"], iou, rtol=1e-6)
-    np.testing.assert_allclose(results["mean_iou"], np.mean(iou), rtol=1e-6)
-    np.testing.assert_allclose(results["pixel_accuracy"], np.mean(pred == labels), rtol=1e-6)
-    assert results["num_examples"] == 7 and len(results["dice"]) == 2
 
 
 @pytest.mark.slow
@@ -269,7 +191,7 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     result = json.loads(out.split("RESULT ", 1)[1])
     assert result["stopped_early"] and 4 <= result["step"] < 10_000
     assert "stop requested" in err
-    *_, state, step = restore_state(str(tmp_path))
+    *_, state, step = restore_run(str(tmp_path))
     assert step == result["step"] == int(state.step)
 
 
@@ -296,8 +218,8 @@ def test_resume_is_exact_with_the_real_data_pipeline(tmp_path, monkeypatch, buil
     assert train_and_evaluate(config, str(tmp_path / "split"))["step"] == 2
     resumed = train_and_evaluate(config, str(tmp_path / "split"))
     assert resumed["step"] == full["step"] == 4
-    *_, a, _ = restore_state(str(tmp_path / "full"))
-    *_, b, _ = restore_state(str(tmp_path / "split"))
+    *_, a, _ = restore_run(str(tmp_path / "full"))
+    *_, b, _ = restore_run(str(tmp_path / "split"))
     for x, y in zip(_leaves(a), _leaves(b), strict=True):
         np.testing.assert_array_equal(x, y)
 

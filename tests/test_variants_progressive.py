@@ -7,9 +7,10 @@ import jax
 import numpy as np
 import pytest
 
+from jaxgan import config_io
 from jaxgan.task import get_task
 from jaxgan.train import parallel, progressive, train_and_evaluate
-from jaxgan.train.restore import restore_state
+from jaxgan.train.restore import restore_run
 from train_helpers import enable_compilation_cache, fake_train_iterator, patch_engine, tiny_config
 
 enable_compilation_cache()
@@ -52,7 +53,7 @@ def test_bad_schedules_are_value_errors(sizes, steps, match):
     c = tiny_config()  # crop_size 16
     c.variants.progressive_sizes, c.variants.progressive_steps = sizes, steps
     with pytest.raises(ValueError, match=match):
-        progressive.schedule(c)
+        config_io.check_values(c)
 
 
 def test_patch_mode_checks_batches_and_refuses_a_fade():
@@ -61,12 +62,12 @@ def test_patch_mode_checks_batches_and_refuses_a_fade():
     c.variants.progressive_mode = "patch"
     c.variants.progressive_batch_sizes = (8, 2)  # data.batch_size is 4
     with pytest.raises(ValueError, match="batch"):
-        progressive.schedule(c)
+        config_io.check_values(c)
     c.variants.progressive_batch_sizes = (8, 4)
     assert progressive.schedule(c) == [(0, 8), (2, 16)]
     c.variants.progressive_fade_steps = 2
     with pytest.raises(ValueError, match="resolution"):
-        progressive.schedule(c)
+        config_io.check_values(c)
 
 
 def test_resolution_phases_downscale_the_same_window():
@@ -137,15 +138,15 @@ def test_training_switches_size_at_the_scheduled_step_and_resumes_exactly(tmp_pa
     losses = _train_losses(tmp_path / "full")
     assert sorted(losses) == [1, 2, 3, 4]
     assert all(np.isfinite(v) for pair in losses.values() for v in pair)
-    full = restore_state(str(tmp_path / "full"))[3]
+    full = restore_run(str(tmp_path / "full"))[3]
     assert full.pool["images"].shape == (3, 32, 32, 6)  # the image history followed the switch
 
     spies["iterators"].clear()
     train_and_evaluate(_config(steps=2, history_size=3, progressive_fade_steps=2), str(tmp_path / "resumed"))
-    halfway = restore_state(str(tmp_path / "resumed"))[3]  # restoring knows the phase of the checkpoint
+    halfway = restore_run(str(tmp_path / "resumed"))[3]  # restoring knows the phase of the checkpoint
     assert halfway.pool["images"].shape == (3, 16, 16, 6)
     train_and_evaluate(config, str(tmp_path / "resumed"))
     assert spies["iterators"] == [(16, 0), (32, 2)]
-    resumed = restore_state(str(tmp_path / "resumed"))[3]
+    resumed = restore_run(str(tmp_path / "resumed"))[3]
     for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed)):
         np.testing.assert_array_equal(a, b)

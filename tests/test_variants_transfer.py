@@ -85,7 +85,7 @@ def test_transfer_from_a_run_and_frozen_encoder_through_the_training_loop(tmp_pa
     """Run A (U-Net depth 2) trains 1 step; run B (U-Net depth 3) loads A's encoder convs 'down_'
     where shapes match, freezes them and trains 3 steps: they stay bitwise equal to A's."""
     from jaxgan.train import train_and_evaluate
-    from jaxgan.train.restore import restore_state
+    from jaxgan.train.restore import restore_run
     from jaxgan.train import make_modules, create_state
     from train_helpers import fixed_batch
 
@@ -93,7 +93,7 @@ def test_transfer_from_a_run_and_frozen_encoder_through_the_training_loop(tmp_pa
     a = tiny_config("deblur", norm="none", steps=1)
     a.train.eval_lpips = False
     train_and_evaluate(a, str(tmp_path / "a"))
-    state_a = restore_state(str(tmp_path / "a"))[3]
+    state_a = restore_run(str(tmp_path / "a"))[3]
 
     b = tiny_config("deblur", norm="none", steps=3)
     b.train.eval_lpips = False
@@ -118,7 +118,7 @@ def test_transfer_from_a_run_and_frozen_encoder_through_the_training_loop(tmp_pa
     assert loaded == {"down_0/kernel", "down_0/bias", "down_1/kernel", "down_1/bias"}
     assert dict(report.skipped) == {"down_2/kernel": "missing in source (down_2/kernel)",
                                     "down_2/bias": "missing in source (down_2/bias)"}
-    state_b = restore_state(str(tmp_path / "b"))[3]
+    state_b = restore_run(str(tmp_path / "b"))[3]
     g_b, d_b = make_modules(b)
     assert int(state_b.step) == 3
     for name in ("down_0", "down_1"):

@@ -131,10 +131,10 @@ def patch_engine(setattr_fn, *, train_iterator=None, eval_iterator=None):
     import importlib
 
     loop = importlib.import_module("jaxgan.train.loop")
-    evaluate = importlib.import_module("jaxgan.train.evaluate")  # the package attribute is the function
+    evaluation = importlib.import_module("jaxgan.train.evaluation")
 
     setattr_fn(loop, "_make_train_iterator", lambda config, start_step: (train_iterator or fake_train_iterator)(
         config, start_step=start_step))
-    setattr_fn(evaluate, "_make_eval_iterator", lambda config, split: (eval_iterator or fake_eval_iterator)(
+    setattr_fn(evaluation, "_make_eval_iterator", lambda config, split: (eval_iterator or fake_eval_iterator)(
         config, split=split))
     setattr_fn(loop, "_check_eval_data", lambda config: None)  # the fake eval split is always good

@@ -76,7 +76,7 @@ def run_distributed(out, process_id, port):
     """process_id 0 or 1 of a 2-process run, or 'single' for the 1-process run of the same batches."""
     import jaxgan.data
     from jaxgan.train import loop, train_and_evaluate
-    from jaxgan.train.restore import restore_state
+    from jaxgan.train.restore import restore_run
 
     # vanilla loss: a relativistic one is invariant to a shift of D's last bias, whose gradient is
     # then rounding noise that Adam scales up to +-lr, so process counts could not be compared
@@ -97,7 +97,7 @@ def run_distributed(out, process_id, port):
     result = train_and_evaluate(config, str(workdir))
     assert jax.process_count() == (1 if process_id == "single" else 2) and result["step"] == 3, result
     # the state that was trained, as saved: restore it on this process's device
-    _, _, _, state, step = restore_state(str(workdir))
+    _, _, _, state, step = restore_run(str(workdir))
     np.savez(out, step=step, g_loss=result["g_loss"], **{f"param/{k}": v for k, v in flat_params(state).items()})
 
 

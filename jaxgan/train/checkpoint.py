@@ -239,14 +239,11 @@ class Checkpointer:
         self.workdir = Path(workdir)
         self.config_json = config_dict(config)
         self.config = config  # (G's bundle beside each checkpoint: jaxgan.bundle)
-        t = config.train
-        if t.best_mode not in ("max", "min"):
-            raise ValueError(f"train.best_mode must be 'max' or 'min', got {t.best_mode!r}")
-        check_best_metric(config)
-        self.best_metric = t.best_metric
-        self.latest = _manager(self.workdir / LATEST_DIR, t.max_to_keep)
-        self.best = (_manager(self.workdir / BEST_DIR, 1, t.best_metric, t.best_mode)
-                     if t.best_metric else None)
+        train = config.train  # (its values checked when the config was read: config_io, check_best_metric)
+        self.best_metric = train.best_metric
+        self.latest = _manager(self.workdir / LATEST_DIR, train.max_to_keep)
+        self.best = (_manager(self.workdir / BEST_DIR, 1, train.best_metric, train.best_mode)
+                     if train.best_metric else None)
 
     def _args(self, state):
         return ocp.args.Composite(state=ocp.args.StandardSave(state),
@@ -398,6 +395,6 @@ def restore_newest_good(workdir: str | os.PathLike, make_target, which: str = LA
     return config, int(step), state, extra
 
 
-def restore_state(workdir: str | os.PathLike, target, which: str = LATEST_DIR, step: int | None = None):
+def read_state(workdir: str | os.PathLike, target, which: str = LATEST_DIR, step: int | None = None):
     """The state of `workdir`'s newest good (or given) checkpoint, in the structure of `target`."""
     return restore_newest_good(workdir, lambda config, s: (target, None), which, step)[2]

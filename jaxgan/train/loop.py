@@ -39,14 +39,11 @@ import numpy as np
 import tqdm
 
 from jaxgan import config_io, images, pretrained
-from jaxgan.data.prior import input_channels
-from jaxgan.task import get_task
-from jaxgan.train import checkpoint, history, parallel, progressive, steps, transfer
-from jaxgan.train import state as state_lib
-# (the package re-exports the function `evaluate`, which shadows the module of that name)
-from jaxgan.train.evaluate import run_evaluation
+from jaxgan.train import checkpoint, history, parallel, progressive, transfer
+from jaxgan.train.build import Setup, build
+from jaxgan.train.evaluation import run_evaluation
 from jaxgan.train.lock import WorkdirLock
-from jaxgan.train.restore import restore_state
+from jaxgan.train.restore import restore_run
 
 POSTFIX_KEYS = ("d_loss", "g_loss", "g_adv", "g_pixel", "g_mask", "g_perceptual")
 TITLE_HEIGHT = 14  # pixels of the sample grid's title strip
@@ -235,7 +232,7 @@ def _init_from(config, state, mesh):
     else:
         if not Path(source).is_dir():
             raise ValueError(f"train.init_from={source!r} is not a workdir (no such folder)")
-        other = restore_state(source, parallel.replicated_sharding(mesh)).state
+        other = restore_run(source, mesh).state
         other_g = (other.g.params, other.g.batch_stats)
         other_d = (other.d.params, other.d.batch_stats)
     if not same_shapes((state.g.params, state.g.batch_stats), other_g):
@@ -262,12 +259,13 @@ def _phase_batches(config, index, batches, size, state, mesh):
     return _make_train_iterator(phase_config, index), new_size, state
 
 
-def _evaluate(config, state, g_module, writer: _Writer, ckpt, step: int) -> dict:
+def _evaluate(setup: Setup, state, writer: _Writer, ckpt, step: int) -> dict:
+    config = setup.config
     variables = parallel.to_host(state.generator_variables())
-    results, samples = run_evaluation(config, g_module, variables, split=config.data.validation_split,
+    results, samples = run_evaluation(config, setup.g_module, variables, split=config.data.validation_split,
                                       num_samples=int(config.train.num_samples))
     writer.scalars(step, "eval", results)
-    writer.samples(step, get_task(config.task), samples)
+    writer.samples(step, setup.task, samples)
     ckpt.save_best(step, state, results)
     return results
 
@@ -286,7 +284,7 @@ def _test_once(config, state, g_module, writer: _Writer, ckpt, step: int) -> dic
     checkpoint (chosen on the validation split) when train.best_metric keeps one, else the last state."""
     ckpt.wait()
     if ckpt.best is not None and ckpt.best.latest_step() is not None:
-        state = checkpoint.restore_state(ckpt.workdir, state, which=checkpoint.BEST_DIR)
+        state = checkpoint.read_state(ckpt.workdir, state, which=checkpoint.BEST_DIR)
     variables = parallel.to_host(state.generator_variables())
     results, _ = run_evaluation(config, g_module, variables, split=config.data.eval_split)
     writer.scalars(step, "test", results)
@@ -339,6 +337,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Trains (or resumes) the run in `workdir`; returns the last train metrics (window means),
     the last evaluation's metrics prefixed 'eval_', 'step' and 'stopped_early'. Refuses
     (WorkdirLockedError) while another process trains in `workdir`."""
+    config_io.check_values(config)  # (a config made in Python has not been read through it)
     parallel.initialize_distributed(config)
     checkpoint.check_best_metric(config)  # before the workdir is touched
     with _workdir_guard(Path(workdir)):
@@ -346,33 +345,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 
 def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-    parallel.initialize_distributed(config)
     workdir = Path(workdir)
     is_main = jax.process_index() == 0
     if is_main:
         workdir.mkdir(parents=True, exist_ok=True)
-    t = config.train
-    for name in ("steps", "log_every", "eval_every", "checkpoint_every"):
-        if int(t[name]) < 1:
-            raise ValueError(f"train.{name} must be a positive number of steps, got {t[name]}")
+    train = config.train
     _check_eval_data(config)
     mesh = parallel.make_mesh()
     parallel.local_batch_size(int(config.data.batch_size), mesh)
     transfer.check_source(config)  # missing weight files stop the run here, before any model is built
-    loss_nets = parallel.replicate(steps.make_loss_nets(config), mesh)
-    g_module, d_module = state_lib.make_modules(config)
-    step_fn = parallel.jit_step(steps.make_step_fns(config).train_step, mesh)
+    setup = build(config, mesh)
+    loss_nets = setup.replicated_loss_nets()
+    step_fn = setup.jit_train_step()
     ckpt = checkpoint.Checkpointer(workdir, config)
     # the state's image pool (if any) has the crop size of the last finished step's phase
-    size = progressive.size_at(config, max((ckpt.latest_step() or 0) - 1, 0))
-    sample = {"input": np.zeros((1, size, size, input_channels(config.data)), np.float32)}
-    state = parallel.create_sharded_state(
-        lambda key: state_lib.create_state(config, g_module, d_module, sample, key), mesh,
-        jax.random.PRNGKey(config.seed))
+    state = setup.initial_state(ckpt.latest_step() or 0)
     if ckpt.latest_step() is not None:
         state = ckpt.restore(state)
     else:
-        if t.init_from:
+        if train.init_from:
             state = _init_from(config, state, mesh)
         if config.variants.transfer_from:
             state, _ = transfer.apply_transfer(config, parallel.to_host(state), verbose=is_main)
@@ -382,7 +373,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
         _truncate_metrics(workdir, start)
         (workdir / "config.json").write_text(config_io.config_to_json(config) + "\n")
     writer = _Writer(workdir, is_main)
-    total = int(t.steps)
+    total = int(train.steps)
     train_metrics: dict = {}
     eval_metrics: dict = {}
     test_metrics: dict = {}
@@ -397,14 +388,14 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                 batches, batch_size, state = _phase_batches(config, step - 1, batches, batch_size, state, mesh)
                 host_batch = next(batches)
                 alpha, low_size = progressive.fade(config, step - 1)
-                host_batch = progressive.fade_batch(host_batch, alpha, low_size, get_task(config.task))
+                host_batch = progressive.fade_batch(host_batch, alpha, low_size, setup.task)
                 batch = parallel.shard_batch(host_batch, mesh)
                 state, metrics = step_fn(state, batch, loss_nets)
                 pending.append((step, metrics))
                 bar.dispatched(metrics)
-                at_eval = step % t.eval_every == 0 or step == total
-                at_save = step % t.checkpoint_every == 0 or step == total
-                at_log = step % t.log_every == 0 or at_eval or at_save
+                at_eval = step % train.eval_every == 0 or step == total
+                at_save = step % train.checkpoint_every == 0 or step == total
+                at_log = step % train.log_every == 0 or at_eval or at_save
                 if jax.process_count() == 1:
                     stopped = stop.requested()
                 elif at_log:  # processes agree on stopping at the (collective) log points
@@ -417,7 +408,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                     writer.scalars(step, "train", train_metrics)
                     bar.set_postfix({k: f"{train_metrics[k]:.4g}" for k in POSTFIX_KEYS if k in train_metrics})
                 if at_eval and not stopped:
-                    eval_metrics = _evaluate(config, state, g_module, writer, ckpt, step)
+                    eval_metrics = _evaluate(setup, state, writer, ckpt, step)
                 if at_save or stopped:
                     ckpt.save(step, state)
                 if stopped:
@@ -426,7 +417,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                                         file=sys.stderr)
                     break
                 if step == total:
-                    test_metrics = _test_once(config, state, g_module, writer, ckpt, step)
+                    test_metrics = _test_once(config, state, setup.g_module, writer, ckpt, step)
     finally:
         bar.close()
         ckpt.wait()

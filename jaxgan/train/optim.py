@@ -57,8 +57,6 @@ def make_schedule(config: ml_collections.ConfigDict, base_lr: float, updates_per
     decay_start = int(config.optim.decay_start)
     decay_steps = int(config.optim.decay_steps) or max(total - decay_start, 1)
     period = int(config.optim.schedule_period)
-    if period < 1:
-        raise ValueError(f"optim.schedule_period must be >= 1 step, got {period}")
     linear = optax.join_schedules(
         [optax.constant_schedule(1.0),
          optax.linear_schedule(1.0, float(config.optim.min_lr) / base_lr if base_lr else 0.0, decay_steps)],

@@ -24,15 +24,15 @@ DATA_AXIS = "data"
 def initialize_distributed(config: ml_collections.ConfigDict) -> None:
     """jax.distributed.initialize from config.train (coordinator_address, num_processes,
     process_id) when config.train.distributed; a no-op otherwise or when already initialised."""
-    t = config.train
-    if not t.distributed:
+    train = config.train
+    if not train.distributed:
         return
     if jax.distributed.is_initialized():
         return
     kwargs = {}
-    if t.coordinator_address:
-        kwargs = dict(coordinator_address=t.coordinator_address, num_processes=int(t.num_processes),
-                      process_id=int(t.process_id))
+    if train.coordinator_address:
+        kwargs = dict(coordinator_address=train.coordinator_address, num_processes=int(train.num_processes),
+                      process_id=int(train.process_id))
     jax.distributed.initialize(**kwargs)
 
 

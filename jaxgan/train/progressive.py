@@ -29,50 +29,14 @@ from __future__ import annotations
 import ml_collections
 import numpy as np
 
-MODES = ("resolution", "patch")
-
-
 def schedule(config: ml_collections.ConfigDict) -> list[tuple[int, int]]:
-    """[(start batch index, crop size), ...] sorted by start; [(0, crop_size)] when off."""
-    v = config.variants
-    sizes, starts = tuple(int(s) for s in v.progressive_sizes), tuple(int(s) for s in v.progressive_steps)
+    """[(start batch index, crop size), ...] sorted by start; [(0, crop_size)] when off (the values
+    were checked when the config was read: jaxgan.config_io)."""
+    variants = config.variants
+    sizes, starts = tuple(int(s) for s in variants.progressive_sizes), tuple(int(s) for s in variants.progressive_steps)
     if not sizes:
-        if starts:
-            raise ValueError("variants.progressive_steps is set but variants.progressive_sizes is empty")
         return [(0, int(config.data.crop_size))]
-    if len(starts) != len(sizes) - 1:
-        raise ValueError(f"variants.progressive_steps needs one start step per size after the first: "
-                         f"{len(sizes) - 1} for sizes {sizes}, got {starts}")
-    if any(s < 1 for s in sizes):
-        raise ValueError(f"variants.progressive_sizes must be positive, got {sizes}")
-    all_starts = (0,) + starts
-    if any(b <= a for a, b in zip(all_starts, all_starts[1:])):
-        raise ValueError(f"variants.progressive_steps must be increasing and > 0, got {starts}")
-    fade = int(v.progressive_fade_steps)
-    if fade < 0:
-        raise ValueError(f"variants.progressive_fade_steps must be >= 0, got {fade}")
-    if fade and any(b % a for a, b in zip(sizes, sizes[1:])):
-        raise ValueError(f"fade-in needs every size to be a multiple of the previous one, got {sizes}")
-    mode, crop = v.progressive_mode, int(config.data.crop_size)
-    if mode not in MODES:
-        raise ValueError(f"variants.progressive_mode must be one of {MODES}, got {mode!r}")
-    batches = tuple(int(b) for b in v.progressive_batch_sizes)
-    if mode == "resolution":
-        if sizes[-1] != crop or max(sizes) > crop:
-            raise ValueError(f"progressive_mode 'resolution' downscales the data.crop_size={crop} window: the "
-                             f"sizes must be <= {crop} and end at it, got {sizes}")
-        if batches:
-            raise ValueError("variants.progressive_batch_sizes is for progressive_mode 'patch'")
-    else:
-        if fade:
-            raise ValueError("variants.progressive_fade_steps needs progressive_mode 'resolution' (a patch "
-                             "curriculum keeps the pixel scale: there is no lower resolution to fade from)")
-        if sizes[-1] != crop:
-            raise ValueError(f"the last of variants.progressive_sizes {sizes} must be data.crop_size={crop}")
-        if batches and (len(batches) != len(sizes) or batches[-1] != int(config.data.batch_size)):
-            raise ValueError(f"variants.progressive_batch_sizes needs one batch per size {sizes} ending at "
-                             f"data.batch_size={config.data.batch_size}, got {batches}")
-    return list(zip(all_starts, sizes))
+    return list(zip((0,) + starts, sizes))
 
 
 def phase(config: ml_collections.ConfigDict, index: int) -> tuple[int, int, int]:
@@ -90,15 +54,15 @@ def size_at(config: ml_collections.ConfigDict, index: int) -> int:
 def phase_config(config: ml_collections.ConfigDict, size: int) -> ml_collections.ConfigDict:
     """A copy of config for the data iterator of the phase of side `size`: data.crop_resize = size
     (resolution mode), or data.crop_size = size and that phase's batch (patch mode)."""
-    v = config.variants
+    variants = config.variants
     copy = ml_collections.ConfigDict(config.to_dict())
-    if v.progressive_mode == "resolution":
+    if variants.progressive_mode == "resolution":
         copy.data.crop_resize = 0 if int(size) == int(config.data.crop_size) else int(size)
     else:
         copy.data.crop_size = int(size)
-        if v.progressive_batch_sizes:
-            sizes = [int(s) for s in v.progressive_sizes]
-            copy.data.batch_size = int(v.progressive_batch_sizes[sizes.index(int(size))])
+        if variants.progressive_batch_sizes:
+            sizes = [int(s) for s in variants.progressive_sizes]
+            copy.data.batch_size = int(variants.progressive_batch_sizes[sizes.index(int(size))])
     copy.lock()
     return copy
 

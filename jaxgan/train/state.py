@@ -72,20 +72,22 @@ def compute_dtype(config: ml_collections.ConfigDict):
     return COMPUTE_DTYPES[name]
 
 
-def d_image_channels(config: ml_collections.ConfigDict) -> int:
+def d_image_channels(config: ml_collections.ConfigDict, task=None) -> int:
     """Channels of the image D judges: 3 (deblur), or G's output channels (segment masks as
-    probabilities: 1 for a sigmoid mask, C for a softmax one)."""
-    return get_task(config.task).d_image_channels(config)
+    probabilities: 1 for a sigmoid mask, C for a softmax one). `task`: config.task's object when
+    the caller has resolved it."""
+    return (task or get_task(config.task)).d_image_channels(config)
 
 
-def make_modules(config: ml_collections.ConfigDict):
+def make_modules(config: ml_collections.ConfigDict, task=None):
     """(g_module, d_module) from config.generator / config.discriminator, computing in
-    train.compute_dtype. Checks D's in_channels against what the step feeds it."""
+    train.compute_dtype. Checks D's in_channels against what the step feeds it. `task`: config.task's
+    object when the caller has resolved it (jaxgan.train.build)."""
     dtype = compute_dtype(config)
     g_options = dict(config.generator.options)
     d_options = dict(config.discriminator.options)
     condition = input_channels(config.data)
-    expected = d_image_channels(config) + (condition if config.discriminator.conditional else 0)
+    expected = d_image_channels(config, task) + (condition if config.discriminator.conditional else 0)
     if d_options.get("in_channels", expected) != expected:
         what = f"condition ({condition}) + image" if config.discriminator.conditional else "image"
         raise ValueError(
@@ -121,20 +123,18 @@ def create_state(config: ml_collections.ConfigDict, g_module, d_module, sample_b
     x = jnp.zeros(np.shape(sample_batch["input"]), jnp.float32)
     g_key, d_key, run_key = jax.random.split(key, 3)
     n_critic = int(config.loss.n_critic)
-    if n_critic < 1:
-        raise ValueError(f"loss.n_critic must be >= 1, got {n_critic}")
     g_tx = make_optimizer(config, config.optim.g_lr)
     d_tx = make_optimizer(config, config.optim.d_lr, n_critic)
-    v = config.variants
-    if v.freeze_prefixes:  # transfer learning: freeze parts of one model (jaxgan.train.optim)
-        if v.transfer_model == "generator":
+    variants = config.variants
+    if variants.freeze_prefixes:  # transfer learning: freeze parts of one model (jaxgan.train.optim)
+        if variants.transfer_model == "generator":
             g_tx = with_freezing(lambda offset: make_optimizer(config, config.optim.g_lr, 1, offset),
-                                          v.freeze_prefixes, int(v.unfreeze_step))
-        elif v.transfer_model == "discriminator":
+                                          variants.freeze_prefixes, int(variants.unfreeze_step))
+        elif variants.transfer_model == "discriminator":
             d_tx = with_freezing(lambda offset: make_optimizer(config, config.optim.d_lr, n_critic, offset),
-                                          v.freeze_prefixes, int(v.unfreeze_step), n_critic)
+                                          variants.freeze_prefixes, int(variants.unfreeze_step), n_critic)
         else:
-            raise ValueError(f"variants.transfer_model must be one of {MODELS}, got {v.transfer_model!r}")
+            raise ValueError(f"variants.transfer_model must be one of {MODELS}, got {variants.transfer_model!r}")
     g = _init_model(g_module, x, g_key, g_tx)
     d_x = jnp.asarray(d_sample_input(config, np.zeros(x.shape, np.float32)))
     d = _init_model(d_module, d_x, d_key, d_tx)
@@ -147,9 +147,9 @@ def create_state(config: ml_collections.ConfigDict, g_module, d_module, sample_b
 
 def _logit_pool(config: ml_collections.ConfigDict, d: ModelState, d_x):
     """An empty pool of D's outputs for ragan / ragan_ls with loss.relativistic_centres 'pool', else None."""
-    lo = config.loss
-    if not get_adversarial(lo.adversarial).needs_real or lo.get("relativistic_centres", "batch") != "pool":
+    loss = config.loss
+    if not get_adversarial(loss.adversarial).needs_real or loss.get("relativistic_centres", "batch") != "pool":
         return None
     outputs = jax.eval_shape(lambda p, x: d.apply_fn(model_variables(p, d.batch_stats), x, train=False), d.params, d_x)
-    return logit_pool.init(len(jax.tree_util.tree_leaves(outputs)), int(lo.relativistic_pool_size))
+    return logit_pool.init(len(jax.tree_util.tree_leaves(outputs)), int(loss.relativistic_pool_size))
 

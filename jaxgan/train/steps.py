@@ -1,10 +1,11 @@
 """Pure update steps: `d_step`, `g_step` and the fused `train_step`, all `(state, batch, loss_nets) ->
 (new_state, metrics)` where metrics is a dict of float32 scalars.
 
-`make_step_fns(config)` binds the `StepConfig` resolved from the config and returns the three
-functions (jit them with jaxgan.train.parallel). `loss_nets` holds the frozen networks the losses
-need, today `{'vgg': params}` for the perceptual loss (see `make_loss_nets`); it is an argument,
-never a closure, so XLA cannot constant-fold the network into the program.
+`bind_steps(step_config)` binds a StepConfig (`resolve_step_config(config)`: once per run, in
+jaxgan.train.build) and returns the three functions (jit them with jaxgan.train.parallel);
+`make_step_fns(config)` does both. `loss_nets` holds the frozen networks the losses need, today
+`{'vgg': params}` for the perceptual loss (step_parts.load_loss_nets); it is an argument, never a
+closure, so XLA cannot constant-fold the network into the program.
 
 Batch: `input` float32 (B, H, W, 3) in [-1, 1]; `target` float32 (B, H, W, 3) in [-1, 1] (deblur)
 or int32 (B, H, W) class indices (segment).
@@ -52,19 +53,9 @@ D update adds D's outputs on the real and the fake batch, detached, to `state.lo
 (jaxgan.losses.logit_pool) and centres its loss on the pool's means; G's loss uses the pool as the
 step's last D update left it. 'batch': the batch's means, differentiated through.
 
-Variants (config.variants; all off by default, and then the steps are exactly the plain ones):
-- Multi-stage G (generator.name 'multistage'): G runs its `stages` method; D and the adversarial
-  and perceptual terms see the last stage; every earlier stage adds stage_loss_weight x its pixel /
-  mask loss against the target resized to its size (deep supervision; metrics g_stage0, ...).
-- Image history (history_size > 0): D's fakes pass through `jaxgan.train.history.query` once per
-  train step (fold_in(step_key, 4)); the pool lives in `state.pool`. A pooled fake keeps its own
-  condition; the gradient penalty's interpolation keeps the current batch's condition.
-- Semi-supervised (segment): the batch also holds `unlabelled_input`; G runs once over
-  concat([input, unlabelled_input]); D's fakes are the labelled and (semi_d_unlabelled) the
-  unlabelled predictions, its reals the labelled masks (one mean over each); G's loss adds
-  semi_adversarial_weight x adversarial loss of the unlabelled predictions from step 0 and, from
-  step semi_start_step on, semi_self_training_weight x the confidence-masked self-training CE
-  (jaxgan.losses.semi); D's pass on the unlabelled rows uses fold_in(step_key, 3).
+Variants (config.variants; all off by default, and then the steps are exactly the plain ones) hook
+into the plain step (step_parts.Variant), in this order: multi-stage G (jaxgan.train.multistage),
+image history (jaxgan.train.image_history), semi-supervised (jaxgan.train.semi_supervised).
 """
 
 from __future__ import annotations
@@ -77,115 +68,20 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxgan import losses, ops
+from jaxgan import config_io, losses, ops
 from jaxgan.losses import logit_pool
-from jaxgan.losses import perceptual as perceptual_lib
-from jaxgan.losses import semi
-from jaxgan.task import MASK_INPUTS, get_task
-from jaxgan.train import history
-from jaxgan.train.state import GANState, ModelState, model_variables
+from jaxgan.train.image_history import ImageHistory
+from jaxgan.train.multistage import MultiStage
+from jaxgan.train.semi_supervised import SemiSupervised
+from jaxgan.train.state import GANState, ModelState
+from jaxgan.train.step_parts import (StepConfig, apply, d_fake_logits, d_input, d_logits, fake_image, final_output,
+                                     load_loss_nets, real_image, resize_target, supervised_loss)
+
+__all__ = ["StepConfig", "StepFns", "resolve_step_config", "bind_steps", "make_step_fns", "make_loss_nets",
+           "load_loss_nets", "d_step", "g_step", "train_step", "fake_image", "real_image", "resize_target",
+           "d_logits", "supervised_loss", "final_output"]
 
 Metrics = dict
-PENALTIES = ("none", "wgan_gp", "wgan_gp_deblurgan", "r1")
-RELATIVISTIC_CENTRES = ("pool", "batch")
-
-
-@dataclasses.dataclass(frozen=True)
-class StepConfig:
-    """What the steps read of the config, resolved once (hashable, static): the task object, the loss
-    terms and weights, the critic updates, EMA, and the variants."""
-
-    task: Any  # jaxgan.task.Deblur | Segment
-    conditional: bool
-    adversarial_loss: Any  # the resolved jaxgan.losses.AdversarialLoss (kind, needs_real, d_loss, g_loss)
-    adversarial_weight: float
-    pixel: str
-    pixel_weight: float
-    mask: str
-    mask_weight: float
-    perceptual_weight: float
-    perceptual_layers: tuple
-    gradient_penalty: str
-    gradient_penalty_weight: float
-    n_critic: int
-    ema_decay: float
-    d_loss_weight: float = 1.0
-    perceptual_net: str = "vgg16"
-    perceptual_input: str = "imagenet"
-    pixel_input: str = "raw"
-    # research variants (config.variants; see the "Variants" section of the module docstring)
-    multistage: bool = False
-    stage_loss_weight: float = 1.0
-    history_size: int = 0
-    semi: bool = False
-    semi_adversarial_weight: float = 0.0
-    semi_self_training_weight: float = 0.0
-    semi_threshold: float = 0.2
-    semi_start_step: int = 0
-    semi_d_unlabelled: bool = True
-    # Hung et al.'s D input range, D map resized to the image, G judged by D before its update
-    d_mask_input: str = "signed"
-    d_upsample_logits: bool = False
-    g_sees_updated_d: bool = True
-    # ragan / ragan_ls centred on a pool of D's recent outputs (0: on the batch's means)
-    logit_pool_size: int = 0
-
-    @classmethod
-    def from_config(cls, config: ml_collections.ConfigDict) -> "StepConfig":
-        lo = config.loss
-        if lo.gradient_penalty not in PENALTIES:
-            raise ValueError(f"loss.gradient_penalty must be one of {PENALTIES}, got {lo.gradient_penalty!r}")
-        task = get_task(config.task)
-        if lo.perceptual_net not in perceptual_lib.NETS:
-            raise ValueError(f"loss.perceptual_net must be one of {perceptual_lib.NETS}, got {lo.perceptual_net!r}")
-        for key in ("perceptual_input", "pixel_input"):
-            if lo[key] not in perceptual_lib.INPUTS:
-                raise ValueError(f"loss.{key} must be one of {perceptual_lib.INPUTS}, got {lo[key]!r}")
-        if int(lo.n_critic) < 1:
-            raise ValueError(f"loss.n_critic must be >= 1, got {lo.n_critic}")
-        v = config.variants
-        semi = bool(v.semi_supervised)
-        if semi and not task.semi_supervised:
-            raise ValueError("variants.semi_supervised needs task 'segment'")
-        adversarial_loss = losses.get_adversarial(lo.adversarial)
-        if semi and adversarial_loss.needs_real:
-            raise ValueError(f"variants.semi_supervised needs a non-relativistic loss.adversarial, got "
-                             f"{lo.adversarial!r} (unlabelled images have no real counterpart)")
-        if int(v.history_size) < 0:
-            raise ValueError(f"variants.history_size must be >= 0, got {v.history_size}")
-        mask_input = config.discriminator.mask_input
-        if mask_input not in MASK_INPUTS:
-            raise ValueError(f"discriminator.mask_input must be one of {MASK_INPUTS}, got {mask_input!r}")
-        if mask_input != "signed" and task.target_is_image:
-            raise ValueError(f"discriminator.mask_input {mask_input!r} needs task 'segment'")
-        centres = lo.get("relativistic_centres", "batch")
-        if centres not in RELATIVISTIC_CENTRES:
-            raise ValueError(f"loss.relativistic_centres must be one of {RELATIVISTIC_CENTRES}, got {centres!r}")
-        pool_size = int(lo.get("relativistic_pool_size", logit_pool.DEBLURGANV2_POOL_SIZE))
-        if centres == "pool" and pool_size < 1:
-            raise ValueError(f"loss.relativistic_pool_size must be >= 1, got {pool_size}")
-        pool_size = pool_size if (adversarial_loss.needs_real and centres == "pool") else 0
-        return cls(task=task, conditional=bool(config.discriminator.conditional),
-                   adversarial_loss=adversarial_loss, adversarial_weight=float(lo.adversarial_weight),
-                   pixel=lo.pixel, pixel_weight=float(lo.pixel_weight), mask=lo.mask,
-                   mask_weight=float(lo.mask_weight), perceptual_weight=float(lo.perceptual_weight),
-                   perceptual_layers=tuple(lo.perceptual_layers), gradient_penalty=lo.gradient_penalty,
-                   gradient_penalty_weight=float(lo.gradient_penalty_weight),
-                   n_critic=int(lo.n_critic), ema_decay=float(config.train.ema_decay),
-                   d_loss_weight=float(lo.d_loss_weight), perceptual_net=lo.perceptual_net,
-                   perceptual_input=lo.perceptual_input, pixel_input=lo.pixel_input,
-                   multistage=config.generator.name == "multistage",
-                   stage_loss_weight=float(v.stage_loss_weight), history_size=int(v.history_size),
-                   semi=semi, semi_adversarial_weight=float(v.semi_adversarial_weight),
-                   semi_self_training_weight=float(v.semi_self_training_weight),
-                   semi_threshold=float(v.semi_threshold), semi_start_step=int(v.semi_start_step),
-                   semi_d_unlabelled=bool(v.semi_d_unlabelled), d_mask_input=mask_input,
-                   d_upsample_logits=bool(config.discriminator.upsample_logits),
-                   g_sees_updated_d=bool(lo.g_sees_updated_d), logit_pool_size=pool_size)
-
-    @property
-    def uses_perceptual(self) -> bool:
-        return self.task.perceptual and self.perceptual_weight > 0
 
 
 class StepFns(NamedTuple):
@@ -194,92 +90,34 @@ class StepFns(NamedTuple):
     train_step: Callable[[GANState, dict, Any], tuple[GANState, Metrics]]
 
 
+def resolve_step_config(config: ml_collections.ConfigDict) -> StepConfig:
+    """The StepConfig of `config` with its variants' hooks (once per run: jaxgan.train.build), after
+    config_io.check_values (a config made in Python has not been read through it)."""
+    config_io.check_values(config)
+    variants = config.variants
+    hooks = []
+    if config.generator.name == "multistage":
+        hooks.append(MultiStage(float(variants.stage_loss_weight)))
+    if int(variants.history_size) > 0:
+        hooks.append(ImageHistory(int(variants.history_size)))
+    if variants.semi_supervised:
+        hooks.append(SemiSupervised(float(variants.semi_adversarial_weight), float(variants.semi_self_training_weight),
+                                    float(variants.semi_threshold), int(variants.semi_start_step),
+                                    bool(variants.semi_d_unlabelled)))
+    return dataclasses.replace(StepConfig.from_config(config), variants=tuple(hooks))
+
+
 def make_loss_nets(config: ml_collections.ConfigDict) -> dict:
-    """Constant weights for the steps: {'vgg': params of loss.perceptual_net} when the perceptual
-    loss is on, else {}. VGG19 without its weights file stops here, before any step runs."""
-    s = StepConfig.from_config(config)
-    if s.uses_perceptual:
-        return {"vgg": perceptual_lib.load_params(s.perceptual_net)}
-    return {}
+    """load_loss_nets of the config's StepConfig."""
+    return load_loss_nets(StepConfig.from_config(config))
 
 
-# ---- forward helpers -------------------------------------------------------------------------
-
-def _to_float32(tree):
-    return jax.tree.map(lambda a: a.astype(jnp.float32), tree)
-
-
-def _apply(model: ModelState, params, batch_stats, x, train: bool, key, method=None):
-    """Runs a module (its `method` when given, e.g. 'stages'); returns (float32 output pytree,
-    batch_stats after the pass)."""
-    variables = model_variables(params, batch_stats)
-    rngs = {"dropout": key}
-    kwargs = {} if method is None else {"method": method}
-    if train and batch_stats:
-        out, updates = model.apply_fn(variables, x, train=True, rngs=rngs, mutable=["batch_stats"], **kwargs)
-        return _to_float32(out), updates["batch_stats"]
-    return _to_float32(model.apply_fn(variables, x, train=train, rngs=rngs, **kwargs)), batch_stats
-
-
-def final_output(output):
-    """G's output as the step sees it -> the final image / logits (the last stage of a multi-stage G)."""
-    return output[-1] if isinstance(output, (list, tuple)) else output
-
-
-def _labelled(s: StepConfig, output, batch):
-    """The rows of G's output that belong to the labelled batch (all rows unless semi-supervised)."""
-    if not s.semi:
-        return output
-    n = batch["input"].shape[0]
-    return jax.tree.map(lambda o: o[:n], output)
-
-
-def fake_image(s: StepConfig, output: jax.Array) -> jax.Array:
-    """G's output as D sees it (B, H, W, c) in [-1, 1] ([0, 1]: mask_input 'probabilities')."""
-    return s.task.fake_image(output, s.d_mask_input)
-
-
-def real_image(s: StepConfig, target: jax.Array, channels: int) -> jax.Array:
-    """The target as D sees it: the sharp image, or the mask one-hot ({0,1} for 1 channel) in [-1, 1]
-    ([0, 1]: mask_input 'probabilities')."""
-    return s.task.real_image(target, channels, s.d_mask_input)
-
-
-def _judged(s: StepConfig, logits, image):
-    """D's logits as the adversarial losses see them: resized to `image`'s size with
-    discriminator.upsample_logits (AdvSemiSeg train.py:345, 399, 425, 444 interp(model_D(...)))."""
-    if not s.d_upsample_logits:
-        return logits
-    height, width = image.shape[1:3]
-    return jax.tree.map(lambda l: semi.resize_aligned(l, height, width), logits)
-
-
-def _d_input(s: StepConfig, condition, image):
-    return jnp.concatenate([condition.astype(jnp.float32), image], axis=-1) if s.conditional else image
-
-
-def _d_logits(s: StepConfig, d: ModelState, params, condition, real_img, fake_img, key,
-              fake_condition=None):
-    """D (train mode) on real and fake -> (real_logits, fake_logits, batch_stats after). The fake's
-    condition is `condition` unless fake_condition is given (fakes from the image history)."""
-    fake_condition = condition if fake_condition is None else fake_condition
-    real_in, fake_in = _d_input(s, condition, real_img), _d_input(s, fake_condition, fake_img)
-    if d.batch_stats:  # separate passes: each normalised by its own batch statistics (pix2pix)
-        fake_logits, stats = _apply(d, params, d.batch_stats, fake_in, True, jax.random.fold_in(key, 0))
-        real_logits, stats = _apply(d, params, stats, real_in, True, jax.random.fold_in(key, 1))
-        return _judged(s, real_logits, real_img), _judged(s, fake_logits, fake_img), stats
-    n = real_in.shape[0]
-    both, stats = _apply(d, params, d.batch_stats, jnp.concatenate([real_in, fake_in], 0), True, key)
-    both = _judged(s, both, real_img)
-    return (jax.tree.map(lambda l: l[:n], both), jax.tree.map(lambda l: l[n:], both), stats)
-
+# ---- D update --------------------------------------------------------------------------------
 
 def _mean_logit(logits) -> jax.Array:
     leaves = jax.tree.leaves(logits)
     return sum(jnp.mean(l) for l in leaves) / len(leaves)
 
-
-# ---- D update --------------------------------------------------------------------------------
 
 def _gp_alpha(s: StepConfig, d: ModelState, batch):
     """The WGAN-GP mixing weights of this critic update when the batch carries them (`gp_alpha`:
@@ -288,6 +126,15 @@ def _gp_alpha(s: StepConfig, d: ModelState, batch):
         return None
     alphas = jnp.asarray(batch["gp_alpha"], jnp.float32)
     return alphas[d.step % s.n_critic]
+
+
+def _penalty(s: StepConfig, critic, real_img, fake_img, key, alpha):
+    if s.gradient_penalty in ("wgan_gp", "wgan_gp_deblurgan"):
+        wgan_gp = losses.wgan_gp if s.gradient_penalty == "wgan_gp" else losses.wgan_gp_deblurgan
+        return wgan_gp(critic, real_img, fake_img, key, alpha)
+    if s.gradient_penalty == "r1":
+        return losses.r1(critic, real_img)
+    return jnp.zeros((), jnp.float32)
 
 
 def _d_update(s: StepConfig, d: ModelState, condition, real_img, fake_img, step_key, fake_condition=None,
@@ -300,8 +147,8 @@ def _d_update(s: StepConfig, d: ModelState, condition, real_img, fake_img, step_
     adversarial = s.adversarial_loss
 
     def loss_fn(params):
-        real_logits, fake_logits, stats = _d_logits(s, d, params, condition, real_img, fake_img, logit_key,
-                                                    fake_condition)
+        real_logits, fake_logits, stats = d_logits(s, d, params, condition, real_img, fake_img, logit_key,
+                                                   fake_condition)
         new_pool = pool
         if s.logit_pool_size:  # DeblurGAN-v2 models/losses.py:200-212: add, then query
             new_pool = logit_pool.add(pool, real_logits, fake_logits)
@@ -310,16 +157,10 @@ def _d_update(s: StepConfig, d: ModelState, condition, real_img, fake_img, step_
             adv = adversarial.d_loss(real_logits, fake_logits)
 
         def critic(image):
-            return _apply(d, params, d.batch_stats, _d_input(s, condition, image), True, logit_key)[0]
+            return apply(d, params, d.batch_stats, d_input(s, condition, image), True, logit_key)[0]
 
-        n = real_img.shape[0]  # (semi-supervised: D's fakes also hold unlabelled rows; the penalty not)
-        if s.gradient_penalty in ("wgan_gp", "wgan_gp_deblurgan"):
-            wgan_gp = losses.wgan_gp if s.gradient_penalty == "wgan_gp" else losses.wgan_gp_deblurgan
-            penalty = wgan_gp(critic, real_img, fake_img[:n], gp_key, gp_alpha)
-        elif s.gradient_penalty == "r1":
-            penalty = losses.r1(critic, real_img)
-        else:
-            penalty = jnp.zeros((), jnp.float32)
+        n = real_img.shape[0]  # (a variant may add fakes without a real counterpart; the penalty takes none)
+        penalty = _penalty(s, critic, real_img, fake_img[:n], gp_key, gp_alpha)
         total = s.d_loss_weight * adv + s.gradient_penalty_weight * penalty
         metrics = {"d_loss": total, "d_adv": adv, "d_penalty": penalty,
                    "d_real_logit": _mean_logit(real_logits), "d_fake_logit": _mean_logit(fake_logits)}
@@ -330,55 +171,42 @@ def _d_update(s: StepConfig, d: ModelState, condition, real_img, fake_img, step_
     return d.apply_gradients(grads=grads).replace(batch_stats=stats), metrics, pool
 
 
-# ---- G loss and update -----------------------------------------------------------------------
+# ---- G forward, D's fakes, G's loss ------------------------------------------------------------
 
-def _supervised_loss(s: StepConfig, output, target, loss_nets, perceptual: bool = True, total=0.0):
-    """total + the task's weighted supervised loss (jaxgan.task: pixel (+ perceptual) for deblur,
-    mask for segment); returns (total, metrics)."""
-    return s.task.supervised_loss(s, output, target, loss_nets, perceptual and s.uses_perceptual, total)
+def _step_key(state: GANState) -> jax.Array:
+    return jax.random.fold_in(state.key, state.step)
 
 
-def resize_target(s: StepConfig, target: jax.Array, height: int, width: int) -> jax.Array:
-    """The target at a stage's size: images bilinear (antialiased), class masks nearest."""
-    if target.shape[1:3] == (height, width):
-        return target
-    return s.task.resize_target(target, height, width)
+def _labelled(s: StepConfig, output, batch):
+    for variant in s.variants:
+        output = variant.labelled(output, batch)
+    return output
 
 
-def _stage_losses(s: StepConfig, stages, target, loss_nets):
-    """Deep supervision: the supervised loss of every stage but the last (pixel_weight x pixel loss
-    or mask_weight x mask loss, no perceptual term) against the target resized to the stage's
-    size, times stage_loss_weight; returns (loss, metrics g_stageK = the unweighted loss)."""
-    total = jnp.zeros((), jnp.float32)
-    metrics = {}
-    for k, out in enumerate(stages[:-1]):
-        loss, parts = _supervised_loss(s, out, resize_target(s, target, *out.shape[1:3]), loss_nets, perceptual=False,
-                                       total=jnp.zeros((), jnp.float32))
-        total = total + s.stage_loss_weight * loss
-        metrics[f"g_stage{k}"] = parts.get("g_pixel", parts.get("g_mask", loss))  # unweighted
-    return total, metrics
+def _g_forward(s: StepConfig, state: GANState, params, batch, step_key):
+    """(output pytree, G's batch_stats) of G in train mode on the batch (as the variants extend it)."""
+    x = batch["input"]
+    method = None
+    for variant in s.variants:
+        x = variant.g_input(batch, x)
+        method = variant.g_method or method
+    return apply(state.g, params, state.g.batch_stats, x, True, jax.random.fold_in(step_key, 0), method=method)
 
 
-def _semi_loss(s: StepConfig, d: ModelState, logits_u, condition_u, key, step):
-    """Hung et al.'s unlabelled terms: semi_adversarial_weight x adversarial loss from step 0 +
-    semi_self_training_weight x masked self-training CE from step semi_start_step on (AdvSemiSeg
-    train.py: semi_start_adv 0, semi_start 5000); returns (loss, metrics)."""
-    adversarial = s.adversarial_loss
-    fake_u = fake_image(s, logits_u)
-    d_logits_u, _ = _apply(d, d.params, d.batch_stats, _d_input(s, condition_u, fake_u), True, key)
-    d_logits_u = _judged(s, d_logits_u, fake_u)
-    adv_u = adversarial.g_loss(None, d_logits_u)
-    self_training, selected = semi.self_training_loss(logits_u, d_logits_u, s.semi_threshold)
-    on = (jnp.asarray(step) >= s.semi_start_step).astype(jnp.float32)
-    total = s.semi_adversarial_weight * adv_u + on * s.semi_self_training_weight * self_training
-    return total, {"g_semi_adv": adv_u, "g_semi_ce": self_training, "semi_selected": selected}
+def _d_fakes(s: StepConfig, state: GANState, batch, output, step_key):
+    """(state, fake condition, fake image) for D's updates: the detached fakes of the labelled rows with
+    their condition, as the variants change them (the image history's pool advances in the state)."""
+    fake_img = jax.lax.stop_gradient(fake_image(s, final_output(_labelled(s, output, batch))))
+    condition = batch["input"]
+    for variant in s.variants:
+        state, condition, fake_img = variant.d_fakes(s, state, batch, output, condition, fake_img, step_key)
+    return state, condition, fake_img
 
 
 def _g_loss(s: StepConfig, d: ModelState, output, batch, loss_nets, step_key, step=0, pool=None):
-    """G's loss given its float32 output pytree (differentiable w.r.t. `output`: an array, or the
-    list of stage outputs of a multi-stage G; semi-supervised: labelled rows, then unlabelled
-    ones); returns (loss, metrics). A logit pool (relativistic losses) is queried, not added to
-    (DeblurGAN-v2 models/losses.py:186-194)."""
+    """G's loss given its float32 output pytree (differentiable w.r.t. `output`); returns (loss,
+    metrics). A logit pool (relativistic losses) is queried, not added to (DeblurGAN-v2
+    models/losses.py:186-194)."""
     adversarial = s.adversarial_loss
     condition, target = batch["input"], batch["target"]
     labelled = _labelled(s, output, batch)
@@ -387,25 +215,18 @@ def _g_loss(s: StepConfig, d: ModelState, output, batch, loss_nets, step_key, st
     key = jax.random.fold_in(step_key, 2)
     if adversarial.needs_real:  # relativistic: G's loss needs D(real) too
         real_img = real_image(s, target, final.shape[-1])
-        real_logits, fake_logits, _ = _d_logits(s, d, d.params, condition, real_img, fake_img, key)
+        real_logits, fake_logits, _ = d_logits(s, d, d.params, condition, real_img, fake_img, key)
     else:
-        real_logits = None
-        fake_logits, _ = _apply(d, d.params, d.batch_stats, _d_input(s, condition, fake_img), True, key)
-        fake_logits = _judged(s, fake_logits, fake_img)
+        real_logits, fake_logits = None, d_fake_logits(s, d, condition, fake_img, key)
     centres = logit_pool.centres(pool) if s.logit_pool_size else None
     adv = adversarial.g_loss(real_logits, fake_logits, centres)
-    total, metrics = _supervised_loss(s, final, target, loss_nets, total=s.adversarial_weight * adv)
+    total, metrics = supervised_loss(s, final, target, loss_nets, total=s.adversarial_weight * adv)
     metrics["g_adv"] = adv
-    if s.multistage:
-        stage_loss, stage_metrics = _stage_losses(s, labelled, target, loss_nets)
-        total = total + stage_loss
-        metrics.update(stage_metrics)
-    if s.semi:
-        n = condition.shape[0]
-        semi_loss, semi_metrics = _semi_loss(s, d, final_output(output)[n:], batch["unlabelled_input"],
-                                             jax.random.fold_in(step_key, 3), step)
-        total = total + semi_loss
-        metrics.update(semi_metrics)
+    for variant in s.variants:
+        extra = variant.g_loss(s, d, output, labelled, batch, loss_nets, step_key, step)
+        if extra is not None:
+            total = total + extra[0]
+            metrics.update(extra[1])
     metrics["g_loss"] = total
     return total, metrics
 
@@ -417,49 +238,6 @@ def _finish_g(s: StepConfig, state: GANState, grads, g_stats, metrics) -> tuple[
     if ema is not None:
         ema = jax.tree.map(lambda e, p: s.ema_decay * e + (1.0 - s.ema_decay) * p, ema, g.params)
     return state.replace(g=g, ema_params=ema), metrics
-
-
-def _step_key(state: GANState) -> jax.Array:
-    return jax.random.fold_in(state.key, state.step)
-
-
-def _g_input(s: StepConfig, batch: dict) -> jax.Array:
-    """What G runs on: the input, plus (semi-supervised) the unlabelled images after it."""
-    if s.semi:
-        return jnp.concatenate([batch["input"], batch["unlabelled_input"]], 0)
-    return batch["input"]
-
-
-def _g_forward(s: StepConfig, state: GANState, params, batch, step_key):
-    """(output pytree, G's batch_stats): every stage's output for a multi-stage G, else the output."""
-    return _apply(state.g, params, state.g.batch_stats, _g_input(s, batch), True, jax.random.fold_in(step_key, 0),
-                  method="stages" if s.multistage else None)
-
-
-def _d_fakes(s: StepConfig, state: GANState, batch, output, step_key):
-    """(state, fake condition, fake image) for D's update: the detached fakes of the labelled rows,
-    mixed with earlier ones by the image history buffer when it is on (the state's pool advances);
-    semi-supervised with semi_d_unlabelled, followed by the unlabelled rows' fakes (Hung et al.)."""
-    state, condition, fake_img = _labelled_d_fakes(s, state, batch, output, step_key)
-    if s.semi and s.semi_d_unlabelled:  # AdvSemiSeg train.py D_remain: pred = cat(pred, pred_remain)
-        n = batch["input"].shape[0]
-        fake_u = jax.lax.stop_gradient(fake_image(s, final_output(output)[n:]))
-        condition = jnp.concatenate([condition, batch["unlabelled_input"].astype(condition.dtype)], 0)
-        fake_img = jnp.concatenate([fake_img, fake_u], 0)
-    return state, condition, fake_img
-
-
-def _labelled_d_fakes(s: StepConfig, state: GANState, batch, output, step_key):
-    fake_img = jax.lax.stop_gradient(fake_image(s, final_output(_labelled(s, output, batch))))
-    condition = batch["input"]
-    if not s.history_size:
-        return state, condition, fake_img
-    pool, mixed = history.query(state.pool, _d_input(s, condition, fake_img), jax.random.fold_in(step_key, 4))
-    state = state.replace(pool=pool)
-    if s.conditional:
-        channels = condition.shape[-1]
-        return state, mixed[..., :channels], mixed[..., channels:]
-    return state, condition, mixed
 
 
 # ---- the three steps -------------------------------------------------------------------------
@@ -497,13 +275,12 @@ def train_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[
     d_before = state.d
     state, fake_condition, fake_img = _d_fakes(s, state, batch, output, step_key)
     real_img = real_image(s, batch["target"], fake_img.shape[-1])
-    d, d_metrics, pool = _d_update(s, state.d, batch["input"], real_img, fake_img, step_key, fake_condition, batch,
-                                   state.logit_pool)
-    if s.n_critic > 1:
-        def critic_update(_, carry):
-            return _d_update(s, carry[0], batch["input"], real_img, fake_img, step_key, fake_condition, batch,
-                             carry[2])
 
+    def critic_update(_, carry):
+        return _d_update(s, carry[0], batch["input"], real_img, fake_img, step_key, fake_condition, batch, carry[2])
+
+    d, d_metrics, pool = critic_update(0, (state.d, None, state.logit_pool))
+    if s.n_critic > 1:
         # Unrolled on CPU only: inside an XLA while loop the CPU backend leaves the D kernel-gradient
         # convs in a form that runs ~100x slower (benchmarks/README.md); elsewhere a rolled loop.
         d, d_metrics, pool = jax.lax.fori_loop(1, s.n_critic, critic_update, (d, d_metrics, pool),
@@ -517,19 +294,22 @@ def train_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[
     return state, {**d_metrics, **g_metrics}
 
 
-def make_step_fns(config: ml_collections.ConfigDict) -> StepFns:
-    """The three steps with the config's StepConfig bound: each `(state, batch, loss_nets)`."""
-    s = StepConfig.from_config(config)  # (fails early on a bad adversarial kind)
-    s.task.check_losses(s)
-
-    conv_impl = ops.check_impl(config.train.get("conv_impl", "auto"), "train.conv_impl")
+def bind_steps(s: StepConfig, conv_impl: str = "auto") -> StepFns:
+    """The three steps with `s` bound: each `(state, batch, loss_nets)`; the convolutions of
+    train.conv_impl (read when the step is traced)."""
+    conv_impl = ops.check_impl(conv_impl, "train.conv_impl")
 
     def bind(fn):
         def step(state, batch, loss_nets):
-            with ops.conv_impl(conv_impl):  # read when the step is traced
+            with ops.conv_impl(conv_impl):
                 return fn(s, state, batch, loss_nets)
         step.__name__ = fn.__name__
         step.__doc__ = fn.__doc__
         return step
 
     return StepFns(bind(d_step), bind(g_step), bind(train_step))
+
+
+def make_step_fns(config: ml_collections.ConfigDict) -> StepFns:
+    """bind_steps of the config's resolved StepConfig (jaxgan.train.build resolves it once per run)."""
+    return bind_steps(resolve_step_config(config), config.train.get("conv_impl", "auto"))

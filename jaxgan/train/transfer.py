@@ -31,7 +31,7 @@ import numpy as np
 
 from jaxgan.nets.vgg import load_vgg16_params
 from jaxgan.train.optim import MODELS, selected
-from jaxgan.train.restore import restore_state
+from jaxgan.train.restore import restore_run
 from jaxgan.trees import flatten_with_names, path_name
 from jaxgan.weights.imagenet import load_mobilenet_v2_variables, mobilenet_v2_path
 
@@ -99,7 +99,7 @@ def _source_variables(config: ml_collections.ConfigDict) -> tuple[dict, dict]:
         return load_vgg16_params(), {}
     if not Path(v.transfer_from).is_dir():
         raise ValueError(f"variants.transfer_from={v.transfer_from!r} is neither 'vgg16' nor a run's workdir")
-    other = restore_state(v.transfer_from).state  # built from the run's own saved config
+    other = restore_run(v.transfer_from).state  # built from the run's own saved config
     model = other.g if v.transfer_model == "generator" else other.d
     return model.params, model.batch_stats
 
