@@ -6,7 +6,8 @@ with jaxgan (WGAN-GP's alpha) passed in instead of drawn.
 - DeblurGAN-v2 (VITA-Group/DeblurGANv2 at c16bd9f; models/losses.py, util/image_pool.py,
   adversarial_trainer.py and train.py are the same at adb9e7d, the commit the published config names):
   `ImagePool`, `RelativisticDiscLossLS`, `RelativisticDiscLoss`, `DoubleGAN`, `PerceptualLossV2`,
-  `deblurganv2_train_step`.
+  `deblurganv2_train_step`, `DeblurGANv2Trainer` (the backbone frozen for the first epochs, then a
+  new optimizer for all of G).
 - DeblurGAN (KupynOrest/DeblurGAN at 2499a87; models/losses.py, models/conditional_gan_model.py):
   `DiscLossWGANGP`, `PerceptualLoss`, `deblurgan_optimize_parameters`.
 - pix2pix (junyanz/pytorch-CycleGAN-and-pix2pix, fork Bleuje/... at 20070a7; models/pix2pix_model.py,
@@ -163,6 +164,36 @@ def deblurganv2_train_step(net_g, adv_trainer, criterion_g, optimizer_g, optimiz
     optimizer_g.step()
     return {"d_loss": loss_d.item(), "g_adv": loss_adv.item(), "g_content": loss_content.item(),
             "g_loss": loss_g.item(), "output": outputs.detach()}
+
+
+def deblurganv2_freeze_backbone(net_g, frozen: bool) -> None:
+    """fpn_mobilenet.py:112-113 (FPN.__init__: every backbone parameter requires_grad False) and
+    :115-117 (unfreeze: True again; FPNMobileNet.unfreeze :49-50 calls it)."""
+    for param in net_g.fpn.features.parameters():
+        param.requires_grad = not frozen
+
+
+class DeblurGANv2Trainer:
+    """train.py (adb9e7d) Trainer with one batch per epoch. __init__ is _init_params (:158-167): G
+    built with its backbone frozen (fpn_mobilenet.py:112-113), optimizer_G = Adam over the params that
+    require grad (:164), optimizer_D over both D's (:165). epoch(e, inputs, targets) is one pass of
+    train()'s loop (:34-42): at e == warmup_num (and warmup_num != 0) netG.unfreeze() and a NEW
+    optimizer_G = Adam(netG.parameters()) (:35-38), then _run_epoch's step (:66-73, _update_d
+    :112-116: deblurganv2_train_step). The schedulers (:41-42) keep lr constant over these epochs."""
+
+    def __init__(self, net_g, adv_trainer, criterion_g, warmup_num: int, lr: float = 1e-4):
+        self.net_g, self.adv_trainer, self.criterion_g = net_g, adv_trainer, criterion_g
+        self.warmup_num, self.lr = warmup_num, lr
+        deblurganv2_freeze_backbone(net_g, True)
+        self.optimizer_g = torch.optim.Adam(filter(lambda p: p.requires_grad, net_g.parameters()), lr=lr)
+        self.optimizer_d = torch.optim.Adam(adv_trainer.get_params(), lr=lr)
+
+    def epoch(self, epoch: int, inputs, targets) -> dict:
+        if epoch == self.warmup_num and self.warmup_num != 0:
+            deblurganv2_freeze_backbone(self.net_g, False)
+            self.optimizer_g = torch.optim.Adam(self.net_g.parameters(), lr=self.lr)
+        return deblurganv2_train_step(self.net_g, self.adv_trainer, self.criterion_g, self.optimizer_g,
+                                      self.optimizer_d, inputs, targets)
 
 
 # ---- DeblurGAN ---------------------------------------------------------------------------------

@@ -72,10 +72,18 @@ def rel_error(a, b) -> float:
 
 
 def adam_moments(opt_state):
+    """(mu, nu) of the one Adam in `opt_state`, or of several over disjoint leaves (a frozen part's
+    Adam beside the trained part's, optax.multi_transform) merged into one tree."""
     adam = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda s: isinstance(s, optax.ScaleByAdamState))
             if isinstance(s, optax.ScaleByAdamState)]
-    assert len(adam) == 1
-    return adam[0].mu, adam[0].nu
+    assert adam
+    masked = lambda x: isinstance(x, optax.MaskedNode)  # noqa: E731
+    mu, nu = adam[0].mu, adam[0].nu
+    for other in adam[1:]:
+        mu = jax.tree.map(lambda a, b: b if masked(a) else a, mu, other.mu, is_leaf=masked)
+        nu = jax.tree.map(lambda a, b: b if masked(a) else a, nu, other.nu, is_leaf=masked)
+    assert not any(masked(x) for x in jax.tree.leaves(mu, is_leaf=masked))
+    return mu, nu
 
 
 def flax_of(table: Table, values: dict, shapes) -> dict:

@@ -165,9 +165,42 @@ def deblurganv2_config(pool_size: int = 50, centres: str = "pool"):
     return c
 
 
-def deblurganv2(tmp_dir, n_steps: int = 1, pool_size: int = 50, loss: str = "ragan_ls") -> dict:
-    """`n_steps` train steps (batch 1, as released) with a pool of `pool_size` outputs per D, so that
-    the pool fills and drops its oldest entry; errors after the last step (losses: every step's)."""
+class _Expected:
+    """A torch module / optimizer look-alike holding expected parameters and Adam moments (for
+    param_errors): named_parameters() and state[param]['exp_avg' | 'exp_avg_sq']."""
+
+    def __init__(self, params: dict, moments: dict):
+        self.params = {k: torch.as_tensor(v) for k, v in params.items()}
+        self.state = {self.params[k]: {"exp_avg": torch.as_tensor(m), "exp_avg_sq": torch.as_tensor(v)}
+                      for k, (m, v) in moments.items()}
+
+    def named_parameters(self):
+        return self.params.items()
+
+
+def _expected_g(net_g, opt) -> _Expected:
+    """G's expected params and Adam moments after one step of the original (`opt`: its optimizer_G).
+    Leaves that optimizer never saw (the frozen backbone) are expected unchanged with zero moments
+    (jaxgan's frozen Adam state is held at its start). MobileNetV2's unused tail is not in jaxgan's G."""
+    params, moments = {}, {}
+    for name, p in net_g.named_parameters():
+        if "fpn.features." in name and int(name.split(".")[2]) >= 16:
+            continue
+        value = p.detach().numpy()
+        if not opt.state.get(p):
+            params[name], moments[name] = value, (np.zeros_like(value), np.zeros_like(value))
+        else:
+            params[name], moments[name] = value, (opt.state[p]["exp_avg"].numpy(), opt.state[p]["exp_avg_sq"].numpy())
+    return _Expected(params, moments)
+
+
+def deblurganv2(tmp_dir, frozen: bool = False, pool_size: int = 50, loss: str = "ragan_ls") -> dict:
+    """One train step of the published setup (batch 1, as released), from the same weights. frozen:
+    the first epoch's step (train.py:164: G's Adam over the trainable params, the backbone frozen by
+    fpn_mobilenet.py:112-113; jaxgan: variants.freeze_prefixes with unfreeze_step 1). Else the
+    unfreezing epoch's step (train.py:35-38: netG.unfreeze() and a new Adam for all of G), from fresh
+    optimizer states on both sides (jaxgan: nothing frozen); the carry of the head's Adam across the
+    unfreezing, where jaxgan differs, is in docs/fidelity.md."""
     from jaxgan.weights.formats import fpn_mobilenet_table
     from reference import deblurganv2 as ref
     from reference import losses as ref_losses
@@ -178,53 +211,54 @@ def deblurganv2(tmp_dir, n_steps: int = 1, pool_size: int = 50, loss: str = "rag
     d_ref = ref.DoubleScaleD(3, ndf=4, padw=2)
     vgg_features, vgg_params = _vgg19_pair(tmp_dir)
     rng = np.random.default_rng(0)
-    xs = rng.uniform(-1, 1, (n_steps, 1, 96, 96, 3)).astype(np.float32)
-    ys = np.clip(xs + 0.3 * rng.standard_normal(xs.shape), -1, 1).astype(np.float32)
+    x = rng.uniform(-1, 1, (1, 96, 96, 3)).astype(np.float32)
+    y = np.clip(x + 0.3 * rng.standard_normal(x.shape), -1, 1).astype(np.float32)
 
     config = deblurganv2_config(pool_size)
     config.loss.adversarial = loss
+    if frozen:
+        config.variants.transfer_model = "generator"
+        config.variants.freeze_prefixes, config.variants.unfreeze_step = ("backbone/",), 1
     g_table = fpn_mobilenet_table(dict(config.generator.options))
     d_table = patchgan_table(3, "instance", "patch.model", "patch/")
     full = patchgan_table(5, "instance", "full.model", "full/")
     d_table.entries.update(full.entries)
     d_table.unused.update(full.unused)
-    g_mod, state = _jax_state(config, xs[0], g_ref, g_table, "deblurganv2_fpn_mobilenet", d_ref, d_table,
-                              "double_scale")
-    before = state
-    fns = steps.make_step_fns(config)
-    train_step = jax.jit(fns.train_step)
+    g_mod, before = _jax_state(config, x, g_ref, g_table, "deblurganv2_fpn_mobilenet", d_ref, d_table,
+                               "double_scale")
     forward = jax.jit(lambda s, x: g_mod.apply({"params": s.g.params, "batch_stats": s.g.batch_stats}, x,
                                                train=True, mutable=["batch_stats"])[0])
+    output = forward(before, jnp.asarray(x))
+    state, m = jax.jit(steps.make_step_fns(config).train_step)(
+        before, {"input": jnp.asarray(x), "target": jnp.asarray(y)}, {"vgg": vgg_params})
 
-    # PyTorch: train.py with DoubleGAN over the criterion of models/losses.py get_loss('ragan-ls' / 'ragan')
+    # PyTorch: train.py with DoubleGAN over the criterion of models/losses.py get_loss('ragan-ls' / 'ragan'),
+    # in float64 (same weights, cast after jaxgan took them): at float32 its own rounding through the
+    # 52-layer backbone with batch-1 BatchNorm is as large as jaxgan's (moments 4.7e-4 apart)
+    g_ref.double(), d_ref.double(), vgg_features.double()
     criterion = (ref_losses.RelativisticDiscLossLS if loss == "ragan_ls" else ref_losses.RelativisticDiscLoss)(
         pool_size)
     adv_trainer = ref_losses.DoubleGAN(d_ref.patch, d_ref.full, criterion)
-    criterion_g = ref_losses.PerceptualLossV2(vgg_features)
-    opt_g = torch.optim.Adam(g_ref.parameters(), lr=1e-4)  # train.py _get_optim: Adam(params, lr)
-    opt_d = torch.optim.Adam(adv_trainer.get_params(), lr=1e-4)
     g_ref.train(), d_ref.train()
+    trainer = ref_losses.DeblurGANv2Trainer(g_ref, adv_trainer, ref_losses.PerceptualLossV2(vgg_features),
+                                            warmup_num=1)
+    out = trainer.epoch(0 if frozen else 1, nchw(x).double(), nchw(y).double())
 
-    errors = {}
-    for t in range(n_steps):
-        x, y = xs[t], ys[t]
-        output = forward(state, jnp.asarray(x))
-        before = state
-        state, metrics = train_step(state, {"input": jnp.asarray(x), "target": jnp.asarray(y)}, {"vgg": vgg_params})
-        out = ref_losses.deblurganv2_train_step(g_ref, adv_trainer, criterion_g, opt_g, opt_d, nchw(x), nchw(y))
-        content = 0.5 * metrics["g_pixel"] + 0.006 * metrics["g_perceptual"]
-        for name, got, want in (("d_loss", metrics["d_loss"], out["d_loss"]), ("g_adv", metrics["g_adv"], out["g_adv"]),
-                                ("g_content", content, out["g_content"]), ("g_loss", metrics["g_loss"], out["g_loss"])):
-            errors[f"loss/{name}"] = max(errors.get(f"loss/{name}", 0.0), rel_error(got, want))
-        errors["g_output"] = max(errors.get("g_output", 0.0), rel_error(output, nhwc(out["output"])))
-
+    content = 0.5 * m["g_pixel"] + 0.006 * m["g_perceptual"]
+    errors = {f"loss/{name}": rel_error(got, want) for name, got, want in (
+        ("d_loss", m["d_loss"], out["d_loss"]), ("g_adv", m["g_adv"], out["g_adv"]),
+        ("g_content", content, out["g_content"]), ("g_loss", m["g_loss"], out["g_loss"]))}
+    errors["g_output"] = rel_error(output, nhwc(out["output"]))
+    if frozen:  # the backbone's params bitwise unchanged
+        old, new = (flat_tree(jax.device_get(s.g.params["backbone"])) for s in (before, state))
+        errors["frozen_backbone_moved"] = max(float(np.abs(new[k] - old[k]).max()) for k in new)
     # Null leaves: conv biases before an instance norm, and each critic's last bias (it cancels in
-    # r - mean of the pool on the D side; on the G side it is a constant).
+    # r - mean of the pool on the D side while the pool holds this batch only; on the G side a constant).
     g_null = ("smooth/bias", "smooth2/bias", "top_down_1/bias", "top_down_2/bias", "top_down_3/bias")
     d_null = tuple(f"{d}/Conv_{k}/bias" for d, n in (("patch", 3), ("full", 5)) for k in range(1, n + 2))
-    floor_args = dict(floor=FLOOR, lr=1e-4) if n_steps == 1 else {}
-    errors.update(_moment_errors("g", g_ref, g_table, state.g, opt_g, g_null, before=before.g, **floor_args))
-    errors.update(_moment_errors("d", d_ref, d_table, state.d, opt_d, d_null, before=before.d, **floor_args))
+    expected_g = _expected_g(g_ref, trainer.optimizer_g)
+    errors.update(_moment_errors("g", expected_g, g_table, state.g, expected_g, g_null, FLOOR, before.g, 1e-4))
+    errors.update(_moment_errors("d", d_ref, d_table, state.d, trainer.optimizer_d, d_null, FLOOR, before.d, 1e-4))
     got, after = flat_tree(jax.device_get(state.g.batch_stats)), numpy_state(g_ref)
     errors["g_running_mean"] = max(rel_error(got[path[len("batch_stats/"):]], after[key])
                                    for path, (key, _) in g_table.entries.items()
@@ -544,7 +578,12 @@ def pix2pix(tmp_dir) -> dict:
     return errors
 
 
+def deblurganv2_frozen(tmp_dir) -> dict:
+    return deblurganv2(tmp_dir, frozen=True)
+
+
 SETUPS = {"pix2pix": pix2pix, "deblurgan": deblurgan, "deblurganv2": deblurganv2,
+          "deblurganv2_frozen": deblurganv2_frozen,
           "ragan_ls_pool_3_steps": ragan_pool_steps}
 
 

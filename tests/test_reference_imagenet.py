@@ -165,3 +165,72 @@ def test_published_deblurganv2_config_loads_the_mobilenet_file_into_the_backbone
             h = m(h)
     abs_err, _ = max_errors(stages[-1], nhwc(h))
     assert abs_err <= 1e-4 * max(np.abs(nhwc(h)).max(), 1.0)
+
+
+def _random_inception(seed):
+    """Cadene's InceptionResNetV2 (reference.deblurganv2, full size) with random weights and statistics."""
+    torch.manual_seed(seed)
+    net = deblurganv2.InceptionResNetV2()
+    randomize_norm_stats(net, seed)
+    with torch.no_grad():  # keep the activations O(1) through its 30 residual blocks
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.mul_(0.5)
+    return net.eval()
+
+
+def _inception_stages(net, x):
+    """enc0..enc4 as fpn_inception.py:96-115 slices the network."""
+    stages = ((net.conv2d_1a,), (net.conv2d_2a, net.conv2d_2b, net.maxpool_3a),
+              (net.conv2d_3b, net.conv2d_4a, net.maxpool_5a), (net.mixed_5b, net.repeat, net.mixed_6a),
+              (net.repeat_1, net.mixed_7a))
+    h, out = nchw(x), []
+    with torch.no_grad():
+        for stage in stages:
+            for m in stage:
+                h = m(h)
+            out.append(nhwc(h))
+    return out
+
+
+@pytest.mark.slow
+def test_published_inception_config_loads_cadenes_file_into_the_backbone(tmp_path, monkeypatch):
+    """deblurganv2_inception_gopro.py (variants.transfer_from='imagenet:inception_resnet_v2') with a
+    state dict laid out as Cadene's inceptionresnetv2-520b38e4.pth: apply_transfer fills all of G's
+    'backbone/' (nothing skipped), whose five stages then equal PyTorch's; the backbone is frozen."""
+    from jaxgan.nets.fpn_inception import InceptionResNetV2Features
+
+    net = _random_inception(4)
+    path = tmp_path / "inceptionresnetv2-520b38e4.pth"
+    torch.save(net.state_dict(), path)
+    config = load_config_file("experiments/configs/deblurganv2_inception_gopro.py")
+    config.generator.options.base_width = 4  # the heads are not transferred: keep them small
+    config.discriminator.name = "patchgan"
+    config.discriminator.options = dict(in_channels=3, base_width=4, num_layers=1, norm="instance")
+    monkeypatch.setenv("JAXGAN_INCEPTION_RESNET_V2_WEIGHTS", str(path))  # the lookup when transfer_file is empty
+    transfer.check_source(config)
+    assert tuple(config.variants.freeze_prefixes) == ("backbone/",) and config.variants.unfreeze_step == 3000
+    g, d = state_lib.make_modules(config)
+    x = np.random.default_rng(4).uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)
+    state = jax.jit(lambda k: state_lib.create_state(config, g, d, {"input": x}, k))(jax.random.PRNGKey(0))
+    state, report = transfer.apply_transfer(config, state, verbose=False)
+    assert report.loaded and not report.skipped
+    n_backbone = len(jax.tree.leaves(state.g.params["backbone"])) + len(jax.tree.leaves(state.g.batch_stats))
+    assert len(report.loaded) == n_backbone
+    backbone = {"params": state.g.params["backbone"], "batch_stats": state.g.batch_stats["backbone"]}
+    stages = jax.jit(lambda v, x: InceptionResNetV2Features().apply(v, x, train=False))(backbone, jnp.asarray(x))
+    for out, exp in zip(stages, _inception_stages(net, x)):
+        abs_err, _ = max_errors(out, exp)
+        assert abs_err <= 1e-4 * max(np.abs(exp).max(), 1.0)
+
+
+def test_inception_missing_file_says_where(tmp_path, monkeypatch):
+    """No file: one line naming the default place, the file to put there and the variable to set;
+    check_source stops before any model is built."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("JAXGAN_INCEPTION_RESNET_V2_WEIGHTS", raising=False)
+    config = load_config_file("experiments/configs/deblurganv2_inception_gopro.py")
+    with pytest.raises(WeightsError, match=r"\.cache/jaxgan/weights/inception_resnet_v2\.pth: save .*"
+                                           r"inceptionresnetv2-520b38e4\.pth.*JAXGAN_INCEPTION_RESNET_V2_WEIGHTS") as e:
+        transfer.check_source(config)
+    assert "\n" not in str(e.value)

@@ -26,7 +26,7 @@ from jaxgan.train import state as state_lib  # noqa: E402
 from jaxgan.train import steps  # noqa: E402
 from jaxgan.weights.formats import fc_discriminator_table, pix2pix_table  # noqa: E402
 from reference import advsemiseg, pix2pix  # noqa: E402
-from reference_helpers import flat_tree, nchw, nhwc, numpy_state, param_errors, rel_error, with_variables  # noqa: E402
+from reference_helpers import nchw, nhwc, numpy_state, param_errors, rel_error, with_variables  # noqa: E402
 
 TOL = 1e-4
 SIZE, BATCH, CLASSES, DEPTH = 64, 2, 3, 5  # 64 x 64: D's map is 2 x 2, so its upsampling matters
@@ -141,6 +141,3 @@ def test_semi_supervised_train_step_matches_adv_semi_seg():
     print(errors, "threshold", threshold, "selected", ref["semi_ratio"])
     assert float(metrics["semi_selected"]) == pytest.approx(ref["semi_ratio"], abs=1e-7)
     assert max(errors.values()) <= TOL, errors
-    moved = flat_tree(jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)), new_state.g.params,
-                                   state.g.params))
-    assert max(moved[k].max() for k in _null_g_leaves(DEPTH)) <= G_LR * 1.001

@@ -7,10 +7,12 @@ tests/reference_steps.py` prints the parity table).
 - pix2pix: pix2pix_model.py optimize_parameters; BatchNorm running statistics too.
 - DeblurGAN: conditional_gan_model.py optimize_parameters with DiscLossWGANGP, the original's penalty
   (one alpha per batch, gradient norm over channels) as deblurgan_gopro.py now uses, critic padding 1.
-- DeblurGAN-v2: train.py with DoubleGAN and RelativisticDiscLossLS over ImagePool(50): one step of the
-  published setup (FPN-MobileNet, run at XLA's default optimisation level in a subprocess: at the
-  suite's level 0 the backbone's gradients lose their accuracy), and three steps of its adversarial
-  code with pools of 3 outputs (the pool fills, drops its oldest, carries across steps).
+- DeblurGAN-v2: train.py with DoubleGAN and RelativisticDiscLossLS over ImagePool(50), the published
+  setup (FPN-MobileNet) from the same weights: the first epoch's step with the backbone frozen
+  (train.py:164, fpn_mobilenet.py:112-113) and the unfreezing epoch's step (train.py:35-38: a new Adam
+  for all of G), run at XLA's default optimisation level in a subprocess (at the suite's level 0 the
+  backbone's gradients lose their accuracy), the reference in float64; and three steps of its
+  adversarial code with pools of 3 outputs (the pool fills, drops its oldest, carries across steps).
 """
 
 import json
@@ -25,9 +27,10 @@ torch = pytest.importorskip("torch")
 import reference_steps  # noqa: E402
 
 TOL = 1e-4
-# The 52-layer MobileNetV2 backbone with batch-1 BatchNorm: G's Adam moments agree to 4.7e-4 at worst
-# per leaf at XLA's default level (9 of 320 leaves above 1e-4, each at one entry; its params to 1e-7).
-DEEP_G_MOMENTS_TOL = 1e-3
+# The 52-layer MobileNetV2 backbone with batch-1 BatchNorm, against a float64 reference: G's Adam
+# moments agree to 1.4e-4 (mu) and 1.9e-4 (nu = 0.001 g^2: twice the gradient's error) at worst per leaf,
+# jaxgan's float32 rounding (a few BatchNorm leaves; its params to 1e-7, every other group below 1e-4).
+DEEP_G_MOMENTS_TOL = 2.5e-4
 
 
 def _assert_parity(name, errors, tolerances=None):
@@ -55,14 +58,17 @@ def test_relativistic_pool_over_three_steps_matches_deblurganv2(tmp_path, loss):
 
 
 @pytest.mark.slow
-def test_deblurganv2_train_step_matches_the_original_at_xla_default_level():
+def test_deblurganv2_frozen_and_unfreezing_steps_match_the_original_at_xla_default_level():
     env = dict(os.environ)
     env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split()
                                 if not f.startswith("--xla_backend_optimization_level"))
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_steps.py")
-    run = subprocess.run([sys.executable, script, "deblurganv2", "--json", "--flat"], env=env, capture_output=True,
-                         text=True, timeout=1500)
+    run = subprocess.run([sys.executable, script, "deblurganv2_frozen", "deblurganv2", "--json", "--flat"], env=env,
+                         capture_output=True, text=True, timeout=1500)
     lines = [line for line in run.stdout.splitlines() if line.startswith("PARITY_JSON ")]
     assert run.returncode == 0 and lines, run.stderr[-3000:]
-    errors = json.loads(lines[-1][len("PARITY_JSON "):])["deblurganv2"]
-    _assert_parity("deblurganv2", errors, {"g_moments": DEEP_G_MOMENTS_TOL})
+    results = json.loads(lines[-1][len("PARITY_JSON "):])
+    # the frozen backbone bitwise unchanged
+    _assert_parity("deblurganv2_frozen", results["deblurganv2_frozen"],
+                   {"g_moments": DEEP_G_MOMENTS_TOL, "extra/frozen_backbone_moved": 0.0})
+    _assert_parity("deblurganv2", results["deblurganv2"], {"g_moments": DEEP_G_MOMENTS_TOL})

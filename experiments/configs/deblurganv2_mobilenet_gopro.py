@@ -3,12 +3,14 @@
 Follows VITA-Group/DeblurGANv2 as released (commit adb9e7d, 2019-09, before the 2022 rewrite of
 config/config.yaml); docs/fidelity.md lists every item with its test:
 - FPN over a MobileNetV2 backbone with a global residual (models/fpn_mobilenet.py), the backbone
-  initialised from ImageNet weights (FPN.__init__ loads mobilenetv2.pth.tar) and frozen for the first
-  3 epochs (config.yaml warmup_num 3; train.py Trainer.train calls netG.unfreeze()):
-  `variants.transfer_from='imagenet:mobilenet_v2'` (+ `variants.transfer_file`, the file you supply),
-  `variants.freeze_prefixes=('backbone/',)`, `variants.unfreeze_step` = 3 epochs. At unfreezing the
-  backbone starts a fresh Adam (jaxgan.train.transfer); train.py builds a new optimizer and
-  scheduler for the whole G instead.
+  initialised from ImageNet weights (fpn_mobilenet.py:84-87 loads mobilenetv2.pth.tar) and frozen for
+  the first 3 epochs (:112-113 requires_grad False; config.yaml:42 warmup_num 3; train.py:35-38 calls
+  netG.module.unfreeze() at that epoch): `variants.transfer_from='imagenet:mobilenet_v2'`
+  (+ `variants.transfer_file`, the file you supply), `variants.freeze_prefixes=('backbone/',)`,
+  `variants.unfreeze_step` = 3 epochs. At unfreezing the backbone starts a fresh Adam
+  (jaxgan.train.optim) and the head keeps its moments; train.py:37-38 builds a new optimizer and
+  scheduler for the whole G instead (a difference docs/fidelity.md lists). The G follows d76d9c6,
+  the same day's fix of adb9e7d's fpn_mobilenet.py (norm passed to the FPN, head width 64).
 - Double-scale D (a 3-layer patch PatchGAN and a 5-layer "full" one, instance norm, padding 2:
   models/networks.py NLayerDiscriminator padw = 2, get_fullD n_layers 5), the two losses averaged
   (adversarial_trainer.py:79-94 DoubleGAN). RaGAN-LS as in the paper (models/losses.py:175-215

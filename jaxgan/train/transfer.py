@@ -12,9 +12,11 @@ Sources (variants.transfer_from): another run's workdir (its latest checkpoint, 
 saved config, so its architecture may differ: params and batch_stats of the same model) or 'vgg16'
 (jaxgan.nets.vgg.load_vgg16_params(): 'Conv_0' .. 'Conv_12', 3x3 kernels).
 
-Or ImageNet weights the user supplies: 'imagenet:mobilenet_v2', the FPN's backbone, read from
-variants.transfer_file (empty: $JAXGAN_MOBILENET_V2_WEIGHTS or ~/.cache/jaxgan/weights/mobilenet_v2.pth)
-by jaxgan.weights.imagenet.load_mobilenet_v2_variables, loaded under G's 'backbone/'.
+Or ImageNet weights the user supplies, loaded under G's 'backbone/' (DeblurGAN-v2's FPNs):
+'imagenet:mobilenet_v2' (FPN-MobileNet; variants.transfer_file, empty: $JAXGAN_MOBILENET_V2_WEIGHTS or
+~/.cache/jaxgan/weights/mobilenet_v2.pth) and 'imagenet:inception_resnet_v2' (FPN-Inception; empty:
+$JAXGAN_INCEPTION_RESNET_V2_WEIGHTS or ~/.cache/jaxgan/weights/inception_resnet_v2.pth), read by
+jaxgan.weights.imagenet.
 
 Freezing parts of a model on a schedule is jaxgan.train.optim's `with_freezing`.
 """
@@ -33,7 +35,7 @@ from jaxgan.nets.vgg import load_vgg16_params
 from jaxgan.train.optim import MODELS, selected
 from jaxgan.train.restore import restore_run
 from jaxgan.trees import flatten_with_names, path_name
-from jaxgan.weights.imagenet import load_mobilenet_v2_variables, mobilenet_v2_path
+from jaxgan.weights import imagenet
 
 
 def _source_name(name: str, rename) -> str:
@@ -104,7 +106,10 @@ def _source_variables(config: ml_collections.ConfigDict) -> tuple[dict, dict]:
     return model.params, model.batch_stats
 
 
-IMAGENET = {"mobilenet_v2": "backbone"}  # 'imagenet:NAME' -> the G submodule its weights initialise
+# 'imagenet:NAME' -> (the G submodule its weights initialise, the loader, the file lookup)
+IMAGENET = {"mobilenet_v2": ("backbone", imagenet.load_mobilenet_v2_variables, imagenet.mobilenet_v2_path),
+            "inception_resnet_v2": ("backbone", imagenet.load_inception_resnet_v2_variables,
+                                    imagenet.inception_resnet_v2_path)}
 
 
 def _imagenet_variables(name: str, path: str) -> tuple[dict, dict]:
@@ -113,8 +118,9 @@ def _imagenet_variables(name: str, path: str) -> tuple[dict, dict]:
     if name not in IMAGENET:
         raise ValueError(f"variants.transfer_from='imagenet:{name}': unknown ImageNet network; "
                          f"known: {tuple('imagenet:' + n for n in IMAGENET)}")
-    variables = load_mobilenet_v2_variables(path or None)
-    return {IMAGENET[name]: variables["params"]}, {IMAGENET[name]: variables["batch_stats"]}
+    submodule, load, _ = IMAGENET[name]
+    variables = load(path or None)
+    return {submodule: variables["params"]}, {submodule: variables["batch_stats"]}
 
 
 def check_source(config: ml_collections.ConfigDict) -> None:
@@ -126,7 +132,7 @@ def check_source(config: ml_collections.ConfigDict) -> None:
         if name not in IMAGENET:
             raise ValueError(f"variants.transfer_from={source!r}: unknown ImageNet network; "
                              f"known: {tuple('imagenet:' + n for n in IMAGENET)}")
-        mobilenet_v2_path(config.variants.transfer_file or None)
+        IMAGENET[name][2](config.variants.transfer_file or None)
 
 
 def apply_transfer(config: ml_collections.ConfigDict, state, verbose: bool = True):

@@ -1,10 +1,19 @@
-"""ImageNet MobileNetV2 weights for the FPN-MobileNet backbone, from a file the user supplies.
+"""ImageNet backbones of DeblurGAN-v2's generators from a file the user supplies: MobileNetV2 (the
+FPN-MobileNet backbone) and Inception-ResNet-v2 (the FPN-Inception backbone). Nothing downloads.
+
+MobileNetV2:
 
 Accepted layouts: torchvision's `mobilenet_v2(weights="IMAGENET1K_V1").state_dict()`
 (features.{i}.conv.{j}.{k}; mobilenet_v2-b0353104.pth) and the `mobilenetv2.pth.tar` DeblurGAN-v2 loads
 (models/fpn_mobilenet.py:84-87; the layout of its models/mobilenet_v2.py, features.{i}.conv.{j}).
 Lookup: the given path, else $JAXGAN_MOBILENET_V2_WEIGHTS, else ~/.cache/jaxgan/weights/mobilenet_v2.pth.
 Only features 0..15 are used (the FPN taps up to the 15th inverted residual); the rest is ignored.
+
+Inception-ResNet-v2: Cadene's pretrainedmodels `inceptionresnetv2(pretrained='imagenet')` state dict
+(inceptionresnetv2-520b38e4.pth; conv2d_1a.conv.weight, ..., last_linear.bias), which DeblurGAN-v2's
+FPN builds (models/fpn_inception.py:94). Lookup: the given path, else $JAXGAN_INCEPTION_RESNET_V2_WEIGHTS,
+else ~/.cache/jaxgan/weights/inception_resnet_v2.pth. The FPN uses the network up to mixed_7a
+(fpn_inception.py:96-115); repeat_2, block8, conv2d_7b and last_linear are ignored.
 """
 
 from __future__ import annotations
@@ -20,18 +29,34 @@ ENV_VAR = "JAXGAN_MOBILENET_V2_WEIGHTS"
 DEFAULT_PATH = Path("~/.cache/jaxgan/weights/mobilenet_v2.pth")
 
 
-def mobilenet_v2_path(path: str | os.PathLike | None = None) -> Path:
-    """The MobileNetV2 weights file: `path`, else $JAXGAN_MOBILENET_V2_WEIGHTS, else the default place;
-    WeightsError saying where to put it when there is none."""
-    candidate = Path(path) if path else Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
+INCEPTION_ENV_VAR = "JAXGAN_INCEPTION_RESNET_V2_WEIGHTS"
+INCEPTION_DEFAULT_PATH = Path("~/.cache/jaxgan/weights/inception_resnet_v2.pth")
+
+
+def _weights_path(path, env_var: str, default: Path, name: str, what: str) -> Path:
+    """`path`, else $env_var, else `default`; WeightsError saying what to put where when it is missing."""
+    candidate = Path(path) if path else Path(os.environ.get(env_var) or default)
     candidate = candidate.expanduser()
     if not candidate.is_file():
         raise WeightsError(
-            f"MobileNetV2 ImageNet weights not found at {candidate}: save torchvision's "
-            "mobilenet_v2(weights='IMAGENET1K_V1').state_dict() (mobilenet_v2-b0353104.pth) there, set "
-            f"variants.transfer_file or ${ENV_VAR} to it (jaxgan never downloads weights; "
-            "variants.transfer_from='' trains from scratch)")
+            f"{name} ImageNet weights not found at {candidate}: save {what} there, set variants.transfer_file "
+            f"or ${env_var} to it (jaxgan never downloads weights; variants.transfer_from='' trains from scratch)")
     return candidate
+
+
+def mobilenet_v2_path(path: str | os.PathLike | None = None) -> Path:
+    """The MobileNetV2 weights file: `path`, else $JAXGAN_MOBILENET_V2_WEIGHTS, else the default place;
+    WeightsError saying where to put it when there is none."""
+    return _weights_path(path, ENV_VAR, DEFAULT_PATH, "MobileNetV2", "torchvision's mobilenet_v2(weights="
+                         "'IMAGENET1K_V1').state_dict() (mobilenet_v2-b0353104.pth)")
+
+
+def inception_resnet_v2_path(path: str | os.PathLike | None = None) -> Path:
+    """The Inception-ResNet-v2 weights file: `path`, else $JAXGAN_INCEPTION_RESNET_V2_WEIGHTS, else the
+    default place; WeightsError saying where to put it when there is none."""
+    return _weights_path(path, INCEPTION_ENV_VAR, INCEPTION_DEFAULT_PATH, "Inception-ResNet-v2",
+                         "Cadene pretrainedmodels' inceptionresnetv2(pretrained='imagenet') state dict "
+                         "(inceptionresnetv2-520b38e4.pth)")
 
 
 def _torchvision_table() -> Table:
@@ -68,3 +93,25 @@ def load_mobilenet_v2_variables(path: str | os.PathLike | None = None) -> dict:
     module = MobileNetV2Features()
     shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
     return convert(state, table, shapes, "MobileNetV2", str(file))
+
+
+def load_inception_resnet_v2_variables(path: str | os.PathLike | None = None) -> dict:
+    """{'params': ..., 'batch_stats': ...} of jaxgan's InceptionResNetV2Features (FPNInception's
+    'backbone') from Cadene's state dict (see the module docstring)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxgan.nets.fpn_inception import InceptionResNetV2Features, backbone_torch_names  # deferred (jax)
+
+    file = inception_resnet_v2_path(path)
+    state = load_state_dict(file)
+    table = Table()
+    for flax_prefix, torch_prefix in backbone_torch_names():
+        table.conv(f"{flax_prefix}/conv", f"{torch_prefix}.conv", bias=False)
+        table.batch_norm(f"{flax_prefix}/bn", f"{torch_prefix}.bn")
+    for flax_prefix, torch_prefix in backbone_torch_names(residual_convs=True):
+        table.conv(flax_prefix, torch_prefix)
+    table.unused_patterns.append(r"(repeat_2|block8|conv2d_7b|last_linear)\..*")
+    module = InceptionResNetV2Features()
+    shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros((1, 128, 128, 3))))
+    return convert(state, table, shapes, "Inception-ResNet-v2", str(file))

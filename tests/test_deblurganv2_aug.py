@@ -1,0 +1,34 @@
+"""DeblurGAN-v2's corruption (jaxgan.data.deblurganv2_aug.corrupt) fires as the original's does.
+
+VITA-Group/DeblurGANv2 at adb9e7d: aug.py:80-93 get_corrupt_function wraps the config's eight
+corruptions (config.yaml:14-28; cutout's prob 0.5, the others the default .5 of aug.py:85) in
+albu.OneOf(augs) with OneOf's default p 0.5; dataset.py:112-113 calls it on every blurred crop.
+albumentations' OneOf (0.3 / 0.4, 2019) draws random() < p, then picks one transform with weights
+p_i / sum(p) (all 1/8 here) and applies it forced (p set to 1 / force_apply=True): any corruption
+fires with probability 1/2, cutout with 1/2 x 1/8 = 1/16 (1/32 with an extra gate of its own p).
+"""
+
+import numpy as np
+
+from jaxgan.data import deblurganv2_aug
+from jaxgan.data.tf_cpu import tf
+
+N = 800
+
+
+def test_corruption_fires_half_the_time_and_cutout_one_sixteenth():
+    ones = tf.ones([16, 16, 3])
+    noise = tf.constant(np.random.default_rng(0).uniform(0.2, 0.8, (16, 16, 3)).astype(np.float32))
+    corrupt = tf.function(deblurganv2_aug.corrupt)  # one graph for all seeds: a call costs microseconds
+
+    def fired(image, seed, how):
+        out = corrupt(image, seed)
+        return tf.reduce_any(tf.equal(out, 0.0)) if how == "cut" else tf.reduce_any(tf.not_equal(out, image))
+
+    seeds = [tf.constant([i, 7], tf.int64) for i in range(N)]
+    # on a white image only cutout writes zeros (the other seven keep every value above 0.5)
+    cut = sum(bool(fired(ones, s, "cut")) for s in seeds)
+    changed = sum(bool(fired(noise, s, "changed")) for s in seeds)
+    # binomial: 1/16 of 800 = 50 +- 6.8 (1/32: 25), 1/2 of 800 = 400 +- 14; bounds at about 3 sigma
+    assert 32 <= cut <= 70, cut
+    assert 355 <= changed <= 445, changed
