@@ -197,6 +197,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.variants.transfer_rename = ()  # 'dst_prefix=src_prefix' pairs applied to paths before matching
     c.variants.freeze_prefixes = ()  # param paths (by prefix) not updated ...
     c.variants.unfreeze_step = 0  # ... until this train step (0 = never)
+    c.variants.unfreeze_restart = "unfrozen"  # at unfreezing a new optimizer for: unfrozen | model (all of it)
 
     c.lock()
     return c

@@ -136,6 +136,7 @@ CHOICES = {"train.best_mode": ("max", "min"), "train.compute_dtype": ("float32",
            "loss.pixel_input": ("imagenet", "raw"), "loss.relativistic_centres": ("pool", "batch"),
            "discriminator.mask_input": ("signed", "probabilities"),
            "variants.transfer_model": ("generator", "discriminator"),
+           "variants.unfreeze_restart": ("unfrozen", "model"),
            "optim.schedule": ("constant", "linear_decay", "cosine"),
            "variants.progressive_mode": ("resolution", "patch")}
 RELATIVISTIC = ("ragan", "ragan_ls")  # adversarial kinds that need D's output on the real batch

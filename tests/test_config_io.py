@@ -109,7 +109,7 @@ def test_semi_supervised_with_a_relativistic_loss_and_an_empty_logit_pool_are_re
 def test_the_checked_choices_are_the_names_the_implementations_take():
     from jaxgan.losses import ADVERSARIAL_KINDS, get_adversarial, perceptual
     from jaxgan.task import MASK_INPUTS
-    from jaxgan.train.optim import MODELS, SCHEDULES
+    from jaxgan.train.optim import MODELS, RESTARTS, SCHEDULES
     from jaxgan.train.state import COMPUTE_DTYPES
 
     choices = config_io.CHOICES
@@ -117,6 +117,7 @@ def test_the_checked_choices_are_the_names_the_implementations_take():
     assert set(choices["loss.perceptual_input"]) == set(choices["loss.pixel_input"]) == set(perceptual.INPUTS)
     assert choices["discriminator.mask_input"] == MASK_INPUTS
     assert choices["variants.transfer_model"] == MODELS
+    assert choices["variants.unfreeze_restart"] == RESTARTS
     assert choices["optim.schedule"] == SCHEDULES
     assert set(choices["train.compute_dtype"]) == set(COMPUTE_DTYPES)
     assert config_io.RELATIVISTIC == tuple(k for k in ADVERSARIAL_KINDS if get_adversarial(k).needs_real)

@@ -458,6 +458,7 @@ def test_deblurganv2_published_values():
     assert c.data.augment == "deblurganv2" and c.eval.train_mode_inference
     assert c.variants.transfer_from == "imagenet:mobilenet_v2" and c.variants.freeze_prefixes == ("backbone/",)
     assert c.variants.unfreeze_step == 3 * c.optim.schedule_period
+    assert c.variants.unfreeze_restart == "model"  # train.py:37-40: a new optimizer and scheduler for all of G
     assert c.discriminator.options.padding == 2
 
 

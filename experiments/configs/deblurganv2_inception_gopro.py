@@ -12,8 +12,8 @@ VITA-Group/DeblurGANv2 at adb9e7d), with the generator config.yaml:44 names (g_n
   $JAXGAN_INCEPTION_RESNET_V2_WEIGHTS) and is frozen for the first 3 epochs (fpn_inception.py:132-133
   requires_grad False, :135-137 unfreeze; train.py:35-38 unfreezes at epoch warmup_num = config.yaml:42
   3 and builds a new Adam for all of G, train.py:164 the first one over the trainable params only):
-  `variants.freeze_prefixes=('backbone/',)`, `variants.unfreeze_step` = 3 epochs. At unfreezing only
-  the backbone starts a fresh Adam here (jaxgan.train.optim); the head keeps its moments.
+  `variants.freeze_prefixes=('backbone/',)`, `variants.unfreeze_step` = 3 epochs,
+  `variants.unfreeze_restart='model'` (read from deblurganv2_mobilenet_gopro.py).
 - FPN and head init: PyTorch's default (the original never re-initialises them): `weight_init='torch'`.
 Published: 29.55 dB / SSIM 0.934 on GoPro test (the paper's FPN-Inception row).
 

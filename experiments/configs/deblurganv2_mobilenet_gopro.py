@@ -7,9 +7,9 @@ config/config.yaml); docs/fidelity.md lists every item with its test:
   the first 3 epochs (:112-113 requires_grad False; config.yaml:42 warmup_num 3; train.py:35-38 calls
   netG.module.unfreeze() at that epoch): `variants.transfer_from='imagenet:mobilenet_v2'`
   (+ `variants.transfer_file`, the file you supply), `variants.freeze_prefixes=('backbone/',)`,
-  `variants.unfreeze_step` = 3 epochs. At unfreezing the backbone starts a fresh Adam
-  (jaxgan.train.optim) and the head keeps its moments; train.py:37-38 builds a new optimizer and
-  scheduler for the whole G instead (a difference docs/fidelity.md lists). The G follows d76d9c6,
+  `variants.unfreeze_step` = 3 epochs; at unfreezing train.py:37-40 builds a new optimizer and
+  scheduler for the whole G (the head's Adam restarts, G's decay runs 3 epochs behind D's):
+  `variants.unfreeze_restart='model'` (jaxgan.train.optim.switch_at). The G follows d76d9c6,
   the same day's fix of adb9e7d's fpn_mobilenet.py (norm passed to the FPN, head width 64).
 - Double-scale D (a 3-layer patch PatchGAN and a 5-layer "full" one, instance norm, padding 2:
   models/networks.py NLayerDiscriminator padw = 2, get_fullD n_layers 5), the two losses averaged
@@ -99,6 +99,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.variants.transfer_prefixes = ("backbone/",)
     c.variants.freeze_prefixes = ("backbone/",)
     c.variants.unfreeze_step = 3 * EPOCH
+    c.variants.unfreeze_restart = "model"  # train.py:37-40: a new Adam and scheduler for all of G
     c.eval.train_mode_inference = True
     c.train.eval_every = 10 * EPOCH
     c.train.checkpoint_every = EPOCH

@@ -11,8 +11,9 @@ unfreezing those leaves start like a new Adam (bias correction from step 1: firs
 about 1, not the 2-10x of moments that were fed zeros while the count ran on). Its learning-rate
 schedule is offset by the start, so it joins the same schedule position as the trained leaves.
 unfreeze_step 0 means frozen for the whole run (optax.set_to_zero). A zero update leaves a param
-bitwise unchanged. (DeblurGAN-v2 train.py builds a new optimizer for all of G at its unfreeze
-epoch; here only the unfrozen leaves restart, the always-trained ones keep their moments.)
+bitwise unchanged. With restart="model" (variants.unfreeze_restart), the whole model's optimizer is
+replaced at unfreezing by a new one whose state and schedule start from zero, as DeblurGAN-v2 does
+(train.py:35-40 at adb9e7d: a new optimizer and scheduler for all of G at the warm-up epoch).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from jaxgan.trees import path_name
 
 SCHEDULES = ("constant", "linear_decay", "cosine")
 MODELS = ("generator", "discriminator")  # what variants.transfer_model names
+RESTARTS = ("unfrozen", "model")  # what variants.unfreeze_restart names: who gets a new optimizer
 
 
 def selected(name: str, prefixes) -> bool:
@@ -118,6 +120,31 @@ def start_at(start: int, inner: optax.GradientTransformation) -> optax.GradientT
     return optax.GradientTransformation(init, update)
 
 
+class SwitchState(NamedTuple):
+    before: Any  # the optimizer used until the switch (held once it is over)
+    after: StartState  # the one used from the switch on, started then
+
+
+def switch_at(start: int, before: optax.GradientTransformation,
+              after: optax.GradientTransformation) -> optax.GradientTransformation:
+    """`before` for the first `start` updates, then `after` as if created at that update (its
+    state and its schedule's count start from zero then)."""
+    after = start_at(start, after)
+
+    def init(params):
+        return SwitchState(before=before.init(params), after=after.init(params))
+
+    def update(updates, state, params=None):
+        on = state.after.count >= start
+        before_updates, before_state = before.update(updates, state.before, params)
+        after_updates, after_state = after.update(updates, state.after, params)
+        updates = jax.tree.map(lambda a, b: jnp.where(on, a, b), after_updates, before_updates)
+        before_state = jax.tree.map(lambda old, new: jnp.where(on, old, new), state.before, before_state)
+        return updates, SwitchState(before=before_state, after=after_state)
+
+    return optax.GradientTransformation(init, update)
+
+
 def freeze_labels(params, prefixes) -> Any:
     """The params tree with 'frozen' on leaves whose path starts with a prefix, 'train' elsewhere."""
     return jax.tree_util.tree_map_with_path(
@@ -125,17 +152,21 @@ def freeze_labels(params, prefixes) -> Any:
 
 
 def with_freezing(make_tx: Callable[[int], optax.GradientTransformation], prefixes, unfreeze_step: int,
-                  updates_per_step: int = 1) -> optax.GradientTransformation:
+                  updates_per_step: int = 1, restart: str = "unfrozen") -> optax.GradientTransformation:
     """make_tx(0) for the trained leaves; the leaves under `prefixes` frozen until train step
     unfreeze_step (0 = always), then trained by a fresh make_tx(start) (its schedule counts from
-    the update count `start`; see the module docstring)."""
+    the update count `start`) with restart="unfrozen", or, with restart="model", the whole model
+    by a fresh make_tx(0) from then on (state and schedule from zero; see the module docstring)."""
     if unfreeze_step < 0:
         raise ValueError(f"variants.unfreeze_step must be >= 0, got {unfreeze_step}")
-    if unfreeze_step == 0:
-        frozen = optax.set_to_zero()
-    else:
-        start = int(unfreeze_step) * int(updates_per_step)
-        frozen = start_at(start, make_tx(start))
+    if restart not in RESTARTS:
+        raise ValueError(f"variants.unfreeze_restart must be one of {RESTARTS}, got {restart!r}")
     prefixes = tuple(prefixes)
-    return optax.multi_transform({"train": make_tx(0), "frozen": frozen},
-                                 lambda params: freeze_labels(params, prefixes))
+    labels = lambda params: freeze_labels(params, prefixes)  # noqa: E731
+    if unfreeze_step == 0:
+        return optax.multi_transform({"train": make_tx(0), "frozen": optax.set_to_zero()}, labels)
+    start = int(unfreeze_step) * int(updates_per_step)
+    if restart == "model":
+        frozen_phase = optax.multi_transform({"train": make_tx(0), "frozen": optax.set_to_zero()}, labels)
+        return switch_at(start, frozen_phase, make_tx(0))
+    return optax.multi_transform({"train": make_tx(0), "frozen": start_at(start, make_tx(start))}, labels)

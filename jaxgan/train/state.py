@@ -129,10 +129,12 @@ def create_state(config: ml_collections.ConfigDict, g_module, d_module, sample_b
     if variants.freeze_prefixes:  # transfer learning: freeze parts of one model (jaxgan.train.optim)
         if variants.transfer_model == "generator":
             g_tx = with_freezing(lambda offset: make_optimizer(config, config.optim.g_lr, 1, offset),
-                                          variants.freeze_prefixes, int(variants.unfreeze_step))
+                                 variants.freeze_prefixes, int(variants.unfreeze_step),
+                                 restart=variants.unfreeze_restart)
         elif variants.transfer_model == "discriminator":
             d_tx = with_freezing(lambda offset: make_optimizer(config, config.optim.d_lr, n_critic, offset),
-                                          variants.freeze_prefixes, int(variants.unfreeze_step), n_critic)
+                                 variants.freeze_prefixes, int(variants.unfreeze_step), n_critic,
+                                 restart=variants.unfreeze_restart)
         else:
             raise ValueError(f"variants.transfer_model must be one of {MODELS}, got {variants.transfer_model!r}")
     g = _init_model(g_module, x, g_key, g_tx)
