@@ -289,10 +289,13 @@ def _read_checkpoint(folder: Path):
     with ocp.PyTreeCheckpointer() as reader:
         tree = reader.metadata(folder / "state").item_metadata.tree
         item = {"g": {k: tree["g"][k] for k in ("params", "batch_stats") if tree["g"].get(k)}}
-        if tree.get("ema_params"):  # the EMA of G's params, when the run kept one
-            item["ema_params"] = tree["ema_params"]
+        for key in ("ema_params", "ema_batch_stats"):  # G's EMA, when the run kept one
+            if tree.get(key):
+                item[key] = tree[key]
         restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), item)
         saved = reader.restore(folder / "state", args=ocp.args.PyTreeRestore(
             item=item, restore_args=restore_args, partial_restore=True))
-    params = saved["ema_params"] if "ema_params" in saved else saved["g"]["params"]
-    return config, generator_variables(params, saved["g"].get("batch_stats"))
+    if "ema_params" not in saved:
+        return config, generator_variables(saved["g"]["params"], saved["g"].get("batch_stats"))
+    stats = saved.get("ema_batch_stats", saved["g"].get("batch_stats"))  # EMA statistics when kept
+    return config, generator_variables(saved["ema_params"], stats)

@@ -154,6 +154,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.best_metric = ""  # e.g. 'psnr' or 'mean_iou': also keep the best checkpoint by it
     c.train.best_mode = "max"
     c.train.ema_decay = 0.0  # 0 = no EMA of the generator's params
+    c.train.ema_batch_stats = True  # the EMA averages G's batch-norm statistics too (False: live ones)
     c.train.compute_dtype = "float32"  # float32 | bfloat16 (params and optimizer state stay float32)
     # how convs / pools run (jaxgan.ops.dispatch): 'auto' (env JAXGAN_CONV_IMPL, else the XLA-CPU
     # rewrites on CPU and plain lax on GPU / TPU) | 'xla' | 'cpu_fast' | 'tflite' (what a TFLite export uses)

@@ -252,6 +252,8 @@ def config_from_json(text: str) -> ml_collections.ConfigDict:
     _merge(config, values)
     if "relativistic_centres" not in values.get("loss", {}):
         config.loss.relativistic_centres = "batch"  # runs saved before the pool existed centred on batch means
+    if "ema_batch_stats" not in values.get("train", {}):
+        config.train.ema_batch_stats = False  # runs saved before it applied EMA params with the live statistics
     return config
 
 

@@ -1,6 +1,8 @@
 """jaxgan.train.steps: isolation of the D and G updates, the fused step, the gradient penalty, EMA,
 mixed precision, what D sees, G's loss mix."""
 
+import json
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -64,6 +66,26 @@ def test_g_step_leaves_discriminator_unchanged(wgan_gp_run):
     # EMA: decay * old + (1 - decay) * new params
     expected = jax.tree.map(lambda e, p: 0.5 * e + 0.5 * p, before.ema_params, after.g.params)
     chex.assert_trees_all_close(after.ema_params, expected, atol=1e-7)
+
+
+def test_ema_averages_batch_norm_statistics_and_inference_uses_them(wgan_gp_run):
+    """EMA params are applied with an EMA of G's batch-norm statistics (timm's ModelEmaV2 averages
+    buffers too): EMA params with the live statistics collapsed a batch-norm U-Net's masks."""
+    r = wgan_gp_run
+    before, after = r["after_d2"], r["after_g"]
+    assert before.ema_batch_stats is not None
+    expected = jax.tree.map(lambda e, p: 0.5 * e + 0.5 * p, before.ema_batch_stats, after.g.batch_stats)
+    chex.assert_trees_all_close(after.ema_batch_stats, expected, atol=1e-7)
+    assert not _equal(after.ema_batch_stats, after.g.batch_stats)
+    variables = after.generator_variables()
+    assert _equal(variables["batch_stats"], after.ema_batch_stats) and _equal(variables["params"], after.ema_params)
+    live = after.generator_variables(use_ema=False)
+    assert _equal(live["batch_stats"], after.g.batch_stats) and _equal(live["params"], after.g.params)
+    # a run saved before the key existed resumes as it trained: EMA params, live statistics
+    from jaxgan import config_io
+    saved = json.loads(config_io.config_to_json(r["config"]))
+    del saved["train"]["ema_batch_stats"]
+    assert config_io.config_from_json(json.dumps(saved)).train.ema_batch_stats is False
 
 
 def test_fused_train_step_equals_critic_updates_then_generator_update(wgan_gp_run):

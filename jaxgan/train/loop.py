@@ -243,7 +243,8 @@ def _init_from(config, state, mesh):
     if other_d is not None and same_shapes((d.params, d.batch_stats), other_d):
         d = d.replace(params=other_d[0], batch_stats=other_d[1])
     ema = None if state.ema_params is None else jax.tree.map(lambda p: p.copy(), g.params)
-    return state.replace(g=g, d=d, ema_params=ema)
+    ema_stats = None if state.ema_batch_stats is None else jax.tree.map(lambda p: p.copy(), g.batch_stats)
+    return state.replace(g=g, d=d, ema_params=ema, ema_batch_stats=ema_stats)
 
 
 def _phase_batches(config, index, batches, size, state, mesh):

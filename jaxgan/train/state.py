@@ -46,6 +46,7 @@ class GANState:
     key: jax.Array  # uint32[2]; step randomness is fold_in(key, step)
     pool: Any = None  # image history for D (jaxgan.train.history) when variants.history_size > 0
     logit_pool: Any = None  # recent D outputs centring ragan / ragan_ls (jaxgan.losses.logit_pool), or None
+    ema_batch_stats: Any = None  # EMA of g.batch_stats beside ema_params (train.ema_batch_stats), or None
 
     @property
     def step(self) -> jax.Array:
@@ -53,9 +54,12 @@ class GANState:
         return self.g.step
 
     def generator_variables(self, use_ema: bool = True) -> dict:
-        """The variables to apply G with for inference: EMA params when kept (and use_ema)."""
-        params = self.ema_params if (use_ema and self.ema_params is not None) else self.g.params
-        return model_variables(params, self.g.batch_stats)
+        """The variables to apply G with for inference: EMA params (and EMA batch-norm statistics,
+        when kept) when use_ema; the live ones otherwise."""
+        if not use_ema or self.ema_params is None:
+            return model_variables(self.g.params, self.g.batch_stats)
+        stats = self.g.batch_stats if self.ema_batch_stats is None else self.ema_batch_stats
+        return model_variables(self.ema_params, stats)
 
 
 def model_variables(params, batch_stats) -> dict:
@@ -141,10 +145,13 @@ def create_state(config: ml_collections.ConfigDict, g_module, d_module, sample_b
     d_x = jnp.asarray(d_sample_input(config, np.zeros(x.shape, np.float32)))
     d = _init_model(d_module, d_x, d_key, d_tx)
     ema = jax.tree.map(jnp.copy, g.params) if config.train.ema_decay > 0 else None
+    ema_stats = (jax.tree.map(jnp.copy, g.batch_stats)
+                 if ema is not None and config.train.ema_batch_stats and g.batch_stats else None)
     pool = None
     if int(config.variants.history_size) > 0:
         pool = history.init_pool(int(config.variants.history_size), d_x.shape[1:])
-    return GANState(g=g, d=d, ema_params=ema, key=run_key, pool=pool, logit_pool=_logit_pool(config, d, d_x))
+    return GANState(g=g, d=d, ema_params=ema, key=run_key, pool=pool, logit_pool=_logit_pool(config, d, d_x),
+                    ema_batch_stats=ema_stats)
 
 
 def _logit_pool(config: ml_collections.ConfigDict, d: ModelState, d_x):

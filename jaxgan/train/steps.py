@@ -234,10 +234,13 @@ def _g_loss(s: StepConfig, d: ModelState, output, batch, loss_nets, step_key, st
 def _finish_g(s: StepConfig, state: GANState, grads, g_stats, metrics) -> tuple[GANState, Metrics]:
     metrics["g_grad_norm"] = optax.tree.norm(grads)
     g = state.g.apply_gradients(grads=grads).replace(batch_stats=g_stats)
-    ema = state.ema_params
+    average = lambda old, new: jax.tree.map(lambda e, p: s.ema_decay * e + (1.0 - s.ema_decay) * p, old, new)  # noqa: E731
+    ema, ema_stats = state.ema_params, state.ema_batch_stats
     if ema is not None:
-        ema = jax.tree.map(lambda e, p: s.ema_decay * e + (1.0 - s.ema_decay) * p, ema, g.params)
-    return state.replace(g=g, ema_params=ema), metrics
+        ema = average(ema, g.params)
+    if ema_stats is not None:  # the statistics the averaged params are applied with (as timm's ModelEmaV2)
+        ema_stats = average(ema_stats, g.batch_stats)
+    return state.replace(g=g, ema_params=ema, ema_batch_stats=ema_stats), metrics
 
 
 # ---- the three steps -------------------------------------------------------------------------

@@ -154,7 +154,8 @@ def apply_transfer(config: ml_collections.ConfigDict, state, verbose: bool = Tru
     model = model.replace(params=new_params, batch_stats=new_stats)
     if v.transfer_model == "generator":
         ema = None if state.ema_params is None else jax.tree.map(jnp.copy, new_params)
-        state = state.replace(g=model, ema_params=ema)
+        ema_stats = None if state.ema_batch_stats is None else jax.tree.map(jnp.copy, new_stats)
+        state = state.replace(g=model, ema_params=ema, ema_batch_stats=ema_stats)
     else:
         state = state.replace(d=model)
     if verbose:
