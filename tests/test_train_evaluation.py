@@ -103,8 +103,7 @@ def test_whole_image_evaluation_with_buckets_compiles_once_per_bucket_and_scores
 
     rng = np.random.default_rng(3)
     sizes = [(21, 30), (25, 17), (31, 50), (20, 45), (30, 35)]
-    examples = [(rng.uniform(-1, 1, (1, h, w, 3)).astype(np.float32), rng.uniform(-1, 1, (1, h, w, 3)).astype(np.float32))
-                for h, w in sizes]
+    examples = [tuple(rng.uniform(-1, 1, (2, 1, h, w, 3)).astype(np.float32)) for h, w in sizes]  # (input, target)
 
     def mixed_sizes(config, split=None):
         for x, t in examples:
