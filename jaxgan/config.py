@@ -143,6 +143,8 @@ def base_config() -> ml_collections.ConfigDict:
     # run G as in training: dropout on, batch norm on the test batch's own statistics (pix2pix's test.py
     # without --eval, DeblurGAN's test.py, DeblurGAN-v2's predict.py); False = inference mode
     c.eval.train_mode_inference = False
+    # whole images (data.eval_size 0): pad each to a bucket shape of jaxgan.infer.BUCKET_SIDES, score the crop
+    c.eval.buckets = False
 
     # ---- training (jaxgan.train) --------------------------------------------------------------
     c.train = ml_collections.ConfigDict()

@@ -84,3 +84,48 @@ def test_segment_evaluation_counts_valid_rows_only(monkeypatch):
     np.testing.assert_allclose(results["mean_iou"], np.mean(iou), rtol=1e-6)
     np.testing.assert_allclose(results["pixel_accuracy"], np.mean(pred == labels), rtol=1e-6)
     assert results["num_examples"] == 7 and len(results["dice"]) == 2
+
+
+class _Pointwise(nn.Module):
+    """A per-pixel generator: its output at a pixel does not depend on the padding around it."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return nn.tanh(nn.Conv(3, (1, 1))(x) + x)
+
+
+def test_whole_image_evaluation_with_buckets_compiles_once_per_bucket_and_scores_the_crop(monkeypatch):
+    """5 whole images of 5 sizes (batch 1, eval_size 0): 5 compiles of G without buckets, 1 with
+    (every size falls into the 128 x 128 bucket); the scores of the cropped outputs are today's."""
+    import jax
+
+    from test_predict import _count_compiles
+
+    rng = np.random.default_rng(3)
+    sizes = [(21, 30), (25, 17), (31, 50), (20, 45), (30, 35)]
+    examples = [tuple(rng.uniform(-1, 1, (2, 1, h, w, 3)).astype(np.float32)) for h, w in sizes]  # (input, target)
+
+    def mixed_sizes(config, split=None):
+        for x, t in examples:
+            yield {"input": x, "target": t, "valid": np.ones(1, bool)}
+
+    patch_engine(monkeypatch.setattr, eval_iterator=mixed_sizes)
+    config = loop_test_config()
+    config.data.eval_batch_size, config.data.eval_size = 1, 0
+    g = _Pointwise()
+    variables = g.init(jax.random.PRNGKey(0), examples[0][0])
+
+    def evaluate(buckets):
+        config.eval.buckets = buckets
+        runs = []
+        count = _count_compiles(lambda: runs.append(run_evaluation(config, g, variables, num_samples=5)), "_generate")
+        return count, *runs[0]
+
+    today, results_today, samples_today = evaluate(False)
+    bucketed, results_bucketed, samples_bucketed = evaluate(True)
+    assert today == len(sizes) and bucketed == 1
+    assert results_bucketed["num_examples"] == results_today["num_examples"] == 5
+    for name in ("psnr", "ssim", "input_psnr"):
+        np.testing.assert_allclose(results_bucketed[name], results_today[name], rtol=0, atol=1e-5)
+    assert samples_bucketed["output"].shape == samples_today["output"].shape == (1, 21, 30, 3)  # the first size's
+    np.testing.assert_allclose(samples_bucketed["output"], samples_today["output"], rtol=0, atol=1e-5)

@@ -50,7 +50,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_bitwise(uninterrupted,
 
     def interrupting_iterator(config, *, start_step=0, **kw):
         for n, batch in enumerate(fake_train_iterator(config, start_step=start_step, **kw), start_step):
-            if n == 1 and start_step == 0:  # while feeding step 2: a preemption notice
+            if n == 2 and start_step == 0:  # pulled while feeding step 2 (two batches ahead): a preemption notice
                 os.kill(os.getpid(), signal.SIGTERM)
             yield batch
 
@@ -209,7 +209,7 @@ def test_resume_is_exact_with_the_real_data_pipeline(tmp_path, monkeypatch, buil
 
     def interrupting(config, start_step):
         for n, batch in enumerate(real(config, start_step), start_step):
-            if n == 1 and start_step == 0:
+            if n == 2 and start_step == 0:  # (pulled while feeding step 2: the loop keeps two batches ahead)
                 os.kill(os.getpid(), signal.SIGTERM)
             yield batch
 

@@ -14,6 +14,12 @@ fold_in(PRNGKey(seed), batch index).
 Every process evaluates its own rows of the split (the eval iterator splits them) on its first
 local device; the sums are then added over processes, so every process returns the numbers of the
 whole split (only process 0 writes them in the loop).
+
+With config.eval.buckets and whole images (data.eval_size 0, one image per batch) each image is
+padded to one of jaxgan.infer.BUCKET_SIDES' shapes (as `jaxgan predict --buckets`) and the output
+cropped back to its size before it is scored, so a split of many sizes compiles a few programs
+instead of one per size; whole-image statistics (instance norm, batch norm in train mode) then
+see the padding too, hence off by default.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxgan import infer
 from jaxgan.nets.inference import apply_generator
 from jaxgan.task import get_task
 from jaxgan.train import state as state_lib
@@ -45,8 +52,8 @@ def _generate(apply_fn, variables, x, key, train_mode=False, conv_impl="auto"):
 
 def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, split=None,
                    num_samples: int = 0, lpips: bool | None = None) -> tuple[dict, dict]:
-    """(metrics, samples): samples holds the first `num_samples` valid rows as numpy arrays
-    `input`, `output` (image in [-1, 1] or int labels) and `target`. `lpips` (deblurring): also
+    """(metrics, samples): samples holds the first `num_samples` valid rows (of the first row's size)
+    as numpy arrays `input`, `output` (image in [-1, 1] or int labels) and `target`. `lpips` (deblurring): also
     LPIPS; None = config.train.eval_lpips."""
     device = jax.local_devices()[0]
     variables = jax.device_put(jax.tree.map(np.asarray, g_variables), device)
@@ -57,15 +64,24 @@ def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, spl
     samples: dict = {"input": [], "output": [], "target": []}
     train_mode = bool(config.eval.train_mode_inference)  # G as in training (pix2pix / DeblurGAN test.py)
     conv_impl = config.train.get("conv_impl", "auto")
+    bucketed = bool(config.eval.get("buckets", False)) and int(config.data.eval_size) == 0
+    multiple = int(getattr(g_module, "size_multiple", 1))
     for index, batch in enumerate(_make_eval_iterator(config, split)):
         key = jax.random.fold_in(jax.random.PRNGKey(int(config.seed)), index)  # dropout masks, train mode
         valid = np.asarray(batch.get("valid", np.ones(len(batch["input"]), bool)), bool)
         x = jax.device_put(np.asarray(batch["input"], np.float32), device)
         target = np.asarray(batch["target"])
-        out = scores.add(_generate(apply_fn, variables, x, key, train_mode, conv_impl), x, jax.device_put(target, device), valid)
+        if bucketed and len(x) == 1:  # one whole image: padded to its bucket, the output cropped back
+            run = functools.partial(_generate, apply_fn, variables, key=key, train_mode=train_mode, conv_impl=conv_impl)
+            g_out = jnp.asarray(infer.apply_tiled(run, np.asarray(batch["input"][0], np.float32), multiple=multiple,
+                                                  buckets=infer.BUCKET_SIDES))[None]
+        else:
+            g_out = _generate(apply_fn, variables, x, key, train_mode, conv_impl)
+        out = scores.add(g_out, x, jax.device_put(target, device), valid)
         count += int(valid.sum())
         have = sum(len(a) for a in samples["input"])
-        if have < num_samples:
+        same_size = not samples["input"] or samples["input"][0].shape[1:3] == batch["input"].shape[1:3]
+        if have < num_samples and same_size:  # (whole images of several sizes: those of the first one's)
             take = valid.nonzero()[0][: num_samples - have]
             samples["input"].append(np.asarray(batch["input"])[take])  # (with the prior's channels)
             samples["output"].append(np.asarray(out)[take])

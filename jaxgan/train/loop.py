@@ -257,7 +257,8 @@ def _phase_batches(config, index, batches, size, state, mesh):
         state = state.replace(pool=parallel.replicate(
             parallel.to_host(history.resize_pool(parallel.to_host(state.pool), new_size)), mesh))
     phase_config = config if new_size == int(config.data.crop_size) else progressive.phase_config(config, new_size)
-    return _make_train_iterator(phase_config, index), new_size, state
+    ahead = 0 if config.variants.progressive_fade_steps else 2  # (a fade blends host batches: none ahead)
+    return parallel.prefetch_to_mesh(_make_train_iterator(phase_config, index), mesh, ahead), new_size, state
 
 
 def _evaluate(setup: Setup, state, writer: _Writer, ckpt, step: int) -> dict:

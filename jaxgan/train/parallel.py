@@ -11,7 +11,8 @@ depend on the device count (tested). Multi-host: `initialize_distributed` calls
 
 from __future__ import annotations
 
-from typing import Callable
+import collections
+from typing import Callable, Iterator
 
 import jax
 import ml_collections
@@ -64,6 +65,9 @@ def shard_batch(batch: dict, mesh: Mesh) -> dict:
     sharding = batch_sharding(mesh)
     out = {}
     for name, value in batch.items():
+        if isinstance(value, jax.Array) and value.sharding == sharding:  # already placed (prefetch_to_mesh)
+            out[name] = value
+            continue
         value = np.asarray(value)
         global_rows = value.shape[0] * jax.process_count()
         if global_rows % mesh.devices.size:
@@ -71,6 +75,30 @@ def shard_batch(batch: dict, mesh: Mesh) -> dict:
                              f"{mesh.devices.size} devices")
         out[name] = jax.make_array_from_process_local_data(sharding, value)
     return out
+
+
+def prefetch_to_mesh(batches: Iterator[dict], mesh: Mesh, size: int = 2) -> Iterator[dict]:
+    """Yields `batches` (this process's numpy rows) as global arrays sharded over the mesh, keeping
+    `size` batches ahead already transferred (`shard_batch`, asynchronous), so the next batch's
+    host-to-device copy overlaps the current step (flax.jax_utils.prefetch_to_device for a mesh).
+    Only what is yielded is consumed: a position derived from the step count stays exact.
+    size 0: the host batches as they come (nothing placed ahead)."""
+    if size < 1:
+        yield from batches
+        return
+    queue: collections.deque = collections.deque()
+    batches = iter(batches)
+
+    def enqueue(n):
+        for batch in batches:
+            queue.append(shard_batch(batch, mesh))
+            if len(queue) >= n:
+                return
+
+    enqueue(size)
+    while queue:
+        yield queue.popleft()
+        enqueue(size)
 
 
 def replicate(tree, mesh: Mesh):
