@@ -295,6 +295,19 @@ def test_a_jax_platform_the_machine_lacks_is_one_line(workdir, tmp_path):
     assert "JAX_PLATFORMS='cuda'" in lines[0], lines[0]
 
 
+def test_xla_flags_that_are_not_xla_flags_are_one_line(workdir, tmp_path):
+    """XLA aborts the process (a fatal log line, SIGABRT) on an unknown flag when the backend starts."""
+    env = dict(os.environ, XLA_FLAGS="--xla_backend_optimization_level=0 --bogus")
+    photo = _photo(tmp_path / "in" / "x.png")
+    done = subprocess.run([sys.executable, "-m", "jaxgan.cli", "predict", "--workdir", str(workdir),
+                           str(photo), "--output", str(tmp_path / "o")],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+    assert "XLA_FLAGS=" in lines[0] and "'--bogus' is not an XLA flag" in lines[0], lines[0]
+    assert not (tmp_path / "o").exists()
+
+
 def test_skip_bad_with_every_input_bad_is_an_error(workdir, tmp_path, capsys):
     folder = tmp_path / "bad"
     folder.mkdir()
