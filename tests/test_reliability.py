@@ -310,3 +310,14 @@ def test_truncated_checkpoints_without_manifests_end_in_one_line(reference, tmp_
     assert run.returncode == 2 and len(lines) == 1, run.stderr[-3000:]
     assert f"{workdir / 'checkpoints'}: no usable checkpoint, 3 damaged (checkpoint 8: cannot be read" in lines[0]
     assert "TensorStore details" not in lines[0]
+
+
+def test_export_onto_a_full_disk_is_one_line_and_leaves_nothing(reference, tmp_path, capsys):
+    """A 16 KiB disk: the StableHLO export (~24 KiB program + ~7 KiB weights) cannot fit. One line,
+    exit 2, and no partial output (a retry elsewhere or after freeing space is not told it "exists")."""
+    with _tmpfs(tmp_path / "disk", "16k") as disk:
+        code = cli.main(["export", "--workdir", str(reference), "--format", "stablehlo",
+                         "--output", str(disk / "model")])
+        line = error_line(capsys.readouterr().err)
+        assert code == 2 and f"disk full while writing {disk / 'model'}" in line, line
+        assert list(disk.iterdir()) == []
