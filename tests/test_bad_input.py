@@ -3,6 +3,7 @@ and each input mistake a user can make reaching the command line as one line and
 with nothing of the user's overwritten."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -358,6 +359,8 @@ CONFIG_MISTAKES = [
     ("best mode", "", ["--config.train.best_mode=bogus"], "train.best_mode must be one of max, min, got 'bogus'"),
     ("steps 0", "", ["--config.train.steps=0"], "train.steps must be a positive whole number, got 0"),
     ("best metric", "", ["--config.train.best_metric=bogus"], "train.best_metric 'bogus' is not an evaluation"),
+    ("unet depth 40", "", ["--config.generator.options.depth=40"],
+     "config.generator.options.depth 40 halves the 16-pixel training crop below one pixel"),
 ]
 
 
@@ -367,6 +370,21 @@ def test_config_mistakes_are_one_line(tmp_path, capsys, name, extra, overrides, 
     code, _, err = run_cli(["train", "--config", config, "--workdir", tmp_path / "w", *overrides], capsys)
     one_line_error(code, err, needle)
     assert not (tmp_path / "w").exists()
+
+
+def test_a_config_that_cannot_fit_in_memory_is_one_line_before_any_state(tmp_path, capsys, monkeypatch):
+    """A 100000-pixel crop: XLA's estimate of the train step (thousands of GiB) against the free memory,
+    one line before the state is created (which alone would need a 112 GiB sample image)."""
+    from train_helpers import patch_engine
+
+    patch_engine(monkeypatch.setattr)
+    config = _config_file(tmp_path)
+    code, _, err = run_cli(["train", "--config", config, "--workdir", tmp_path / "w",
+                            "--config.data.crop_size=100000"], capsys)
+    line = one_line_error(code, err, "this config does not fit in memory", "data.crop_size 100000")
+    needed, free = (float(x) for x in re.findall(r"([0-9.]+) GiB", line))
+    assert needed > 1000 > free, line
+    assert not (tmp_path / "w" / "config.json").exists()
 
 
 def test_divergence_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
