@@ -58,12 +58,16 @@ class Setup:
         sample = self.sample_input(step)
         return lambda key: state_lib.create_state(self.config, self.g_module, self.d_module, sample, key)
 
-    def abstract_state(self, step: int = 0):
-        """The state's shapes, dtypes and shardings (nothing computed): what a checkpoint of `step` is read into."""
+    def _state_shapes(self, step: int = 0):
+        """jax.eval_shape of the initial state (weak types kept: the step's compiled signature)."""
         size = progressive.size_at(self.config, max(int(step) - 1, 0))  # (as sample_input, never allocated)
         sample = {"input": jax.ShapeDtypeStruct((1, size, size, input_channels(self.config.data)), jnp.float32)}
-        shapes = jax.eval_shape(lambda key, sample: state_lib.create_state(
+        return jax.eval_shape(lambda key, sample: state_lib.create_state(
             self.config, self.g_module, self.d_module, sample, key), jax.ShapeDtypeStruct((2,), jnp.uint32), sample)
+
+    def abstract_state(self, step: int = 0):
+        """The state's shapes, dtypes and shardings (nothing computed): what a checkpoint of `step` is read into."""
+        shapes = self._state_shapes(step)
         sharding = self.sharding()
         return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
 
@@ -81,22 +85,33 @@ class Setup:
             raise ValueError("this Setup was built without its loss networks (restore only)")
         return parallel.replicate(self.loss_nets, self._mesh())
 
-    def check_memory_fits(self, step_fn: Callable) -> None:
+    def check_memory_fits(self, step_fn: Callable) -> Callable:
         """MemoryFitError (one line) when XLA's own estimate of the train step's memory (its compiled
         arguments, outputs and temporaries, at the config's batch and crop size) exceeds what the
         device has free: before the first state or step is allocated, not an OOM kill or an XLA
-        error later. A batch of other keys than input / target (some variants) is not checked."""
-        needed = step_memory_bytes(self, step_fn)
-        if needed is None:
-            return
-        device = jax.local_devices()[0]
+        error later. Returns the step to train with: that compiled program while the batches have
+        the checked shapes (JAX would compile it again on the first call), else `step_fn`. A batch
+        of other keys than input / target (some variants) and progressive runs are not checked."""
+        checked = compile_step(self, step_fn)
+        if checked is None:
+            return step_fn
+        compiled, shapes, state_tree = checked
+        needed, device = memory_bytes(compiled), jax.local_devices()[0]
         free = available_bytes(device)
-        if free is not None and needed > free:
+        if needed is not None and free is not None and needed > free:
             data = self.config.data
             raise MemoryFitError(
                 f"this config does not fit in memory: one train step needs {needed / 2**30:.1f} GiB (XLA's "
                 f"estimate at data.batch_size {data.batch_size}, data.crop_size {data.crop_size}), "
                 f"{device.platform} has {free / 2**30:.1f} GiB free; lower the batch or crop size or the model's width")
+
+        def step(state, batch, loss_nets):
+            if {k: np.shape(v) for k, v in batch.items()} != shapes:
+                return step_fn(state, batch, loss_nets)
+            # (the same state; its modules, static metadata, are equal copies of those traced here)
+            return compiled(jax.tree.unflatten(state_tree, jax.tree.leaves(state)), batch, loss_nets)
+
+        return step
 
     def _mesh(self) -> Mesh:
         if self.mesh is None:
@@ -132,18 +147,35 @@ def _abstract_batch(setup: Setup) -> dict | None:
     return batch
 
 
-def step_memory_bytes(setup: Setup, step_fn: Callable) -> int | None:
-    """XLA's estimate of the bytes one call of the jitted `step_fn` holds at once (arguments + outputs
-    - donated aliases + temporaries), from abstract shapes (nothing allocated); None when unknown."""
+def compile_step(setup: Setup, step_fn: Callable):
+    """(the jitted `step_fn` compiled for the config's batch from abstract shapes, nothing allocated,
+    {batch key: shape}, the compiled state's tree structure), or None for a batch of other keys or a
+    progressive run (its shapes change)."""
     batch = _abstract_batch(setup)
-    if batch is None or setup.config.variants.get("semi_supervised"):
+    variants = setup.config.variants
+    if batch is None or variants.get("semi_supervised") or variants.get("progressive_sizes"):
         return None
-    state = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype), setup.abstract_state())
-    loss_nets = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), setup.loss_nets)
+    # the real arguments' weak types and shardings
+    repl = setup.sharding()
+
+    def spec(s, sharding=repl):
+        return jax.ShapeDtypeStruct(np.shape(s), s.dtype, sharding=sharding, weak_type=getattr(s, "weak_type", False))
+
+    state = jax.tree.map(spec, setup._state_shapes())
+    loss_nets = jax.tree.map(lambda a: spec(np.asarray(a)), setup.loss_nets)
+    data = parallel.batch_sharding(setup.mesh) if setup.mesh is not None else repl
+    shapes = {k: tuple(v.shape) for k, v in batch.items()}
+    batch = {k: spec(v, data) for k, v in batch.items()}
     try:
-        stats = step_fn.lower(state, batch, loss_nets).compile().memory_analysis()
+        return step_fn.lower(state, batch, loss_nets).compile(), shapes, jax.tree.structure(state)
     except (KeyError, TypeError):  # a variant's batch of other keys
         return None
+
+
+def memory_bytes(compiled) -> int | None:
+    """XLA's estimate of the bytes one call of `compiled` holds at once: arguments + outputs - donated
+    aliases + temporaries (None when the backend gives none)."""
+    stats = compiled.memory_analysis()
     if stats is None:
         return None
     return int(stats.argument_size_in_bytes + stats.output_size_in_bytes - stats.alias_size_in_bytes

@@ -196,8 +196,8 @@ def _newest_good(manager: ocp.CheckpointManager, where: Path, attempt, step: int
     """(step, attempt(step)) of the newest checkpoint that passes its manifest and that `attempt`
     reads without error (a CheckpointError of attempt, e.g. a model that does not fit, is raised as
     is). Once a good one is found, damaged ones are reported by a DamagedCheckpointWarning each and
-    passed to on_damaged(step) (with none good, nothing is touched and one CheckpointError names them). With `step` given only that
-    one is tried."""
+    passed to on_damaged(step) (with none good, nothing is touched and one CheckpointError names
+    them). With `step` given only that one is tried."""
     steps = [step] if step is not None else sorted(manager.all_steps(), reverse=True)
     if not steps:
         raise NoCheckpointError(f"{where.parent} holds no checkpoint (folder {where} is empty)")
