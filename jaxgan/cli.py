@@ -363,8 +363,27 @@ def _add_verbose_flag(sub) -> None:
                              help="also show the libraries' own log lines (TensorFlow, absl, tfds)")
 
 
+def _check_xla_flags() -> None:
+    """XLA_FLAGS whose items are not --xla_* flags refused in one line: XLA itself aborts the process
+    with a fatal log line on an unknown flag when the backend starts. XLA's list of flags is not
+    exposed, so a misspelt --xla_* flag still meets XLA's own fatal line."""
+    import shlex
+
+    text = os.environ.get("XLA_FLAGS", "")
+    try:
+        items = shlex.split(text)
+    except ValueError:  # unbalanced quotes: left to XLA's parser
+        return
+    bad = [item for item in items if not item.startswith("--xla_") or len(item.split("=")[0]) <= len("--xla_")]
+    if bad:
+        raise UsageError(f"XLA_FLAGS={text!r}: {bad[0]!r} is not an XLA flag (XLA takes only --xla_NAME[=VALUE] "
+                         "items and stops the process on any other); fix or unset XLA_FLAGS")
+
+
 def _check_environment() -> None:
-    """A bad JAXGAN_CONV_IMPL named at once (later it fails inside a restore, blaming the checkpoints)."""
+    """A bad JAXGAN_CONV_IMPL named at once (later it fails inside a restore, blaming the checkpoints),
+    as are XLA_FLAGS and JAX_PLATFORMS that would stop JAX's backend."""
+    _check_xla_flags()
     value = os.environ.get("JAXGAN_CONV_IMPL")
     if value:
         from jaxgan import ops  # deferred (JAX): `jaxgan --help` stays instant

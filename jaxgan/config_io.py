@@ -182,6 +182,19 @@ def check_values(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config.{dotted} must be one of {', '.join(valid)}, got {node!r}")
     _check_combinations(config)
     _check_progressive(config)
+    _check_unet_depth(config)
+
+
+def _check_unet_depth(config: ml_collections.ConfigDict) -> None:
+    """ConfigError when a U-Net halves its training crop below one pixel: it pads each input to a
+    multiple of 2**depth (depth 40: a 2**40-pixel side, an allocation no machine makes)."""
+    if _value(config, "generator.name") != "unet":
+        return
+    depth, crop = _value(config, "generator.options.depth"), _value(config, "data.crop_size")
+    side = _value(config, "data.crop_resize") or crop
+    if isinstance(depth, int) and isinstance(side, int) and side > 0 and depth >= 1 and 2 ** depth > side:
+        raise ConfigError(f"config.generator.options.depth {depth} halves the {side}-pixel training crop below "
+                          f"one pixel (2**depth must be at most the crop size: depth <= {side.bit_length() - 1})")
 
 
 def _check_combinations(config: ml_collections.ConfigDict) -> None:

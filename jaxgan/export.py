@@ -33,7 +33,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import logging
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -324,9 +327,39 @@ def export(workdir: str, fmt: str, output: str, size: tuple[int, int] | None = N
     bundle = bundle_lib.load_generator(workdir)
     fn = inference_fn(bundle.config, bundle.module(), "tflite" if fmt in ("tflite", "onnx") else None,
                       last_step=fmt != "onnx")
-    {"savedmodel": export_savedmodel, "tflite": export_tflite, "stablehlo": export_stablehlo, "onnx": export_onnx}[fmt](
-        fn, bundle.variables, bundle.config, size, out)
+    writer = {"savedmodel": export_savedmodel, "tflite": export_tflite, "stablehlo": export_stablehlo,
+              "onnx": export_onnx}[fmt]
+    _write_then_rename(out, lambda tmp: writer(fn, bundle.variables, bundle.config, size, tmp))
     return out
+
+
+def _is_disk_full(e: BaseException) -> bool:
+    while e is not None:
+        if getattr(e, "errno", None) == errno.ENOSPC or "No space left" in str(e):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _write_then_rename(out: Path, write) -> None:
+    """write(tmp) into a temporary sibling of `out`, renamed to `out` once complete: a failed export (a
+    full disk above all) leaves nothing behind, so a retry does not find a partial model "exists"."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.jaxgan-partial-{os.getpid()}")
+    try:
+        write(tmp)
+        if out.exists():  # (written meanwhile by someone else: theirs is kept)
+            raise ExportError(f"{out} exists; export never overwrites: remove it or choose another --output")
+        os.rename(tmp, out)
+    except BaseException as e:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, Exception) and not isinstance(e, ExportError) and _is_disk_full(e):
+            raise ExportError(f"disk full while writing {out}: nothing was left behind; free space and "
+                              "export again") from None
+        raise
 
 
 def export_generator(workdir: str, name: str, directory: Path | None = None, card: dict | None = None) -> Path:

@@ -3,6 +3,7 @@ and each input mistake a user can make reaching the command line as one line and
 with nothing of the user's overwritten."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -295,6 +296,19 @@ def test_a_jax_platform_the_machine_lacks_is_one_line(workdir, tmp_path):
     assert "JAX_PLATFORMS='cuda'" in lines[0], lines[0]
 
 
+def test_xla_flags_that_are_not_xla_flags_are_one_line(workdir, tmp_path):
+    """XLA aborts the process (a fatal log line, SIGABRT) on an unknown flag when the backend starts."""
+    env = dict(os.environ, XLA_FLAGS="--xla_backend_optimization_level=0 --bogus")
+    photo = _photo(tmp_path / "in" / "x.png")
+    done = subprocess.run([sys.executable, "-m", "jaxgan.cli", "predict", "--workdir", str(workdir),
+                           str(photo), "--output", str(tmp_path / "o")],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+    assert "XLA_FLAGS=" in lines[0] and "'--bogus' is not an XLA flag" in lines[0], lines[0]
+    assert not (tmp_path / "o").exists()
+
+
 def test_skip_bad_with_every_input_bad_is_an_error(workdir, tmp_path, capsys):
     folder = tmp_path / "bad"
     folder.mkdir()
@@ -345,6 +359,8 @@ CONFIG_MISTAKES = [
     ("best mode", "", ["--config.train.best_mode=bogus"], "train.best_mode must be one of max, min, got 'bogus'"),
     ("steps 0", "", ["--config.train.steps=0"], "train.steps must be a positive whole number, got 0"),
     ("best metric", "", ["--config.train.best_metric=bogus"], "train.best_metric 'bogus' is not an evaluation"),
+    ("unet depth 40", "", ["--config.generator.options.depth=40"],
+     "config.generator.options.depth 40 halves the 16-pixel training crop below one pixel"),
 ]
 
 
@@ -354,6 +370,21 @@ def test_config_mistakes_are_one_line(tmp_path, capsys, name, extra, overrides, 
     code, _, err = run_cli(["train", "--config", config, "--workdir", tmp_path / "w", *overrides], capsys)
     one_line_error(code, err, needle)
     assert not (tmp_path / "w").exists()
+
+
+def test_a_config_that_cannot_fit_in_memory_is_one_line_before_any_state(tmp_path, capsys, monkeypatch):
+    """A 100000-pixel crop: XLA's estimate of the train step (thousands of GiB) against the free memory,
+    one line before the state is created (which alone would need a 112 GiB sample image)."""
+    from train_helpers import patch_engine
+
+    patch_engine(monkeypatch.setattr)
+    config = _config_file(tmp_path)
+    code, _, err = run_cli(["train", "--config", config, "--workdir", tmp_path / "w",
+                            "--config.data.crop_size=100000"], capsys)
+    line = one_line_error(code, err, "this config does not fit in memory", "data.crop_size 100000")
+    needed, free = (float(x) for x in re.findall(r"([0-9.]+) GiB", line))
+    assert needed > 1000 > free, line
+    assert not (tmp_path / "w" / "config.json").exists()
 
 
 def test_divergence_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):

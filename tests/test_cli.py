@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from cli_helpers import one_line_error, run_cli
+from jaxgan.train.restore import restore_run
 
 TINY_CONFIG = """
 import ml_collections
@@ -98,6 +99,12 @@ def test_train_interrupt_resume_evaluate_predict(tiny_config, tmp_path, capsys):
     assert "stop requested" in err + out
     interrupted_at = max(int(p.name) for p in (workdir / "checkpoints").glob("[0-9]*"))
     assert interrupted_at >= 2
+    # (what test_train_loop's separate SIGTERM run asserted:) the printed result says it stopped early at
+    # the step it saved last, and that checkpoint restores to that step
+    result = json.loads(out)
+    assert result["stopped_early"] and result["step"] == interrupted_at < 100_000
+    *_, state, step = restore_run(str(workdir))
+    assert step == interrupted_at == int(state.step)
 
     # 2. resume through the entry point: it continues from the checkpoint, not from 0.
     total = interrupted_at + 4

@@ -100,8 +100,8 @@ def test_truncated_latest_is_skipped_by_evaluate_predict_and_resume(reference, t
     image = tmp_path / "a.png"
     from PIL import Image
     Image.fromarray(np.full((20, 24, 3), 90, np.uint8)).save(image)
-    with pytest.warns(DamagedCheckpointWarning):
-        code = cli.main(["predict", "--workdir", str(workdir), str(image), "--output", str(tmp_path / "out")])
+    # (predict reads G's bundle, WORKDIR/generator/8, beside the checkpoint: intact here)
+    code = cli.main(["predict", "--workdir", str(workdir), str(image), "--output", str(tmp_path / "out")])
     assert code == 0, capsys.readouterr().err
     assert (tmp_path / "out" / "a.png").is_file()
     # resume: 8 is moved aside (kept), the run resumes from 7 and step 8 comes out bitwise the same
@@ -127,11 +127,11 @@ def test_flipped_bytes_are_detected_and_never_restored(reference, tmp_path, caps
     _flip_bytes(_largest_file(workdir / "checkpoints" / "6"))
     with pytest.raises(CheckpointError, match="no usable checkpoint, 3 damaged"):
         restore_run(str(workdir))
-    code = cli.main(["evaluate", "--workdir", str(workdir), "--no-lpips"])
+    patch_engine(monkeypatch.setattr)  # (evaluate and predict read G's bundle beside the checkpoint)
+    code = cli.main(["train", "--workdir", str(workdir)])
     assert code == 2
     assert "no usable checkpoint" in error_line(capsys.readouterr().err)
     # a resuming run neither starts afresh nor moves anything: the user decides
-    patch_engine(monkeypatch.setattr)
     with pytest.raises(CheckpointError, match="no usable checkpoint"):
         train_and_evaluate(_config(), str(workdir))
     assert not (workdir / checkpoint.DAMAGED_DIR).exists()
@@ -283,3 +283,41 @@ def test_disk_full_in_a_real_process_prints_only_the_error_line(small_disk):
     assert len(lines) == 1 and "disk full while saving checkpoint 1" in lines[0], run.stderr[-3000:]
     assert "needs" in lines[0] and "free" in lines[0]
     assert not _tmp_folders(small_disk)
+
+
+def _cli_script(folder: Path) -> Path:
+    """A script running `jaxgan ARGS...` on the fake data of the engine tests (a real process: its
+    whole stderr is seen, the libraries' own lines and what they print at exit included)."""
+    script = folder / "jaxgan_cli.py"
+    script.write_text(f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\n"
+                      "from train_helpers import patch_engine\npatch_engine(setattr)\nfrom jaxgan import cli\n"
+                      "sys.exit(cli.main(sys.argv[1:]))\n")
+    return script
+
+
+def test_truncated_checkpoints_without_manifests_end_in_one_line(reference, tmp_path):
+    """Every checkpoint's largest array file cut in half and no manifest to catch it: orbax and
+    TensorStore fail reading it (and print thousands of lines of their own, some at exit); the
+    command line prints jaxgan's one line naming the folder and the checkpoints, exit status 2."""
+    workdir = _copy(reference, tmp_path)
+    for step_dir in (workdir / "checkpoints").iterdir():
+        (step_dir / checkpoint.MANIFEST).unlink()
+        victim = _largest_file(step_dir / "state")
+        os.truncate(victim, victim.stat().st_size // 2)
+    run = subprocess.run([sys.executable, str(_cli_script(tmp_path)), "train", "--workdir", str(workdir)],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, **CACHE_ENV})
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert run.returncode == 2 and len(lines) == 1, run.stderr[-3000:]
+    assert f"{workdir / 'checkpoints'}: no usable checkpoint, 3 damaged (checkpoint 8: cannot be read" in lines[0]
+    assert "TensorStore details" not in lines[0]
+
+
+def test_export_onto_a_full_disk_is_one_line_and_leaves_nothing(reference, tmp_path, capsys):
+    """A 16 KiB disk: the StableHLO export (~24 KiB program + ~7 KiB weights) cannot fit. One line,
+    exit 2, and no partial output (a retry elsewhere or after freeing space is not told it "exists")."""
+    with _tmpfs(tmp_path / "disk", "16k") as disk:
+        code = cli.main(["export", "--workdir", str(reference), "--format", "stablehlo",
+                         "--output", str(disk / "model")])
+        line = error_line(capsys.readouterr().err)
+        assert code == 2 and f"disk full while writing {disk / 'model'}" in line, line
+        assert list(disk.iterdir()) == []

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import hashlib
 import json
 import os
 import shutil
+import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -33,7 +36,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 import numpy as np
 
-from jaxgan import bundle, config_io
+from jaxgan import bundle, config_io, logs
 from jaxgan.task import get_task
 from jaxgan.trees import flatten_with_names
 
@@ -146,16 +149,55 @@ SAVE_MARGIN_BYTES = 256 * 1024  # metadata, manifests and the config beside the 
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
-    return f"{e.__class__.__name__}: {text[0] if text else ''}"
+    # (TensorStore appends "See full TensorStore details: <bound method ...spec of TensorStore({" to its errors)
+    first = text[0].split(" See full TensorStore details")[0] if text else ""
+    return f"{e.__class__.__name__}: {first}"
+
+
+def _drop_orbax_unraisables(previous):
+    """A sys.unraisablehook dropping the complaints of orbax's reading coroutines, finalised whenever
+    the garbage collector gets to them (at exit too) after a failed read; others go to `previous`."""
+    def hook(unraisable):
+        code = getattr(unraisable.object, "cr_code", None)
+        if code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename:
+            return
+        previous(unraisable)
+
+    hook.drops_orbax = True
+    return hook
+
+
+@contextlib.contextmanager
+def _libraries_quiet():
+    """Drops what orbax and TensorStore print about a damaged checkpoint being read (unless --verbose):
+    C++ lines and the tracebacks of their reading threads ("Event loop is closed", "Exception ignored
+    in <coroutine ...>" with TensorStore's spec dump: thousands of lines, some at exit) go to file
+    descriptor 2 and sys.unraisablehook; jaxgan reports the failure in one line of its own."""
+    if logs.verbose():
+        yield
+        return
+    if not getattr(sys.unraisablehook, "drops_orbax", False):
+        sys.unraisablehook = _drop_orbax_unraisables(sys.unraisablehook)
+    sys.stderr.flush()
+    saved_fd = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            gc.collect()  # most of the failed read's coroutines are finalised here
+            sys.stderr.flush()
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
 
 
 def _newest_good(manager: ocp.CheckpointManager, where: Path, attempt, step: int | None = None,
                  on_damaged=None):
     """(step, attempt(step)) of the newest checkpoint that passes its manifest and that `attempt`
     reads without error (a CheckpointError of attempt, e.g. a model that does not fit, is raised as
-    is). Damaged ones are reported by a DamagedCheckpointWarning and, once a good one is found,
-    passed to on_damaged(step) (with none good, nothing is touched). With `step` given only that
-    one is tried."""
+    is). Once a good one is found, damaged ones are reported by a DamagedCheckpointWarning each and
+    passed to on_damaged(step) (with none good, nothing is touched and one CheckpointError names
+    them). With `step` given only that one is tried."""
     steps = [step] if step is not None else sorted(manager.all_steps(), reverse=True)
     if not steps:
         raise NoCheckpointError(f"{where.parent} holds no checkpoint (folder {where} is empty)")
@@ -164,20 +206,21 @@ def _newest_good(manager: ocp.CheckpointManager, where: Path, attempt, step: int
         problem = verify_manifest(_step_dir(manager, s))
         if problem is None:
             try:
-                result = attempt(s)
+                with _libraries_quiet():
+                    result = attempt(s)
             except CheckpointError:
                 raise
             except Exception as e:  # orbax / tensorstore errors of unreadable files
                 problem = f"cannot be read ({_first_line(e)})"
             else:
-                for bad in damaged_steps if on_damaged is not None else ():
+                for bad, why in damaged_steps:  # (warned only now: with none good, the error alone says it)
+                    warnings.warn(f"checkpoint {bad} in {where} is damaged ({why}); using an older one",
+                                  DamagedCheckpointWarning, stacklevel=3)
+                for bad, _ in damaged_steps if on_damaged is not None else ():
                     on_damaged(bad)
                 return s, result
         damaged.append(f"checkpoint {s}: {problem}")
-        damaged_steps.append(s)
-        if step is None and s != steps[-1]:
-            warnings.warn(f"checkpoint {s} in {where} is damaged ({problem}); using an older one",
-                          DamagedCheckpointWarning, stacklevel=3)
+        damaged_steps.append((s, problem))
     raise CheckpointError(f"{where}: no usable checkpoint, {len(damaged)} damaged ({'; '.join(damaged[:2])})")
 
 

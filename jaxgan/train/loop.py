@@ -359,6 +359,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     setup = build(config, mesh)
     loss_nets = setup.replicated_loss_nets()
     step_fn = setup.jit_train_step()
+    step_fn = setup.check_memory_fits(step_fn)  # XLA's estimate against free memory, before the state exists
     ckpt = checkpoint.Checkpointer(workdir, config)
     # the state's image pool (if any) has the crop size of the last finished step's phase
     state = setup.initial_state(ckpt.latest_step() or 0)

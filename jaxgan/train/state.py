@@ -142,7 +142,8 @@ def create_state(config: ml_collections.ConfigDict, g_module, d_module, sample_b
         else:
             raise ValueError(f"variants.transfer_model must be one of {MODELS}, got {variants.transfer_model!r}")
     g = _init_model(g_module, x, g_key, g_tx)
-    d_x = jnp.asarray(d_sample_input(config, np.zeros(x.shape, np.float32)))
+    channels = d_sample_input(config, np.zeros((1, 1, 1, x.shape[-1]), np.float32)).shape[-1]
+    d_x = jnp.zeros(x.shape[:-1] + (channels,), jnp.float32)  # (abstract under eval_shape: no host copy)
     d = _init_model(d_module, d_x, d_key, d_tx)
     ema = jax.tree.map(jnp.copy, g.params) if config.train.ema_decay > 0 else None
     ema_stats = (jax.tree.map(jnp.copy, g.batch_stats)
