@@ -236,3 +236,35 @@ def test_evaluate_predict_and_export_trace_with_the_runs_conv_impl(monkeypatch, 
     Predictor.from_config(config, _RecordsConvImpl(), {}).predict_array(np.zeros((8, 8, 3), np.float32))
     jax.jit(export.inference_fn(config, _RecordsConvImpl()))({}, jnp.zeros((1, 8, 8, 3)))
     assert len(_TRACED_IMPLS) >= 3 and set(_TRACED_IMPLS) == {impl}  # the default here would be cpu_fast
+
+
+def test_a_checkpoint_from_before_a_new_state_field_restores_with_it_empty(uninterrupted, tmp_path):
+    """A state saved without a field added since (the EMA's batch-norm statistics), with its config
+    saved without the key, restores into today's state: its arrays as saved, the new field empty."""
+    from flax import struct
+
+    from jaxgan.train import checkpoint
+
+    workdir, _ = uninterrupted
+    run = restore_run(str(workdir))
+
+    @struct.dataclass
+    class StateBefore:  # GANState's fields before ema_batch_stats
+        g: object
+        d: object
+        ema_params: object
+        key: object
+        pool: object = None
+        logit_pool: object = None
+
+    s = run.state
+    old = StateBefore(g=s.g, d=s.d, ema_params=s.ema_params, key=s.key, pool=s.pool, logit_pool=s.logit_pool)
+    writer = checkpoint.Checkpointer(tmp_path / "old", run.config)
+    writer.config_json["train"].pop("ema_batch_stats")
+    writer.latest.save(run.step, args=writer._args(old), force=True)
+    writer.close()
+    restored = restore_run(str(tmp_path / "old"))
+    assert restored.config.train.ema_batch_stats is False and restored.state.ema_batch_stats is None
+    assert restored.step == run.step
+    for a, b in zip(_leaves(restored.state), _leaves(s.replace(ema_batch_stats=None)), strict=True):
+        np.testing.assert_array_equal(a, b)

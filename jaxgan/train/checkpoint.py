@@ -258,7 +258,16 @@ def _restore_into(manager: ocp.CheckpointManager, step: int, target, where: Path
     or its abstract version), after checking that the saved arrays fit it."""
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
     _check_fits(manager, step, abstract, where)
-    return manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))).state
+    # fields added to the state since this checkpoint was written, and empty (None) in this run: read
+    # the others by name, then put them back
+    saved = manager.item_metadata(step)["state"]
+    fields = getattr(abstract, "__dataclass_fields__", {})
+    missing = [name for name in fields if getattr(abstract, name) is None and name not in saved]
+    if not missing:
+        return manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))).state
+    item = {name: getattr(abstract, name) for name in fields if name not in missing}
+    read = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(item))).state
+    return abstract.replace(**{name: read[name] for name in item})
 
 
 def config_dict(config: ml_collections.ConfigDict) -> dict:
