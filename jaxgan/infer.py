@@ -14,7 +14,7 @@ one larger than the largest bucket without tiling runs at its own size. The netw
 padded image padded further: the result equals the unbucketed one where the network is local and
 its receptive field stays inside today's padded image (tests/test_infer.py), but statistics over
 the whole image (instance norm, batch norm in train mode, global pooling) and borders within the
-receptive field change it (measured in benchmarks/README.md): off by default.
+receptive field change it (measured in benchmarks/HISTORY.md): off by default.
 """
 
 from __future__ import annotations

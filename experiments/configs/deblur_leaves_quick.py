@@ -12,7 +12,7 @@ half crops of 9 photos; camera shake, defocus, sensor noise, sometimes JPEG: jax
 model). The checkpoint kept is chosen on leaves_blur's val split (32 examples: other scenes, the
 motorcycle photos); the test split (80 crops of chelsea, coffee, rocket, never trained on) is
 evaluated once at the end, on the full 256x256 crops (the kernel estimator needs the larger view).
-Measurements: README (Experiments).
+Measurements: README ("What you get: the experiments").
 
     jaxgan train --config experiments/configs/deblur_leaves_quick.py --workdir runs/deblur_leaves_quick
 """

@@ -14,7 +14,7 @@ checkpoint is chosen on seg_scenes' val split.
     jaxgan train --config experiments/configs/seg_quick.py --workdir runs/seg_quick
     python experiments/seg_transfer.py runs/seg_quick     # in-distribution, two held-out sets, Otsu
 
-Measurements: README (segmentation) and benchmarks/README.md.
+Measurements: README ("Segmentation that finds objects") and benchmarks/HISTORY.md.
 """
 
 import ml_collections
