@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import logging
 import os
 import shutil
@@ -47,6 +46,7 @@ import numpy as np
 from jaxgan import bundle as bundle_lib
 from jaxgan import logs, pretrained
 from jaxgan.data import prior
+from jaxgan.files import is_disk_full
 from jaxgan.nets.layers import pad_to_multiple
 from jaxgan.task import get_task
 
@@ -333,13 +333,6 @@ def export(workdir: str, fmt: str, output: str, size: tuple[int, int] | None = N
     return out
 
 
-def _is_disk_full(e: BaseException) -> bool:
-    while e is not None:
-        if getattr(e, "errno", None) == errno.ENOSPC or "No space left" in str(e):
-            return True
-        e = e.__cause__ or e.__context__
-    return False
-
 
 def _write_then_rename(out: Path, write) -> None:
     """write(tmp) into a temporary sibling of `out`, renamed to `out` once complete: a failed export (a
@@ -356,7 +349,7 @@ def _write_then_rename(out: Path, write) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
-        if isinstance(e, Exception) and not isinstance(e, ExportError) and _is_disk_full(e):
+        if isinstance(e, Exception) and not isinstance(e, ExportError) and is_disk_full(e):
             raise ExportError(f"disk full while writing {out}: nothing was left behind; free space and "
                               "export again") from None
         raise

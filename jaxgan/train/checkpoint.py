@@ -19,7 +19,6 @@ between orbax's commit and the manifest) restores without that check.
 from __future__ import annotations
 
 import contextlib
-import errno
 import gc
 import hashlib
 import json
@@ -37,6 +36,7 @@ import orbax.checkpoint as ocp
 import numpy as np
 
 from jaxgan import bundle, config_io, logs
+from jaxgan.files import is_disk_full
 from jaxgan.task import get_task
 from jaxgan.trees import flatten_with_names
 
@@ -120,13 +120,6 @@ def remove_temporary_folders(folder: Path) -> list[Path]:
         shutil.rmtree(p, ignore_errors=True)
     return found
 
-
-def _is_disk_full(e: BaseException) -> bool:
-    while e is not None:
-        if getattr(e, "errno", None) == errno.ENOSPC or "No space left" in str(e):
-            return True
-        e = e.__cause__ or e.__context__
-    return False
 
 
 def _bytes_written_here(state) -> int:
@@ -312,7 +305,7 @@ class Checkpointer:
             at = "" if step is None else f" {step}"
             kept = self.latest.all_steps()
             kept_text = f"; the checkpoints kept: {', '.join(map(str, kept))}" if kept else ""
-            if _is_disk_full(e):
+            if is_disk_full(e):
                 raise CheckpointError(f"disk full while {what} checkpoint{at} in {self.workdir}: free space, "
                                       f"then run again to resume{kept_text}") from e
             raise CheckpointError(f"{what} checkpoint{at} in {self.workdir} failed ({_first_line(e)})"
