@@ -285,26 +285,26 @@ def test_a_bad_conv_impl_variable_is_named_not_blamed_on_the_checkpoints(workdir
     assert "damaged" not in line and not (tmp_path / "o").exists()
 
 
-def test_a_jax_platform_the_machine_lacks_is_one_line(workdir, tmp_path):
-    env = dict(os.environ, JAX_PLATFORMS="cuda", CUDA_VISIBLE_DEVICES="")
+def _predict_in_a_process(workdir, tmp_path, **env):
+    """(exit status, non-empty stderr lines, stderr) of `jaxgan predict` on one photo in a fresh process."""
     photo = _photo(tmp_path / "in" / "x.png")
     done = subprocess.run([sys.executable, "-m", "jaxgan.cli", "predict", "--workdir", str(workdir),
                            str(photo), "--output", str(tmp_path / "o")],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+                          env=dict(os.environ, **env), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return done.returncode, [line for line in done.stderr.splitlines() if line.strip()], done.stderr
+
+
+def test_a_jax_platform_the_machine_lacks_is_one_line(workdir, tmp_path):
+    code, lines, stderr = _predict_in_a_process(workdir, tmp_path, JAX_PLATFORMS="cuda", CUDA_VISIBLE_DEVICES="")
+    assert code == 2 and len(lines) == 1, stderr[-3000:]
     assert "JAX_PLATFORMS='cuda'" in lines[0], lines[0]
 
 
 def test_xla_flags_that_are_not_xla_flags_are_one_line(workdir, tmp_path):
     """XLA aborts the process (a fatal log line, SIGABRT) on an unknown flag when the backend starts."""
-    env = dict(os.environ, XLA_FLAGS="--xla_backend_optimization_level=0 --bogus")
-    photo = _photo(tmp_path / "in" / "x.png")
-    done = subprocess.run([sys.executable, "-m", "jaxgan.cli", "predict", "--workdir", str(workdir),
-                           str(photo), "--output", str(tmp_path / "o")],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+    code, lines, stderr = _predict_in_a_process(workdir, tmp_path,
+                                                XLA_FLAGS="--xla_backend_optimization_level=0 --bogus")
+    assert code == 2 and len(lines) == 1, stderr[-3000:]
     assert "XLA_FLAGS=" in lines[0] and "'--bogus' is not an XLA flag" in lines[0], lines[0]
     assert not (tmp_path / "o").exists()
 
