@@ -26,7 +26,9 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
+import traceback
 import warnings
 from pathlib import Path
 
@@ -147,12 +149,24 @@ def _first_line(e: BaseException) -> str:
     return f"{e.__class__.__name__}: {first}"
 
 
+def _closed_loop_callback(unraisable) -> bool:
+    """TensorStore's reading threads finishing a future after orbax closed its event loop: a
+    RuntimeError of asyncio's call_soon_threadsafe, reported with no object, from a thread of theirs."""
+    tb = unraisable.exc_traceback
+    frames = [f.f_code.co_name for f, _ in traceback.walk_tb(tb)] if tb is not None else []
+    return (unraisable.object is None and isinstance(unraisable.exc_value, RuntimeError)
+            and "call_soon_threadsafe" in frames and threading.current_thread() is not threading.main_thread())
+
+
 def _drop_orbax_unraisables(previous):
     """A sys.unraisablehook dropping the complaints of orbax's reading coroutines, finalised whenever
-    the garbage collector gets to them (at exit too) after a failed read; others go to `previous`."""
+    the garbage collector gets to them (at exit too) after a failed read, and of TensorStore's threads
+    calling back into orbax's closed loop; others go to `previous`."""
     def hook(unraisable):
         code = getattr(unraisable.object, "cr_code", None)
         if code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename:
+            return
+        if _closed_loop_callback(unraisable):
             return
         previous(unraisable)
 
