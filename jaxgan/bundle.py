@@ -32,7 +32,7 @@ import ml_collections
 import numpy as np
 from flax import traverse_util
 
-from jaxgan import config_io, nets, ops
+from jaxgan import config_io, logs, nets, ops
 from jaxgan.nets.inference import apply_generator
 
 FORMAT = 1
@@ -271,10 +271,12 @@ def from_checkpoint(workdir: Path, steps: list[int]) -> GeneratorBundle:
             config, variables = _read_checkpoint(folder)
         except Exception as e:  # orbax / tensorstore errors of unreadable files
             text = str(e).strip().splitlines()
-            problems.append(f"checkpoint {step}: {e.__class__.__name__}: {text[0] if text else ''}")
-            warnings.warn(f"checkpoint {step} in {folder.parent} cannot be read ({problems[-1]}); using an older one",
-                          DamagedBundleWarning, stacklevel=3)
+            first = text[0].split(" See full TensorStore details")[0] if text else ""
+            problems.append(f"checkpoint {step}: {e.__class__.__name__}: {first}")
             continue
+        for problem in problems:  # warned only now: with none readable, the error alone says it
+            warnings.warn(f"{problem.split(':')[0]} in {folder.parent} cannot be read ({problem}); using an older "
+                          "one", DamagedBundleWarning, stacklevel=3)
         return GeneratorBundle.of_run(config, variables)
     raise BundleError(f"{workdir / CHECKPOINTS_DIR}: no usable checkpoint, {len(problems)} damaged "
                       f"({'; '.join(problems[:2])})")
@@ -284,17 +286,18 @@ def _read_checkpoint(folder: Path):
     """(config, G's inference variables) of one checkpoint folder: only G's arrays are read."""
     import orbax.checkpoint as ocp
 
-    with ocp.Checkpointer(ocp.JsonCheckpointHandler()) as reader:
-        config = config_io.config_from_json(json.dumps(reader.restore(folder / "config")))
-    with ocp.PyTreeCheckpointer() as reader:
-        tree = reader.metadata(folder / "state").item_metadata.tree
-        item = {"g": {k: tree["g"][k] for k in ("params", "batch_stats") if tree["g"].get(k)}}
-        for key in ("ema_params", "ema_batch_stats"):  # G's EMA, when the run kept one
-            if tree.get(key):
-                item[key] = tree[key]
-        restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), item)
-        saved = reader.restore(folder / "state", args=ocp.args.PyTreeRestore(
-            item=item, restore_args=restore_args, partial_restore=True))
+    with logs.quiet_checkpoint_read():  # a damaged one is reported by the caller in one line
+        with ocp.Checkpointer(ocp.JsonCheckpointHandler()) as reader:
+            config = config_io.config_from_json(json.dumps(reader.restore(folder / "config")))
+        with ocp.PyTreeCheckpointer() as reader:
+            tree = reader.metadata(folder / "state").item_metadata.tree
+            item = {"g": {k: tree["g"][k] for k in ("params", "batch_stats") if tree["g"].get(k)}}
+            for key in ("ema_params", "ema_batch_stats"):  # G's EMA, when the run kept one
+                if tree.get(key):
+                    item[key] = tree[key]
+            restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), item)
+            saved = reader.restore(folder / "state", args=ocp.args.PyTreeRestore(
+                item=item, restore_args=restore_args, partial_restore=True))
     if "ema_params" not in saved:
         return config, generator_variables(saved["g"]["params"], saved["g"].get("batch_stats"))
     stats = saved.get("ema_batch_stats", saved["g"].get("batch_stats"))  # EMA statistics when kept

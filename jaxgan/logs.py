@@ -10,10 +10,13 @@ the quiet TensorFlow import and can set JAXGAN_VERBOSE=1 to see everything.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
 import tempfile
+import threading
+import traceback
 
 VERBOSE_ENV = "JAXGAN_VERBOSE"
 TF_LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"  # read once, when TensorFlow's C++ library loads
@@ -57,8 +60,9 @@ class _DropOrbaxRecords(logging.Filter):
 
 
 @contextlib.contextmanager
-def _stderr_held():
-    """Holds what is written to file descriptor 2 (C++ code included); replays it on an exception."""
+def _stderr_held(replay_on_error: bool = True):
+    """Holds what is written to file descriptor 2 (C++ code included); replays it on an exception when
+    replay_on_error, else drops it (the caller reports the failure itself)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
@@ -66,13 +70,58 @@ def _stderr_held():
         try:
             yield
         except BaseException:
-            os.dup2(saved, 2)
-            held.seek(0)
-            sys.stderr.write(held.read().decode(errors="replace"))
+            if replay_on_error:
+                os.dup2(saved, 2)
+                held.seek(0)
+                sys.stderr.write(held.read().decode(errors="replace"))
             raise
         finally:
+            sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+
+
+@contextlib.contextmanager
+def quiet_checkpoint_read():
+    """Drops what orbax and TensorStore print while a checkpoint is read and after a failed read (unless
+    verbose): C++ lines and their reading threads' tracebacks ("Event loop is closed", "Exception ignored
+    in <coroutine ...>" with TensorStore's spec dump: thousands of lines, some at exit) go to file
+    descriptor 2 and sys.unraisablehook; jaxgan reports the failure in one line of its own."""
+    if verbose():
+        yield
+        return
+    if not getattr(sys.unraisablehook, "drops_orbax", False):
+        sys.unraisablehook = _drop_orbax_unraisables(sys.unraisablehook)
+    with _stderr_held(replay_on_error=False):
+        try:
+            yield
+        finally:
+            gc.collect()  # most of a failed read's coroutines are finalised here, while fd 2 is held
+
+
+def _closed_loop_callback(unraisable) -> bool:
+    """TensorStore's reading threads finishing a future after orbax closed its event loop: a
+    RuntimeError of asyncio's call_soon_threadsafe, reported with no object, from a thread of theirs."""
+    tb = unraisable.exc_traceback
+    frames = [f.f_code.co_name for f, _ in traceback.walk_tb(tb)] if tb is not None else []
+    return (unraisable.object is None and isinstance(unraisable.exc_value, RuntimeError)
+            and "call_soon_threadsafe" in frames and threading.current_thread() is not threading.main_thread())
+
+
+def _drop_orbax_unraisables(previous):
+    """A sys.unraisablehook dropping the complaints of orbax's reading coroutines, finalised whenever
+    the garbage collector gets to them (at exit too) after a failed read, and of TensorStore's threads
+    calling back into orbax's closed loop; others go to `previous`."""
+    def hook(unraisable):
+        code = getattr(unraisable.object, "cr_code", None)
+        if code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename:
+            return
+        if _closed_loop_callback(unraisable):
+            return
+        previous(unraisable)
+
+    hook.drops_orbax = True
+    return hook
 
 
 @contextlib.contextmanager

@@ -19,16 +19,11 @@ between orbax's commit and the manifest) restores without that check.
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import json
 import os
 import shutil
-import sys
-import tempfile
-import threading
 import time
-import traceback
 import warnings
 from pathlib import Path
 
@@ -149,55 +144,6 @@ def _first_line(e: BaseException) -> str:
     return f"{e.__class__.__name__}: {first}"
 
 
-def _closed_loop_callback(unraisable) -> bool:
-    """TensorStore's reading threads finishing a future after orbax closed its event loop: a
-    RuntimeError of asyncio's call_soon_threadsafe, reported with no object, from a thread of theirs."""
-    tb = unraisable.exc_traceback
-    frames = [f.f_code.co_name for f, _ in traceback.walk_tb(tb)] if tb is not None else []
-    return (unraisable.object is None and isinstance(unraisable.exc_value, RuntimeError)
-            and "call_soon_threadsafe" in frames and threading.current_thread() is not threading.main_thread())
-
-
-def _drop_orbax_unraisables(previous):
-    """A sys.unraisablehook dropping the complaints of orbax's reading coroutines, finalised whenever
-    the garbage collector gets to them (at exit too) after a failed read, and of TensorStore's threads
-    calling back into orbax's closed loop; others go to `previous`."""
-    def hook(unraisable):
-        code = getattr(unraisable.object, "cr_code", None)
-        if code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename:
-            return
-        if _closed_loop_callback(unraisable):
-            return
-        previous(unraisable)
-
-    hook.drops_orbax = True
-    return hook
-
-
-@contextlib.contextmanager
-def _libraries_quiet():
-    """Drops what orbax and TensorStore print about a damaged checkpoint being read (unless --verbose):
-    C++ lines and the tracebacks of their reading threads ("Event loop is closed", "Exception ignored
-    in <coroutine ...>" with TensorStore's spec dump: thousands of lines, some at exit) go to file
-    descriptor 2 and sys.unraisablehook; jaxgan reports the failure in one line of its own."""
-    if logs.verbose():
-        yield
-        return
-    if not getattr(sys.unraisablehook, "drops_orbax", False):
-        sys.unraisablehook = _drop_orbax_unraisables(sys.unraisablehook)
-    sys.stderr.flush()
-    saved_fd = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            gc.collect()  # most of the failed read's coroutines are finalised here
-            sys.stderr.flush()
-            os.dup2(saved_fd, 2)
-            os.close(saved_fd)
-
-
 def _newest_good(manager: ocp.CheckpointManager, where: Path, attempt, step: int | None = None,
                  on_damaged=None):
     """(step, attempt(step)) of the newest checkpoint that passes its manifest and that `attempt`
@@ -213,7 +159,7 @@ def _newest_good(manager: ocp.CheckpointManager, where: Path, attempt, step: int
         problem = verify_manifest(_step_dir(manager, s))
         if problem is None:
             try:
-                with _libraries_quiet():
+                with logs.quiet_checkpoint_read():
                     result = attempt(s)
             except CheckpointError:
                 raise
