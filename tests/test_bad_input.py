@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -179,19 +178,9 @@ def _config_file(tmp_path: Path, extra: str = "") -> Path:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     """A workdir holding one checkpoint of an untrained tiny run (no train step compiled)."""
-    from jaxgan.train import checkpoint, state as state_lib
-    from train_helpers import tiny_config
+    from train_helpers import untrained_workdir
 
-    config = tiny_config("deblur")
-    g, d = state_lib.make_modules(config)
-    state = state_lib.create_state(config, g, d, {"input": np.zeros((1, 16, 16, 3), np.float32)},
-                                   jax.random.PRNGKey(0))
-    path = tmp_path_factory.mktemp("workdir")
-    ckpt = checkpoint.Checkpointer(path, config)
-    ckpt.save(1, state)
-    ckpt.wait()
-    ckpt.close()
-    return path
+    return untrained_workdir(tmp_path_factory.mktemp("workdir"), "deblur", seed=0)
 
 
 def _photo(path: Path, value: int = 90) -> Path:

@@ -164,21 +164,9 @@ def test_train_interrupt_resume_evaluate_predict(tiny_config, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def segment_workdir(tmp_path_factory):
     """A workdir holding one checkpoint of an untrained tiny segmentation run (sigmoid mask)."""
-    import jax
+    from train_helpers import untrained_workdir
 
-    from jaxgan.train import checkpoint, state as state_lib
-    from train_helpers import tiny_config
-
-    config = tiny_config("segment")
-    g, d = state_lib.make_modules(config)
-    state = state_lib.create_state(config, g, d, {"input": np.zeros((1, 16, 16, 3), np.float32)},
-                                   jax.random.PRNGKey(1))
-    path = tmp_path_factory.mktemp("segment")
-    ckpt = checkpoint.Checkpointer(path, config)
-    ckpt.save(1, state)
-    ckpt.wait()
-    ckpt.close()
-    return path
+    return untrained_workdir(tmp_path_factory.mktemp("segment"), "segment", seed=1)
 
 
 def test_segmentation_predict_writes_name_mask_and_name_overlay(segment_workdir, tmp_path, capsys):

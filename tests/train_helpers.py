@@ -126,6 +126,24 @@ def make_modules(config):
     return real(config)
 
 
+def untrained_workdir(path, task: str = "deblur", seed: int = 0):
+    """`path` made a workdir holding one checkpoint (step 1) of an untrained tiny_config(task) run: no train
+    step compiled. Returns path."""
+    import jax
+
+    from jaxgan.train import checkpoint, state as state_lib
+
+    config = tiny_config(task)
+    g, d = state_lib.make_modules(config)
+    state = state_lib.create_state(config, g, d, {"input": np.zeros((1, 16, 16, 3), np.float32)},
+                                   jax.random.PRNGKey(seed))
+    ckpt = checkpoint.Checkpointer(path, config)
+    ckpt.save(1, state)
+    ckpt.wait()
+    ckpt.close()
+    return path
+
+
 def patch_engine(setattr_fn, *, train_iterator=None, eval_iterator=None):
     """Points the engine at the fake iterators. setattr_fn: pytest's monkeypatch.setattr, or plain setattr in a subprocess script."""
     import importlib
