@@ -16,7 +16,7 @@ import pytest
 from jaxgan import cli, export
 from jaxgan.predict import Predictor
 from jaxgan.train import train_and_evaluate
-from train_helpers import enable_compilation_cache, patch_engine, tiny_config
+from train_helpers import enable_compilation_cache, patch_engine, tiny_config, train_on_fake_data
 
 enable_compilation_cache()
 ROOT = Path(__file__).parents[1]
@@ -43,11 +43,8 @@ def _resnet_config(task="deblur"):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    patch_engine(mp.setattr)
     workdir = tmp_path_factory.mktemp("export_run")
-    train_and_evaluate(_resnet_config(), str(workdir))
-    mp.undo()
+    train_on_fake_data(_resnet_config(), workdir)
     return workdir
 
 

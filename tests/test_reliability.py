@@ -21,7 +21,7 @@ from jaxgan import bundle, cli
 from jaxgan.train import checkpoint, train_and_evaluate
 from jaxgan.train.checkpoint import CheckpointError, DamagedCheckpointWarning
 from jaxgan.train.restore import restore_run
-from train_helpers import enable_compilation_cache, loop_test_config, patch_engine
+from train_helpers import enable_compilation_cache, loop_test_config, patch_engine, train_on_fake_data
 from cli_helpers import error_line
 
 ROOT = Path(__file__).parents[1]
@@ -52,11 +52,8 @@ def _tmp_folders(workdir: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """An uninterrupted 8-step run, checkpointing every step."""
-    mp = pytest.MonkeyPatch()
-    patch_engine(mp.setattr)
     workdir = tmp_path_factory.mktemp("reference")
-    train_and_evaluate(_config(), str(workdir))
-    mp.undo()
+    train_on_fake_data(_config(), workdir)
     return workdir
 
 

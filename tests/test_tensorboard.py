@@ -9,22 +9,19 @@ import pytest
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from jaxgan.train import loop, train_and_evaluate
-from train_helpers import enable_compilation_cache, patch_engine, tiny_config
+from jaxgan.train import loop
+from train_helpers import enable_compilation_cache, tiny_config, train_on_fake_data
 
 enable_compilation_cache()
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    patch_engine(mp.setattr)
     workdir = tmp_path_factory.mktemp("tb_run")
     config = tiny_config("deblur", steps=2)
     config.train.eval_every = 2
     config.train.eval_lpips = False
-    train_and_evaluate(config, str(workdir))
-    mp.undo()
+    train_on_fake_data(config, workdir)
     events = EventAccumulator(str(workdir / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
     events.Reload()
     return workdir, events

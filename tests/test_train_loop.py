@@ -15,8 +15,8 @@ from jaxgan import ops
 from jaxgan.train import NoCheckpointError, restore_generator, run_evaluation, train_and_evaluate
 from jaxgan.train.restore import restore_run
 from jaxgan.train.loop import TITLE_HEIGHT, DivergenceError
-from train_helpers import (enable_compilation_cache, fake_train_iterator, loop_test_config,
-                           patch_engine)
+from train_helpers import (enable_compilation_cache, fake_train_iterator, loop_test_config, patch_engine,
+                           train_on_fake_data)
 
 enable_compilation_cache()
 
@@ -28,15 +28,12 @@ def _leaves(state):
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     """A 4-step run (WGAN-GP: per-step random interpolation, so a wrong step key would show)."""
-    mp = pytest.MonkeyPatch()
-    patch_engine(mp.setattr)
     workdir = tmp_path_factory.mktemp("full")
     config = loop_test_config()
     config.train.checkpoint_every = 2  # step 2 is saved (asynchronously) while steps 3, 4 donate the state
     config.train.eval_every = 2
     config.train.best_metric = "psnr"
-    result = train_and_evaluate(config, str(workdir))
-    mp.undo()
+    result = train_on_fake_data(config, workdir)
     return workdir, result
 
 

@@ -126,6 +126,20 @@ def make_modules(config):
     return real(config)
 
 
+def train_on_fake_data(config, workdir):
+    """train_and_evaluate(config, workdir) on the fake iterators (patched for the call only): its result."""
+    import pytest
+
+    from jaxgan.train import train_and_evaluate
+
+    mp = pytest.MonkeyPatch()
+    patch_engine(mp.setattr)
+    try:
+        return train_and_evaluate(config, str(workdir))
+    finally:
+        mp.undo()
+
+
 def untrained_workdir(path, task: str = "deblur", seed: int = 0):
     """`path` made a workdir holding one checkpoint (step 1) of an untrained tiny_config(task) run: no train
     step compiled. Returns path."""
