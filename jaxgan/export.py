@@ -1,7 +1,9 @@
 """`jaxgan export`: a trained generator as a TensorFlow SavedModel, a TFLite model, serialised StableHLO or ONNX.
 
 Every format carries the same function, what `jaxgan predict` computes on one whole image (no
-tiling) in inference mode, with the run's generator bundle (jaxgan.bundle: EMA weights when kept):
+tiling) in the bundle's mode, with the run's generator bundle (jaxgan.bundle: EMA weights when kept).
+A train-mode bundle (an imported pix2pix / DeblurGAN-v2 model, as their test scripts run) normalises by
+the batch's own statistics and carries the dropout masks of predict's first image, fixed:
 
     image float32 (B, H, W, 3) in [-1, 1]  ->  deblur: {"image": float32 (B, H, W, 3) in [-1, 1]}
                                                segment: {"mask": int32 (B, H, W) class indices}
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -47,6 +50,7 @@ from jaxgan import bundle as bundle_lib
 from jaxgan import logs, pretrained
 from jaxgan.data import prior
 from jaxgan.files import is_disk_full
+from jaxgan.nets.inference import dropout_key
 from jaxgan.nets.layers import pad_to_multiple
 from jaxgan.task import get_task
 
@@ -70,15 +74,19 @@ def size_multiple(module) -> int:
     return int(getattr(module, "size_multiple", 1))
 
 
-def inference_fn(config, module, conv_impl: str | None = None, last_step: bool = True):
+def inference_fn(config, module, conv_impl: str | None = None, last_step: bool = True, train_mode: bool = False):
     """fn(variables, image (B, H, W, 3) in [-1, 1]) -> {"image": ...} or {"mask": ...} (module docstring):
-    G run by jaxgan.bundle.apply_fn in inference mode, convs as `conv_impl` (default the run's
-    train.conv_impl). last_step=False leaves out the task's last step (the clip, argmax or threshold):
-    ONNX adds it itself (`_append_last_step`)."""
+    G run by jaxgan.bundle.apply_fn in inference mode, or in train mode as the originals' test scripts
+    (batch norm on the batch's own statistics, dropout masks of predict's first call, fixed in the model),
+    convs as `conv_impl` (default the run's train.conv_impl). last_step=False leaves out the task's last
+    step (the clip, argmax or threshold): ONNX adds it itself (`_append_last_step`)."""
     multiple = size_multiple(module)
     task = get_task(config.task)
     has_prior = config.data.prior != "none"
-    apply = bundle_lib.apply_fn(module, conv_impl=conv_impl or config.train.get("conv_impl", "auto"))
+    apply = bundle_lib.apply_fn(module, train_mode=train_mode,
+                                conv_impl=conv_impl or config.train.get("conv_impl", "auto"))
+    if train_mode:
+        apply = functools.partial(apply, key=dropout_key(0))
     blind_deconv = prior._blind_deconv_fn(prior._options(config)) if has_prior else None
 
     def fn(variables, image):
@@ -326,7 +334,7 @@ def export(workdir: str, fmt: str, output: str, size: tuple[int, int] | None = N
         raise ExportError(f"{out} exists; export never overwrites: remove it or choose another --output")
     bundle = bundle_lib.load_generator(workdir)
     fn = inference_fn(bundle.config, bundle.module(), "tflite" if fmt in ("tflite", "onnx") else None,
-                      last_step=fmt != "onnx")
+                      last_step=fmt != "onnx", train_mode=bundle.inference.train_mode)
     writer = {"savedmodel": export_savedmodel, "tflite": export_tflite, "stablehlo": export_stablehlo,
               "onnx": export_onnx}[fmt]
     _write_then_rename(out, lambda tmp: writer(fn, bundle.variables, bundle.config, size, tmp))

@@ -21,6 +21,7 @@ import numpy as np
 from jaxgan import images, infer, pretrained
 from jaxgan.bundle import GeneratorBundle, load_generator
 from jaxgan.data import prior
+from jaxgan.nets.inference import dropout_key
 from jaxgan.task import get_task
 
 
@@ -58,7 +59,7 @@ class Predictor:
         return cls(pretrained.load(name))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        key = jax.random.fold_in(jax.random.PRNGKey(0), self._calls)  # dropout masks in train mode
+        key = dropout_key(self._calls)  # dropout masks in train mode
         self._calls += 1
         out = self._apply(self.variables, jnp.asarray(batch), key=key)
         return np.asarray(jax.device_get(out), np.float32)

@@ -313,3 +313,37 @@ def _run_readme_block(block: str, run, tmp_path, monkeypatch, seed: int):
     exec(compile(block, "README.md", "exec"), {})
     written = np.asarray(Image.open(tmp_path / "photo_deblurred.png"))
     return written, images.to_uint8(Predictor.from_workdir(str(run)).predict_array(images.to_float(rgb)))
+
+
+def test_a_train_mode_bundle_exports_what_predict_computes_in_train_mode(tmp_path):
+    """An imported pix2pix U-Net runs as the original's test.py (batch norm on the image's own statistics,
+    dropout on): its StableHLO export equals predict's first whole image, and differs from inference mode."""
+    from jax import export as jax_export
+    from flax import serialization
+
+    from jaxgan import bundle as bundle_lib
+    from jaxgan.train.state import make_modules
+
+    config = tiny_config("deblur")
+X
+        config.generator.options = dict(in_channels=3, out_channels=3, base_width=4, depth=6, norm="batch",
+                                        out_activation="tanh")
+    module, _ = make_modules(config)
+    variables = module.init(jax.random.PRNGKey(1), jnp.zeros((1, 64, 64, 3)), train=False)
+    stats = jax.tree.map(lambda v: v + 0.3, variables["batch_stats"])  # stored statistics far from the image's
+    variables = {**variables, "batch_stats": stats}
+    trained = bundle_lib.GeneratorBundle(config, jax.tree.map(np.asarray, variables),
+                                         bundle_lib.Inference(train_mode=True, tile_size=0))
+    trained.save(tmp_path / "bundle")
+    image = np.random.default_rng(5).uniform(-1, 1, (64, 64, 3)).astype(np.float32)
+    expected = Predictor(trained).predict_array(image)
+    out = export.export(str(tmp_path / "bundle"), "stablehlo", str(tmp_path / "hlo"))
+    exported = jax_export.deserialize(bytearray((out / export.STABLEHLO_FILE).read_bytes()))
+    saved = serialization.msgpack_restore((out / export.VARIABLES_FILE).read_bytes())
+    result = np.asarray(exported.call(saved, image[None])["image"])[0]
+    assert np.abs(result - expected).max() < 1e-5
+    inference_mode = Predictor(bundle_lib.GeneratorBundle(config, trained.variables)).predict_array(image)
+    assert np.abs(inference_mode - expected).max() > 0.1
+    other_masks = Predictor(trained)
+    other_masks.predict_array(image)  # predict's second call draws other dropout masks
+    assert np.abs(other_masks.predict_array(image) - expected).max() > 0.1

@@ -9,7 +9,15 @@ Commands run G through jaxgan.bundle.apply_fn, which calls this.
 
 from __future__ import annotations
 
+import jax
+
 from jaxgan import ops
+
+
+def dropout_key(call: int):
+    """The dropout key of a train-mode generator's `call`-th application (predict counts its calls; an
+    exported model is call 0, the first image predict would run)."""
+    return jax.random.fold_in(jax.random.PRNGKey(0), call)
 
 
 def apply_generator(apply_fn, variables, x, train_mode: bool = False, key=None, conv_impl: str = "auto"):
