@@ -328,3 +328,28 @@ def test_export_onto_a_full_disk_is_one_line_and_leaves_nothing(reference, tmp_p
         line = error_line(capsys.readouterr().err)
         assert code == 2 and f"disk full while writing {disk / 'model'}" in line, line
         assert list(disk.iterdir()) == []
+
+
+def test_free_space_for_the_checkpoint_but_not_its_generator_bundle_is_refused_before_writing(tmp_path,
+                                                                                            monkeypatch):
+    """The bundle written beside each checkpoint (G's variables) counts in the free-space check: with room
+    for the checkpoint's arrays alone, the save is refused in one error before anything is written."""
+    import collections
+
+    from jaxgan.train import state as state_lib
+    from train_helpers import tiny_config
+
+    config = tiny_config("deblur")
+    config.train.ema_decay = 0.5
+    g, d = state_lib.make_modules(config)
+    state = state_lib.create_state(config, g, d, {"input": np.zeros((1, 16, 16, 3), np.float32)},
+                                   jax.random.PRNGKey(0))
+    bundle_bytes = sum(leaf.nbytes for leaf in jax.tree.leaves(state.generator_variables()))
+    free = checkpoint._bytes_written_here(state) + checkpoint.SAVE_MARGIN_BYTES + bundle_bytes // 2
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda path: usage(10 * free, 9 * free, free))
+    ckpt = checkpoint.Checkpointer(tmp_path, config)
+    with pytest.raises(CheckpointError, match="disk full while saving checkpoint 1 .* it needs"):
+        ckpt.save(1, state)
+    ckpt.close()
+    assert not (tmp_path / bundle.LATEST_DIR).exists() and ckpt.latest_step() is None

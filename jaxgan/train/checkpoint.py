@@ -134,6 +134,14 @@ def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
 
 
+def _bundle_bytes(state) -> int:
+    """Bytes of the generator bundle process 0 writes beside each checkpoint (G's variables, uncompressed)."""
+    if jax.process_index() != 0:
+        return 0
+    return sum(int(np.prod(leaf.shape)) * np.dtype(leaf.dtype).itemsize
+               for leaf in jax.tree.leaves(state.generator_variables()))
+
+
 SAVE_MARGIN_BYTES = 256 * 1024  # metadata, manifests and the config beside the arrays
 
 
@@ -272,9 +280,9 @@ class Checkpointer:
                                   f"{kept_text}") from e
 
     def _check_free_space(self, what: str, step: int, state) -> None:
-        """CheckpointError before a save that cannot fit on the disk: orbax is never started on a
-        full disk, where its background threads fail with hundreds of lines of their own."""
-        needed = _bytes_written_here(state) + SAVE_MARGIN_BYTES
+        """CheckpointError before a save that cannot fit on the disk with its generator bundle: orbax is
+        never started on a full disk, where its background threads fail with hundreds of lines of their own."""
+        needed = _bytes_written_here(state) + _bundle_bytes(state) + SAVE_MARGIN_BYTES
         free = shutil.disk_usage(self.workdir).free
         if free < needed:
             kept = self.latest.all_steps()
