@@ -258,15 +258,24 @@ def config_to_json(config: ml_collections.ConfigDict) -> str:
     return config.to_json_best_effort(indent=2, sort_keys=True)
 
 
+# What a key means in a config saved before the key existed, where today's default would change how
+# that run trains or predicts: the behaviour it had. (A key's absence from a saved config dates the run.)
+BEFORE_THE_KEY = {
+    "loss.relativistic_centres": "batch",  # RaGAN centred on batch means before the pool existed
+    "train.ema_batch_stats": False,  # EMA params were applied with the live batch-norm statistics
+}
+
+
 def config_from_json(text: str) -> ml_collections.ConfigDict:
-    """Rebuilds a run's config (as saved in its workdir) on top of the current schema."""
+    """Rebuilds a run's config (as saved in its workdir) on top of the current schema; keys added since
+    take the behaviour the run had (BEFORE_THE_KEY), others today's defaults."""
     config = base_config()
     values = json.loads(text)
     _merge(config, values)
-    if "relativistic_centres" not in values.get("loss", {}):
-        config.loss.relativistic_centres = "batch"  # runs saved before the pool existed centred on batch means
-    if "ema_batch_stats" not in values.get("train", {}):
-        config.train.ema_batch_stats = False  # runs saved before it applied EMA params with the live statistics
+    for dotted, old_behaviour in BEFORE_THE_KEY.items():
+        section, key = dotted.split(".")
+        if key not in values.get(section, {}):
+            config[section][key] = old_behaviour
     return config
 
 

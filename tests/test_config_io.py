@@ -121,3 +121,18 @@ def test_the_checked_choices_are_the_names_the_implementations_take():
     assert choices["optim.schedule"] == SCHEDULES
     assert set(choices["train.compute_dtype"]) == set(COMPUTE_DTYPES)
     assert config_io.RELATIVISTIC == tuple(k for k in ADVERSARIAL_KINDS if get_adversarial(k).needs_real)
+
+
+@pytest.mark.parametrize("dotted", sorted(config_io.BEFORE_THE_KEY))
+def test_a_key_added_since_a_run_was_saved_takes_the_behaviour_that_run_had(dotted):
+    """Each entry differs from today's default (else it is no change of behaviour); a saved config without
+    the key gets the old behaviour, one with the key keeps its saved value."""
+    import json
+    section, key = dotted.split(".")
+    old = config_io.BEFORE_THE_KEY[dotted]
+    config = config_io.load_config(CONFIGS / "deblurganv2_mobilenet_gopro.py")
+    assert config[section][key] != old
+    saved = json.loads(config_io.config_to_json(config))
+    assert config_io.config_from_json(json.dumps(saved))[section][key] == config[section][key]
+    del saved[section][key]
+    assert config_io.config_from_json(json.dumps(saved))[section][key] == old
