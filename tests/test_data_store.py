@@ -4,6 +4,7 @@ the DeblurGAN-v2 window sampled from uint8 frames equals sampling the float fram
 or too large store is one error line."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from jaxgan.data import DataError, make_train_iterator, sources, store
 from jaxgan.data.tf_cpu import tf
 
 ONE = dict(process_index=0, process_count=1)
-CONFIGS = __import__("pathlib").Path(__file__).resolve().parents[1] / "experiments" / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
 
 
 @pytest.fixture(scope="module")
