@@ -2,6 +2,7 @@
 
     JAX_PLATFORMS=cpu python -m benchmarks.input_pipeline [--examples 48] [--pairs 24] [--cores 1,2]
         [--cases pets,gopro_deblurgan,gopro_dgv2,photo_blur,photo_seg] [--out DIR] [--store-dir DIR]
+        [--before-tree DIR]
 
 Cases (each the published config, experiments/configs, with its own crop, batch, resize and augmentation):
 - pets: pix2pix_pets_seg on a pets-like `folder_seg` (JPEG photos about 500 x 375 and PNG masks, as
@@ -18,6 +19,9 @@ images/s = training examples per second over --examples after the first batch; C
 the process's CPU time (all threads) over the same batches, which a busy machine inflates far less
 than wall time: its inverse is the rate per core, and 14 cores at that rate is the "14 cores (CPU
 time)" projection (tf.data's parallel map scales that way while it has examples to decode).
+--before-tree DIR (a checkout of an earlier commit, e.g. `git archive COMMIT | tar -x -C DIR`) runs
+every (case, store, cores) child a second time with DIR's code, right after this tree's, so that a
+change is measured before / after in one run (the machine's load drifts between runs).
 
 Projected need: the step's FLOPs per 256 x 256 example (XLA's cost analysis of the full-width train
 step at batch 1, conv_impl 'xla', critic loop unrolled so that every update is counted) at 20 % and
@@ -102,8 +106,8 @@ def case_config(case: str, folders: dict, data_dir: str, store_dir: str):
         c.data.crop_size = 128 if case == "photo_seg" else 256  # (photo_seg scenes are 160 x 160)
     if case in ("pets", "gopro_deblurgan", "gopro_dgv2"):
         c.data.cache = False  # the real splits exceed the in-memory cache (GoPro) or come close (pets)
-        if store_dir and "store" in c.data:
-            c.data.store = os.path.join(store_dir, case)
+        if "store" in c.data:  # (the published GoPro configs' 'auto' would write to ~/.cache)
+            c.data.store = os.path.join(store_dir, case) if store_dir else ""
     return c
 
 
@@ -127,14 +131,19 @@ def measure_case(case: str, cores: int, examples: int, folders: dict, data_dir: 
             "store": bool(config.data.get("store", "")), "load": os.getloadavg()[0]}
 
 
-def run_child(case: str, cores: int, args, folders: dict, store_dir: str) -> dict:
+def run_child(case: str, cores: int, args, folders: dict, store_dir: str, tree: str = "") -> dict:
+    """measure_case in a child pinned to `cores` cores, importing jaxgan and benchmarks from `tree`
+    (default: this checkout)."""
     available = sorted(os.sched_getaffinity(0))
+    env = dict(os.environ, TF_NUM_INTEROP_THREADS=str(cores), TF_NUM_INTRAOP_THREADS=str(cores))
+    if tree:
+        env["PYTHONPATH"] = tree
     code = (f"import os, json, sys; os.sched_setaffinity(0, {available[:cores]!r}); "
             f"from benchmarks.input_pipeline import measure_case; "
             f"print('RESULT', json.dumps(measure_case({case!r}, {cores}, {args.examples}, {folders!r}, "
             f"{args.data_dir!r}, {store_dir!r})))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800,
-                          env=dict(os.environ, TF_NUM_INTEROP_THREADS=str(cores), TF_NUM_INTRAOP_THREADS=str(cores)))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800, env=env,
+                          cwd=tree or None)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
@@ -175,6 +184,31 @@ def table(rows: list[dict], flops: dict, title: str) -> str:
     return "\n".join(lines)
 
 
+def comparison(rows: list[dict], flops: dict, title: str) -> str:
+    """CPU ms per image (2 cores, else 1) of each case: before files / before store / after files /
+    after store, the after store's gain over the before store, its 14-core projection and verdict."""
+    lines = [title, "", "| setup | layout | CPU ms / image: before files | before store | after files | after store | "
+             "after store vs before store | 14 cores (CPU time), after store | need at 20 % / 40 % H100 | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for case in dict.fromkeys(r["case"] for r in rows):
+        def cpu(code, store):
+            found = sorted((r for r in rows if r["case"] == case and r.get("code") == code and r["store"] == store
+                            and r.get("cpu_s_per_image")), key=lambda r: -r["cores"])
+            return found[0]["cpu_s_per_image"] if found else None
+        cells = [cpu("before", False), cpu("before", True), cpu("after", False), cpu("after", True)]
+        setup = SETUP_OF_CASE[case]
+        need20 = 0.2 * H100_BF16_FLOPS / flops[setup]
+        best_after = cells[3] or cells[2]
+        by_cpu = 14 / best_after if best_after else float("nan")
+        verdict = ("meets 40 %" if by_cpu >= 2 * need20 else "meets 20 %" if by_cpu >= need20
+                   else f"short ({by_cpu / need20:.2f}x of 20 %)")
+        gain = f"{cells[1] / cells[3]:.2f}x" if cells[1] and cells[3] else "-"
+        ms = " | ".join(f"{1000 * c:.1f}" if c else "-" for c in cells)
+        lines.append(f"| {setup} | {case} | {ms} | {gain} | {by_cpu:.0f} | {need20:.0f} / {2 * need20:.0f} | "
+                     f"{verdict} ({by_cpu / (2 * need20):.2f}x of 40 %) |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", default=",".join(CASES))
@@ -186,6 +220,7 @@ def main(argv=None) -> dict:
     p.add_argument("--store-dir", default="", help="also measure the folder cases from a decoded store here")
     p.add_argument("--flops", default="", help="JSON {setup: flops} instead of XLA's count (saves minutes)")
     p.add_argument("--out", default="", help="results folder (default benchmarks/results/latest)")
+    p.add_argument("--before-tree", default="", help="also run every child with this checkout's code")
     args = p.parse_args(argv)
     folders = {"gopro": os.path.join(args.work, "gopro"), "pets": os.path.join(args.work, "pets")}
     if not os.path.isdir(folders["gopro"]):
@@ -200,23 +235,29 @@ def main(argv=None) -> dict:
         print(f"{setup}: {flops[setup] / 1e9:.0f} GFLOP per 256x256 example-step", flush=True)
     report = {"machine": measure.machine(), "command": measure.command("input_pipeline", argv),
               "load_before": os.getloadavg(), "cpus": measure.cores(), "flops": flops, "rows": []}
-    for case in cases:  # files and store side by side in time (the machine's load drifts)
+    codes = [("after", "")] + ([("before", os.path.abspath(args.before_tree))] if args.before_tree else [])
+    for case in cases:  # files and store, this code and the earlier one, side by side in time
         for store_dir in [""] + ([args.store_dir] if args.store_dir else []):
             if store_dir and case not in ("pets", "gopro_deblurgan", "gopro_dgv2"):
                 continue
             for cores in (int(c) for c in args.cores.split(",")):
-                row = run_child(case, cores, args, folders, store_dir)
-                row["store"] = bool(store_dir)
-                report["rows"].append(row)
-                print(json.dumps(row), flush=True)
+                for code, tree in codes:
+                    where = os.path.join(store_dir, code) if store_dir else ""
+                    row = run_child(case, cores, args, folders, where, tree)
+                    row.update(store=bool(store_dir), code=code)
+                    report["rows"].append(row)
+                    print(json.dumps(row), flush=True)
     report["load_after"] = os.getloadavg()
     tables = [f"{report['machine']['date']}, {report['machine']['cpu']}. Command: `{report['command']}`"]
-    for store in (False, True):
-        rows = [r for r in report["rows"] if r["store"] == store]
-        if rows:
-            tables.append(table(rows, flops, f"{'decoded store' if store else 'files decoded at every use'}; "
-                                f"load {report['load_before'][0]:.1f} -> {report['load_after'][0]:.1f} on "
-                                f"{report['cpus']} cores"))
+    load = f"load {report['load_before'][0]:.1f} -> {report['load_after'][0]:.1f} on {report['cpus']} cores"
+    if args.before_tree:
+        tables.append(comparison(report["rows"], flops, f"before ({args.before_tree}) / after; {load}"))
+    for code, _ in codes:
+        for store in (False, True):
+            rows = [r for r in report["rows"] if r["store"] == store and r["code"] == code]
+            if rows:
+                tables.append(table(rows, flops, f"{code}: {'decoded store' if store else 'files decoded at every use'}"
+                                    f"; {load}"))
     print("\n\n".join(tables))
     measure.write_result("input_pipeline", report, "\n\n".join(tables) + "\n", out=args.out)
     return report

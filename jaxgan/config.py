@@ -55,7 +55,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.color_jitter = 0.0  # brightness / contrast / saturation strength (deblur only)
     c.data.num_classes = 2  # segmentation classes (binary = 2)
     c.data.cache = True  # cache decoded examples in memory
-    c.data.store = ""  # folder for a decoded uint8 store on disk (jaxgan.data.store; '' = none)
+    c.data.store = ""  # folder for a decoded store on disk (jaxgan.data.store; '' = none, 'auto' = ~/.cache/jaxgan/stores)
     c.data.skip_bad = False  # skip (and count) corrupt / unpaired files instead of failing
     c.data.blur_strength = "realistic"  # built-in photo_blur only: realistic | mild | strong
     c.data.num_train_examples = 0  # built-in datasets: examples generated per split (0 = default)

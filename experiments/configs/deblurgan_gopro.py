@@ -53,6 +53,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.train_split = "train"
     c.data.eval_split = "test"
     c.data.load_size = (360, 640)
+    c.data.store = "auto"  # each split decoded once into ~/.cache/jaxgan/stores (jaxgan.data.store;
+    # '' = decode the PNGs at every use); training reads its frames resized to 640x360 from there
     c.data.crop_size = 256
     c.data.batch_size = 1
     c.data.eval_size = 0  # full 1280x720 frames

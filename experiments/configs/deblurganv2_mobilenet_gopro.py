@@ -68,6 +68,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.flip = False
     c.data.rot90 = False
     c.data.augment = "deblurganv2"
+    c.data.store = "auto"  # each split decoded once into ~/.cache/jaxgan/stores (jaxgan.data.store;
+    # '' = decode the PNGs at every use)
     c.generator.name = "fpn_mobilenet"
     c.generator.options = ml_collections.ConfigDict(dict(in_channels=3, out_channels=3, weight_init="torch"))
     c.discriminator.name = "double_scale"

@@ -46,7 +46,8 @@ def _reflect(coord, size):
 
 def remap(image, x, y):
     """Bilinear samples of image (H, W, C) at float source coordinates x (columns), y (rows), each
-    (h, w); reflected at the borders. Returns (h, w, C)."""
+    (h, w); reflected at the borders. Returns float32 (h, w, C); a uint8 image is read as [0, 1]
+    (convert_image_dtype of the gathered pixels only: the values of converting the whole image)."""
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     x, y = _reflect(x, width), _reflect(y, height)
     x0, y0 = tf.floor(x), tf.floor(y)
@@ -55,7 +56,7 @@ def remap(image, x, y):
     x1, y1 = tf.minimum(x0 + 1, width - 1), tf.minimum(y0 + 1, height - 1)
 
     def at(yy, xx):
-        return tf.gather_nd(image, tf.stack([yy, xx], -1))
+        return tf.image.convert_image_dtype(tf.gather_nd(image, tf.stack([yy, xx], -1)), tf.float32)
 
     top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx
     bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx
@@ -104,13 +105,10 @@ def _elastic_affine(u, v, height, width, seeds):
     return _affine(u, v, m)
 
 
-def geometric_window(image, target, crop: int, seed):
-    """One of the geometric transforms (or, with probability 1/2, none) of the pair, and a random
-    crop x crop window of the result, sampled from the source at the window's pixels only.
-    image (H, W, C) float, target (H, W, C) float; returns the two crops."""
+def window_coordinates(height, width, crop: int, seed):
+    """(choice, x, y) of geometric_window: the transform drawn (-1 none, else its GEOMETRIC index) and
+    the source columns x and rows y (crop, crop) its window samples, for a height x width source."""
     seeds = tf.random.experimental.stateless_split(seed, 8)
-    height = tf.cast(tf.shape(image)[0], tf.float32)
-    width = tf.cast(tf.shape(image)[1], tf.float32)
     apply = _u(seeds[0]) < 0.5
     choice = tf.random.stateless_uniform([], seeds[1], 0, len(GEOMETRIC), dtype=tf.int32)
     choice = tf.where(apply, choice, -1)
@@ -130,7 +128,24 @@ def geometric_window(image, target, crop: int, seed):
         lambda: _elastic_affine(u, v, height, width, params),
     ]
     x, y = tf.switch_case(choice + 1, branches)
-    return remap(image, x, y), remap(target, x, y)
+    return choice, x, y
+
+
+def geometric_window(image, target, crop: int, seed):
+    """One of the geometric transforms (or, with probability 1/2, none) of the pair, and a random
+    crop x crop window of the result, sampled from the source at the window's pixels only.
+    image, target (H, W, C), float in [0, 1] or uint8; returns the two float32 crops."""
+    height = tf.cast(tf.shape(image)[0], tf.float32)
+    width = tf.cast(tf.shape(image)[1], tf.float32)
+    choice, x, y = window_coordinates(height, width, crop, seed)
+
+    def whole_pixels(img):  # none / hflip / transpose: x, y are whole pixels inside the frame, where the
+        # bilinear weights are 0 and remap's value is the one pixel's (one gather instead of four)
+        index = tf.cast(tf.stack([y, x], -1), tf.int32)
+        return tf.image.convert_image_dtype(tf.gather_nd(img, index), tf.float32)
+
+    return tf.cond(choice <= 1, lambda: (whole_pixels(image), whole_pixels(target)),
+                   lambda: (remap(image, x, y), remap(target, x, y)))
 
 
 def _depthwise(image, kernel):

@@ -17,8 +17,9 @@ Paired augmentation: one random window, flip and rot90 for input and target; col
 the same brightness / contrast / saturation factors to blurred and sharp (contrast pivots on each
 image's own mean, which blur preserves); for segmentation it changes the input image only.
 With config.data.cache the decoded examples of this process are kept in memory (when below
-CACHE_LIMIT_BYTES); with config.data.store = DIR they are decoded once into memory-mapped files
-there (jaxgan.data.store, for splits larger than that); otherwise files are decoded at every use.
+CACHE_LIMIT_BYTES); with config.data.store = DIR they are decoded once into files there
+(jaxgan.data.store, for splits larger than that; training with data.load_size stores the resized
+float32 frames, so the resize runs once); otherwise files are decoded at every use.
 """
 
 from __future__ import annotations
@@ -99,13 +100,39 @@ def cached_loader(source: Source, add_channels=None, extra_channels: int = 0):
     return cached
 
 
-def make_loader(source: Source, config):
+def stores_resized(config) -> bool:
+    """Whether training reads its examples already resized to data.load_size from the store."""
+    return bool(config.data.get("store", "")) and config.data.prior == "none" and load_size(config.data) is not None
+
+
+def resized_loader(source: Source, size: tuple[int, int], is_mask: bool):
+    """Row index -> the example resized to `size` by `resize_pair` (float32 images in [0, 1])."""
+    row = _row_loader(source)
+
+    def load(i):
+        example = row(i)
+        image = tf.image.convert_image_dtype(example["input"], tf.float32)
+        target = example["target"] if is_mask else tf.image.convert_image_dtype(example["target"], tf.float32)
+        image, target = resize_pair(image, target, size, is_mask)
+        return {"input": image, "target": target}
+
+    return load
+
+
+def make_loader(source: Source, config, resized: bool = False):
     """Row index (int64 scalar tensor) -> decoded example, from memory when config.data.cache is set
     and the split fits. With an input prior (jaxgan.data.prior) the cached `input` carries it; a
-    prior needs the cache (it is computed once per example)."""
+    prior needs the cache (it is computed once per example). resized (with config.data.store): the
+    store holds the examples resized to data.load_size (train_transform's first step, done once)."""
     if config.data.prior == "none":
-        if config.data.get("store", ""):  # decoded once into memory-mapped files (jaxgan.data.store)
-            return store.loader(store.open_store(source, config.data.store, _row_loader(source)))
+        if config.data.get("store", ""):  # decoded once into files tf.data reads (jaxgan.data.store)
+            if resized:
+                size = load_size(config.data)
+                load = resized_loader(source, size, config.task == "segment")
+                view = f"resized {size[0]}x{size[1]} bicubic antialiased, tensorflow {tf.__version__}"
+            else:
+                load, view = _row_loader(source), "native"
+            return store.loader(store.open_store(source, config.data.store, load, view))
         return (config.data.cache and cached_loader(source)) or _row_loader(source)
     prior.check(config)
     add = functools.partial(prior.with_prior_uint8, config=config, what=f"{source.name} example")
@@ -180,33 +207,47 @@ def augment_kind(data_config, is_mask: bool) -> str:
     return kind
 
 
-def train_transform(example, seed, data_config, is_mask: bool):
+def train_transform(example, seed, data_config, is_mask: bool, resized: bool = False):
     """Random paired scale / crop / flip / rot90 / colour, all stateless in `seed` (int64 (2,)).
     Returns float32 images in [0, 1] (crop, crop, 3) and the target (crop, crop, 3 or 1), or
     (crop_resize, crop_resize, ...) when data.crop_resize is set.
 
     data.load_size resizes the pair first (pix2pix base_dataset.py get_transform: Resize to loadSize
-    then RandomCrop; DeblurGAN aligned_dataset.py: resize to loadSizeX x loadSizeY, then crop).
+    then RandomCrop; DeblurGAN aligned_dataset.py: resize to loadSizeX x loadSizeY, then crop);
+    resized=True: the example is already that float32 pair (a store of resized frames, make_loader).
     data.augment 'deblurganv2' replaces the plain crop by jaxgan.data.deblurganv2_aug (a geometric
     transform sampled at the crop's pixels, then a corruption of the blurred input)."""
     crop = data_config.crop_size
     seeds = tf.random.experimental.stateless_split(seed, 9)
-    image = tf.image.convert_image_dtype(example["input"], tf.float32)
-    target = example["target"] if is_mask else tf.image.convert_image_dtype(example["target"], tf.float32)
-    if load_size(data_config) is not None:
-        image, target = resize_pair(image, target, load_size(data_config), is_mask)
-    hw = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = tf.constant(1.0)
-    if data_config.scale_jitter > 0:
-        j = data_config.scale_jitter
-        scale = tf.random.stateless_uniform([], seeds[0], 1.0 - j, 1.0 + j)
-    scale = tf.maximum(scale, crop / tf.reduce_min(hw))  # never smaller than the crop
-    image, target = _scale_to(image, target, scale, is_mask)
     dgv2 = augment_kind(data_config, is_mask) == "deblurganv2"
     dgv2_seeds = tf.random.experimental.stateless_split(seeds[8], 2)
-    if dgv2:  # DeblurGAN-v2 aug.py: a geometric transform of the pair, then the random crop
-        image, target = deblurganv2_aug.geometric_window(image, target, crop, dgv2_seeds[0])
+
+    def scaled():  # the float pair at load_size (unless `resized`), rescaled by the jitter and to the crop
+        image = tf.image.convert_image_dtype(example["input"], tf.float32)
+        target = example["target"] if is_mask else tf.image.convert_image_dtype(example["target"], tf.float32)
+        if load_size(data_config) is not None and not resized:
+            image, target = resize_pair(image, target, load_size(data_config), is_mask)
+        hw = tf.cast(tf.shape(image)[:2], tf.float32)
+        scale = tf.constant(1.0)
+        if data_config.scale_jitter > 0:
+            j = data_config.scale_jitter
+            scale = tf.random.stateless_uniform([], seeds[0], 1.0 - j, 1.0 + j)
+        scale = tf.maximum(scale, crop / tf.reduce_min(hw))  # never smaller than the crop
+        return _scale_to(image, target, scale, is_mask)
+
+    native = load_size(data_config) is None and data_config.scale_jitter == 0
+    if dgv2 and native and example["input"].dtype == tf.uint8:
+        # frames no smaller than the crop are not rescaled: the window samples the uint8 frames and
+        # converts only its samples (deblurganv2_aug.remap; the same values, no full-frame float copy)
+        raw_image, raw_target = example["input"], example["target"]
+        image, target = tf.cond(
+            tf.reduce_min(tf.shape(raw_image)[:2]) >= crop,
+            lambda: deblurganv2_aug.geometric_window(raw_image, raw_target, crop, dgv2_seeds[0]),
+            lambda: deblurganv2_aug.geometric_window(*scaled(), crop, dgv2_seeds[0]))
+    elif dgv2:  # DeblurGAN-v2 aug.py: a geometric transform of the pair, then the random crop
+        image, target = deblurganv2_aug.geometric_window(*scaled(), crop, dgv2_seeds[0])
     else:
+        image, target = scaled()
         h, w = tf.shape(image)[0], tf.shape(image)[1]
         top = tf.random.stateless_uniform([], seeds[1], 0, h - crop + 1, dtype=tf.int32)
         left = tf.random.stateless_uniform([], seeds[2], 0, w - crop + 1, dtype=tf.int32)
@@ -315,7 +356,8 @@ def make_train_iterator(config, *, start_step: int = 0, process_index=None, proc
     n = len(source)
     if n == 0:
         raise ValueError(f"process {p} of {count} got no training examples ({config.data.name})")
-    load = make_loader(source, config)
+    resized = stores_resized(config)
+    load = make_loader(source, config, resized=resized)
     seed = int(config.seed) + (0 if rows == "labelled" else 7919)
     start = int(start_step) * batch
     first_epoch = start // n
@@ -326,7 +368,7 @@ def make_train_iterator(config, *, start_step: int = 0, process_index=None, proc
 
     def example(pos, row):
         key = tf.stack([tf.constant(seed, tf.int64), pos * count + p])
-        image, target = train_transform(load(tf.cast(row, tf.int64)), key, config.data, is_mask)
+        image, target = train_transform(load(tf.cast(row, tf.int64)), key, config.data, is_mask, resized)
         out = finish(image, target, is_mask)
         return out if rows == "labelled" else {"input": out["input"]}
 
