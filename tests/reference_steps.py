@@ -4,6 +4,7 @@ setup returns its errors grouped as the parity table reports them.
 
     python tests/reference_steps.py            # the parity table, every setup (XLA's default level)
     python tests/reference_steps.py deblurganv2 --raw     # every entry of one setup
+    python tests/reference_steps.py deblurganv2_frozen deblurganv2 --float64   # jaxgan's step in float64
 
 Groups: losses (every loss term of every step), g_output, g_params, g_moments (Adam mu and nu), d_params,
 d_moments, and per setup a few extras (BatchNorm statistics, null leaves). Every entry is a max
@@ -138,6 +139,66 @@ def _vgg19_pair(tmp_dir):
     return vgg19_features_upto(vgg, 14), vgg19.load_vgg19_params(path)
 
 
+# ---- jaxgan's traced program evaluated in float64 ----------------------------------------------------
+
+def _to_float64(x):
+    return x.astype(np.float64) if getattr(x, "dtype", None) == np.float32 else x
+
+
+def _float64_param(value):
+    if isinstance(value, np.dtype) and value == np.float32:
+        return np.dtype(np.float64)
+    if isinstance(value, jax.extend.core.ClosedJaxpr):
+        avals = [jax.ShapeDtypeStruct(v.aval.shape, np.float64 if v.aval.dtype == np.float32 else v.aval.dtype)
+                 for v in value.jaxpr.invars]
+        return jax.make_jaxpr(lambda *a: _eval_float64(value.jaxpr, value.consts, *a))(*avals)
+    if type(value) is tuple:  # e.g. cond's branches (not a namedtuple such as conv dimension numbers)
+        return tuple(_float64_param(v) for v in value)
+    return value
+
+
+# calls whose inner program is evaluated inline (their other parameters, e.g. a custom rule, are not
+# needed: the program was traced after differentiation, so every derivative is in it as primitives)
+_INLINE = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr", "custom_jvp_call": "call_jaxpr",
+           "custom_vjp_call": "call_jaxpr", "custom_vjp_call_jaxpr": "fun_jaxpr", "remat": "jaxpr",
+           "checkpoint": "jaxpr"}
+
+
+def _eval_float64(jaxpr, consts, *args):
+    env = {}
+    for var, value in zip(jaxpr.constvars, consts):
+        env[var] = _to_float64(value)
+    for var, value in zip(jaxpr.invars, args):
+        env[var] = _to_float64(value)
+    read = lambda v: _to_float64(v.val) if isinstance(v, jax.extend.core.Literal) else env[v]  # noqa: E731
+    for eqn in jaxpr.eqns:
+        values = [read(v) for v in eqn.invars]
+        name = eqn.primitive.name
+        if name in _INLINE:
+            inner = eqn.params[_INLINE[name]]
+            if isinstance(inner, jax.extend.core.ClosedJaxpr):
+                outs = _eval_float64(inner.jaxpr, inner.consts, *values)
+            else:
+                outs = _eval_float64(inner, (), *values)
+        else:
+            outs = eqn.primitive.bind(*values, **{k: _float64_param(v) for k, v in eqn.params.items()})
+            outs = outs if eqn.primitive.multiple_results else [outs]
+        for var, value in zip(eqn.outvars, outs):
+            env[var] = value
+    return [read(v) for v in jaxpr.outvars]
+
+
+def in_float64(fn):
+    """fn's program as jaxgan traces it (float32 inputs, every trace-time choice as in training),
+    evaluated with every float32 value and operation in float64: the same algorithm without float32
+    rounding (other dtypes, e.g. a bfloat16 cast, stay). Needs jax_enable_x64."""
+    def run(*args):
+        closed, shapes = jax.make_jaxpr(fn, return_shape=True)(*args)
+        outs = _eval_float64(closed.jaxpr, closed.consts, *jax.tree.leaves(args))
+        return jax.tree.unflatten(jax.tree.structure(shapes), outs)
+    return run
+
+
 # ---- DeblurGAN-v2: FPN-MobileNet G, double-scale D, RaGAN-LS on a pool of D outputs ---------------
 
 def deblurganv2_config(pool_size: int = 50, centres: str = "pool"):
@@ -194,13 +255,15 @@ def _expected_g(net_g, opt) -> _Expected:
     return _Expected(params, moments)
 
 
-def deblurganv2(tmp_dir, frozen: bool = False, pool_size: int = 50, loss: str = "ragan_ls") -> dict:
+def deblurganv2(tmp_dir, frozen: bool = False, pool_size: int = 50, loss: str = "ragan_ls",
+                float64: bool = False) -> dict:
     """One train step of the published setup (batch 1, as released), from the same weights. frozen:
     the first epoch's step (train.py:164: G's Adam over the trainable params, the backbone frozen by
     fpn_mobilenet.py:112-113; jaxgan: variants.freeze_prefixes with unfreeze_step 1). Else the
     unfreezing epoch's step (train.py:35-38: netG.unfreeze() and a new Adam for all of G), from fresh
     optimizer states on both sides (jaxgan: nothing frozen); the carry of the head's Adam across the
-    unfreezing, where jaxgan differs, is in docs/fidelity.md."""
+    unfreezing, where jaxgan differs, is in docs/fidelity.md. float64: jaxgan's step and forward (the
+    programs jaxgan traces, unchanged) evaluated in float64 (`in_float64`), as the reference runs."""
     from jaxgan.weights.formats import fpn_mobilenet_table
     from reference import deblurganv2 as ref
     from reference import losses as ref_losses
@@ -226,10 +289,11 @@ def deblurganv2(tmp_dir, frozen: bool = False, pool_size: int = 50, loss: str = 
     d_table.unused.update(full.unused)
     g_mod, before = _jax_state(config, x, g_ref, g_table, "deblurganv2_fpn_mobilenet", d_ref, d_table,
                                "double_scale")
-    forward = jax.jit(lambda s, x: g_mod.apply({"params": s.g.params, "batch_stats": s.g.batch_stats}, x,
-                                               train=True, mutable=["batch_stats"])[0])
+    precise = in_float64 if float64 else (lambda f: f)
+    forward = jax.jit(precise(lambda s, x: g_mod.apply({"params": s.g.params, "batch_stats": s.g.batch_stats}, x,
+                                                       train=True, mutable=["batch_stats"])[0]))
     output = forward(before, jnp.asarray(x))
-    state, m = jax.jit(steps.make_step_fns(config).train_step)(
+    state, m = jax.jit(precise(steps.make_step_fns(config).train_step))(
         before, {"input": jnp.asarray(x), "target": jnp.asarray(y)}, {"vgg": vgg_params})
 
     # PyTorch: train.py with DoubleGAN over the criterion of models/losses.py get_loss('ragan-ls' / 'ragan'),
@@ -578,8 +642,8 @@ def pix2pix(tmp_dir) -> dict:
     return errors
 
 
-def deblurganv2_frozen(tmp_dir) -> dict:
-    return deblurganv2(tmp_dir, frozen=True)
+def deblurganv2_frozen(tmp_dir, float64: bool = False) -> dict:
+    return deblurganv2(tmp_dir, frozen=True, float64=float64)
 
 
 SETUPS = {"pix2pix": pix2pix, "deblurgan": deblurgan, "deblurganv2": deblurganv2,
@@ -587,8 +651,8 @@ SETUPS = {"pix2pix": pix2pix, "deblurgan": deblurgan, "deblurganv2": deblurganv2
           "ragan_ls_pool_3_steps": ragan_pool_steps}
 
 
-def table(names, tmp_dir) -> dict:
-    return {name: grouped(SETUPS[name](tmp_dir)) for name in names}
+def table(names, tmp_dir, **kwargs) -> dict:
+    return {name: grouped(SETUPS[name](tmp_dir, **kwargs)) for name in names}
 
 
 def print_table(results: dict) -> None:
@@ -603,11 +667,15 @@ def main(argv):
     import tempfile
 
     names = [a for a in argv if not a.startswith("--")] or list(SETUPS)
+    kwargs = {}
+    if "--float64" in argv:  # the DeblurGAN-v2 setups with jaxgan's step evaluated in float64
+        jax.config.update("jax_enable_x64", True)
+        kwargs = {"float64": True}
     with tempfile.TemporaryDirectory() as tmp:
         if "--raw" in argv or "--flat" in argv:
-            results = {name: {k: float(v) for k, v in SETUPS[name](tmp).items()} for name in names}
+            results = {name: {k: float(v) for k, v in SETUPS[name](tmp, **kwargs).items()} for name in names}
         else:
-            results = table(names, tmp)
+            results = table(names, tmp, **kwargs)
     if "--json" in argv:
         print("PARITY_JSON " + json.dumps(results))
     elif "--raw" in argv:

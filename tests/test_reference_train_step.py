@@ -10,9 +10,12 @@ tests/reference_steps.py` prints the parity table).
 - DeblurGAN-v2: train.py with DoubleGAN and RelativisticDiscLossLS over ImagePool(50), the published
   setup (FPN-MobileNet) from the same weights: the first epoch's step with the backbone frozen
   (train.py:164, fpn_mobilenet.py:112-113) and the unfreezing epoch's step (train.py:35-38: a new Adam
-  for all of G), run at XLA's default optimisation level in a subprocess (at the suite's level 0 the
-  backbone's gradients lose their accuracy), the reference in float64; and three steps of its
-  adversarial code with pools of 3 outputs (the pool fills, drops its oldest, carries across steps).
+  for all of G), run in a subprocess at XLA's default optimisation level with jaxgan's traced step
+  evaluated in float64 (`reference_steps.in_float64`), as the reference runs: in float32 the 52-layer
+  backbone with batch-1 BatchNorm amplifies rounding to ~2e-4 in G's Adam moments, and a ReLU6 input
+  within ~2e-6 of its kink can land on the other side (which jax version decides: 0.062 on jax 0.12),
+  so only float64 compares the algorithm; and three steps of its adversarial code with pools of 3
+  outputs (the pool fills, drops its oldest, carries across steps).
 """
 
 import json
@@ -27,10 +30,6 @@ torch = pytest.importorskip("torch")
 import reference_steps  # noqa: E402
 
 TOL = 1e-4
-# The 52-layer MobileNetV2 backbone with batch-1 BatchNorm, against a float64 reference: G's Adam
-# moments agree to 1.4e-4 (mu) and 1.9e-4 (nu = 0.001 g^2: twice the gradient's error) at worst per leaf,
-# jaxgan's float32 rounding (a few BatchNorm leaves; its params to 1e-7, every other group below 1e-4).
-DEEP_G_MOMENTS_TOL = 2.5e-4
 
 
 def _assert_parity(name, errors, tolerances=None):
@@ -63,12 +62,11 @@ def test_deblurganv2_frozen_and_unfreezing_steps_match_the_original_at_xla_defau
     env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split()
                                 if not f.startswith("--xla_backend_optimization_level"))
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_steps.py")
-    run = subprocess.run([sys.executable, script, "deblurganv2_frozen", "deblurganv2", "--json", "--flat"], env=env,
-                         capture_output=True, text=True, timeout=1500)
+    command = [sys.executable, script, "deblurganv2_frozen", "deblurganv2", "--json", "--flat", "--float64"]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1500)
     lines = [line for line in run.stdout.splitlines() if line.startswith("PARITY_JSON ")]
     assert run.returncode == 0 and lines, run.stderr[-3000:]
     results = json.loads(lines[-1][len("PARITY_JSON "):])
     # the frozen backbone bitwise unchanged
-    _assert_parity("deblurganv2_frozen", results["deblurganv2_frozen"],
-                   {"g_moments": DEEP_G_MOMENTS_TOL, "extra/frozen_backbone_moved": 0.0})
-    _assert_parity("deblurganv2", results["deblurganv2"], {"g_moments": DEEP_G_MOMENTS_TOL})
+    _assert_parity("deblurganv2_frozen", results["deblurganv2_frozen"], {"extra/frozen_backbone_moved": 0.0})
+    _assert_parity("deblurganv2", results["deblurganv2"])
