@@ -325,7 +325,7 @@ def test_a_train_mode_bundle_exports_what_predict_computes_in_train_mode(tmp_pat
     from jaxgan.train.state import make_modules
 
     config = tiny_config("deblur")
-X
+    with config.generator.unlocked():  # depth 6: dropout on level 4 (pix2pix's use_dropout blocks)
         config.generator.options = dict(in_channels=3, out_channels=3, base_width=4, depth=6, norm="batch",
                                         out_activation="tanh")
     module, _ = make_modules(config)

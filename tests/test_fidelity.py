@@ -158,6 +158,7 @@ def test_pix2pix_published_values():
     assert tuple(c.data.load_size) == (286, 286) and c.data.crop_size == 256 and c.data.flip
     assert c.loss.d_loss_weight == 0.5 and c.variants.history_size == 0
     assert c.eval.train_mode_inference and (c.optim.b1, c.optim.b2) == (0.5, 0.999)
+    assert c.data.eval_batch_size == 1  # test.py:41: train-mode batch norm on one image at a time
 
 
 # ---- DeblurGAN -----------------------------------------------------------------------------------

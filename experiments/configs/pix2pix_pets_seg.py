@@ -39,7 +39,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.scale_jitter = 0.0
     c.data.batch_size = 1
     c.data.eval_size = 256
-    c.data.eval_batch_size = 8
+    c.data.eval_batch_size = 1  # test.py:41: batch 1, so train-mode batch norm sees one image
     c.data.flip = True
     c.data.rot90 = False
     c.generator.name = "unet"
