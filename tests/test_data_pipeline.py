@@ -11,6 +11,7 @@ from PIL import Image
 
 from jaxgan.config import base_config
 from jaxgan.data import DataError, make_eval_iterator, make_train_iterator, sources
+from train_helpers import assert_batches_equal, take
 
 ONE = dict(process_index=0, process_count=1)
 
@@ -33,17 +34,6 @@ def _config(data_dir, task="deblur", name="photo_blur", **data):
     for k, v in data.items():
         c.data[k] = v
     return c
-
-
-def _take(iterator, n):
-    return [next(iterator) for _ in range(n)]
-
-
-def _assert_batches_equal(a, b):
-    for x, y in zip(a, b):
-        assert x.keys() == y.keys()
-        for k in x:
-            np.testing.assert_array_equal(x[k], y[k])
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +73,16 @@ def test_segment_batches_ranges_dtypes_shapes(data_dir):
 def test_paired_augmentation_uses_the_same_window_and_transform(identical_pairs):
     c = _config("", name="folder_deblur", path=identical_pairs, crop_size=24, scale_jitter=0.3,
                 color_jitter=0.5, batch_size=4)
-    for batch in _take(make_train_iterator(c, **ONE), 4):
+    for batch in take(make_train_iterator(c, **ONE), 4):
         np.testing.assert_array_equal(batch["input"], batch["target"])
 
 
 def test_deterministic_under_seed_and_exact_resume(data_dir):
     c = _config(data_dir, scale_jitter=0.2, color_jitter=0.2)
-    fresh = _take(make_train_iterator(c, **ONE), 7)  # 21 examples: crosses two epochs of 8
-    _assert_batches_equal(fresh, _take(make_train_iterator(c, **ONE), 7))
+    fresh = take(make_train_iterator(c, **ONE), 7)  # 21 examples: crosses two epochs of 8
+    assert_batches_equal(fresh, take(make_train_iterator(c, **ONE), 7))
     for k in (1, 3, 5):
-        _assert_batches_equal(fresh[k:], _take(make_train_iterator(c, start_step=k, **ONE), 7 - k))
+        assert_batches_equal(fresh[k:], take(make_train_iterator(c, start_step=k, **ONE), 7 - k))
     c.seed = 1
     other = next(make_train_iterator(c, **ONE))
     assert not np.array_equal(other["input"], fresh[0]["input"])
@@ -105,10 +95,10 @@ def test_epochs_visit_every_example_once_and_processes_are_disjoint(identical_pa
     def example_ids(batches):  # image i holds values 25 i + [0, 20)
         return sorted(int(np.floor((x.min() + 1) * 127.5 / 25 + 0.01)) for b in batches for x in b["input"])
 
-    assert example_ids(_take(make_train_iterator(c, **ONE), 2)) == list(range(8))
+    assert example_ids(take(make_train_iterator(c, **ONE), 2)) == list(range(8))
     seen = []
     for p in range(2):
-        batches = _take(make_train_iterator(c, process_index=p, process_count=2), 2)
+        batches = take(make_train_iterator(c, process_index=p, process_count=2), 2)
         assert batches[0]["input"].shape == (2, 8, 8, 3)  # global batch 4 over 2 processes
         seen.append(example_ids(batches))
     assert sorted(seen[0] + seen[1]) == list(range(8)) and not set(seen[0]) & set(seen[1])
@@ -122,7 +112,7 @@ def test_eval_iterator_pads_and_center_crops(data_dir):
     assert [b["valid"].tolist() for b in batches] == [[True] * 3, [True] * 3, [True, False, False]]
     assert batches[0]["input"].shape == (3, 48, 48, 3) and batches[0]["valid"].dtype == bool
     again = list(make_eval_iterator(c, **ONE))
-    _assert_batches_equal(batches, again)
+    assert_batches_equal(batches, again)
     halves = [list(make_eval_iterator(c, process_index=p, process_count=3)) for p in range(3)]
     assert [len(h) for h in halves] == [3, 3, 3]  # ceil(ceil(7 / 3) / 1) batches everywhere
     assert sum(int(b["valid"].sum()) for h in halves for b in h) == 7
@@ -190,11 +180,11 @@ def test_decoded_store_gives_the_same_batches_resumes_exactly_and_follows_the_fi
         Image.fromarray(image).save(root / "blur" / f"{i}.png")
         Image.fromarray(255 - image).save(root / "sharp" / f"{i}.png")
     c = _config("", name="folder_deblur", path=str(root), crop_size=24, cache=False, scale_jitter=0.2)
-    files = _take(make_train_iterator(c, **ONE), 4)  # 12 examples: crosses two epochs of 5
+    files = take(make_train_iterator(c, **ONE), 4)  # 12 examples: crosses two epochs of 5
     c.data.store = str(tmp_path / "store")
-    stored = _take(make_train_iterator(c, **ONE), 4)
-    _assert_batches_equal(files, stored)
-    _assert_batches_equal(files[2:], _take(make_train_iterator(c, start_step=2, **ONE), 2))
+    stored = take(make_train_iterator(c, **ONE), 4)
+    assert_batches_equal(files, stored)
+    assert_batches_equal(files[2:], take(make_train_iterator(c, start_step=2, **ONE), 2))
     built = sorted(p.name for p in (tmp_path / "store").iterdir())
     assert len(built) == 1 and built[0].startswith("folder_deblur-")
     files = sorted((tmp_path / "store" / built[0] / "input").iterdir())

@@ -13,6 +13,7 @@ from PIL import Image
 from jaxgan import config_io
 from jaxgan.data import DataError, make_train_iterator, sources, store
 from jaxgan.data.tf_cpu import tf
+from train_helpers import assert_batches_equal, take
 
 ONE = dict(process_index=0, process_count=1)
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
@@ -44,29 +45,18 @@ def _published(name, root, **data):
     return c
 
 
-def _take(iterator, n):
-    return [next(iterator) for _ in range(n)]
-
-
-def _assert_batches_equal(a, b):
-    for x, y in zip(a, b, strict=True):
-        assert x.keys() == y.keys()
-        for k in x:
-            np.testing.assert_array_equal(x[k], y[k])
-
-
 @pytest.mark.parametrize("name, load_size", [("deblurgan_gopro", (24, 40)), ("deblurganv2_mobilenet_gopro", (0, 0)),
                                              ("deblurganv2_mobilenet_gopro", (24, 40))])
 def test_published_gopro_training_from_the_store_equals_decoding_the_files(gopro, tmp_path, name, load_size):
     """4 batches of 2 (two epochs of the 4 training pairs left after the carved validation pair), and
     resumed at step 2; with a load_size the store holds each pair already resized (float32)."""
     c = _published(name, gopro, load_size=load_size, store="")
-    files = _take(make_train_iterator(c, **ONE), 4)
+    files = take(make_train_iterator(c, **ONE), 4)
     c.data.store = str(tmp_path)
-    stored = _take(make_train_iterator(c, **ONE), 4)
-    _assert_batches_equal(files, stored)
+    stored = take(make_train_iterator(c, **ONE), 4)
+    assert_batches_equal(files, stored)
     if name == "deblurgan_gopro":  # (resuming from the store: tests/test_data_pipeline.py too)
-        _assert_batches_equal(files[2:], _take(make_train_iterator(c, start_step=2, **ONE), 2))
+        assert_batches_equal(files[2:], take(make_train_iterator(c, start_step=2, **ONE), 2))
     (built,) = tmp_path.iterdir()
     sizes = [f.stat().st_size for f in sorted((built / "input").iterdir())]
     h, w = load_size if load_size[0] else (48, 80)

@@ -170,3 +170,16 @@ def patch_engine(setattr_fn, *, train_iterator=None, eval_iterator=None):
     setattr_fn(evaluation, "_make_eval_iterator", lambda config, split: (eval_iterator or fake_eval_iterator)(
         config, split=split))
     setattr_fn(loop, "_check_eval_data", lambda config: None)  # the fake eval split is always good
+
+
+def take(iterator, n: int) -> list:
+    """The next n items of an iterator (batches of a pipeline)."""
+    return [next(iterator) for _ in range(n)]
+
+
+def assert_batches_equal(a, b) -> None:
+    """Two sequences of batches: the same length, keys and arrays, element for element."""
+    for x, y in zip(a, b, strict=True):
+        assert x.keys() == y.keys()
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k])
