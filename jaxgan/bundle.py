@@ -272,14 +272,14 @@ def from_checkpoint(workdir: Path, steps: list[int]) -> GeneratorBundle:
         except Exception as e:  # orbax / tensorstore errors of unreadable files
             text = str(e).strip().splitlines()
             first = text[0].split(" See full TensorStore details")[0] if text else ""
-            problems.append(f"checkpoint {step}: {e.__class__.__name__}: {first}")
+            problems.append((step, f"checkpoint {step}: {e.__class__.__name__}: {first}"))
             continue
-        for problem in problems:  # warned only now: with none readable, the error alone says it
-            warnings.warn(f"{problem.split(':')[0]} in {folder.parent} cannot be read ({problem}); using an older "
-                          "one", DamagedBundleWarning, stacklevel=3)
+        for bad, problem in problems:  # warned only now: with none readable, the error alone says it
+            warnings.warn(f"checkpoint {bad} in {folder.parent} cannot be read ({problem}); using an older one",
+                          DamagedBundleWarning, stacklevel=3)
         return GeneratorBundle.of_run(config, variables)
     raise BundleError(f"{workdir / CHECKPOINTS_DIR}: no usable checkpoint, {len(problems)} damaged "
-                      f"({'; '.join(problems[:2])})")
+                      f"({'; '.join(problem for _, problem in problems[:2])})")
 
 
 def _read_checkpoint(folder: Path):
