@@ -78,7 +78,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     # ---- generator (jaxgan.nets.make_generator) -----------------------------------------------
     c.generator = ml_collections.ConfigDict()
-    c.generator.name = "unet"  # unet | resnet | fpn_mobilenet | fpn_inception | nafnet | multistage
+    c.generator.name = "unet"  # unet | resnet | fpn_mobilenet | fpn_inception | nafnet | vgg_unet | multistage
     # keyword options passed to make_generator; keys depend on the generator (see its docstring)
     c.generator.options = ml_collections.ConfigDict(
         {"in_channels": 3, "out_channels": 3, "base_width": 64, "depth": 8, "norm": "batch"})

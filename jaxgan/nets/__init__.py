@@ -24,6 +24,7 @@ from jaxgan.nets.nafnet import NAFBlock, NAFNet
 from jaxgan.nets.registry import DISCRIMINATORS, STAGE_GENERATORS, make, module_options
 from jaxgan.nets.resnet import ResidualBlock, ResNetGenerator
 from jaxgan.nets.unet import UNet
+from jaxgan.nets.vgg_unet import VGGUNet
 from jaxgan.ops import conv2d_transpose as conv_transpose
 from jaxgan.ops import conv2d_transpose_lax as conv_transpose_reference
 
@@ -33,7 +34,8 @@ GENERATORS = {**STAGE_GENERATORS, "multistage": MultiStageGenerator}  # (multist
 def make_generator(name: str, **options) -> nn.Module:
     """Generator by name: 'unet' (UNet), 'resnet' (ResNetGenerator), 'fpn_mobilenet' (FPNMobileNet),
     'nafnet' (NAFNet, a small restoration U-Net), 'multistage' (MultiStageGenerator: a coarse-to-fine
-    chain of another one), 'fpn_inception' (FPNInception, DeblurGAN-v2's FPN-InceptionResNetV2)."""
+    chain of another one), 'fpn_inception' (FPNInception, DeblurGAN-v2's FPN-InceptionResNetV2), 'vgg_unet'
+    (VGGUNet, a U-Net on the ImageNet VGG16 encoder)."""
     return make("generator", GENERATORS, name, options)
 
 
@@ -45,7 +47,7 @@ def make_discriminator(name: str, **options) -> nn.Module:
 __all__ = [
     "GENERATORS", "DISCRIMINATORS", "make_generator", "make_discriminator", "module_options",
     "UNet", "ResNetGenerator", "MultiStageGenerator", "ResidualBlock", "FPNMobileNet", "FPNInception", "NAFNet",
-    "NAFBlock",
+    "NAFBlock", "VGGUNet",
     "PatchGAN", "PixelGAN", "MultiScaleDiscriminator", "DoubleScaleDiscriminator", "FCDiscriminator",
     "ConvTranspose", "Norm", "conv_transpose", "conv_transpose_reference", "count_params",
 ]

@@ -17,9 +17,11 @@ from jaxgan.nets.fpn_mobilenet import FPNMobileNet
 from jaxgan.nets.nafnet import NAFNet
 from jaxgan.nets.resnet import ResNetGenerator
 from jaxgan.nets.unet import UNet
+from jaxgan.nets.vgg_unet import VGGUNet
 
 STAGE_GENERATORS = {"unet": UNet, "resnet": ResNetGenerator, "fpn_mobilenet": FPNMobileNet, "nafnet": NAFNet,
-                    "fpn_inception": FPNInception}  # (fpn_inception: DeblurGAN-v2's default generator)
+                    "fpn_inception": FPNInception,  # (fpn_inception: DeblurGAN-v2's default generator)
+                    "vgg_unet": VGGUNet}  # (vgg_unet: ImageNet VGG16 encoder, TernausNet-style)
 DISCRIMINATORS = {"patchgan": PatchGAN, "pixelgan": PixelGAN, "multiscale": MultiScaleDiscriminator,
                   "double_scale": DoubleScaleDiscriminator, "fc": FCDiscriminator}  # (fc: Hung et al.)
 
