@@ -265,3 +265,25 @@ def test_a_checkpoint_from_before_a_new_state_field_restores_with_it_empty(unint
     assert restored.step == run.step
     for a, b in zip(_leaves(restored.state), _leaves(s.replace(ema_batch_stats=None)), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_loop_dispatches_at_most_steps_in_flight_ahead_of_the_finished_steps(tmp_path, monkeypatch):
+    """Without a bound the loop dispatches up to a log point ahead of the device (a SIGTERM then waits
+    for all of those steps); with it, the step dispatched STEPS_IN_FLIGHT + 1 earlier is awaited before
+    the next one is dispatched."""
+    from jaxgan.train import loop
+
+    events = []
+    dispatched = loop._Progress.dispatched
+    monkeypatch.setattr(loop._Progress, "dispatched",
+                        lambda self, metrics: (events.append(("dispatch", id(metrics))), dispatched(self, metrics)))
+    monkeypatch.setattr(loop, "_wait_for", lambda metrics: events.append(("wait", id(metrics))))
+    config = loop_test_config()
+    config.train.steps = 6
+    config.train.log_every = config.train.eval_every = config.train.checkpoint_every = 6  # no sync before 6
+    train_on_fake_data(config, tmp_path)
+    order = [ident for kind, ident in events if kind == "dispatch"]
+    assert len(order) == 6
+    for k, ident in enumerate(order):
+        waited_before = [i for kind, i in events[:events.index(("dispatch", ident))] if kind == "wait"]
+        assert waited_before == order[:max(0, k - loop.STEPS_IN_FLIGHT)]

@@ -11,7 +11,9 @@ WORKDIR/samples/step_XXXXXX.png (columns titled input [| front end] | output | t
 TensorBoard image. When the last step is done, the test split (config.data.eval_split) is evaluated
 once, with the best checkpoint when one is kept (logged as split 'test', returned as test_*).
 Checkpoints every train.checkpoint_every steps and at the end (plus the best by
-train.best_metric). SIGTERM / SIGINT: the current step finishes, a checkpoint is saved and the
+train.best_metric). SIGTERM / SIGINT: the steps already dispatched finish (at most STEPS_IN_FLIGHT
+beyond the last finished one: the loop waits for older steps before dispatching more, so a stop
+request is honoured within a few steps, not at the next log point), a checkpoint is saved and the
 function returns normally. Only process 0 writes logs and samples; every process checkpoints.
 
 Variants: with a progressive schedule (jaxgan.train.progressive) the data iterator is rebuilt at
@@ -23,6 +25,7 @@ the report.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import math
@@ -46,6 +49,7 @@ from jaxgan.train.lock import WorkdirLock
 from jaxgan.train.restore import restore_run
 
 POSTFIX_KEYS = ("d_loss", "g_loss", "g_adv", "g_pixel", "g_mask", "g_perceptual")
+STEPS_IN_FLIGHT = 2  # dispatched steps not yet finished: enough to keep the device fed, few to stop quickly
 TITLE_HEIGHT = 14  # pixels of the sample grid's title strip
 
 
@@ -199,6 +203,11 @@ def with_titles(grid: np.ndarray, titles: list[str], cell_width: int, pad: int =
         x = pad + j * (cell_width + pad) + max((cell_width - width) / 2, 0)
         draw.text((x, 1), title, fill="black", font=font)
     return np.concatenate([np.asarray(strip, np.uint8), grid], axis=0)
+
+
+def _wait_for(metrics) -> None:
+    """Blocks until the step that produced `metrics` has finished (the bound on dispatching ahead)."""
+    jax.block_until_ready(metrics)
 
 
 def _check_finite(pending: list, ckpt: checkpoint.Checkpointer) -> dict:
@@ -381,6 +390,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     eval_metrics: dict = {}
     test_metrics: dict = {}
     pending: list = []
+    in_flight: collections.deque = collections.deque()
     stopped = False
     bar = _Progress(total, start, is_main)
     try:
@@ -396,6 +406,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                 state, metrics = step_fn(state, batch, loss_nets)
                 pending.append((step, metrics))
                 bar.dispatched(metrics)
+                in_flight.append(metrics)
+                if len(in_flight) > STEPS_IN_FLIGHT:
+                    _wait_for(in_flight.popleft())
                 at_eval = step % train.eval_every == 0 or step == total
                 at_save = step % train.checkpoint_every == 0 or step == total
                 at_log = step % train.log_every == 0 or at_eval or at_save
