@@ -171,14 +171,71 @@ def _motion_kernel(seeds):
     return kernel / tf.reduce_sum(kernel)
 
 
+def _sorting_network(n: int) -> list[tuple[int, int]]:
+    """Batcher's odd-even merge sort on n wires: comparators (i, j), i < j, leaving the smaller value
+    on wire i (n padded to a power of two with wires of +inf, whose comparators are dropped)."""
+    size = 1 << max(0, (n - 1).bit_length())
+    pairs, p = [], 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p) and i + j + k < n:
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return pairs
+
+
+def median_network(k: int):
+    """The median of a k x k window whose k columns are each sorted, by comparators alone:
+    (comparators (i, j, keep min, keep max) on wires rank * k + column, the output wire).
+    Sorting every rank's row keeps the columns sorted; then the value at (i, j) has at least
+    (i + 1)(j + 1) values <= it and (k - i)(k - j) >= it, which rules out all but a band of
+    candidates: the median is the (R - L)-th smallest of them, L the values ruled out below
+    (R = (k * k - 1) / 2). Comparators that do not reach the output are pruned."""
+    n, rank = k * k, (k * k - 1) // 2
+    pairs = [(r * k + a, r * k + b) for r in range(k) for a, b in _sorting_network(k)]
+    band = [(i, j) for i in range(k) for j in range(k)
+            if (i + 1) * (j + 1) <= rank + 1 and (k - i) * (k - j) <= n - rank]
+    below = sum((k - i) * (k - j) > n - rank for i in range(k) for j in range(k))
+    wires = [i * k + j for i, j in band]
+    pairs += [(wires[a], wires[b]) for a, b in _sorting_network(len(wires))]
+    out = wires[rank - below]
+    needed, program = {out}, []
+    for a, b in reversed(pairs):
+        if a in needed or b in needed:
+            program.append((a, b, a in needed, b in needed))
+            needed |= {a, b}
+    return program[::-1], out
+
+
+def _compare(wires, program):
+    """Runs comparators (i, j, keep min, keep max) on a dict of tensors, in place."""
+    for a, b, keep_min, keep_max in program:
+        x, y = wires[a], wires[b]
+        if keep_min:
+            wires[a] = tf.minimum(x, y)
+        if keep_max:
+            wires[b] = tf.maximum(x, y)
+
+
 def _median(image, k):
-    """Median filter with a k x k window (k odd), reflect padding."""
+    """Median filter with a k x k window (k odd), reflect padding (TensorFlow 'REFLECT': the edge
+    pixel not repeated). Each of the k shifted row views is sorted once per column (shared by the k
+    windows that hold it), then median_network selects; min / max only move values, so the result
+    is the value a sort of each window puts in its middle."""
     pad = k // 2
-    padded = tf.pad(image[None], [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
-    patches = tf.image.extract_patches(padded, [1, k, k, 1], [1, 1, 1, 1], [1, 1, 1, 1], "VALID")[0]
-    h, w, c = tf.shape(image)[0], tf.shape(image)[1], image.shape[-1]
-    patches = tf.reshape(patches, [h, w, k * k, c])
-    return tf.sort(patches, axis=2)[:, :, (k * k) // 2]
+    padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    columns = {r: padded[r:r + h] for r in range(k)}  # (h, w + 2 pad, C) each
+    _compare(columns, [(a, b, True, True) for a, b in _sorting_network(k)])
+    program, out = median_network(k)
+    used = {wire for a, b, _, _ in program for wire in (a, b)} | {out}
+    wires = {wire: columns[wire // k][:, wire % k:wire % k + w] for wire in used}
+    _compare(wires, program)
+    return wires[out]
 
 
 def _cutout(image, seeds):
