@@ -51,3 +51,20 @@ def test_median_blur_is_the_window_median_with_reflect_101_borders():
             got = deblurganv2_aug._median(tf.constant(image), k).numpy()
             want = ndimage.median_filter(image, size=(k, k, 1), mode="mirror")
             assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), (k, np.abs(got - want).max())
+
+
+def test_remap_is_bilinear_interpolation_at_fractional_points():
+    """remap (the geometric transforms' sampling: cv2.warpAffine / cv2.remap with INTER_LINEAR in
+    albumentations) at points inside a uint8 frame: the bilinear formula on the frame read as
+    [0, 1], each pixel's four neighbours weighted by (1 - fx)(1 - fy), fx (1 - fy), (1 - fx) fy, fx fy."""
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    x = rng.uniform(0.0, 6.0, (4, 6)).astype(np.float32)
+    y = rng.uniform(0.0, 4.0, (4, 6)).astype(np.float32)
+    got = deblurganv2_aug.remap(tf.constant(frame), tf.constant(x), tf.constant(y)).numpy()
+    f = frame.astype(np.float64) / 255.0
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    want = ((1 - fx) * (1 - fy) * f[y0, x0] + fx * (1 - fy) * f[y0, x0 + 1]
+            + (1 - fx) * fy * f[y0 + 1, x0] + fx * fy * f[y0 + 1, x0 + 1])
+    np.testing.assert_allclose(got, want, atol=1e-6)
