@@ -303,7 +303,7 @@ def _median(image, k):
     sort of each window puts in its middle. Output columns come in pairs (2m, 2m + 1) that share
     k - 1 window columns (median_network); the padded columns are split into even and odd ones so
     that every pair's column a is a plain slice, and each window column is sorted once."""
-    pad, rank = k // 2, (k * k - 1) // 2
+    pad = k // 2
     h, w, c = tf.shape(image)[0], tf.shape(image)[1], tf.shape(image)[2]
     pairs = (w + 1) // 2
     padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
