@@ -39,7 +39,9 @@ def _reflect(coord, size):
     """Reflects float pixel coordinates into [0, size - 1] (edge repeated)."""
     size = tf.cast(size, tf.float32)
     period = 2.0 * size
-    c = tf.math.floormod(coord + 0.5, period)
+    c = coord + 0.5
+    # floormod is the identity on [0, period), where most windows' coordinates lie: skipped there
+    c = tf.cond(tf.reduce_all((c >= 0.0) & (c < period)), lambda: c, lambda: tf.math.floormod(c, period))
     c = tf.where(c >= size, period - c, c) - 0.5
     return tf.clip_by_value(c, 0.0, size - 1.0)
 
