@@ -302,10 +302,11 @@ def _compare(wires, program):
 def _median(image, k):
     """Median filter with a k x k window (k odd), reflect padding (TensorFlow 'REFLECT': the edge
     pixel not repeated; cv2.medianBlur, which albumentations' MedianBlur calls, repeats it, so the
-    outer k // 2 rows and columns can differ from the original's), by min / max alone: they only move values, so the result is the value a
-    sort of each window puts in its middle. Output columns come in pairs (2m, 2m + 1) that share
-    k - 1 window columns (median_network); the padded columns are split into even and odd ones so
-    that every pair's column a is a plain slice, and each window column is sorted once."""
+    outer k // 2 rows and columns can differ from the original's), by min / max alone: they only
+    move values, so the result is the value a sort of each window puts in its middle. Output
+    columns come in pairs (2m, 2m + 1) that share k - 1 window columns (median_network); the padded
+    columns are split into even and odd ones so that every pair's column a is a plain slice, and
+    each window column is sorted once."""
     pad = k // 2
     h, w, c = tf.shape(image)[0], tf.shape(image)[1], tf.shape(image)[2]
     pairs = (w + 1) // 2
