@@ -150,6 +150,111 @@ def run_child(case: str, cores: int, args, folders: dict, store_dir: str, tree: 
     return {"case": case, "cores": cores, "error": (done.stderr.strip().splitlines() or ["?"])[-1]}
 
 
+GEOMETRIC_DRAWS = ("none", "hflip", "transpose", "shift_scale_rotate", "optical_distortion", "elastic_affine")
+CORRUPT_DRAWS = ("none", "cutout", "jpeg", "motion_blur", "median_blur 3", "median_blur 5", "median_blur 7",
+                 "gamma", "rgb_shift", "hsv_shift", "sharpen")
+
+
+def _corrupt_draw(seed):
+    """The corruption deblurganv2_aug.corrupt draws for `seed` (a name of CORRUPT_DRAWS), from its
+    seed layout (split in 8: apply, choice, parameters, median window)."""
+    from jaxgan.data.tf_cpu import tf
+
+    seeds = tf.random.experimental.stateless_split(seed, 8)
+    if float(tf.random.stateless_uniform([], seeds[0])) >= 0.5:
+        return "none"
+    choice = int(tf.random.stateless_uniform([], seeds[1], 0, 8, dtype=tf.int32))
+    names = ("cutout", "jpeg", "motion_blur", "median_blur", "gamma", "rgb_shift", "hsv_shift", "sharpen")
+    if names[choice] == "median_blur":
+        return f"median_blur {2 * int(tf.random.stateless_uniform([], seeds[3], 0, 3, dtype=tf.int32)) + 3}"
+    return names[choice]
+
+
+def measure_parts(calls: int, folders: dict, data_dir: str, store_dir: str) -> dict:
+    """Runs in the child: CPU ms per call of each part of DeblurGAN-v2's training example, each
+    mapped over `calls` elements of a tf.data pipeline on one thread (as the input pipeline runs
+    it): reading the stored pair, the window for each geometric draw, each corruption of a crop."""
+    from jaxgan.data import deblurganv2_aug, pipeline
+    from jaxgan.data.tf_cpu import tf
+
+    config = case_config("gopro_dgv2", folders, data_dir, store_dir)
+    load = pipeline.make_loader(pipeline.make_source(config, config.data.train_split), config)
+    frames = load(tf.constant(0, tf.int64))
+    image, target = frames["input"], frames["target"]
+    height, width = (float(d) for d in image.shape[:2])
+    crop = config.data.crop_size
+    window_seed, corrupt_seed = {}, {}
+    for i in range(4000):
+        seed = tf.constant([i, 7], tf.int64)
+        choice = int(deblurganv2_aug.window_coordinates(height, width, crop, seed)[0])
+        window_seed.setdefault(GEOMETRIC_DRAWS[choice + 1], seed)
+        corrupt_seed.setdefault(_corrupt_draw(seed), seed)
+        if len(window_seed) == len(GEOMETRIC_DRAWS) and len(corrupt_seed) == len(CORRUPT_DRAWS):
+            break
+    patch = deblurganv2_aug.geometric_window(image, target, crop, window_seed["none"])[0]
+
+    def cpu_ms(fn):
+        ds = tf.data.Dataset.range(calls + 1).map(fn, num_parallel_calls=1)
+        it = iter(ds)
+        next(it)
+        t0 = time.process_time()
+        for _ in range(calls):
+            next(it)
+        return 1000 * (time.process_time() - t0) / calls
+
+    rows = {"read the stored pair": cpu_ms(lambda i: load(i % 4))}
+    for name in GEOMETRIC_DRAWS:
+        rows[f"window: {name}"] = cpu_ms(lambda i, s=window_seed[name]: deblurganv2_aug.geometric_window(
+            image, target, crop, s))
+    for name in CORRUPT_DRAWS:
+        rows[f"corruption: {name}"] = cpu_ms(lambda i, s=corrupt_seed[name]: deblurganv2_aug.corrupt(patch, s))
+    return rows
+
+
+def parts_table(runs: dict, calls: int) -> str:
+    """Per part, CPU ms per call of each code (before / after) and each expectation per example
+    (draw probabilities: a window transform 1/2 none, 1/10 each; a corruption 1/2 none, 1/16 each,
+    median windows 1/48 each)."""
+    codes = list(runs)
+    lines = [f"DeblurGAN-v2's example by part: CPU ms per call, one thread, in tf.data over {calls} calls", "",
+             "| part | " + " | ".join(codes) + " |", "|---|" + "---|" * len(codes)]
+    names = list(next(iter(runs.values())))
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(f"{runs[c].get(name, float('nan')):.2f}" for c in codes) + " |")
+
+    def weight(name):
+        kind, _, draw = name.partition(": ")
+        if kind == "window":
+            return 0.5 if draw == "none" else 0.1
+        if kind == "corruption":
+            return 0.5 if draw == "none" else 1 / 48 if draw.startswith("median") else 1 / 16
+        return 1.0
+    for label, prefix in (("expected window", "window"), ("expected corruption", "corruption"),
+                          ("expected median blur", "corruption: median"), ("read + window + corruption", "")):
+        cells = [sum(weight(n) * runs[c][n] for n in names if n.startswith(prefix)) for c in codes]
+        lines.append(f"| **{label}** | " + " | ".join(f"{v:.2f}" for v in cells) + " |")
+    return "\n".join(lines)
+
+
+def run_parts_child(args, folders: dict, store_dir: str, tree: str = "") -> dict:
+    """measure_parts in a child pinned to one core (jaxgan from this checkout, or from `tree`)."""
+    env = dict(os.environ, TF_NUM_INTEROP_THREADS="1", TF_NUM_INTRAOP_THREADS="1")
+    if tree:
+        env["PYTHONPATH"] = tree
+    # this file's measure_parts, with jaxgan imported from `tree` (an earlier checkout may not have it)
+    code = (f"import os, json, importlib.util as u; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[:1]!r}); "
+            f"spec = u.spec_from_file_location('input_pipeline_parts', {os.path.abspath(__file__)!r}); "
+            f"m = u.module_from_spec(spec); spec.loader.exec_module(m); "
+            f"print('RESULT', json.dumps(m.measure_parts({args.parts}, {folders!r}, {args.data_dir!r}, "
+            f"{store_dir!r})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800, env=env,
+                          cwd=tree or None, check=False)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError((done.stderr.strip().splitlines() or ["?"])[-1])
+
+
 def step_flops(setup: str) -> float:
     """XLA's FLOP count of one full-width train step on one 256 x 256 example (see module docstring)."""
 
@@ -221,12 +326,27 @@ def main(argv=None) -> dict:
     p.add_argument("--flops", default="", help="JSON {setup: flops} instead of XLA's count (saves minutes)")
     p.add_argument("--out", default="", help="results folder (default benchmarks/results/latest)")
     p.add_argument("--before-tree", default="", help="also run every child with this checkout's code")
+    p.add_argument("--parts", type=int, default=0, help="instead: DeblurGAN-v2's example by part, CPU ms per "
+                   "call over this many calls each (one core; with --before-tree, before and after)")
     args = p.parse_args(argv)
     folders = {"gopro": os.path.join(args.work, "gopro"), "pets": os.path.join(args.work, "pets")}
     if not os.path.isdir(folders["gopro"]):
         make_gopro_folder(folders["gopro"], args.pairs)
     if not os.path.isdir(folders["pets"]):
         make_pets_folder(folders["pets"], args.pairs * 4)
+    if args.parts:
+        where = os.path.join(args.store_dir, "{}") if args.store_dir else ""
+        runs = {"after": run_parts_child(args, folders, where.format("after"))}
+        if args.before_tree:
+            runs = {"before": run_parts_child(args, folders, where.format("before"), os.path.abspath(args.before_tree)),
+                    **runs}
+        report = {"machine": measure.machine(), "command": measure.command("input_pipeline", argv),
+                  "load": os.getloadavg(), "parts": runs}
+        text = f"{report['machine']['date']}, {report['machine']['cpu']}. Command: `{report['command']}`\n\n" + \
+            parts_table(runs, args.parts)
+        print(text)
+        measure.write_result("input_pipeline_parts", report, text + "\n", out=args.out)
+        return report
     cases = args.cases.split(",")
     flops = json.loads(args.flops) if args.flops else {}
     for setup in dict.fromkeys(SETUP_OF_CASE[c] for c in cases):

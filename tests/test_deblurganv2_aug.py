@@ -32,3 +32,39 @@ def test_corruption_fires_half_the_time_and_cutout_one_sixteenth():
     # binomial: 1/16 of 800 = 50 +- 6.8 (1/32: 25), 1/2 of 800 = 400 +- 14; bounds at about 3 sigma
     assert 32 <= cut <= 70, cut
     assert 355 <= changed <= 445, changed
+
+
+def test_median_blur_is_the_window_median_with_reflect_101_borders():
+    """The median-blur corruption (config.yaml:23, aug.py:64 albu.MedianBlur: cv2.medianBlur with an
+    odd window of 3, 5 or 7, the median of the k x k neighbourhood) against scipy's median filter,
+    the borders mirrored without repeating the edge ('mirror': what TensorFlow's 'REFLECT' pads).
+    Bit for bit, on continuous values, on values with many ties, at a non-square size, and where the
+    7 x 7 window at (3, 3) holds its 25 smallest values in a 5 x 5 corner (the median their largest)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    corner = rng.uniform(0.5, 1.0, (9, 9, 3))
+    corner[:5, :5] -= 0.5
+    images = [rng.uniform(0.0, 1.0, (13, 11, 3)), rng.integers(0, 4, (9, 14, 3)) / 3.0, corner]
+    for image in (x.astype(np.float32) for x in images):
+        for k in (3, 5, 7):
+            got = deblurganv2_aug._median(tf.constant(image), k).numpy()
+            want = ndimage.median_filter(image, size=(k, k, 1), mode="mirror")
+            assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), (k, np.abs(got - want).max())
+
+
+def test_remap_is_bilinear_interpolation_at_fractional_points():
+    """remap (the geometric transforms' sampling: cv2.warpAffine / cv2.remap with INTER_LINEAR in
+    albumentations) at points inside a uint8 frame: the bilinear formula on the frame read as
+    [0, 1], each pixel's four neighbours weighted by (1 - fx)(1 - fy), fx (1 - fy), (1 - fx) fy, fx fy."""
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    x = rng.uniform(0.0, 6.0, (4, 6)).astype(np.float32)
+    y = rng.uniform(0.0, 4.0, (4, 6)).astype(np.float32)
+    got = deblurganv2_aug.remap(tf.constant(frame), tf.constant(x), tf.constant(y)).numpy()
+    f = frame.astype(np.float64) / 255.0
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    want = ((1 - fx) * (1 - fy) * f[y0, x0] + fx * (1 - fy) * f[y0, x0 + 1]
+            + (1 - fx) * fy * f[y0 + 1, x0] + fx * fy * f[y0 + 1, x0 + 1])
+    np.testing.assert_allclose(got, want, atol=1e-6)

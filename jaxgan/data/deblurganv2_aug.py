@@ -39,28 +39,49 @@ def _reflect(coord, size):
     """Reflects float pixel coordinates into [0, size - 1] (edge repeated)."""
     size = tf.cast(size, tf.float32)
     period = 2.0 * size
-    c = tf.math.floormod(coord + 0.5, period)
+    c = coord + 0.5
+    # floormod is the identity on [0, period), where most windows' coordinates lie: skipped there
+    c = tf.cond(tf.reduce_all((c >= 0.0) & (c < period)), lambda: c, lambda: tf.math.floormod(c, period))
     c = tf.where(c >= size, period - c, c) - 0.5
     return tf.clip_by_value(c, 0.0, size - 1.0)
+
+
+def bilinear_taps(x, y, height, width, channels):
+    """What remap needs of the source coordinates x (columns), y (rows), each (h, w), for a
+    height x width source with `channels` channels: the flat pixel index (row * width + column) of
+    each of the four neighbours (top-left, top-right, bottom-left, bottom-right; borders reflected)
+    and the weights (wx, 1 - wx, wy, 1 - wy), each (h, w, channels) (a product of same-shape
+    tensors costs TensorFlow less than a broadcast one). Shared by images sampled at the same points."""
+    x, y = _reflect(x, width), _reflect(y, height)
+    x0, y0 = tf.floor(x), tf.floor(y)
+    wx, wy = x - x0, y - y0
+    x0, y0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
+    x1, y1 = tf.minimum(x0 + 1, width - 1), tf.minimum(y0 + 1, height - 1)
+    row0, row1 = y0 * width, y1 * width
+    shape = tf.concat([tf.shape(x), [channels]], 0)
+    weights = tuple(tf.broadcast_to(wt[..., None], shape) for wt in (wx, 1 - wx, wy, 1 - wy))
+    return (row0 + x0, row0 + x1, row1 + x0, row1 + x1), weights
+
+
+def sample(image, taps):
+    """remap of image (H, W, C) at the points of bilinear_taps."""
+    (i00, i01, i10, i11), (wx, wx_, wy, wy_) = taps
+    pixels = tf.reshape(image, [-1, tf.shape(image)[2]])
+
+    def at(index):
+        return tf.image.convert_image_dtype(tf.gather(pixels, index), tf.float32)
+
+    top = at(i00) * wx_ + at(i01) * wx
+    bottom = at(i10) * wx_ + at(i11) * wx
+    return top * wy_ + bottom * wy
 
 
 def remap(image, x, y):
     """Bilinear samples of image (H, W, C) at float source coordinates x (columns), y (rows), each
     (h, w); reflected at the borders. Returns float32 (h, w, C); a uint8 image is read as [0, 1]
     (convert_image_dtype of the gathered pixels only: the values of converting the whole image)."""
-    height, width = tf.shape(image)[0], tf.shape(image)[1]
-    x, y = _reflect(x, width), _reflect(y, height)
-    x0, y0 = tf.floor(x), tf.floor(y)
-    wx, wy = (x - x0)[..., None], (y - y0)[..., None]
-    x0, y0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
-    x1, y1 = tf.minimum(x0 + 1, width - 1), tf.minimum(y0 + 1, height - 1)
-
-    def at(yy, xx):
-        return tf.image.convert_image_dtype(tf.gather_nd(image, tf.stack([yy, xx], -1)), tf.float32)
-
-    top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx
-    bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx
-    return top * (1 - wy) + bottom * wy
+    shape = tf.shape(image)
+    return sample(image, bilinear_taps(x, y, shape[0], shape[1], shape[2]))
 
 
 def _affine(u, v, matrix):
@@ -105,9 +126,8 @@ def _elastic_affine(u, v, height, width, seeds):
     return _affine(u, v, m)
 
 
-def window_coordinates(height, width, crop: int, seed):
-    """(choice, x, y) of geometric_window: the transform drawn (-1 none, else its GEOMETRIC index) and
-    the source columns x and rows y (crop, crop) its window samples, for a height x width source."""
+def _draw(height, width, crop: int, seed):
+    """(choice, top, left, seeds of the transform's parameters) of window_coordinates."""
     seeds = tf.random.experimental.stateless_split(seed, 8)
     apply = _u(seeds[0]) < 0.5
     choice = tf.random.stateless_uniform([], seeds[1], 0, len(GEOMETRIC), dtype=tf.int32)
@@ -116,9 +136,19 @@ def window_coordinates(height, width, crop: int, seed):
     out_h, out_w = tf.where(transpose, width, height), tf.where(transpose, height, width)
     top = tf.floor(_u(seeds[2]) * (out_h - crop + 1))
     left = tf.floor(_u(seeds[3]) * (out_w - crop + 1))
+    return choice, top, left, seeds[4:]
+
+
+def window_coordinates(height, width, crop: int, seed):
+    """(choice, x, y) of geometric_window: the transform drawn (-1 none, else its GEOMETRIC index) and
+    the source columns x and rows y (crop, crop) its window samples, for a height x width source."""
+    choice, top, left, params = _draw(height, width, crop, seed)
+    return choice, *_coordinates(choice, top, left, height, width, crop, params)
+
+
+def _coordinates(choice, top, left, height, width, crop: int, params):
     grid = tf.range(crop, dtype=tf.float32)
     v, u = tf.meshgrid(grid + top, grid + left, indexing="ij")  # output rows, columns
-    params = seeds[4:]
     branches = [
         lambda: (u, v),  # none
         lambda: (width - 1.0 - u, v),  # hflip
@@ -127,25 +157,37 @@ def window_coordinates(height, width, crop: int, seed):
         lambda: _optical_distortion(u, v, height, width, params),
         lambda: _elastic_affine(u, v, height, width, params),
     ]
-    x, y = tf.switch_case(choice + 1, branches)
-    return choice, x, y
+    return tf.switch_case(choice + 1, branches)
 
 
 def geometric_window(image, target, crop: int, seed):
     """One of the geometric transforms (or, with probability 1/2, none) of the pair, and a random
     crop x crop window of the result, sampled from the source at the window's pixels only.
     image, target (H, W, C), float in [0, 1] or uint8; returns the two float32 crops."""
-    height = tf.cast(tf.shape(image)[0], tf.float32)
-    width = tf.cast(tf.shape(image)[1], tf.float32)
-    choice, x, y = window_coordinates(height, width, crop, seed)
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    height, width = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
+    choice, top, left, params = _draw(height, width, crop, seed)
 
-    def whole_pixels(img):  # none / hflip / transpose: x, y are whole pixels inside the frame, where the
-        # bilinear weights are 0 and remap's value is the one pixel's (one gather instead of four)
-        index = tf.cast(tf.stack([y, x], -1), tf.int32)
-        return tf.image.convert_image_dtype(tf.gather_nd(img, index), tf.float32)
+    def whole_pixels():  # none / hflip / transpose sample whole pixels inside the frame, where
+        # remap's bilinear weights are 0: the window is a slice of the frame (flipped / transposed)
+        t, l = tf.cast(top, tf.int32), tf.cast(left, tf.int32)
 
-    return tf.cond(choice <= 1, lambda: (whole_pixels(image), whole_pixels(target)),
-                   lambda: (remap(image, x, y), remap(target, x, y)))
+        def window(x):
+            return tf.switch_case(choice + 1, [
+                lambda: x[t:t + crop, l:l + crop],
+                lambda: tf.reverse(x[t:t + crop, w - crop - l:w - l], [1]),
+                lambda: tf.transpose(x[l:l + crop, t:t + crop], [1, 0, 2]),  # out[i, j] = x[l + j, t + i]
+            ])
+
+        return (tf.image.convert_image_dtype(window(image), tf.float32),
+                tf.image.convert_image_dtype(window(target), tf.float32))
+
+    def bilinear():  # the two frames sampled at the same points
+        x, y = _coordinates(choice, top, left, height, width, crop, params)
+        taps = bilinear_taps(x, y, h, w, tf.shape(image)[2])
+        return sample(image, taps), sample(target, taps)
+
+    return tf.cond(choice <= 1, whole_pixels, bilinear)
 
 
 def _depthwise(image, kernel):
@@ -171,14 +213,126 @@ def _motion_kernel(seeds):
     return kernel / tf.reduce_sum(kernel)
 
 
+def _sorting_network(n: int) -> list[tuple[int, int]]:
+    """Batcher's odd-even merge sort on n wires: comparators (i, j), i < j, leaving the smaller value
+    on wire i (n padded to a power of two with wires of +inf, whose comparators are dropped)."""
+    size = 1 << max(0, (n - 1).bit_length())
+    pairs, p = [], 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p) and i + j + k < n:
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return pairs
+
+
+def _merge(a: list, b: list, pairs: list) -> list:
+    """Batcher's odd-even merge of the sorted wire lists a and b (each padded to a power of two with
+    +inf, whose comparators are dropped or become a relabelling): appends its comparators to
+    `pairs`, returns the merged wire list, smallest first."""
+    size = 1 << max(0, (max(len(a), len(b)) - 1).bit_length())
+    slots = list(a) + [None] * (size - len(a)) + list(b) + [None] * (size - len(b))
+
+    def merge(index):
+        if len(index) == 2:
+            steps.append((index[0], index[1]))
+            return
+        merge(index[0::2])
+        merge(index[1::2])
+        steps.extend((index[i], index[i + 1]) for i in range(1, len(index) - 1, 2))
+
+    steps: list = []
+    merge(list(range(2 * size)))
+    for p, q in steps:
+        if slots[q] is None:  # min(x, inf) = x stays put
+            continue
+        if slots[p] is None:  # the value moves to p, +inf to q
+            slots[p], slots[q] = slots[q], None
+            continue
+        pairs.append((slots[p], slots[q]))
+    return [w for w in slots if w is not None]
+
+
+def _pruned(pairs, outputs):
+    """The comparators of `pairs` that reach `outputs`, as (i, j, keep min, keep max)."""
+    needed, program = set(outputs), []
+    for a, b in reversed(pairs):
+        if a in needed or b in needed:
+            program.append((a, b, a in needed, b in needed))
+            needed |= {a, b}
+    return program[::-1]
+
+
+def median_network(k: int):
+    """Comparators for the medians of two neighbouring k x k windows (columns 0..k-1 and 1..k of
+    k + 1 sorted columns), which share the k - 1 columns between them (the core).
+    Returns (core program, core outputs, final program, final output):
+    - core: wires rank * (k - 1) + c for rank `rank` of core column c (window column c + 1),
+      merged pairwise up a tree (Batcher's odd-even merge) and pruned to the sorted ranks
+      R - k .. R of the core (R = (k * k - 1) / 2), listed smallest first;
+    - final: wires 0..k those k + 1 core values, k + 1..2k the window's own column, sorted; its
+      output is the median of the window: the R - k core values below them are below it and the
+      ones above R above it, so it is the middle (k-th) of these 2k + 1."""
+    rank = (k * k - 1) // 2
+    pairs: list = []
+    lists = [[r * (k - 1) + c for r in range(k)] for c in range(k - 1)]
+    while len(lists) > 1:
+        lists = [_merge(lists[i], lists[i + 1], pairs) for i in range(0, len(lists) - 1, 2)] + \
+            ([lists[-1]] if len(lists) % 2 else [])
+    core = lists[0][rank - k:rank + 1]
+    final: list = []
+    middle = _merge(list(range(k + 1)), list(range(k + 1, 2 * k + 1)), final)[k]
+    return _pruned(pairs, core), core, _pruned(final, [middle]), middle
+
+
+def _compare(wires, program):
+    """Runs comparators (i, j, keep min, keep max) on a dict of tensors, in place."""
+    for a, b, keep_min, keep_max in program:
+        x, y = wires[a], wires[b]
+        if keep_min:
+            wires[a] = tf.minimum(x, y)
+        if keep_max:
+            wires[b] = tf.maximum(x, y)
+
+
 def _median(image, k):
-    """Median filter with a k x k window (k odd), reflect padding."""
+    """Median filter with a k x k window (k odd), reflect padding (TensorFlow 'REFLECT': the edge
+    pixel not repeated; cv2.medianBlur, which albumentations' MedianBlur calls, repeats it, so the
+    outer k // 2 rows and columns can differ from the original's), by min / max alone: they only
+    move values, so the result is the value a sort of each window puts in its middle. Output
+    columns come in pairs (2m, 2m + 1) that share k - 1 window columns (median_network); the padded
+    columns are split into even and odd ones so that every pair's column a is a plain slice, and
+    each window column is sorted once."""
     pad = k // 2
-    padded = tf.pad(image[None], [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
-    patches = tf.image.extract_patches(padded, [1, k, k, 1], [1, 1, 1, 1], [1, 1, 1, 1], "VALID")[0]
-    h, w, c = tf.shape(image)[0], tf.shape(image)[1], image.shape[-1]
-    patches = tf.reshape(patches, [h, w, k * k, c])
-    return tf.sort(patches, axis=2)[:, :, (k * k) // 2]
+    h, w, c = tf.shape(image)[0], tf.shape(image)[1], tf.shape(image)[2]
+    pairs = (w + 1) // 2
+    padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+    padded = tf.concat([padded, padded[:, -1:]], 1)  # an odd width's last pair: a column to drop
+    sorted_columns = []
+    for half in (padded[:, 0::2], padded[:, 1::2]):  # columns 2m, 2m + 1
+        ranks = {r: half[r:r + h] for r in range(k)}
+        _compare(ranks, [(a, b, True, True) for a, b in _sorting_network(k)])
+        sorted_columns.append(ranks)
+
+    def column(a, r):  # rank r of window column a of every pair: padded column 2m + a
+        return sorted_columns[a % 2][r][:, a // 2:a // 2 + pairs]
+
+    core_program, core, final_program, middle = median_network(k)
+    used = {wire for i, j, _, _ in core_program for wire in (i, j)} | set(core)
+    wires = {wire: column(wire % (k - 1) + 1, wire // (k - 1)) for wire in used}
+    _compare(wires, core_program)
+    medians = []
+    for a in (0, k):  # the pair's left window adds column 0, its right window column k
+        window = {i: wires[wire] for i, wire in enumerate(core)}
+        used = {wire for i, j, _, _ in final_program for wire in (i, j)} - set(window)
+        window.update({i: column(a, i - k - 1) for i in used})
+        _compare(window, final_program)
+        medians.append(window[middle])
+    return tf.reshape(tf.stack(medians, 2), [h, 2 * pairs, c])[:, :w]
 
 
 def _cutout(image, seeds):
