@@ -17,8 +17,9 @@ blur (a random line kernel of side 3-7), median blur (3, 5 or 7), gamma 0.8-1.2,
 +-20 / 255 per channel, HSV shift (hue +-20 of 180, saturation +-30 / 255, value +-20 / 255) and
 sharpen (imgaug Sharpen: alpha 0.2-0.5, lightness 0.5-1).
 The geometric transforms sample the source image only at the crop's pixels (the same values as
-warping the whole frame then cropping); borders reflect (edge pixel repeated: TensorFlow / 'REFLECT',
-where albumentations repeats it not: 'REFLECT_101').
+warping the whole frame then cropping); borders reflect with the edge pixel repeated (cv2's
+BORDER_REFLECT), where albumentations' default BORDER_REFLECT_101 does not repeat it (a known difference).
+Median blur repeats the edge pixels beyond the border, as cv2.medianBlur does (BORDER_REPLICATE).
 """
 
 from __future__ import annotations
@@ -300,17 +301,18 @@ def _compare(wires, program):
 
 
 def _median(image, k):
-    """Median filter with a k x k window (k odd), reflect padding (TensorFlow 'REFLECT': the edge
-    pixel not repeated; cv2.medianBlur, which albumentations' MedianBlur calls, repeats it, so the
-    outer k // 2 rows and columns can differ from the original's), by min / max alone: they only
-    move values, so the result is the value a sort of each window puts in its middle. Output
+    """Median filter with a k x k window (k odd), the edge pixels repeated beyond the border (as
+    cv2.medianBlur, which albumentations' MedianBlur calls: BORDER_REPLICATE), by min / max alone:
+    they only move values, so the result is the value a sort of each window puts in its middle. Output
     columns come in pairs (2m, 2m + 1) that share k - 1 window columns (median_network); the padded
     columns are split into even and odd ones so that every pair's column a is a plain slice, and
     each window column is sorted once."""
     pad = k // 2
     h, w, c = tf.shape(image)[0], tf.shape(image)[1], tf.shape(image)[2]
     pairs = (w + 1) // 2
-    padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+    rows = tf.clip_by_value(tf.range(-pad, h + pad), 0, h - 1)  # replicate: edge indices repeated
+    cols = tf.clip_by_value(tf.range(-pad, w + pad), 0, w - 1)
+    padded = tf.gather(tf.gather(image, rows, axis=0), cols, axis=1)
     padded = tf.concat([padded, padded[:, -1:]], 1)  # an odd width's last pair: a column to drop
     sorted_columns = []
     for half in (padded[:, 0::2], padded[:, 1::2]):  # columns 2m, 2m + 1
