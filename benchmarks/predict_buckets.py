@@ -125,9 +125,9 @@ def run_pass(name: str, model: str, rev: str, work: Path) -> dict:
     tree = before_tree(rev) if name == "before" else ROOT
     outputs = work / f"{name}.npz"
     env = {**os.environ, "PYTHONPATH": str(tree), "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
-    code = ("import sys; sys.path.insert(1, %r); from predict_buckets import worker; worker(%r, %r, %r)"
-            % (str(Path(__file__).parent), model, name == "buckets", str(outputs)))
-    run = subprocess.run([sys.executable, "-c", code], env=env, cwd=tree, capture_output=True, text=True)
+    code = (f"import sys; sys.path.insert(1, {str(Path(__file__).parent)!r}); from predict_buckets import worker; "
+            f"worker({model!r}, {name == 'buckets'!r}, {str(outputs)!r})")
+    run = subprocess.run([sys.executable, "-c", code], env=env, cwd=tree, capture_output=True, text=True, check=False)
     if run.returncode != 0:
         raise RuntimeError(f"pass {name} failed:\n{run.stderr[-3000:]}")
     result = json.loads(run.stdout.strip().splitlines()[-1])
@@ -141,7 +141,6 @@ def padding_study() -> dict:
     from the bottom / right border (the module docstring)."""
     import jax
 
-    from jaxgan import infer
     from jaxgan.nets import UNet
 
     g = UNet(depth=4, base_width=8, norm="none")
