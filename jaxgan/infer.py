@@ -9,12 +9,18 @@ each tile's edge, which hides the seams. Everything here is NumPy around one jit
 
 With `buckets` (side lengths) an image is padded further, to the smallest bucket side >= each of its
 sides, so that a folder of many sizes runs through a handful of shapes (one compile each) instead of
-one per size; an image that is tiled (larger than `tile_size`) keeps its tiles of one shape, and
-one larger than the largest bucket without tiling runs at its own size. The network sees today's
-padded image padded further: the result equals the unbucketed one where the network is local and
-its receptive field stays inside today's padded image (tests/test_infer.py), but statistics over
-the whole image (instance norm, batch norm in train mode, global pooling) and borders within the
-receptive field change it (measured in benchmarks/HISTORY.md): off by default.
+one per size: at most len(ladder)**2 whole-image shapes, where the ladder is the bucket sides below
+the tile size (rounded up to `multiple`) plus the tile size itself, and one tile shape for every
+image larger than the tile (tiles are full size: the last one per row / column starts at side - tile).
+
+When is the bucketed output today's? Always where the bucket is the image padded to `multiple`
+(`bucket_ladder` holds every multiple up to the tile, e.g. a U-Net of depth 8 (multiple 256) with
+the default sides), for a generator whose first step pads its input to `multiple` as
+`pad_to_shape` does: it sees the tensor it would have padded itself. Otherwise only
+where the network is local (no statistics over the whole image: instance norm, batch norm in train
+mode, global pooling or channel attention) AND the pixel's receptive field stays inside today's
+padded image (tests/test_infer.py); near the bottom / right border and for image-wide statistics it
+differs (measured in benchmarks/README.md): off by default.
 """
 
 from __future__ import annotations
@@ -25,13 +31,20 @@ import numpy as np
 
 ApplyFn = Callable[[np.ndarray], np.ndarray]  # (1, h, w, c_in) in [-1, 1] -> (1, h, w, c_out)
 
-BUCKET_SIDES = (128, 256, 384, 512, 640, 768)  # `jaxgan predict --buckets`: up to its default tile size
+BUCKET_SIDES = (256, 512, 768)  # `jaxgan predict --buckets`: up to its default tile size; at most 9 shapes
+
+
+def bucket_ladder(sides: Sequence[int], multiple: int = 1, tile: int = 0) -> list[int]:
+    """The bucket sides rounded up to `multiple`, sorted; with a tile (> 0, a multiple of `multiple`)
+    those below it and the tile itself (larger images are tiled)."""
+    ladder = sorted({-(-int(s) // multiple) * multiple for s in sides if int(s) > 0})
+    return [b for b in ladder if b < tile] + [tile] if tile > 0 else ladder
 
 
 def bucket_shape(height: int, width: int, sides: Sequence[int], multiple: int = 1) -> tuple[int, int] | None:
     """(H, W): for each side the smallest of `sides` (each rounded up to `multiple`) that holds it;
     None when a side is larger than every bucket."""
-    ladder = sorted({-(-int(s) // multiple) * multiple for s in sides if int(s) > 0})
+    ladder = bucket_ladder(sides, multiple)
     fit = [next((b for b in ladder if b >= side), None) for side in (height, width)]
     return None if None in fit else (fit[0], fit[1])
 
@@ -76,7 +89,8 @@ def apply_tiled(apply_fn: ApplyFn, image: np.ndarray, *, multiple: int = 1, tile
       see their `size_multiple`).
     tile_size: 0 runs the whole (padded) image at once; otherwise tiles of tile_size x tile_size
       (rounded up to `multiple`) with `overlap` pixels of overlap, blended without seams.
-    buckets: side lengths to pad a whole image to (module docstring); () pads to `multiple` only.
+    buckets: side lengths to pad a whole image to (module docstring; with a tile size, those below it
+      and the tile itself); () pads to `multiple` only.
     """
     if image.ndim != 3:
         raise ValueError(f"expected one image of shape (H, W, C), got shape {image.shape}")
@@ -84,14 +98,14 @@ def apply_tiled(apply_fn: ApplyFn, image: np.ndarray, *, multiple: int = 1, tile
     # as jaxgan.nets.layers.pad_to_multiple, in NumPy: eager jnp ops would compile once per image size
     padded = pad_to_shape(np.asarray(image, np.float32), -(-h // multiple) * multiple, -(-w // multiple) * multiple)
     ph, pw = padded.shape[:2]
-    if tile_size <= 0 or (ph <= tile_size and pw <= tile_size):  # one whole image
-        bucket = bucket_shape(ph, pw, buckets, multiple) if len(buckets) else None
+    tile = -(-int(tile_size) // multiple) * multiple if tile_size > 0 else 0
+    if tile <= 0 or (ph <= tile and pw <= tile):  # one whole image
+        bucket = bucket_shape(ph, pw, bucket_ladder(buckets, multiple, tile)) if len(buckets) else None
         if bucket is not None:  # today's padded image, padded further: what the network saw is kept
             padded = pad_to_shape(padded, *bucket)
         out = np.asarray(apply_fn(padded[None]))[0]
         return out[:h, :w].astype(np.float32)
 
-    tile = int(np.ceil(tile_size / multiple) * multiple)
     overlap = int(min(max(overlap, 0), tile // 2))
     # Tiles must fit inside the padded image: pad it up to at least one tile per side.
     if ph < tile or pw < tile:

@@ -6,6 +6,10 @@ deblurred image (same range) or the class mask (int, (H, W)). The image runs who
 the bundle's tile size (or `tile_size`), in blended tiles (`jaxgan.infer.apply_tiled`); a run whose
 input has a prior (config.data.prior) gets it computed from the whole image first. G runs one image
 at a time, in the bundle's inference mode (train mode: dropout masks from fold_in(PRNGKey(0), call)).
+
+Each image is padded in NumPy to the generator's own size multiple before the jitted call, as the
+generator would pad it itself (`exact_multiple`), so sizes that pad alike share one compiled program
+with the same output; `buckets` (jaxgan.infer) pads further to a few shapes, at a cost in exactness.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import sys
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import images, infer, pretrained
@@ -42,6 +45,7 @@ class Predictor:
         self.tile_size = int(bundle.inference.tile_size)
         self._calls = 0
         self.buckets: tuple = ()  # infer.BUCKET_SIDES: pad whole images to a few shapes (few compiles)
+        self.multiple = exact_multiple(self.module)  # padded to it before G: one program per padded shape
         self._apply = jax.jit(bundle.apply_fn(self.module))
 
     @classmethod
@@ -61,7 +65,7 @@ class Predictor:
     def _run(self, batch: np.ndarray) -> np.ndarray:
         key = dropout_key(self._calls)  # dropout masks in train mode
         self._calls += 1
-        out = self._apply(self.variables, jnp.asarray(batch), key=key)
+        out = self._apply(self.variables, batch, key=key)  # (jnp.asarray would compile a copy per shape)
         return np.asarray(jax.device_get(out), np.float32)
 
     def predict_array(self, image: np.ndarray, *, tile_size: int | None = None, overlap: int = 64,
@@ -74,8 +78,12 @@ class Predictor:
         if self.config is not None:
             image = prior.with_prior(image, self.config, what=name)
         tile_size = self.tile_size if tile_size is None else int(tile_size)
+        multiple = self.multiple
+        if self.buckets:  # beyond the largest bucket: tiles of one shape, not a program per size
+            multiple = int(getattr(self.module, "size_multiple", 1))
+            tile_size = tile_size if tile_size > 0 else max(self.buckets)
         out = infer.apply_tiled(self._run, image, tile_size=tile_size, overlap=overlap, buckets=self.buckets,
-                                multiple=int(getattr(self.module, "size_multiple", 1)) if self.buckets else 1)
+                                multiple=multiple)
         return self._task.prediction(out)
 
     def predict_file(self, path: Path, out_dir: Path, *, tile_size: int | None = None, overlap: int = 64,
@@ -86,6 +94,16 @@ class Predictor:
         result = self.predict_array(images.to_float(rgb), tile_size=tile_size, overlap=overlap, name=str(path))
         stem = Path(path).stem if stem is None else stem
         return self._task.write_prediction(rgb, result, out_dir, stem)
+
+
+def exact_multiple(module) -> int:
+    """The multiple to pad an image to before `module` without changing its output: its own
+    `size_multiple`, which it pads to first thing (jaxgan.nets.layers.pad_to_multiple, the rule of
+    jaxgan.infer.pad_to_shape); 1 where something image-wide comes before that padding (NAFNet's
+    Wiener candidates, an FFT of the unpadded image) or the module declares none."""
+    if int(getattr(module, "wiener_angles", 0)) > 0:
+        return 1
+    return int(getattr(module, "size_multiple", 1))
 
 
 _PREDICTORS: dict = {}
