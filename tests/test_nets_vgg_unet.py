@@ -11,7 +11,12 @@ import pytest
 
 from jaxgan.config_io import load_config_file
 from jaxgan.nets import make_generator
-from jaxgan.nets.vgg import IMAGENET_MEAN, IMAGENET_STD, VGG16Features, load_vgg16_params
+from jaxgan.nets.vgg import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    VGG16Features,
+    load_vgg16_params,
+)
 from jaxgan.train.transfer import load_matching
 
 CONFIG = Path(__file__).parents[1] / "experiments" / "configs" / "seg_vgg_quick.py"
