@@ -252,6 +252,20 @@ def test_learn_residual_with_zeroed_net_is_identity(name):
     assert float(jnp.abs(y).max()) <= 1.0 and float(jnp.abs(y - x).max()) > 1e-4
 
 
+
+def test_image_output_crops_then_tanh_then_residual_clip():
+    # the generators' shared output head, against its closed form on values where the clip acts
+    h = jnp.asarray(np.random.default_rng(0).normal(0, 2, (1, 6, 7, 2)), jnp.bfloat16)
+    x = jnp.full((1, 4, 5, 2), 0.9, jnp.float32)
+    cropped = np.asarray(h[:, :4, :5], np.float32)
+    logits = layers.image_output(h, x, "none", False)
+    assert logits.dtype == jnp.float32
+    np.testing.assert_array_equal(logits, cropped)
+    np.testing.assert_allclose(layers.image_output(h, x, "tanh", False), np.tanh(cropped), rtol=1e-5, atol=1e-6)
+    residual = layers.image_output(h, x, "tanh", True)
+    np.testing.assert_allclose(residual, np.clip(0.9 + np.tanh(cropped), -1, 1), rtol=1e-5, atol=1e-6)
+    assert (np.asarray(residual) == 1.0).sum() > 5  # the clip was exercised
+
 # ----------------------------------------------------------------------------- norms and init
 def test_batch_norm_momentum_and_instance_norm():
     x = 3.0 + 2.0 * jax.random.normal(KEY, (4, 5, 6, 3))

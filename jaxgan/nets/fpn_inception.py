@@ -207,12 +207,11 @@ class FPNInception(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         layers.check_image(x, self.in_channels, "FPNInception")
-        height, width = x.shape[1:3]
-        x = layers.pad_to_multiple(x, 32, minimum=128)  # multiples of 32, at least 128
+        padded = layers.pad_to_multiple(x, 32, minimum=128)  # multiples of 32, at least 128
         common = dict(weight_init=self.weight_init, dtype=self.dtype)
         fpn_width, head_width = 2 * self.base_width, self.base_width
 
-        enc = InceptionResNetV2Features(name="backbone", **common)(x.astype(self.dtype), train)
+        enc = InceptionResNetV2Features(name="backbone", **common)(padded.astype(self.dtype), train)
         lateral = [layers.conv(fpn_width // 2 if i == 0 else fpn_width, 1, use_bias=False, name=f"lateral_{i}",
                                **common)(e) for i, e in enumerate(enc)]
         lateral[4] = _reflect(lateral[4], 1, 1, 1, 1)
@@ -234,9 +233,5 @@ class FPNInception(nn.Module):
         h = layers.upsample_nearest(h) + lateral[0]
         h = _conv_norm_relu(head_width // 2, "smooth2", self.norm, train, h, **common)
         h = layers.upsample_nearest(h)
-        h = layers.conv(self.out_channels, 3, 1, 1, name="final", **common)(h).astype(jnp.float32)
-        if self.out_activation == "tanh":
-            h = jnp.tanh(h)
-        if self.learn_residual:
-            h = jnp.clip(x + h, -1.0, 1.0)
-        return h[:, :height, :width]
+        h = layers.conv(self.out_channels, 3, 1, 1, name="final", **common)(h)
+        return layers.image_output(h, x, self.out_activation, self.learn_residual)

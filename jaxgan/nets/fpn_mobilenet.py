@@ -128,13 +128,12 @@ class FPNMobileNet(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         layers.check_image(x, self.in_channels, "FPNMobileNet")
-        height, width = x.shape[1:3]
-        x = layers.pad_to_multiple(x, self.size_multiple)
+        padded = layers.pad_to_multiple(x, self.size_multiple)
         common = dict(weight_init=self.weight_init, dtype=self.dtype)
         fpn_width, head_width = 2 * self.base_width, self.base_width
 
         enc = MobileNetV2Features(self.backbone_width, self.backbone_norm, name="backbone", **common)(
-            x.astype(self.dtype), train)
+            padded.astype(self.dtype), train)
         lateral = [layers.conv(fpn_width // 2 if i == 0 else fpn_width, 1, use_bias=False,
                                name=f"lateral_{i}", **common)(e) for i, e in enumerate(enc)]
         maps = [lateral[4]]  # top-down, coarsest first
@@ -153,13 +152,8 @@ class FPNMobileNet(nn.Module):
         h = self._upsample(h, head_width, "up_0") + lateral[0]
         h = _conv_norm_relu(head_width // 2, "smooth2", self.norm, train, h, **common)
         h = self._upsample(h, head_width // 2, "up_1")
-        h = layers.conv(self.out_channels, 3, 1, 1, name="final", **common)(h).astype(jnp.float32)
-
-        if self.out_activation == "tanh":
-            h = jnp.tanh(h)
-        if self.learn_residual:
-            h = jnp.clip(x + h, -1.0, 1.0)
-        return h[:, :height, :width]
+        h = layers.conv(self.out_channels, 3, 1, 1, name="final", **common)(h)
+        return layers.image_output(h, x, self.out_activation, self.learn_residual)
 
     def _upsample(self, h, features, name):
         if self.upsample == "resize":

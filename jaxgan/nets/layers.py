@@ -207,6 +207,17 @@ class UpConv(nn.Module):
                     dtype=self.dtype)(upsample_nearest(x))
 
 
+def image_output(h: jax.Array, x: jax.Array, out_activation: str, learn_residual: bool) -> jax.Array:
+    """The zoo's generator output from the last layer's h (padded) and the input x: h cropped to x's
+    height and width in float32; 'none' returns those logits, 'tanh' an image in [-1, 1], and
+    learn_residual that image added to x and clipped to [-1, 1] (DeblurGAN's global skip)."""
+    h = h[:, :x.shape[1], :x.shape[2]].astype(jnp.float32)
+    if out_activation != "tanh":
+        return h
+    h = jnp.tanh(h)
+    return jnp.clip(x.astype(jnp.float32) + h, -1.0, 1.0) if learn_residual else h
+
+
 # ----------------------------------------------------------------------------- padding, counting
 def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
     """Reflection padding of H and W by `pad` (PyTorch ReflectionPad2d)."""

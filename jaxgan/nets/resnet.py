@@ -70,13 +70,12 @@ class ResNetGenerator(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         layers.check_image(x, self.in_channels, "ResNetGenerator")
-        height, width = x.shape[1:3]
-        x = layers.pad_to_multiple(x, self.size_multiple)
+        padded = layers.pad_to_multiple(x, self.size_multiple)
         use_bias = self.norm != "batch"
         common = dict(weight_init=self.weight_init, dtype=self.dtype)
 
         h = layers.conv(self.base_width, 7, use_bias=use_bias, name="stem", **common)(
-            layers.reflect_pad(x.astype(self.dtype), 3))
+            layers.reflect_pad(padded.astype(self.dtype), 3))
         h = nn.relu(layers.Norm(self.norm, **common)(h, train))
         for i in range(2):
             h = layers.conv(self.base_width * 2 ** (i + 1), 3, 2, 1, use_bias=use_bias, name=f"down_{i}",
@@ -89,10 +88,4 @@ class ResNetGenerator(nn.Module):
                               output_padding=1, use_bias=use_bias, name=f"up_{i}", **common)(h)
             h = nn.relu(layers.Norm(self.norm, **common)(h, train))
         h = layers.conv(self.out_channels, 7, name="head", **common)(layers.reflect_pad(h, 3))
-
-        h = h.astype(jnp.float32)
-        if self.out_activation == "tanh":
-            h = jnp.tanh(h)
-        if self.learn_residual:
-            h = jnp.clip(x + h, -1.0, 1.0)
-        return h[:, :height, :width]
+        return layers.image_output(h, x, self.out_activation, self.learn_residual)

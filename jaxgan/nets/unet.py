@@ -56,7 +56,6 @@ class UNet(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         layers.check_image(x, self.in_channels, "UNet")
-        height, width = x.shape[1:3]
         h = layers.pad_to_multiple(x, self.size_multiple).astype(self.dtype)
         use_bias = self.norm != "batch"
         common = dict(weight_init=self.weight_init, dtype=self.dtype)
@@ -83,8 +82,4 @@ class UNet(nn.Module):
             if self.dropout and 4 <= level <= self.depth - 2:
                 h = nn.Dropout(0.5, deterministic=not train, name=f"dropout_{level}")(h)
 
-        h = h[:, :height, :width].astype(jnp.float32)
-        if self.out_activation != "tanh":
-            return h
-        h = jnp.tanh(h)
-        return jnp.clip(x.astype(jnp.float32) + h, -1.0, 1.0) if self.learn_residual else h
+        return layers.image_output(h, x, self.out_activation, self.learn_residual)

@@ -57,7 +57,6 @@ class VGGUNet(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         layers.check_image(x, self.in_channels, "VGGUNet")
-        height, width = x.shape[1:3]
         padded = layers.pad_to_multiple(x, self.size_multiple)
         features = VGG16Features(layers=SKIP_LAYERS, after_relu=True, dtype=self.dtype,
                                  name="encoder")(imagenet_normalize(padded))
@@ -81,8 +80,4 @@ class VGGUNet(nn.Module):
             h = conv_norm_relu(jnp.concatenate([skips[level].astype(h.dtype), h], -1), self.width(level), 1,
                                f"fuse_{level}")
         h = layers.conv(self.out_channels, 1, 1, 0, name="out", **common)(h)
-        h = h[:, :height, :width].astype(jnp.float32)
-        if self.out_activation != "tanh":
-            return h
-        h = jnp.tanh(h)
-        return jnp.clip(x.astype(jnp.float32) + h, -1.0, 1.0) if self.learn_residual else h
+        return layers.image_output(h, x, self.out_activation, self.learn_residual)
