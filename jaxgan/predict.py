@@ -97,13 +97,11 @@ class Predictor:
 
 
 def exact_multiple(module) -> int:
-    """The multiple to pad an image to before `module` without changing its output: its own
-    `size_multiple`, which it pads to first thing (jaxgan.nets.layers.pad_to_multiple, the rule of
-    jaxgan.infer.pad_to_shape); 1 where something image-wide comes before that padding (NAFNet's
-    Wiener candidates, an FFT of the unpadded image) or the module declares none."""
-    if int(getattr(module, "wiener_angles", 0)) > 0:
-        return 1
-    return int(getattr(module, "size_multiple", 1))
+    """The multiple to pad an image to before `module` without changing its output: what the module
+    declares as its `exact_pad_multiple` (where something image-wide comes before its own padding,
+    e.g. NAFNet's Wiener candidates), else its `size_multiple`, which it pads to first thing
+    (jaxgan.nets.layers.pad_to_multiple, the rule of jaxgan.infer.pad_to_shape); 1 if it has neither."""
+    return int(getattr(module, "exact_pad_multiple", getattr(module, "size_multiple", 1)))
 
 
 _PREDICTORS: dict = {}

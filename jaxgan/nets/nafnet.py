@@ -182,6 +182,12 @@ class NAFNet(nn.Module):
         """The multiple of the input sides the network pads to (and crops back from) by itself."""
         return self.space_to_depth * 2 ** self.depth
 
+    @property
+    def exact_pad_multiple(self) -> int:
+        """The multiple an image can be padded to beforehand (as the network pads) without changing
+        its output: size_multiple, or 1 with Wiener candidates (an FFT of the unpadded image comes first)."""
+        return 1 if self.wiener_angles > 0 else self.size_multiple
+
     @nn.compact
     def __call__(self, x, train: bool = False):
         layers.check_image(x, self.in_channels, "NAFNet")
