@@ -68,3 +68,31 @@ def test_remap_is_bilinear_interpolation_at_fractional_points():
     want = ((1 - fx) * (1 - fy) * f[y0, x0] + fx * (1 - fy) * f[y0, x0 + 1]
             + (1 - fx) * fy * f[y0 + 1, x0] + fx * fy * f[y0 + 1, x0 + 1])
     np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def _reflect_101(p: np.ndarray, n: int) -> np.ndarray:
+    """OpenCV's borderInterpolate for BORDER_REFLECT_101 (modules/core/src/copy.cpp: an index p
+    outside [0, n) becomes -p, or n - 1 - (p - n) - 1, until it is inside), elementwise."""
+    p = p.copy()
+    while ((p < 0) | (p >= n)).any():
+        p = np.where(p < 0, -p, np.where(p >= n, 2 * n - 2 - p, p))
+    return p
+
+
+def test_remap_reflects_outside_the_frame_as_cv2_border_reflect_101():
+    """albumentations' ShiftScaleRotate, OpticalDistortion and ElasticTransform warp with
+    border_mode cv2.BORDER_REFLECT_101 by default (what DeblurGAN-v2's aug.py:9-13 leaves them at):
+    cv2.remap takes each bilinear tap's integer index, reflects it into the frame that way and weights
+    it by the coordinate's fraction. Points up to two frame widths outside, on every side."""
+    rng = np.random.default_rng(6)
+    frame = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    x = rng.uniform(-14.0, 20.0, (9, 11)).astype(np.float32)
+    y = rng.uniform(-10.0, 14.0, (9, 11)).astype(np.float32)
+    got = deblurganv2_aug.remap(tf.constant(frame), tf.constant(x), tf.constant(y)).numpy()
+    f = frame.astype(np.float64) / 255.0
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    c0, c1, r0, r1 = _reflect_101(x0, 7), _reflect_101(x0 + 1, 7), _reflect_101(y0, 5), _reflect_101(y0 + 1, 5)
+    want = ((1 - fx) * (1 - fy) * f[r0, c0] + fx * (1 - fy) * f[r0, c1]
+            + (1 - fx) * fy * f[r1, c0] + fx * fy * f[r1, c1])
+    np.testing.assert_allclose(got, want, atol=1e-5)

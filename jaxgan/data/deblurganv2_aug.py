@@ -17,8 +17,8 @@ blur (a random line kernel of side 3-7), median blur (3, 5 or 7), gamma 0.8-1.2,
 +-20 / 255 per channel, HSV shift (hue +-20 of 180, saturation +-30 / 255, value +-20 / 255) and
 sharpen (imgaug Sharpen: alpha 0.2-0.5, lightness 0.5-1).
 The geometric transforms sample the source image only at the crop's pixels (the same values as
-warping the whole frame then cropping); borders reflect with the edge pixel repeated (cv2's
-BORDER_REFLECT), where albumentations' default BORDER_REFLECT_101 does not repeat it (a known difference).
+warping the whole frame then cropping); borders reflect without repeating the edge pixel, as
+albumentations' default border_mode of these three transforms, cv2.BORDER_REFLECT_101, does.
 Median blur repeats the edge pixels beyond the border, as cv2.medianBlur does (BORDER_REPLICATE).
 """
 
@@ -37,14 +37,16 @@ def _u(seed, low=0.0, high=1.0, shape=()):
 
 
 def _reflect(coord, size):
-    """Reflects float pixel coordinates into [0, size - 1] (edge repeated)."""
-    size = tf.cast(size, tf.float32)
-    period = 2.0 * size
-    c = coord + 0.5
+    """Reflects float pixel coordinates into [0, size - 1] about the first and last pixel centres,
+    the edge not repeated (cv2.BORDER_REFLECT_101: ...2 1 | 0 1 2 ... n-2 n-1 | n-2 ...). Reflecting
+    the coordinate gives each bilinear tap the pixel that cv2 reflects its index to, with its weight."""
+    last = tf.cast(size, tf.float32) - 1.0
+    period = tf.maximum(2.0 * last, 1.0)
     # floormod is the identity on [0, period), where most windows' coordinates lie: skipped there
-    c = tf.cond(tf.reduce_all((c >= 0.0) & (c < period)), lambda: c, lambda: tf.math.floormod(c, period))
-    c = tf.where(c >= size, period - c, c) - 0.5
-    return tf.clip_by_value(c, 0.0, size - 1.0)
+    c = tf.cond(tf.reduce_all((coord >= 0.0) & (coord < period)), lambda: coord,
+                lambda: tf.math.floormod(coord, period))
+    c = tf.where(c > last, period - c, c)
+    return tf.clip_by_value(c, 0.0, last)
 
 
 def bilinear_taps(x, y, height, width, channels):
