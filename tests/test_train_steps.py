@@ -200,3 +200,24 @@ def test_generator_loss_mix_segment():
     _, m = jax.jit(fns.g_step)(state, batch, {})
     assert "g_pixel" not in m and "g_perceptual" not in m
     np.testing.assert_allclose(m["g_loss"], 2.0 * m["g_adv"] + 7.0 * m["g_mask"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("task", ["deblur", "segment"])
+def test_without_adversarial_term_d_is_not_run_and_g_moves_as_with_a_vanishing_one(task):
+    """adversarial_weight 0: D's params, statistics and optimizer state stay as they were and no D
+    metric is reported; G's update equals the full step's (D run and updated) with a weight of 1e-30,
+    whose adversarial gradient vanishes: skipping D changes nothing G learns."""
+    zero = tiny_config(task, adversarial_weight=0.0)
+    state, batch, fns = _setup(zero)
+    after, metrics = jax.jit(fns.train_step)(state, batch, {})
+    assert _equal(state.d, after.d) and not any(k.startswith("d_") for k in metrics)
+    assert "g_adv" not in metrics and np.isfinite(float(metrics["g_loss"]))
+    assert _equal(jax.jit(fns.d_step)(state, batch, {})[0].d, state.d)
+    tiny = tiny_config(task, adversarial_weight=1e-30)
+    full_state, _, full_fns = _setup(tiny)
+    full, full_metrics = jax.jit(full_fns.train_step)(full_state, batch, {})
+    assert "d_loss" in full_metrics and not _equal(full.d.params, full_state.d.params)
+    for part in ("params", "batch_stats", "opt_state", "step"):
+        chex.assert_trees_all_close(getattr(after.g, part), getattr(full.g, part), atol=1e-6)
+    assert not _equal(after.g.params, state.g.params)
+    chex.assert_trees_all_close(jax.jit(fns.g_step)(state, batch, {})[0].g.params, after.g.params, atol=1e-6)

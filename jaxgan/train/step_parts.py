@@ -68,6 +68,12 @@ class StepConfig:
                    g_sees_updated_d=bool(loss.g_sees_updated_d), logit_pool_size=pool_size)
 
     @property
+    def trains_d(self) -> bool:
+        """False with adversarial_weight 0 and no variant (G's loss does not depend on D): the steps
+        then neither update nor run D (an L1-only ablation costs G's step alone)."""
+        return self.adversarial_weight != 0.0 or bool(self.variants)
+
+    @property
     def uses_perceptual(self) -> bool:
         return self.task.perceptual and self.supervised.perceptual_weight > 0
 

@@ -40,7 +40,8 @@ Choices (documented behaviour):
   batch statistics as in pix2pix (a joint pass would mix real and fake statistics). D's running
   statistics are updated in the D update only; G's in the G update only (d_step's G forward
   uses batch statistics but discards the update).
-- The adversarial weight scales G's adversarial term only; D minimises d_loss_weight x its
+- The adversarial weight scales G's adversarial term only (at 0, with no variant, D is neither run
+  nor updated: StepConfig.trains_d); D minimises d_loss_weight x its
   adversarial loss (0.5 in pix2pix: pix2pix_model.py backward_D) plus gradient_penalty_weight x
   penalty. The penalty is taken w.r.t. the image D judges (the
   condition is held fixed) and enters D's loss only, with the fake detached, so its gradient
@@ -211,6 +212,10 @@ def _g_loss(s: StepConfig, d: ModelState, output, batch, loss_nets, step_key, st
     condition, target = batch["input"], batch["target"]
     labelled = _labelled(s, output, batch)
     final = final_output(labelled)
+    if not s.trains_d:  # no adversarial term: D is not run
+        total, metrics = supervised_loss(s, final, target, loss_nets, total=jnp.zeros((), jnp.float32))
+        metrics["g_loss"] = total
+        return total, metrics
     fake_img = fake_image(s, final)
     key = jax.random.fold_in(step_key, 2)
     if adversarial.needs_real:  # relativistic: G's loss needs D(real) too
@@ -246,8 +251,11 @@ def _finish_g(s: StepConfig, state: GANState, grads, g_stats, metrics) -> tuple[
 # ---- the three steps -------------------------------------------------------------------------
 
 def d_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[GANState, Metrics]:
-    """One D update against the current G (G's params and statistics unchanged)."""
+    """One D update against the current G (G's params and statistics unchanged); none without an
+    adversarial term (StepConfig.trains_d)."""
     del loss_nets
+    if not s.trains_d:
+        return state, {}
     step_key = _step_key(state)
     output, _ = _g_forward(s, state, state.g.params, batch, step_key)
     state, fake_condition, fake_img = _d_fakes(s, state, batch, output, step_key)
@@ -275,6 +283,11 @@ def train_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[
     step_key = _step_key(state)
     forward = lambda params: _g_forward(s, state, params, batch, step_key)  # noqa: E731
     output, g_vjp, g_stats = jax.vjp(forward, state.g.params, has_aux=True)
+    if not s.trains_d:  # adversarial_weight 0: G's update alone (StepConfig.trains_d)
+        loss_fn = lambda out: _g_loss(s, state.d, out, batch, loss_nets, step_key, state.step)  # noqa: E731
+        (_, g_metrics), d_output = jax.value_and_grad(loss_fn, has_aux=True)(output)
+        (grads,) = g_vjp(d_output)
+        return _finish_g(s, state, grads, g_stats, g_metrics)
     d_before = state.d
     state, fake_condition, fake_img = _d_fakes(s, state, batch, output, step_key)
     real_img = real_image(s, batch["target"], fake_img.shape[-1])
