@@ -393,8 +393,9 @@ def test_remap_reflects_and_interpolates_bilinearly():
     x = tf.constant([[0.0, 1.5, -1.0, 4.0]])
     y = tf.constant([[0.0, 0.5, 0.0, 2.0]])
     out = remap(image, x, y).numpy()[0, :, 0]
-    # (0,0) -> 0; (row .5, col 1.5) -> mean of 1, 2, 5, 6; col -1 reflects to col 0; col 4 to col 3
-    np.testing.assert_allclose(out, [0.0, 3.5, 0.0, 11.0])
+    # (0,0) -> 0; (row .5, col 1.5) -> mean of 1, 2, 5, 6; borders as cv2.BORDER_REFLECT_101 (the edge
+    # not repeated): col -1 reflects to col 1, col 4 (row 2) to col 2
+    np.testing.assert_allclose(out, [0.0, 3.5, 1.0, 10.0])
 
 
 def test_deblurganv2_augmentation_statistics():
