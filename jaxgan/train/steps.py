@@ -278,16 +278,11 @@ def g_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[GANS
     return _finish_g(s, state, grads, g_stats, metrics)
 
 
-def train_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[GANState, Metrics]:
-    """n_critic D updates then one G update, with one G forward (see the module docstring)."""
-    step_key = _step_key(state)
-    forward = lambda params: _g_forward(s, state, params, batch, step_key)  # noqa: E731
-    output, g_vjp, g_stats = jax.vjp(forward, state.g.params, has_aux=True)
-    if not s.trains_d:  # adversarial_weight 0: G's update alone (StepConfig.trains_d)
-        loss_fn = lambda out: _g_loss(s, state.d, out, batch, loss_nets, step_key, state.step)  # noqa: E731
-        (_, g_metrics), d_output = jax.value_and_grad(loss_fn, has_aux=True)(output)
-        (grads,) = g_vjp(d_output)
-        return _finish_g(s, state, grads, g_stats, g_metrics)
+def _critic_updates(s: StepConfig, state: GANState, batch: dict, output, step_key):
+    """n_critic D updates against G's detached output (none without an adversarial term:
+    StepConfig.trains_d); returns (state with D and its logit pool updated, the D that judges G, D's metrics)."""
+    if not s.trains_d:
+        return state, state.d, {}
     d_before = state.d
     state, fake_condition, fake_img = _d_fakes(s, state, batch, output, step_key)
     real_img = real_image(s, batch["target"], fake_img.shape[-1])
@@ -301,9 +296,17 @@ def train_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[
         # convs in a form that runs ~100x slower (benchmarks/README.md); elsewhere a rolled loop.
         d, d_metrics, pool = jax.lax.fori_loop(1, s.n_critic, critic_update, (d, d_metrics, pool),
                                                unroll=ops.on_cpu())
-    state = state.replace(d=d, logit_pool=pool)
-    judge = d if s.g_sees_updated_d else d_before
-    loss_fn = lambda out: _g_loss(s, judge, out, batch, loss_nets, step_key, state.step, pool)  # noqa: E731
+    return state.replace(d=d, logit_pool=pool), (d if s.g_sees_updated_d else d_before), d_metrics
+
+
+def train_step(s: StepConfig, state: GANState, batch: dict, loss_nets) -> tuple[GANState, Metrics]:
+    """n_critic D updates then one G update, with one G forward (see the module docstring)."""
+    step_key = _step_key(state)
+    forward = lambda params: _g_forward(s, state, params, batch, step_key)  # noqa: E731
+    output, g_vjp, g_stats = jax.vjp(forward, state.g.params, has_aux=True)
+    state, judge, d_metrics = _critic_updates(s, state, batch, output, step_key)
+    loss_fn = lambda out: _g_loss(s, judge, out, batch, loss_nets, step_key, state.step,  # noqa: E731
+                                  state.logit_pool)
     (_, g_metrics), d_output = jax.value_and_grad(loss_fn, has_aux=True)(output)
     (grads,) = g_vjp(d_output)
     state, g_metrics = _finish_g(s, state, grads, g_stats, g_metrics)
