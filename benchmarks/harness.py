@@ -194,10 +194,11 @@ def jax_inference(config: ml_collections.ConfigDict, image_hw: tuple) -> JaxInfe
     import jax
     import jax.numpy as jnp
 
+    from jaxgan.nets.inference import size_multiple
     from jaxgan.nets.layers import pad_to_multiple
 
     g_module = build_setup(config, abstract=True, with_loss_nets=False).g_module
-    multiple = int(getattr(g_module, "size_multiple", 1))
+    multiple = size_multiple(g_module)
     image = np.random.default_rng(0).uniform(-1, 1, image_hw + (3,)).astype(np.float32)
     padded = np.asarray(pad_to_multiple(image[None], multiple))[0]
     x = jnp.asarray(padded[None])

@@ -50,7 +50,7 @@ from jaxgan import bundle as bundle_lib
 from jaxgan import logs, pretrained
 from jaxgan.data import prior
 from jaxgan.files import is_disk_full
-from jaxgan.nets.inference import dropout_key
+from jaxgan.nets.inference import dropout_key, size_multiple
 from jaxgan.nets.layers import pad_to_multiple
 from jaxgan.task import get_task
 
@@ -67,20 +67,13 @@ class ExportError(ValueError):
     """A model that a format cannot carry, or a bad export request; the message says which."""
 
 
-def size_multiple(module) -> int:
-    """The side multiple the generator pads to by itself (its `size_multiple`; 1 when it has none):
-    padding to it here gives the same values and leaves no size-dependent branch inside the network
-    (which a symbolic size could not decide)."""
-    return int(getattr(module, "size_multiple", 1))
-
-
 def inference_fn(config, module, conv_impl: str | None = None, last_step: bool = True, train_mode: bool = False):
     """fn(variables, image (B, H, W, 3) in [-1, 1]) -> {"image": ...} or {"mask": ...} (module docstring):
     G run by jaxgan.bundle.apply_fn in inference mode, or in train mode as the originals' test scripts
     (batch norm on the batch's own statistics, dropout masks of predict's first call, fixed in the model),
     convs as `conv_impl` (default the run's train.conv_impl). last_step=False leaves out the task's last
     step (the clip, argmax or threshold): ONNX adds it itself (`_append_last_step`)."""
-    multiple = size_multiple(module)
+    multiple = size_multiple(module)  # padded here: no size-dependent branch left for a symbolic size
     task = get_task(config.task)
     has_prior = config.data.prior != "none"
     apply = bundle_lib.apply_fn(module, train_mode=train_mode,

@@ -8,7 +8,7 @@ input has a prior (config.data.prior) gets it computed from the whole image firs
 at a time, in the bundle's inference mode (train mode: dropout masks from fold_in(PRNGKey(0), call)).
 
 Each image is padded in NumPy to the generator's own size multiple before the jitted call, as the
-generator would pad it itself (`exact_multiple`), so sizes that pad alike share one compiled program
+generator would pad it itself (jaxgan.nets.inference.exact_pad_multiple), so sizes that pad alike share one compiled program
 with the same output; `buckets` (jaxgan.infer) pads further to a few shapes, at a cost in exactness.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 from jaxgan import images, infer, pretrained
 from jaxgan.bundle import GeneratorBundle, load_generator
 from jaxgan.data import prior
-from jaxgan.nets.inference import dropout_key
+from jaxgan.nets.inference import dropout_key, exact_pad_multiple, size_multiple
 from jaxgan.task import get_task
 
 
@@ -45,7 +45,7 @@ class Predictor:
         self.tile_size = int(bundle.inference.tile_size)
         self._calls = 0
         self.buckets: tuple = ()  # infer.BUCKET_SIDES: pad whole images to a few shapes (few compiles)
-        self.multiple = exact_multiple(self.module)  # padded to it before G: one program per padded shape
+        self.multiple = exact_pad_multiple(self.module)  # padded to it before G: one program per padded shape
         self._apply = jax.jit(bundle.apply_fn(self.module))
 
     @classmethod
@@ -80,7 +80,7 @@ class Predictor:
         tile_size = self.tile_size if tile_size is None else int(tile_size)
         multiple = self.multiple
         if self.buckets:  # beyond the largest bucket: tiles of one shape, not a program per size
-            multiple = int(getattr(self.module, "size_multiple", 1))
+            multiple = size_multiple(self.module)
             tile_size = tile_size if tile_size > 0 else max(self.buckets)
         out = infer.apply_tiled(self._run, image, tile_size=tile_size, overlap=overlap, buckets=self.buckets,
                                 multiple=multiple)
@@ -94,14 +94,6 @@ class Predictor:
         result = self.predict_array(images.to_float(rgb), tile_size=tile_size, overlap=overlap, name=str(path))
         stem = Path(path).stem if stem is None else stem
         return self._task.write_prediction(rgb, result, out_dir, stem)
-
-
-def exact_multiple(module) -> int:
-    """The multiple to pad an image to before `module` without changing its output: what the module
-    declares as its `exact_pad_multiple` (where something image-wide comes before its own padding,
-    e.g. NAFNet's Wiener candidates), else its `size_multiple`, which it pads to first thing
-    (jaxgan.nets.layers.pad_to_multiple, the rule of jaxgan.infer.pad_to_shape); 1 if it has neither."""
-    return int(getattr(module, "exact_pad_multiple", getattr(module, "size_multiple", 1)))
 
 
 _PREDICTORS: dict = {}

@@ -133,14 +133,14 @@ TINY_ZOO = {"unet": {"depth": 3, "base_width": 4, "norm": "instance"}, "resnet":
 
 @pytest.mark.parametrize("name", list(TINY_ZOO))
 def test_every_zoo_generator_gives_the_same_output_padded_to_its_multiple_first(name):
-    """What `Predictor` relies on (exact_multiple): G(pad(x))[:h, :w] == G(x) within 1e-5, in train mode
+    """What `Predictor` relies on (exact_pad_multiple): G(pad(x))[:h, :w] == G(x) within 1e-5, in train mode
     (statistics of the batch: FPN-MobileNet's backbone batch norm; the same dropout masks)."""
     from jaxgan.infer import pad_to_shape
     from jaxgan.nets import make_generator
-    from jaxgan.predict import exact_multiple
+    from jaxgan.nets.inference import exact_pad_multiple
 
     g = make_generator(name, in_channels=3, out_channels=3, **TINY_ZOO[name])
-    m = exact_multiple(g)
+    m = exact_pad_multiple(g)
     assert m == g.size_multiple > 1
     x = _images([(37, 45)], 11)[0]
     padded = pad_to_shape(x, -(-37 // m) * m, -(-45 // m) * m)
@@ -158,9 +158,9 @@ def test_every_zoo_generator_gives_the_same_output_padded_to_its_multiple_first(
 def test_nafnet_with_wiener_candidates_is_not_padded_first():
     """Its Wiener candidates are an FFT of the unpadded image: padding first would change them."""
     from jaxgan.nets import make_generator
-    from jaxgan.predict import exact_multiple
+    from jaxgan.nets.inference import exact_pad_multiple
 
-    assert exact_multiple(make_generator("nafnet", in_channels=3, out_channels=3, wiener_angles=2)) == 1
+    assert exact_pad_multiple(make_generator("nafnet", in_channels=3, out_channels=3, wiener_angles=2)) == 1
 
 
 def test_predictor_with_buckets_compiles_a_handful_for_a_folder_of_many_sizes():

@@ -20,6 +20,19 @@ def dropout_key(call: int):
     return jax.random.fold_in(jax.random.PRNGKey(0), call)
 
 
+def size_multiple(module) -> int:
+    """The side multiple a generator pads its input to by itself (its `size_multiple`; 1 when it has
+    none): padding to it first gives the same output (jaxgan.nets.layers.pad_to_multiple)."""
+    return int(getattr(module, "size_multiple", 1))
+
+
+def exact_pad_multiple(module) -> int:
+    """The multiple an image can be padded to before `module` without changing its output: what the
+    module declares as its `exact_pad_multiple` (where something image-wide comes before its own padding,
+    e.g. NAFNet's Wiener candidates), else its `size_multiple`."""
+    return int(getattr(module, "exact_pad_multiple", size_multiple(module)))
+
+
 def apply_generator(apply_fn, variables, x, train_mode: bool = False, key=None, conv_impl: str = "auto"):
     """G's output on x: apply_fn(variables, x, train=False), or in train mode (see module docstring);
     train mode needs a PRNG `key` for the dropout masks. `conv_impl`: how jaxgan.ops computes the

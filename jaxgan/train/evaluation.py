@@ -32,7 +32,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import infer
-from jaxgan.nets.inference import apply_generator
+from jaxgan.nets.inference import apply_generator, size_multiple
 from jaxgan.task import get_task
 from jaxgan.train import state as state_lib
 from jaxgan.train.parallel import to_host
@@ -65,7 +65,7 @@ def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, spl
     train_mode = bool(config.eval.train_mode_inference)  # G as in training (pix2pix / DeblurGAN test.py)
     conv_impl = config.train.get("conv_impl", "auto")
     bucketed = bool(config.eval.get("buckets", False)) and int(config.data.eval_size) == 0
-    multiple = int(getattr(g_module, "size_multiple", 1))
+    multiple = size_multiple(g_module)
     for index, batch in enumerate(_make_eval_iterator(config, split)):
         key = jax.random.fold_in(jax.random.PRNGKey(int(config.seed)), index)  # dropout masks, train mode
         valid = np.asarray(batch.get("valid", np.ones(len(batch["input"]), bool)), bool)
