@@ -163,6 +163,8 @@ def _cmd_predict(args, extra) -> int:
                  else predict.Predictor.from_pretrained(args.pretrained))
     if args.buckets:
         predictor.buckets = infer.BUCKET_SIDES
+    if args.flip_views is not None:
+        predictor.flip_views = args.flip_views
     with _predict_progress(len(paths), args.quiet) as report:
         start = time.perf_counter()
         done, skipped = predict.predict_files(predictor, paths, out_dir, skip_bad=args.skip_bad,
@@ -269,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="pad each whole image to one of a few sizes (sides 256, 512, 768; larger ones in tiles of "
                          "one shape) so that many sizes compile a handful of programs; the padding changes results "
                          "(image statistics, borders) except where the bucket is the model's own padding")
+    pr.add_argument("--flip-views", type=int, choices=(1, 2, 4), default=None,
+                    help="average G's outputs over the image and its flips (2: + left-right, 4: + up-down and "
+                         "both; default: the run's config.eval.flip_views, 1 for most)")
     pr.add_argument("--overwrite", action="store_true",
                     help="replace result files that exist already in --output (refused otherwise)")
     pr.add_argument("--skip-bad", action="store_true",

@@ -145,6 +145,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.train_mode_inference = False
     # whole images (data.eval_size 0): pad each to a bucket shape of jaxgan.infer.BUCKET_SIDES, score the crop
     c.eval.buckets = False
+    # test-time flips: G's output averaged over the image and its flips (1 | 2: + left-right | 4: + up-down,
+    # both; jaxgan.infer.flip_ensemble): evaluation, best-checkpoint choice, predict and export alike
+    c.eval.flip_views = 1
 
     # ---- training (jaxgan.train) --------------------------------------------------------------
     c.train = ml_collections.ConfigDict()

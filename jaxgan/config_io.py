@@ -138,7 +138,7 @@ CHOICES = {"train.best_mode": ("max", "min"), "train.compute_dtype": ("float32",
            "variants.transfer_model": ("generator", "discriminator"),
            "variants.unfreeze_restart": ("unfrozen", "model"),
            "optim.schedule": ("constant", "linear_decay", "cosine"),
-           "variants.progressive_mode": ("resolution", "patch")}
+           "variants.progressive_mode": ("resolution", "patch"), "eval.flip_views": (1, 2, 4)}
 RELATIVISTIC = ("ragan", "ragan_ls")  # adversarial kinds that need D's output on the real batch
 
 
@@ -178,8 +178,8 @@ def check_values(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config.{dotted} must be in {text}, got {node!r}")
     for dotted, valid in CHOICES.items():
         node = _value(config, dotted)
-        if node is not None and node not in valid:
-            raise ConfigError(f"config.{dotted} must be one of {', '.join(valid)}, got {node!r}")
+        if node is not None and (node not in valid or isinstance(node, bool) or type(node) is float):
+            raise ConfigError(f"config.{dotted} must be one of {', '.join(map(str, valid))}, got {node!r}")
     _check_combinations(config)
     _check_progressive(config)
     _check_unet_depth(config)

@@ -50,6 +50,7 @@ from jaxgan import bundle as bundle_lib
 from jaxgan import logs, pretrained
 from jaxgan.data import prior
 from jaxgan.files import is_disk_full
+from jaxgan.infer import flip_ensemble
 from jaxgan.nets.inference import dropout_key, size_multiple
 from jaxgan.nets.layers import pad_to_multiple
 from jaxgan.task import get_task
@@ -76,6 +77,7 @@ def inference_fn(config, module, conv_impl: str | None = None, last_step: bool =
     multiple = size_multiple(module)  # padded here: no size-dependent branch left for a symbolic size
     task = get_task(config.task)
     has_prior = config.data.prior != "none"
+    views = int(config.eval.get("flip_views", 1))  # test-time flips, as predict
     apply = bundle_lib.apply_fn(module, train_mode=train_mode,
                                 conv_impl=conv_impl or config.train.get("conv_impl", "auto"))
     if train_mode:
@@ -88,8 +90,11 @@ def inference_fn(config, module, conv_impl: str | None = None, last_step: bool =
         if has_prior:  # as prior.with_prior: on [0, 1], appended in [-1, 1]
             deconvolved = blind_deconv(jnp.clip((x + 1.0) / 2.0, 0.0, 1.0))
             x = jnp.concatenate([x, deconvolved * 2.0 - 1.0], axis=-1)
-        out = apply(variables, pad_to_multiple(x, multiple))
-        out = out[:, :h, :w].astype(jnp.float32)
+
+        def run(view):  # padded here, cropped back: each flip as predict runs it
+            return apply(variables, pad_to_multiple(view, multiple))[:, :h, :w].astype(jnp.float32)
+
+        out = flip_ensemble(run, x, views)
         return {task.name_of_output: task.traced_prediction(out) if last_step else out}
 
     return fn

@@ -32,6 +32,33 @@ import numpy as np
 ApplyFn = Callable[[np.ndarray], np.ndarray]  # (1, h, w, c_in) in [-1, 1] -> (1, h, w, c_out)
 
 BUCKET_SIDES = (256, 512, 768)  # `jaxgan predict --buckets`: up to its default tile size; at most 9 shapes
+# config.eval.flip_views: the image and its flips (image axes -3 rows, -2 columns; channels last)
+FLIPS = {1: ((),), 2: ((), (-2,)), 4: ((), (-2,), (-3,), (-3, -2))}
+
+
+def _flip(a, axes):
+    if not axes:
+        return a
+    if isinstance(a, np.ndarray):
+        return np.flip(a, axes)
+    import jax.numpy as jnp  # (a traced or device array: evaluation and export run this inside jit)
+    return jnp.flip(a, axes)
+
+
+def flip_ensemble(run: Callable, image, views: int = 1):
+    """The mean of run(view)'s output flipped back over `views` (1, 2: + left-right, 4: + up-down and
+    both) of `image` (.., H, W, C; NumPy or JAX): test-time flips, e.g. EDSR's self-ensemble (Lim et al.
+    2017) without rotations. `run` keeps the spatial size (it pads and crops back itself), so every
+    command that wraps its whole-image call in this computes the same ensemble. views=1: run(image)."""
+    if views not in FLIPS:
+        raise ValueError(f"flip views must be one of {tuple(FLIPS)}, got {views!r}")
+    if views == 1:
+        return run(image)
+    total = None
+    for axes in FLIPS[views]:
+        out = _flip(run(_flip(image, axes)), axes)
+        total = out if total is None else total + out
+    return total / views
 
 
 def bucket_ladder(sides: Sequence[int], multiple: int = 1, tile: int = 0) -> list[int]:

@@ -14,6 +14,7 @@ with the same output; `buckets` (jaxgan.infer) pads further to a few shapes, at 
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -43,6 +44,7 @@ class Predictor:
             prior.check(self.config)
         self.train_mode = bundle.inference.train_mode
         self.tile_size = int(bundle.inference.tile_size)
+        self.flip_views = int(config.eval.get("flip_views", 1))  # test-time flips (infer.flip_ensemble)
         self._calls = 0
         self.buckets: tuple = ()  # infer.BUCKET_SIDES: pad whole images to a few shapes (few compiles)
         self.multiple = exact_pad_multiple(self.module)  # padded to it before G: one program per padded shape
@@ -71,7 +73,8 @@ class Predictor:
     def predict_array(self, image: np.ndarray, *, tile_size: int | None = None, overlap: int = 64,
                       name: str = "image") -> np.ndarray:
         """image float32 (H, W, 3) in [-1, 1] -> deblurred (H, W, 3) in [-1, 1] or mask int32 (H, W).
-        tile_size: None = the bundle's (0 = the whole image); `name` names the image in errors."""
+        tile_size: None = the bundle's (0 = the whole image); `name` names the image in errors; G's
+        outputs averaged over `self.flip_views` flips of the image (infer.flip_ensemble)."""
         image = np.asarray(image, np.float32)
         if image.ndim != 3 or image.shape[-1] != 3:
             raise ValueError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
@@ -82,9 +85,9 @@ class Predictor:
         if self.buckets:  # beyond the largest bucket: tiles of one shape, not a program per size
             multiple = size_multiple(self.module)
             tile_size = tile_size if tile_size > 0 else max(self.buckets)
-        out = infer.apply_tiled(self._run, image, tile_size=tile_size, overlap=overlap, buckets=self.buckets,
-                                multiple=multiple)
-        return self._task.prediction(out)
+        run = functools.partial(infer.apply_tiled, self._run, tile_size=tile_size, overlap=overlap,
+                                buckets=self.buckets, multiple=multiple)
+        return self._task.prediction(infer.flip_ensemble(run, image, self.flip_views))
 
     def predict_file(self, path: Path, out_dir: Path, *, tile_size: int | None = None, overlap: int = 64,
                      stem: str | None = None) -> list[Path]:

@@ -25,6 +25,7 @@ Masks (task segment): per-image IoU / Dice (jaxgan.metrics), whatever the conven
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -39,6 +40,7 @@ from scipy.signal import fftconvolve
 
 from jaxgan import images, metrics
 from jaxgan.bundle import load_generator
+from jaxgan.infer import flip_ensemble
 
 CONVENTIONS = ("jaxgan", "matlab", "basicsr", "deblurganv2")
 BT601_Y = np.array([65.481, 128.553, 24.966])  # Y = 16 + BT601_Y . RGB / 255 on 8-bit RGB
@@ -274,10 +276,12 @@ def evaluate_in_convention(workdir: str, config=None, split: str | None = None, 
         raise ScoreError("--convention chooses how PSNR / SSIM are computed: for deblurring runs only")
     apply = jax.jit(bundle.apply_fn(train_mode=bool(config.eval.train_mode_inference)))
     variables = bundle.variables
+    views = int(config.eval.get("flip_views", 1))  # test-time flips, as jaxgan evaluate
     rows = []
     for index, batch in enumerate(_make_eval_iterator(config, split)):
         key = jax.random.fold_in(jax.random.PRNGKey(int(config.seed)), index)  # as jaxgan evaluate
-        out = np.asarray(apply(variables, np.asarray(batch["input"], np.float32), key=key))
+        run = functools.partial(apply, variables, key=key)
+        out = np.asarray(flip_ensemble(run, np.asarray(batch["input"], np.float32), views))
         valid = np.asarray(batch.get("valid", np.ones(len(out), bool)), bool)
         for pred, target in zip(out[valid], np.asarray(batch["target"])[valid]):
             rows.append(image_scores(to_uint8(pred, convention), to_uint8(target, "jaxgan"), convention, crop))

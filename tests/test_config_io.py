@@ -81,6 +81,7 @@ def test_a_run_saved_before_the_logit_pool_keeps_its_batch_centres():
     ("discriminator.mask_input", "probabilities", "discriminator.mask_input 'probabilities' needs task 'segment'"),
     ("variants.semi_supervised", True, "config.variants.semi_supervised needs task 'segment'"),
     ("variants.transfer_model", "both", "config.variants.transfer_model must be one of generator, discriminator"),
+    ("eval.flip_views", 3, "config.eval.flip_views must be one of 1, 2, 4, got 3"),
 ])
 def test_values_the_steps_read_are_checked_when_the_config_is_read(key, value, needle):
     """One line naming the key, raised by config_io.check_values (the one place values are checked)."""
@@ -110,6 +111,7 @@ def test_the_checked_choices_are_the_names_the_implementations_take():
     from jaxgan.losses import ADVERSARIAL_KINDS, get_adversarial, perceptual
     from jaxgan.task import MASK_INPUTS
     from jaxgan.train.optim import MODELS, RESTARTS, SCHEDULES
+    from jaxgan.infer import FLIPS
     from jaxgan.train.state import COMPUTE_DTYPES
 
     choices = config_io.CHOICES
@@ -120,6 +122,7 @@ def test_the_checked_choices_are_the_names_the_implementations_take():
     assert choices["variants.unfreeze_restart"] == RESTARTS
     assert choices["optim.schedule"] == SCHEDULES
     assert set(choices["train.compute_dtype"]) == set(COMPUTE_DTYPES)
+    assert choices["eval.flip_views"] == tuple(FLIPS)
     assert config_io.RELATIVISTIC == tuple(k for k in ADVERSARIAL_KINDS if get_adversarial(k).needs_real)
 
 

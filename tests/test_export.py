@@ -347,3 +347,27 @@ def test_a_train_mode_bundle_exports_what_predict_computes_in_train_mode(tmp_pat
     other_masks = Predictor(trained)
     other_masks.predict_array(image)  # predict's second call draws other dropout masks
     assert np.abs(other_masks.predict_array(image) - expected).max() > 0.1
+
+
+def test_flip_views_are_the_same_ensemble_in_predict_and_in_the_export(run, image_and_expected):
+    """config.eval.flip_views=4 on the 37x45 image (the ResNet pads to a multiple of 4): predict's
+    output is the mean of its one-view outputs on the four flips of the image, flipped back (each flip
+    padded at its own bottom / right), and the exported function computes the same."""
+    import dataclasses
+
+    from jaxgan.bundle import load_generator
+
+    image, one_view = image_and_expected
+    bundle = load_generator(str(run))
+    config = bundle.config
+    config.eval.flip_views = 4
+    four = Predictor(dataclasses.replace(bundle, config=config))
+    predicted = four.predict_array(image)
+    single = Predictor.from_workdir(str(run))
+    flips = [single.predict_array(np.ascontiguousarray(np.flip(image, axes))) for axes in
+             ((), (1,), (0,), (0, 1))]
+    by_hand = np.mean([np.flip(out, axes) for out, axes in zip(flips, ((), (1,), (0,), (0, 1)))], axis=0)
+    np.testing.assert_allclose(predicted, by_hand, rtol=0, atol=1e-6)
+    assert np.abs(predicted - one_view).max() > 1e-3  # the flips change the output
+    exported = export.inference_fn(config, four.module)(four.variables, jnp.asarray(image[None]))["image"][0]
+    np.testing.assert_allclose(np.asarray(exported), predicted, rtol=0, atol=1e-5)

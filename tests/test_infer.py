@@ -176,3 +176,22 @@ def test_buckets_keep_a_local_conv_net_exact_away_from_the_bottom_right_border()
         h, w = shape[:2]
         np.testing.assert_allclose(bucketed[:h - 8, :w - 8], today[:h - 8, :w - 8], rtol=0, atol=1e-5)
         assert np.abs(bucketed - today).max() > 1e-4
+
+
+@pytest.mark.parametrize("views", [1, 2, 4])
+def test_flip_ensemble_averages_the_outputs_flipped_back(views):
+    """run = x * a position-dependent weight R: the ensemble is x * the mean of R over the views'
+    flips (closed form), in NumPy and inside jit; other view counts are refused."""
+    import jax
+
+    rng = np.random.default_rng(2)
+    image = rng.uniform(-1, 1, (2, 5, 7, 3)).astype(np.float32)
+    weight = rng.uniform(0, 1, (5, 7, 1)).astype(np.float32)
+    flips = {1: [weight], 2: [weight, weight[:, ::-1]],
+             4: [weight, weight[:, ::-1], weight[::-1], weight[::-1, ::-1]]}[views]
+    expected = image * np.mean(flips, axis=0)
+    np.testing.assert_allclose(infer.flip_ensemble(lambda x: x * weight, image, views), expected, atol=1e-6)
+    traced = jax.jit(lambda x: infer.flip_ensemble(lambda v: v * weight, x, views))(image)
+    np.testing.assert_allclose(np.asarray(traced), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="flip views must be one of"):
+        infer.flip_ensemble(lambda x: x, image, 3)

@@ -86,6 +86,33 @@ def test_segment_evaluation_counts_valid_rows_only(monkeypatch):
     assert results["num_examples"] == 7 and len(results["dice"]) == 2
 
 
+class _RedChannelLogitWithRamps(nn.Module):
+    """_RedChannelLogit plus ramps along the rows and the columns, each antisymmetric about the centre:
+    flipped both ways and back, the ramps average to zero."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h, w = x.shape[1], x.shape[2]
+        rows = (np.arange(h) - (h - 1) / 2) / h
+        cols = (np.arange(w) - (w - 1) / 2) / w
+        return x[..., :1] - 0.2 + 2.0 * (rows[:, None, None] + cols[None, :, None])
+
+
+def test_evaluation_with_four_flip_views_scores_the_mean_of_the_flipped_back_outputs(monkeypatch):
+    """eval.flip_views=4 cancels the ramps: the scores are _RedChannelLogit's; one view keeps them
+    (other scores); two views cancel the column ramp only."""
+    patch_engine(monkeypatch.setattr)
+    config = tiny_config("segment")
+    plain, _ = run_evaluation(config, _RedChannelLogit(), {})
+    scores = {}
+    for views in (1, 2, 4):
+        config.eval.flip_views = views
+        scores[views], _ = run_evaluation(config, _RedChannelLogitWithRamps(), {})
+    np.testing.assert_allclose(scores[4]["iou"], plain["iou"], rtol=1e-6)
+    assert abs(scores[1]["mean_iou"] - plain["mean_iou"]) > 0.02
+    assert abs(scores[2]["mean_iou"] - plain["mean_iou"]) > 0.02
+
+
 class _Pointwise(nn.Module):
     """A per-pixel generator: its output at a pixel does not depend on the padding around it."""
 

@@ -66,17 +66,18 @@ def run_evaluation(config: ml_collections.ConfigDict, g_module, g_variables, spl
     conv_impl = config.train.get("conv_impl", "auto")
     bucketed = bool(config.eval.get("buckets", False)) and int(config.data.eval_size) == 0
     multiple = size_multiple(g_module)
+    views = int(config.eval.get("flip_views", 1))  # test-time flips (infer.flip_ensemble)
     for index, batch in enumerate(_make_eval_iterator(config, split)):
         key = jax.random.fold_in(jax.random.PRNGKey(int(config.seed)), index)  # dropout masks, train mode
         valid = np.asarray(batch.get("valid", np.ones(len(batch["input"]), bool)), bool)
         x = jax.device_put(np.asarray(batch["input"], np.float32), device)
         target = np.asarray(batch["target"])
+        run = functools.partial(_generate, apply_fn, variables, key=key, train_mode=train_mode, conv_impl=conv_impl)
         if bucketed and len(x) == 1:  # one whole image: padded to its bucket, the output cropped back
-            run = functools.partial(_generate, apply_fn, variables, key=key, train_mode=train_mode, conv_impl=conv_impl)
-            g_out = jnp.asarray(infer.apply_tiled(run, np.asarray(batch["input"][0], np.float32), multiple=multiple,
-                                                  buckets=infer.BUCKET_SIDES))[None]
+            whole = functools.partial(infer.apply_tiled, run, multiple=multiple, buckets=infer.BUCKET_SIDES)
+            g_out = jnp.asarray(infer.flip_ensemble(whole, np.asarray(batch["input"][0], np.float32), views))[None]
         else:
-            g_out = _generate(apply_fn, variables, x, key, train_mode, conv_impl)
+            g_out = infer.flip_ensemble(run, x, views)
         out = scores.add(g_out, x, jax.device_put(target, device), valid)
         count += int(valid.sum())
         have = sum(len(a) for a in samples["input"])
