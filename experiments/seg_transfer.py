@@ -6,10 +6,11 @@ better polarity chosen per image (a baseline that needs no training).
 mean IoU: over the two classes; object IoU: the object class; both from the confusion matrix summed
 over the whole set (as `jaxgan evaluate`), Otsu's likewise.
 
-    python experiments/seg_transfer.py RUN_WORKDIR [--output results.json] [--live]
+    python experiments/seg_transfer.py RUN_WORKDIR [--output results.json] [--live] [--flip-views 4]
 
 --live scores the newest checkpoint's live G params instead of their EMA (what a run trained
-before train.ema_batch_stats applies its EMA params with: the live batch-norm statistics).
+before train.ema_batch_stats applies its EMA params with: the live batch-norm statistics). --flip-views:
+G's logits averaged over the image and its flips (config.eval.flip_views; default: the run's own).
     python experiments/seg_transfer.py --otsu-only
 """
 
@@ -41,7 +42,7 @@ def otsu_scores(split: str) -> dict:
     return {"mean_iou": float(np.mean(iou)), "object_iou": float(iou[1])}
 
 
-def model_scores(workdir: str, split: str, live: bool = False) -> dict:
+def model_scores(workdir: str, split: str, live: bool = False, flip_views: int = 0) -> dict:
     from jaxgan.train import evaluate, restore_run, run_evaluation
     from jaxgan.train.checkpoint import read_config
     from jaxgan.train.parallel import to_host
@@ -51,12 +52,14 @@ def model_scores(workdir: str, split: str, live: bool = False) -> dict:
     config.data.num_eval_examples = 0
     config.data.eval_size = 128
     config.data.eval_batch_size = 25
+    if flip_views:
+        config.eval.flip_views = flip_views
     if live:
         run = restore_run(workdir)
         variables = to_host(run.state.generator_variables(use_ema=False))
         metrics, _ = run_evaluation(config, run.g_module, variables, split)
     else:
-        metrics = evaluate(config, workdir=workdir, split=split)
+        metrics = evaluate(config, workdir=workdir, split=split)  # (the config given: the data and eval settings)
     return {"mean_iou": metrics["mean_iou"], "object_iou": metrics["iou"][1]}
 
 
@@ -66,6 +69,8 @@ def main():
     parser.add_argument("--otsu-only", action="store_true", help="only Otsu's figures (no run needed)")
     parser.add_argument("--output", default="")
     parser.add_argument("--live", action="store_true", help="the live G params, not their EMA")
+    parser.add_argument("--flip-views", type=int, choices=(1, 2, 4), default=0,
+                        help="test-time flips (default: the run's config.eval.flip_views)")
     args = parser.parse_args()
     if not args.workdir and not args.otsu_only:
         parser.error("give a run's workdir, or --otsu-only")
@@ -73,7 +78,7 @@ def main():
     for split in SPLITS:
         row = {"otsu": otsu_scores(split)}
         if not args.otsu_only:
-            row["model"] = model_scores(args.workdir, split, args.live)
+            row["model"] = model_scores(args.workdir, split, args.live, args.flip_views)
         results[split] = row
         print(f"seg_scenes/{split}: " + "  ".join(
             f"{who} mean IoU {s['mean_iou']:.3f} object IoU {s['object_iou']:.3f}" for who, s in row.items()),
