@@ -44,7 +44,7 @@ def make(out: Path) -> None:
             print(f"{stem}: {sharp.shape[1]}x{sharp.shape[0]}, kernel {kernel.shape[0]} px")
 
 
-def evaluate(data: Path, workdir: str, name: str, output: Path) -> dict:
+def evaluate(data: Path, workdir: str, name: str, output: Path, flip_views: int = 0) -> dict:
     from jaxgan import bundle, pretrained
     from jaxgan.train.evaluation import run_evaluation
 
@@ -59,6 +59,8 @@ def evaluate(data: Path, workdir: str, name: str, output: Path) -> dict:
     else:
         config.data.name, config.data.path = "folder_deblur", str(data)
         config.data.eval_size, config.data.eval_batch_size, config.data.num_eval_examples = 0, 1, 0
+    if flip_views:  # test-time flips of the learned stage's input (config.eval.flip_views)
+        config.eval.flip_views = flip_views
     results, _ = run_evaluation(config, module, variables, split="test", lpips=True)
     results = {k: float(v) for k, v in results.items()}
     text = json.dumps(results, indent=1, sort_keys=True)
@@ -75,13 +77,15 @@ def main():
     parser.add_argument("--workdir", default="")
     parser.add_argument("--pretrained", default="")
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--flip-views", type=int, choices=(1, 2, 4), default=0,
+                        help="test-time flips (default: the model's config.eval.flip_views)")
     args = parser.parse_args()
     if args.command == "make":
         make(args.data)
     else:
         if bool(args.workdir) == bool(args.pretrained) or args.output is None:
             parser.error("evaluate needs --output and one of --workdir / --pretrained")
-        evaluate(args.data, args.workdir, args.pretrained, args.output)
+        evaluate(args.data, args.workdir, args.pretrained, args.output, args.flip_views)
 
 
 if __name__ == "__main__":
