@@ -9,12 +9,16 @@ file it wrote), the time of one prediction on a 1280x720 photo on this machine, 
     python experiments/export_pretrained.py W --best --name deblur --eval W/eval_test.json \
         --heldout W/eval_tremor.json --limits "..."
 
+--flip-views N ships the model with test-time flips (config.eval.flip_views: `jaxgan predict --pretrained`
+averages its learned stage over N flips); measure the --eval / --heldout JSONs with the same setting.
+
 --best exports the checkpoint kept by train.best_metric on the validation split (WORKDIR/best) instead
 of the latest; the card names that split. (With --best, evaluate the same checkpoint: `jaxgan evaluate`
 and heldout_deblur.py read the latest one, so point them at a folder whose `checkpoints` is WORKDIR/best.)
 """
 
 import argparse
+import dataclasses
 import json
 import platform
 import shutil
@@ -24,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxgan import bundle as bundle_lib
 from jaxgan import pretrained
-from jaxgan.export import export_generator
 from jaxgan.predict import Predictor
 
 
@@ -61,6 +65,15 @@ def validation_record(workdir: Path) -> str:
             f"{config['train']['best_metric']}); the test split '{data['eval_split']}' was evaluated once")
 
 
+def export_bundle(source: Path, name: str, directory: Path, card: dict, flip_views: int) -> Path:
+    """The run's newest generator (EMA params when kept) as shipped model NAME, with `card` and, when
+    flip_views > 0, that many test-time flips in its config."""
+    bundle = bundle_lib.load_generator(str(source))
+    if flip_views:
+        bundle.config.eval.flip_views = flip_views
+    return dataclasses.replace(bundle, card=card).save(pretrained.model_dir(name, directory))
+
+
 def best_view(workdir: Path) -> tuple[Path, int]:
     """A temporary folder whose `checkpoints` is WORKDIR/best (what the exporter reads), and the best step."""
     steps = [int(p.name) for p in (workdir / "best").iterdir() if p.name.isdigit()]
@@ -80,6 +93,8 @@ def main():
     parser.add_argument("--config-file", default="experiments/configs/deblur_leaves.py")
     parser.add_argument("--best", action="store_true", help="export WORKDIR/best (chosen on validation)")
     parser.add_argument("--heldout", type=Path, help="JSON of heldout_deblur.py evaluate (held-out photos)")
+    parser.add_argument("--flip-views", type=int, choices=(1, 2, 4), default=0,
+                        help="ship with test-time flips (config.eval.flip_views; default: the run's)")
     args = parser.parse_args()
     metrics = json.loads(args.eval.read_text())
     source, last = (best_view(args.workdir) if args.best else (args.workdir, None))
@@ -88,10 +103,10 @@ def main():
             "known_limits": args.limits}
     if args.heldout:
         card["metrics_heldout_tremor"] = json.loads(args.heldout.read_text())
-    export_generator(str(source), args.name, args.directory, card)
+    export_bundle(source, args.name, args.directory, card, args.flip_views)
     card["inference_1280x720"] = time_1280x720(args.name, args.directory)
     shutil.rmtree(pretrained.model_dir(args.name, args.directory))  # written again, with the timing in its card
-    export_generator(str(source), args.name, args.directory, card)
+    export_bundle(source, args.name, args.directory, card, args.flip_views)
     print(json.dumps(card, indent=1))
 
 
