@@ -76,3 +76,20 @@ def test_any_size_gives_the_same_size_and_rejects_non_rgb():
         chex.assert_shape(out, (*shape[:3], 1))
     with pytest.raises(ValueError, match="in_channels must be 3"):
         make_generator("vgg_unet", in_channels=4)
+
+
+def test_finetune_config_trains_conv3_and_conv4_and_keeps_conv1_and_conv2():
+    """seg_vgg_finetune.py: the encoder computes gradients and its freeze prefixes hold exactly VGG16's
+    conv1_1 .. conv2_2 (Conv_0 .. Conv_3); conv3_1 .. conv4_3 (Conv_4 .. Conv_9) and the decoder train."""
+    from jaxgan.train.optim import freeze_labels
+
+    config = load_config_file(CONFIG.with_name("seg_vgg_finetune.py"))
+    assert config.generator.options.train_encoder and not config.variants.transfer_from
+    g = make_generator(config.generator.name, **dict(config.generator.options, base_width=4, extra_levels=1))
+    params = jax.eval_shape(g.init, jax.random.key(0), jnp.zeros((1, 16, 16, 3)))["params"]
+    labels = freeze_labels(params, config.variants.freeze_prefixes)
+    frozen = sorted(name for name, leaves in labels["encoder"].items() if set(jax.tree.leaves(leaves)) == {"frozen"})
+    trained = sorted(name for name, leaves in labels["encoder"].items() if set(jax.tree.leaves(leaves)) == {"train"})
+    assert frozen == [f"Conv_{i}" for i in range(4)]
+    assert trained == sorted(f"Conv_{i}" for i in range(4, 10))
+    assert set(jax.tree.leaves({k: v for k, v in labels.items() if k != "encoder"})) == {"train"}
