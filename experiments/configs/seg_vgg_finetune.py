@@ -8,8 +8,10 @@ here trains the decoder on frozen features first so the new layers do not wreck 
     jaxgan train --config experiments/configs/seg_vgg_long.py --workdir runs/seg_vgg_long
     jaxgan train --config experiments/configs/seg_vgg_finetune.py --workdir runs/seg_vgg_finetune \
         --config.train.init_from=runs/seg_vgg_long
-    python experiments/seg_transfer.py runs/seg_vgg_finetune
+    python experiments/seg_transfer.py runs/seg_vgg_finetune [--flip-views 4]
 
+README's best segmentation model is this stage run twice (the second with init_from the first's
+workdir; its best checkpoint on val scored through a folder whose `checkpoints` is WORKDIR/best).
 Measurements: README (segmentation).
 """
 
