@@ -30,6 +30,7 @@ import numpy as np
 
 from jaxgan import bundle as bundle_lib
 from jaxgan import pretrained
+from jaxgan.infer import FLIPS
 from jaxgan.predict import Predictor
 
 
@@ -93,7 +94,7 @@ def main():
     parser.add_argument("--config-file", default="experiments/configs/deblur_leaves.py")
     parser.add_argument("--best", action="store_true", help="export WORKDIR/best (chosen on validation)")
     parser.add_argument("--heldout", type=Path, help="JSON of heldout_deblur.py evaluate (held-out photos)")
-    parser.add_argument("--flip-views", type=int, choices=(1, 2, 4), default=0,
+    parser.add_argument("--flip-views", type=int, choices=tuple(FLIPS), default=0,
                         help="ship with test-time flips (config.eval.flip_views; default: the run's)")
     args = parser.parse_args()
     metrics = json.loads(args.eval.read_text())

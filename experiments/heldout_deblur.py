@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from jaxgan.infer import FLIPS
+
 PHOTOS = ("chelsea.png", "coffee.png", "rocket.jpg")
 KERNELS = 4
 SEED = 0
@@ -77,7 +79,7 @@ def main():
     parser.add_argument("--workdir", default="")
     parser.add_argument("--pretrained", default="")
     parser.add_argument("--output", type=Path)
-    parser.add_argument("--flip-views", type=int, choices=(1, 2, 4), default=0,
+    parser.add_argument("--flip-views", type=int, choices=tuple(FLIPS), default=0,
                         help="test-time flips (default: the model's config.eval.flip_views)")
     args = parser.parse_args()
     if args.command == "make":

@@ -19,6 +19,8 @@ import json
 
 import numpy as np
 
+from jaxgan.infer import FLIPS
+
 SPLITS = ("test", "heldout_photos", "heldout_sklearn")
 
 
@@ -69,7 +71,7 @@ def main():
     parser.add_argument("--otsu-only", action="store_true", help="only Otsu's figures (no run needed)")
     parser.add_argument("--output", default="")
     parser.add_argument("--live", action="store_true", help="the live G params, not their EMA")
-    parser.add_argument("--flip-views", type=int, choices=(1, 2, 4), default=0,
+    parser.add_argument("--flip-views", type=int, choices=tuple(FLIPS), default=0,
                         help="test-time flips (default: the run's config.eval.flip_views)")
     args = parser.parse_args()
     if not args.workdir and not args.otsu_only:

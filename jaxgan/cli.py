@@ -231,6 +231,8 @@ def _add_import_weights(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from jaxgan.infer import FLIPS  # deferred like the commands' imports (numpy only: cheap)
+
     parser = argparse.ArgumentParser(prog="jaxgan", description=__doc__.split("\n\n")[0])
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error (also JAXGAN_DEBUG=1; allowed anywhere)")
@@ -271,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="pad each whole image to one of a few sizes (sides 256, 512, 768; larger ones in tiles of "
                          "one shape) so that many sizes compile a handful of programs; the padding changes results "
                          "(image statistics, borders) except where the bucket is the model's own padding")
-    pr.add_argument("--flip-views", type=int, choices=(1, 2, 4), default=None,
+    pr.add_argument("--flip-views", type=int, choices=tuple(FLIPS), default=None,
                     help="average G's outputs over the image and its flips (2: + left-right, 4: + up-down and "
                          "both; default: the run's config.eval.flip_views, 1 for most)")
     pr.add_argument("--overwrite", action="store_true",
